@@ -1,0 +1,93 @@
+"""The C ABI as data: symbol names, signatures and metadata; codegen, header and loader all read it.
+
+    int     NAME_eval(const double *x, double *y);                  one sample, flat row-major
+    int     NAME_eval_batch(int64_t n, const double *x, double *y); n samples back to back
+    const char *NAME_metadata(void);                                JSON
+    int64_t NAME(int64_t a, int64_t b);                             scalar form, when it exists
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from nnc.errors import InputError
+
+__all__ = ["Abi", "ScalarArg", "TensorInfo", "check_prefix"]
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+_C_KEYWORDS = {"int", "double", "char", "void", "return", "if", "else", "for", "while", "const",
+               "static", "long", "short", "float", "signed", "unsigned", "struct", "union"}
+
+
+def check_prefix(prefix: str) -> str:
+    """A valid C identifier to prefix every exported symbol, or an InputError saying why not."""
+    if not _IDENTIFIER.match(prefix) or prefix in _C_KEYWORDS:
+        raise InputError(
+            f"{prefix!r} cannot name the library's C functions",
+            hint="pass --name with a C identifier (letters, digits, '_', not starting with a "
+            "digit), e.g. --name modadd",
+        )
+    return prefix
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """Per-sample shape and dtype of one input or of the output."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def numel(self) -> int:
+        return math.prod(self.shape)
+
+
+@dataclass(frozen=True)
+class ScalarArg:
+    """One parameter of the scalar entry point: an input element and where it goes in x."""
+
+    name: str
+    position: int
+    integer: bool
+
+
+@dataclass(frozen=True)
+class Abi:
+    """Everything that fixes the library's interface; equal Abis give identical symbols."""
+
+    prefix: str
+    inputs: tuple[TensorInfo, ...]
+    output: TensorInfo
+    output_integer: bool  # class index, boolean or integer output: int64_t in the scalar form
+    scalar_args: tuple[ScalarArg, ...] | None  # None: no scalar entry point
+    constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
+    metadata: dict[str, Any]
+
+    @property
+    def input_numel(self) -> int:
+        return sum(t.numel for t in self.inputs)
+
+    @property
+    def eval(self) -> str:
+        return f"{self.prefix}_eval"
+
+    @property
+    def eval_batch(self) -> str:
+        return f"{self.prefix}_eval_batch"
+
+    @property
+    def metadata_symbol(self) -> str:
+        return f"{self.prefix}_metadata"
+
+    @property
+    def scalar(self) -> str | None:
+        return self.prefix if self.scalar_args is not None else None
+
+    def metadata_json(self) -> str:
+        """Deterministic JSON (sorted keys) embedded in the library."""
+        return json.dumps(self.metadata, sort_keys=True, separators=(",", ":"))

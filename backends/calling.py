@@ -1,0 +1,97 @@
+"""The Python face of a compiled library: numpy or torch arrays in, the same kind out.
+
+Shared by the JIT and by `nnc.load`; imports neither torch nor llvmlite, so a loaded `.so`
+works in a process where torch is not installed.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from nnc.errors import BackendError, InputError
+
+from .abi import TensorInfo
+
+__all__ = ["NativeFunction", "EVAL_BATCH_TYPE"]
+
+EVAL_BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+_OUTPUT_DTYPES = {"argmax": np.int64, "threshold": np.bool_}
+
+
+class NativeFunction:
+    """Calls `NAME_eval_batch` on one sample (input shapes as declared) or a batch (n, *shape)."""
+
+    def __init__(self, eval_batch: Any, inputs: Sequence[TensorInfo], output: TensorInfo,
+                 semantics: str, keepalive: Any = None) -> None:
+        self._eval_batch = eval_batch
+        self.inputs = tuple(inputs)
+        self.output = output
+        self.semantics = semantics
+        self._keepalive = keepalive  # the JIT engine or CDLL that owns the code
+
+    def __call__(self, *args: Any) -> Any:
+        if len(args) != len(self.inputs):
+            names = ", ".join(i.name for i in self.inputs)
+            raise InputError(f"the artifact takes {len(self.inputs)} input(s) ({names}), got "
+                             f"{len(args)}")
+        as_torch = any(type(a).__module__.startswith("torch") for a in args)
+        arrays = [_to_numpy(a) for a in args]
+        batched, n = self._batch_size(arrays)
+        x = np.empty((n, sum(i.numel for i in self.inputs)), dtype=np.float64)
+        start = 0
+        for info, array in zip(self.inputs, arrays):
+            x[:, start : start + info.numel] = array.reshape(n, info.numel)
+            start += info.numel
+        y = self.run(x)
+        out = y.reshape(n, *self.output.shape).astype(self._output_dtype())
+        out = out if batched else out[0]
+        if as_torch:
+            import torch  # the caller passed tensors, so torch is there
+
+            return torch.from_numpy(np.ascontiguousarray(out))
+        return out
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Raw call: x (n, input_numel) float64 → y (n, output_numel) float64."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        y = np.empty((len(x), self.output.numel), dtype=np.float64)
+        status = self._eval_batch(len(x), x.ctypes.data, y.ctypes.data)
+        if status != 0:
+            raise BackendError(f"the compiled function returned status {status}")
+        return y
+
+    def _batch_size(self, arrays: list[np.ndarray]) -> tuple[bool, int]:
+        sizes = set()
+        for info, array in zip(self.inputs, arrays):
+            if array.shape == info.shape:
+                sizes.add(None)
+            elif array.shape[1:] == info.shape and array.ndim == len(info.shape) + 1:
+                sizes.add(array.shape[0])
+            else:
+                raise InputError(
+                    f"input {info.name!r} has shape {array.shape}; the artifact takes "
+                    f"{info.shape} for one sample or (n, {', '.join(map(str, info.shape))}) "
+                    "for a batch",
+                    hint="reshape the array, or check the --input spec the artifact was built with",
+                )
+        if len(sizes) > 1:
+            raise InputError("inputs mix single samples and batches, or batches of different "
+                             f"sizes ({sorted(s for s in sizes if s is not None)})")
+        (size,) = sizes
+        return (size is not None, 1 if size is None else size)
+
+    def _output_dtype(self) -> Any:
+        return _OUTPUT_DTYPES.get(self.semantics, np.dtype(self.output.dtype))
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise InputError(f"inputs must be numeric arrays, got dtype {array.dtype}")
+    return array

@@ -1,0 +1,588 @@
+"""Graph → llvmlite.ir.Module: every node becomes a loop nest over a stack buffer; pure Python.
+
+Values compute in two lanes: double for floating dtypes, int64 for integer and boolean ones.
+Buffers live on the stack of the kernel (reentrant, no global mutable state); weights are
+internal constant globals stored in their own precision. Dispatch is by table: op category →
+emitter, op → scalar instruction.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import llvmlite.ir as ir
+
+from nnc.errors import BackendError
+from nnc.graph import Graph, Node
+from nnc.ops import OP_TABLE, Op, is_integer_dtype
+
+from .abi import Abi
+
+__all__ = ["build_module", "MAX_STACK_BYTES"]
+
+F64, F32, I64, I32, I8 = ir.DoubleType(), ir.FloatType(), ir.IntType(64), ir.IntType(32), ir.IntType(8)
+PTR = ir.PointerType()
+MAX_STACK_BYTES = 4 << 20  # intermediate buffers of one sample; beyond this a thread stack may overflow
+
+_STORAGE = {"float32": F32, "float16": F32, "bfloat16": F32, "float64": F64}
+
+
+def _lane(dtype: str) -> ir.Type:
+    return I64 if is_integer_dtype(dtype) else F64
+
+
+@dataclass(frozen=True)
+class _Buffer:
+    """Where a node's values live: `ptr` to `numel` elements of `storage` type, row-major."""
+
+    ptr: ir.Value
+    storage: ir.Type
+    lane: ir.Type
+    shape: tuple[int, ...]
+
+
+def _i64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value)
+
+
+def _strides(shape: Sequence[int]) -> list[int]:
+    strides, step = [], 1
+    for size in reversed(shape):
+        strides.append(step)
+        step *= size
+    return strides[::-1]
+
+
+class _Kernel:
+    """Emits `void kernel(const double *x, double *y)` for one sample of the graph."""
+
+    def __init__(self, module: ir.Module, graph: Graph) -> None:
+        self.module = module
+        self.graph = graph
+        fn_type = ir.FunctionType(ir.VoidType(), [PTR, PTR])
+        self.fn = ir.Function(module, fn_type, "nnc_kernel")
+        self.fn.linkage = "internal"
+        for arg in self.fn.args:
+            arg.add_attribute("noalias")
+        self.allocas = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.b = ir.IRBuilder(self.fn.append_basic_block("start"))
+        self.buffers: dict[str, _Buffer] = {}
+        self.stack_bytes = 0
+        self.x_offset = 0
+
+    def emit(self) -> ir.Function:
+        for node in self.graph.nodes():
+            emitter = _EMITTERS[OP_TABLE[node.op].category if node.op not in _BY_OP else node.op]
+            self.buffers[node.name] = emitter(self, node)
+        self._store_output()
+        self.b.ret_void()
+        self.allocas.branch(self.fn.blocks[1])
+        if self.stack_bytes > MAX_STACK_BYTES:
+            raise BackendError(
+                f"one sample needs {self.stack_bytes / 2**20:.1f} MiB of intermediate buffers; "
+                f"nnc keeps them on the stack and allows {MAX_STACK_BYTES / 2**20:.0f} MiB",
+                hint="compile a smaller model, or split it and compile the parts",
+            )
+        return self.fn
+
+    # --- buffers ------------------------------------------------------------------------
+    def new_buffer(self, node: Node) -> _Buffer:
+        lane = _lane(node.dtype)
+        ptr = self.allocas.alloca(lane, size=_i64(max(node.numel, 1)), name=node.name)
+        self.stack_bytes += 8 * node.numel
+        return _Buffer(ptr, lane, lane, node.shape)
+
+    def load(self, buffer: _Buffer, offset: ir.Value, lane: ir.Type) -> ir.Value:
+        ptr = self.b.gep(buffer.ptr, [offset], source_etype=buffer.storage)
+        value = self.b.load(ptr, typ=buffer.storage)
+        if buffer.storage is F32:
+            value = self.b.fpext(value, F64)
+        return convert(self.b, value, lane)
+
+    def store(self, buffer: _Buffer, offset: ir.Value, value: ir.Value) -> None:
+        ptr = self.b.gep(buffer.ptr, [offset], source_etype=buffer.lane)
+        self.b.store(convert(self.b, value, buffer.lane), ptr)
+
+    def offset(self, index: Sequence[ir.Value], strides: Sequence[int]) -> ir.Value:
+        """sum(index[d] * strides[d]); zero strides (broadcast dimensions) cost nothing."""
+        total: ir.Value = _i64(0)
+        for value, stride in zip(index, strides):
+            if stride:
+                total = self.b.add(total, self.b.mul(value, _i64(stride)))
+        return total
+
+    def broadcast_offset(self, index: Sequence[ir.Value], shape: Sequence[int]) -> ir.Value:
+        """Offset into a buffer of `shape` broadcast (numpy rules) to the output index."""
+        lead = len(index) - len(shape)
+        strides = [0 if size == 1 else s for size, s in zip(shape, _strides(shape))]
+        return self.offset(index[lead:], strides)
+
+    # --- loops --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def loop(self, count: int) -> Iterator[ir.Value]:
+        """for (i = 0; i < count; i++) { body }"""
+        head = self.fn.append_basic_block("loop")
+        body = self.fn.append_basic_block("body")
+        done = self.fn.append_basic_block("done")
+        before = self.b.block
+        self.b.branch(head)
+        self.b.position_at_end(head)
+        i = self.b.phi(I64)
+        i.add_incoming(_i64(0), before)
+        self.b.cbranch(self.b.icmp_signed("<", i, _i64(count)), body, done)
+        self.b.position_at_end(body)
+        yield i
+        i.add_incoming(self.b.add(i, _i64(1)), self.b.block)
+        self.b.branch(head)
+        self.b.position_at_end(done)
+
+    @contextlib.contextmanager
+    def nest(self, shape: Sequence[int]) -> Iterator[list[ir.Value]]:
+        with contextlib.ExitStack() as stack:
+            yield [stack.enter_context(self.loop(size)) for size in shape]
+
+    # --- the output ---------------------------------------------------------------------
+    def _store_output(self) -> None:
+        (name,) = self.graph.outputs
+        source = self.buffers[name]
+        y = _Buffer(self.fn.args[1], F64, F64, source.shape)
+        with self.loop(math.prod(source.shape)) as i:
+            self.store(y, i, self.load(source, i, F64))
+
+
+def convert(b: ir.IRBuilder, value: ir.Value, lane: ir.Type) -> ir.Value:
+    """Move a value between lanes: int64 → double exactly, double → int64 truncating (as torch)."""
+    if value.type == lane:
+        return value
+    if lane == F64:
+        return b.sitofp(value, F64)
+    return b.fptosi(value, I64)
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+def _emit_input(k: _Kernel, node: Node) -> _Buffer:
+    x = k.b.gep(k.fn.args[0], [_i64(k.x_offset)], source_etype=F64)
+    k.x_offset += node.numel
+    view = _Buffer(x, F64, F64, node.shape)
+    if _lane(node.dtype) == F64:
+        return view
+    out = k.new_buffer(node)
+    with k.loop(node.numel) as i:
+        k.store(out, i, k.load(view, i, I64))
+    return out
+
+
+def _emit_const(k: _Kernel, node: Node) -> _Buffer:
+    assert node.value is not None
+    lane = _lane(node.dtype)
+    storage = _STORAGE.get(node.dtype, I64)
+    flat = node.value.detach().reshape(-1)
+    values = [int(v) for v in flat.tolist()] if storage is I64 else flat.double().tolist()
+    array_type = ir.ArrayType(storage, max(len(values), 1))
+    table = ir.GlobalVariable(k.module, array_type, name=f"const_{node.name}")
+    table.linkage = "internal"
+    table.global_constant = True
+    table.initializer = ir.Constant(array_type, values or [0])
+    return _Buffer(table.bitcast(storage.as_pointer()), storage, lane, node.shape)
+
+
+# --- elementwise ------------------------------------------------------------------------------
+
+
+def _call(name: str, *arg_types: ir.Type) -> Callable[[_Kernel, Sequence[ir.Value]], ir.Value]:
+    """A libm function or LLVM intrinsic on doubles."""
+
+    def emit(k: _Kernel, args: Sequence[ir.Value]) -> ir.Value:
+        fn_type = ir.FunctionType(F64, [F64] * len(args))
+        fn = k.module.globals.get(name) or ir.Function(k.module, fn_type, name)
+        return k.b.call(fn, list(args))
+
+    return emit
+
+
+def _sigmoid(k: _Kernel, a: Sequence[ir.Value]) -> ir.Value:
+    exp = _call("llvm.exp.f64")(k, [k.b.fneg(a[0])])
+    return k.b.fdiv(ir.Constant(F64, 1.0), k.b.fadd(ir.Constant(F64, 1.0), exp))
+
+
+def _rsqrt(k: _Kernel, a: Sequence[ir.Value]) -> ir.Value:
+    return k.b.fdiv(ir.Constant(F64, 1.0), _call("llvm.sqrt.f64")(k, a))
+
+
+def _truth(k: _Kernel, value: ir.Value) -> ir.Value:
+    """value != 0 as i1, in either lane."""
+    if value.type == F64:
+        return k.b.fcmp_unordered("!=", value, ir.Constant(F64, 0.0))
+    return k.b.icmp_signed("!=", value, _i64(0))
+
+
+def _logic(fn: Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]) -> Callable:
+    return lambda k, a: k.b.zext(fn(k.b, _truth(k, a[0]), _truth(k, a[1])), I64)
+
+
+def _compare(op: str) -> Callable:
+    def emit(k: _Kernel, a: Sequence[ir.Value]) -> ir.Value:
+        if a[0].type == F64:
+            bit = (k.b.fcmp_unordered if op == "!=" else k.b.fcmp_ordered)(op, a[0], a[1])
+        else:
+            bit = k.b.icmp_signed(op, a[0], a[1])
+        return k.b.zext(bit, I64)
+
+    return emit
+
+
+def _select_by(op: str) -> Callable:
+    """max/min for integers: a op b ? a : b."""
+    return lambda k, a: k.b.select(k.b.icmp_signed(op, a[0], a[1]), a[0], a[1])
+
+
+def _int_pow(k: _Kernel, a: Sequence[ir.Value]) -> ir.Value:
+    base, exponent = (k.b.sitofp(v, F64) for v in a)
+    return k.b.fptosi(_call("llvm.pow.f64")(k, [base, exponent]), I64)
+
+
+_ZERO_F, _ZERO_I = ir.Constant(F64, 0.0), _i64(0)
+
+# op → how to compute one element in the double lane, and in the int64 lane
+_FLOAT: dict[Op, Callable] = {
+    Op.NEG: lambda k, a: k.b.fneg(a[0]),
+    Op.ABS: _call("llvm.fabs.f64"),
+    Op.EXP: _call("llvm.exp.f64"),
+    Op.LOG: _call("llvm.log.f64"),
+    Op.LOG1P: _call("log1p"),
+    Op.SIN: _call("llvm.sin.f64"),
+    Op.COS: _call("llvm.cos.f64"),
+    Op.SQRT: _call("llvm.sqrt.f64"),
+    Op.RSQRT: _rsqrt,
+    Op.TANH: _call("tanh"),
+    Op.SIGMOID: _sigmoid,
+    Op.RELU: lambda k, a: k.b.select(k.b.fcmp_ordered("<", a[0], _ZERO_F), _ZERO_F, a[0]),
+    Op.ERF: _call("erf"),
+    Op.ADD: lambda k, a: k.b.fadd(a[0], a[1]),
+    Op.SUB: lambda k, a: k.b.fsub(a[0], a[1]),
+    Op.MUL: lambda k, a: k.b.fmul(a[0], a[1]),
+    Op.DIV: lambda k, a: k.b.fdiv(a[0], a[1]),
+    Op.POW: _call("llvm.pow.f64"),
+    Op.MAXIMUM: _call("llvm.maximum.f64"),
+    Op.MINIMUM: _call("llvm.minimum.f64"),
+}
+_INT: dict[Op, Callable] = {
+    Op.NEG: lambda k, a: k.b.sub(_ZERO_I, a[0]),
+    Op.ABS: lambda k, a: k.b.select(k.b.icmp_signed("<", a[0], _ZERO_I), k.b.sub(_ZERO_I, a[0]), a[0]),
+    Op.RELU: lambda k, a: k.b.select(k.b.icmp_signed("<", a[0], _ZERO_I), _ZERO_I, a[0]),
+    Op.ADD: lambda k, a: k.b.add(a[0], a[1]),
+    Op.SUB: lambda k, a: k.b.sub(a[0], a[1]),
+    Op.MUL: lambda k, a: k.b.mul(a[0], a[1]),
+    Op.POW: _int_pow,
+    Op.MAXIMUM: _select_by(">"),
+    Op.MINIMUM: _select_by("<"),
+}
+# ops whose operands are compared in a common lane; the result is 0/1 in the int64 lane
+_PREDICATES: dict[Op, Callable] = {
+    Op.EQ: _compare("=="), Op.NE: _compare("!="), Op.LT: _compare("<"), Op.LE: _compare("<="),
+    Op.GT: _compare(">"), Op.GE: _compare(">="),
+    Op.AND: _logic(lambda b, x, y: b.and_(x, y)), Op.OR: _logic(lambda b, x, y: b.or_(x, y)),
+    Op.NOT: lambda k, a: k.b.zext(k.b.not_(_truth(k, a[0])), I64),
+}
+
+
+def _cast(k: _Kernel, node: Node, value: ir.Value) -> ir.Value:
+    """torch's conversion to node.dtype: float32 rounding, integer wrap-around, bool as != 0."""
+    dtype = node.dtype
+    if dtype == "bool":
+        return k.b.zext(_truth(k, value), I64)
+    if dtype in ("float32", "float16", "bfloat16"):
+        return k.b.fpext(k.b.fptrunc(convert(k.b, value, F64), F32), F64)
+    if dtype in ("int32", "int16", "int8", "uint8"):
+        narrow = ir.IntType(int("".join(c for c in dtype if c.isdigit())))
+        wide = k.b.trunc(convert(k.b, value, I64), narrow)
+        return (k.b.zext if dtype == "uint8" else k.b.sext)(wide, I64)
+    return convert(k.b, value, _lane(dtype))
+
+
+def _emit_elementwise(k: _Kernel, node: Node) -> _Buffer:
+    out = k.new_buffer(node)
+    sources = [k.buffers[i] for i in node.inputs]
+    lanes = [out.lane] * len(sources)
+    if node.op in _PREDICATES:
+        lanes = [F64 if any(s.lane == F64 for s in sources) else I64] * len(sources)
+    if node.op in (Op.CAST, Op.WHERE):
+        lanes[0] = sources[0].lane  # converted by the op itself
+    with k.nest(node.shape) as index:
+        values = [k.load(s, k.broadcast_offset(index, s.shape), lane)
+                  for s, lane in zip(sources, lanes)]
+        k.store(out, k.offset(index, _strides(node.shape)), _element(k, node, lanes[-1], values))
+    return out
+
+
+def _element(k: _Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir.Value:
+    if node.op is Op.CAST:
+        return _cast(k, node, values[0])
+    if node.op is Op.WHERE:
+        return k.b.select(_truth(k, values[0]), values[1], values[2])
+    if node.op in _PREDICATES:
+        return _PREDICATES[node.op](k, values)
+    table = _FLOAT if lane == F64 else _INT
+    if node.op not in table:  # e.g. exp of an integer tensor computes in double
+        return _FLOAT[node.op](k, [convert(k.b, v, F64) for v in values])
+    return table[node.op](k, values)
+
+
+# --- reductions ------------------------------------------------------------------------------
+
+
+def _emit_reduction(k: _Kernel, node: Node) -> _Buffer:
+    source = k.buffers[node.inputs[0]]
+    dims = tuple(node.attrs["dims"])
+    keep = [d for d in range(len(source.shape)) if d not in dims]
+    out = k.new_buffer(node)
+    lane = source.lane if node.op is not Op.ARGMAX else F64
+    accumulator = k.allocas.alloca(lane)
+    best_index = k.allocas.alloca(I64)
+    source_strides = _strides(source.shape)
+    out_shape = [source.shape[d] for d in keep]
+    with k.nest(out_shape) as outer:
+        k.b.store(_reduction_start(node.op, lane), accumulator)
+        k.b.store(_i64(0), best_index)
+        with k.nest([source.shape[d] for d in dims]) as inner:
+            index = dict(zip(keep, outer)) | dict(zip(dims, inner))
+            offset = k.offset([index[d] for d in range(len(source.shape))], source_strides)
+            value = k.load(source, offset, lane)
+            current = k.b.load(accumulator, typ=lane)
+            if node.op is Op.ARGMAX:
+                position = k.offset(inner, _strides([source.shape[d] for d in dims]))
+                better = k.b.fcmp_ordered(">", value, current)
+                k.b.store(k.b.select(better, value, current), accumulator)
+                k.b.store(k.b.select(better, position, k.b.load(best_index, typ=I64)), best_index)
+            else:
+                k.b.store(_REDUCERS[(node.op, lane == F64)](k, [current, value]), accumulator)
+        result = k.b.load(best_index if node.op is Op.ARGMAX else accumulator,
+                          typ=I64 if node.op is Op.ARGMAX else lane)
+        k.store(out, k.offset(outer, _strides(out_shape)), result)
+    return out
+
+
+_START = {  # (op, float lane) → the identity the accumulator starts from
+    (Op.SUM, True): 0.0, (Op.SUM, False): 0,
+    (Op.AMAX, True): -math.inf, (Op.AMAX, False): -(2**63),
+    (Op.AMIN, True): math.inf, (Op.AMIN, False): 2**63 - 1,
+    (Op.ARGMAX, True): -math.inf,
+}
+
+
+def _reduction_start(op: Op, lane: ir.Type) -> ir.Constant:
+    return ir.Constant(lane, _START[(op, lane == F64)])
+
+
+_REDUCERS = {
+    (Op.SUM, True): _FLOAT[Op.ADD], (Op.SUM, False): _INT[Op.ADD],
+    (Op.AMAX, True): _FLOAT[Op.MAXIMUM], (Op.AMAX, False): _INT[Op.MAXIMUM],
+    (Op.AMIN, True): _FLOAT[Op.MINIMUM], (Op.AMIN, False): _INT[Op.MINIMUM],
+}
+
+
+# --- matmul ---------------------------------------------------------------------------------
+
+
+def _emit_matmul(k: _Kernel, node: Node) -> _Buffer:
+    """out[..., i, j] = sum_k a[..., i, k] b[..., k, j]; j innermost so LLVM can vectorise it."""
+    a, b = (k.buffers[i] for i in node.inputs)
+    a_shape, b_shape = _matrix(a.shape, "left"), _matrix(b.shape, "right")
+    out = k.new_buffer(node)
+    rows, inner, cols = a_shape[-2], a_shape[-1], b_shape[-1]
+    batch = node.shape[:-2] if len(a.shape) > 1 and len(b.shape) > 1 else ()
+    lane = out.lane
+    with k.nest(batch) as bi:
+        a_base = k.broadcast_offset(bi, a_shape[:-2]) if a_shape[:-2] else _i64(0)
+        b_base = k.broadcast_offset(bi, b_shape[:-2]) if b_shape[:-2] else _i64(0)
+        a_base = k.b.mul(a_base, _i64(rows * inner))
+        b_base = k.b.mul(b_base, _i64(inner * cols))
+        out_base = k.b.mul(k.offset(bi, _strides(batch)), _i64(rows * cols))
+        with k.loop(rows) as i:
+            row = k.b.add(out_base, k.b.mul(i, _i64(cols)))
+            with k.loop(cols) as j:
+                k.store(out, k.b.add(row, j), ir.Constant(lane, 0.0 if lane == F64 else 0))
+            with k.loop(inner) as kk:
+                a_value = k.load(a, k.b.add(a_base, k.b.add(k.b.mul(i, _i64(inner)), kk)), lane)
+                with k.loop(cols) as j:
+                    b_value = k.load(b, k.b.add(b_base, k.b.add(k.b.mul(kk, _i64(cols)), j)), lane)
+                    target = k.b.add(row, j)
+                    total = k.load(out, target, lane)
+                    product = (k.b.fmul if lane == F64 else k.b.mul)(a_value, b_value)
+                    k.store(out, target, (k.b.fadd if lane == F64 else k.b.add)(total, product))
+    return out
+
+
+def _matrix(shape: tuple[int, ...], side: str) -> tuple[int, ...]:
+    """torch.matmul's promotion of 1-D operands to matrices."""
+    if len(shape) == 1:
+        return (1, shape[0]) if side == "left" else (shape[0], 1)
+    return shape
+
+
+# --- data movement ---------------------------------------------------------------------------
+
+
+def _emit_reshape(k: _Kernel, node: Node) -> _Buffer:
+    source = k.buffers[node.inputs[0]]
+    return _Buffer(source.ptr, source.storage, source.lane, node.shape)
+
+
+def _emit_gather(k: _Kernel, node: Node, source_offset: Callable[[list[ir.Value]], ir.Value]) -> _Buffer:
+    """out[index] = source[source_offset(index)]"""
+    source = k.buffers[node.inputs[0]]
+    out = k.new_buffer(node)
+    with k.nest(node.shape) as index:
+        value = k.load(source, source_offset(index), out.lane)
+        k.store(out, k.offset(index, _strides(node.shape)), value)
+    return out
+
+
+def _emit_permute(k: _Kernel, node: Node) -> _Buffer:
+    strides = _strides(k.buffers[node.inputs[0]].shape)
+    permuted = [strides[d] for d in node.attrs["dims"]]
+    return _emit_gather(k, node, lambda index: k.offset(index, permuted))
+
+
+def _emit_expand(k: _Kernel, node: Node) -> _Buffer:
+    shape = k.buffers[node.inputs[0]].shape
+    return _emit_gather(k, node, lambda index: k.broadcast_offset(index, shape))
+
+
+def _emit_slice(k: _Kernel, node: Node) -> _Buffer:
+    strides = _strides(k.buffers[node.inputs[0]].shape)
+    dim, start, step = node.attrs["dim"], node.attrs["start"], node.attrs["step"]
+
+    def source_offset(index: list[ir.Value]) -> ir.Value:
+        moved = list(index)
+        moved[dim] = k.b.add(_i64(start), k.b.mul(index[dim], _i64(step)))
+        return k.offset(moved, strides)
+
+    return _emit_gather(k, node, source_offset)
+
+
+def _emit_take(k: _Kernel, node: Node) -> _Buffer:
+    """x indexed along `dim` by an integer tensor; indices are clamped into range (never UB)."""
+    source, idx = (k.buffers[i] for i in node.inputs)
+    dim, rank = node.attrs["dim"], len(idx.shape)
+    strides = _strides(source.shape)
+    size = source.shape[dim]
+
+    def source_offset(index: list[ir.Value]) -> ir.Value:
+        picked = k.load(idx, k.offset(index[dim : dim + rank], _strides(idx.shape)), I64)
+        picked = k.b.select(k.b.icmp_signed("<", picked, _i64(0)), k.b.add(picked, _i64(size)), picked)
+        low = k.b.select(k.b.icmp_signed("<", picked, _i64(0)), _i64(0), picked)
+        clamped = k.b.select(k.b.icmp_signed(">", low, _i64(size - 1)), _i64(size - 1), low)
+        moved = [*index[:dim], clamped, *index[dim + rank :]]
+        return k.offset(moved, strides)
+
+    return _emit_gather(k, node, source_offset)
+
+
+def _emit_cat(k: _Kernel, node: Node) -> _Buffer:
+    out = k.new_buffer(node)
+    dim, out_strides, start = node.attrs["dim"], _strides(node.shape), 0
+    for name in node.inputs:
+        source = k.buffers[name]
+        with k.nest(source.shape) as index:
+            value = k.load(source, k.offset(index, _strides(source.shape)), out.lane)
+            moved = list(index)
+            moved[dim] = k.b.add(index[dim], _i64(start))
+            k.store(out, k.offset(moved, out_strides), value)
+        start += source.shape[dim]
+    return out
+
+
+_EMITTERS: dict[object, Callable[[_Kernel, Node], _Buffer]] = {
+    Op.INPUT: _emit_input,
+    Op.CONST: _emit_const,
+    "elementwise": _emit_elementwise,
+    "reduction": _emit_reduction,
+    Op.MATMUL: _emit_matmul,
+    Op.RESHAPE: _emit_reshape,
+    Op.PERMUTE: _emit_permute,
+    Op.EXPAND: _emit_expand,
+    Op.SLICE: _emit_slice,
+    Op.TAKE: _emit_take,
+    Op.CAT: _emit_cat,
+}
+_BY_OP = {key for key in _EMITTERS if isinstance(key, Op)}
+
+
+# --- the exported functions -----------------------------------------------------------------
+
+
+def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = "") -> ir.Module:
+    """The whole library as LLVM IR: kernel, the ABI's entry points and the metadata string."""
+    module = ir.Module(name=abi.prefix)
+    module.triple, module.data_layout = triple, data_layout
+    kernel = _Kernel(module, graph).emit()
+    _define_eval(module, abi, kernel)
+    _define_eval_batch(module, abi, kernel)
+    _define_metadata(module, abi)
+    if abi.scalar_args is not None:
+        _define_scalar(module, abi, kernel)
+    return module
+
+
+def _define_eval(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
+    fn = ir.Function(module, ir.FunctionType(I32, [PTR, PTR]), abi.eval)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b.call(kernel, list(fn.args))
+    b.ret(ir.Constant(I32, 0))
+
+
+def _define_eval_batch(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
+    """for (i = 0; i < n; i++) kernel(x + i*in, y + i*out); returns -1 when n < 0."""
+    fn = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), abi.eval_batch)
+    n, x, y = fn.args
+    entry, head, body, done, bad = (fn.append_basic_block(s) for s in
+                                    ("entry", "loop", "body", "done", "bad"))
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed("<", n, _i64(0)), bad, head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(_i64(0), entry)
+    b.cbranch(b.icmp_signed("<", i, n), body, done)
+    b.position_at_end(body)
+    xi = b.gep(x, [b.mul(i, _i64(abi.input_numel))], source_etype=F64)
+    yi = b.gep(y, [b.mul(i, _i64(abi.output.numel))], source_etype=F64)
+    b.call(kernel, [xi, yi])
+    i.add_incoming(b.add(i, _i64(1)), body)
+    b.branch(head)
+    b.position_at_end(done)
+    b.ret(ir.Constant(I32, 0))
+    b.position_at_end(bad)
+    b.ret(ir.Constant(I32, -1))
+
+
+def _define_metadata(module: ir.Module, abi: Abi) -> None:
+    text = bytearray(abi.metadata_json().encode() + b"\0")
+    data = ir.GlobalVariable(module, ir.ArrayType(I8, len(text)), name="nnc_metadata_json")
+    data.linkage = "internal"
+    data.global_constant = True
+    data.initializer = ir.Constant(ir.ArrayType(I8, len(text)), text)
+    fn = ir.Function(module, ir.FunctionType(PTR, []), abi.metadata_symbol)
+    ir.IRBuilder(fn.append_basic_block("entry")).ret(data)
+
+
+def _define_scalar(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
+    """NAME(a, b, ...): fills x with the arguments and the spec's constants, returns y[0]."""
+    assert abi.scalar_args is not None
+    params = [I64 if a.integer else F64 for a in abi.scalar_args]
+    result_type = I64 if abi.output_integer else F64
+    fn = ir.Function(module, ir.FunctionType(result_type, params), abi.prefix)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    x = b.alloca(F64, size=_i64(max(abi.input_numel, 1)))
+    y = b.alloca(F64)
+    for arg, value in zip(abi.scalar_args, fn.args):
+        b.store(convert(b, value, F64), b.gep(x, [_i64(arg.position)], source_etype=F64))
+    for position, constant in abi.constants:
+        b.store(ir.Constant(F64, constant), b.gep(x, [_i64(position)], source_etype=F64))
+    b.call(kernel, [x, y])
+    b.ret(convert(b, b.load(y, typ=F64), result_type))

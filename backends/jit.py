@@ -1,0 +1,55 @@
+"""llvmlite.binding: parse, verify and optimise a module, then JIT it or emit an object file."""
+
+from __future__ import annotations
+
+import functools
+
+import llvmlite.binding as llvm
+import llvmlite.ir as ir
+
+from nnc.errors import BackendError
+
+__all__ = ["target_machine", "optimize", "jit", "OPT_LEVEL"]
+
+OPT_LEVEL = 3
+
+
+@functools.cache
+def _initialize() -> None:
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+
+
+def target_machine(cpu: str = "host") -> llvm.TargetMachine:
+    """A machine for this host's CPU ("host") or a portable x86-64/aarch64 baseline ("generic")."""
+    _initialize()
+    target = llvm.Target.from_default_triple()
+    name = llvm.get_host_cpu_name() if cpu == "host" else cpu
+    features = llvm.get_host_cpu_features().flatten() if cpu == "host" else ""
+    return target.create_target_machine(cpu=name, features=features, opt=OPT_LEVEL, reloc="pic",
+                                        codemodel="default")
+
+
+def optimize(module: ir.Module, machine: llvm.TargetMachine) -> llvm.ModuleRef:
+    """Parse and verify the IR, then run LLVM's O3 pipeline on it."""
+    module.triple = machine.triple
+    module.data_layout = str(machine.target_data)
+    try:
+        parsed = llvm.parse_assembly(str(module))
+        parsed.verify()
+    except RuntimeError as error:
+        raise BackendError(f"LLVM rejected the generated module: {error}",
+                           hint="this is a bug in nnc's code generator; please report it") from error
+    options = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
+    options.loop_vectorization = True
+    options.slp_vectorization = True
+    builder = llvm.create_pass_builder(machine, options)
+    builder.getModulePassManager().run(parsed, builder)
+    return parsed
+
+
+def jit(parsed: llvm.ModuleRef, machine: llvm.TargetMachine) -> llvm.ExecutionEngine:
+    """Compile an optimised module in memory; keep the engine alive as long as its functions."""
+    engine = llvm.create_mcjit_compiler(parsed, machine)
+    engine.finalize_object()
+    return engine

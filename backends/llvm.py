@@ -1,0 +1,42 @@
+"""The LLVM backend: code generation with llvmlite at O3; JIT in process or a shared library."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nnc.graph import Graph
+
+from .abi import Abi
+from .aot import write_shared_library
+from .calling import EVAL_BATCH_TYPE, NativeFunction
+from .codegen import build_module
+from .jit import jit, optimize, target_machine
+
+__all__ = ["LLVMBackend"]
+
+
+class LLVMBackend:
+    """Builds one LLVM module per (graph, abi); the JIT and the shared library share it."""
+
+    name = "llvm"
+
+    def __init__(self, cpu: str = "host") -> None:
+        self.cpu = cpu
+
+    def ir(self, graph: Graph, abi: Abi, optimized: bool = False) -> str:
+        """The library's LLVM IR as text, before or after optimisation."""
+        module = build_module(graph, abi)
+        return str(optimize(module, target_machine(self.cpu)) if optimized else module)
+
+    def jit(self, graph: Graph, abi: Abi, semantics: str) -> NativeFunction:
+        """A callable over numpy/torch arrays running the JIT-compiled library in this process."""
+        machine = target_machine(self.cpu)
+        engine = jit(optimize(build_module(graph, abi), machine), machine)
+        eval_batch = EVAL_BATCH_TYPE(engine.get_function_address(abi.eval_batch))
+        return NativeFunction(eval_batch, abi.inputs, abi.output, semantics, keepalive=engine)
+
+    def write(self, graph: Graph, abi: Abi, path: Path) -> None:
+        """Write the shared library `path` (atomically)."""
+        machine = target_machine(self.cpu)
+        parsed = optimize(build_module(graph, abi), machine)
+        write_shared_library(machine.emit_object(parsed), path)

@@ -1,0 +1,59 @@
+"""Load a library nnc wrote: ctypes and numpy only, so it works where torch is not installed."""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from nnc.errors import InputError
+
+from .abi import TensorInfo
+from .calling import EVAL_BATCH_TYPE, NativeFunction
+
+__all__ = ["load", "LoadedLibrary"]
+
+_METADATA_SYMBOL = re.compile(rb"([A-Za-z_][A-Za-z0-9_]*)_metadata\0")
+
+
+class LoadedLibrary(NativeFunction):
+    """A compiled model loaded from disk: call it like the artifact; `.metadata` is its JSON."""
+
+    metadata: dict[str, Any]
+    prefix: str
+
+
+def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
+    """Open `path` (an nnc .so); `name` is its symbol prefix, found in the file when omitted."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"no library at {str(path)!r}", hint="pass the path of a .so written by nnc")
+    try:
+        library = ctypes.CDLL(str(path.resolve()))
+    except OSError as error:
+        raise InputError(f"cannot load {path.name!r}: {error}",
+                         hint="pass a shared library built by nnc for this machine") from error
+    prefix = name or _find_prefix(path, library)
+    metadata_fn = getattr(library, f"{prefix}_metadata")
+    metadata_fn.restype = ctypes.c_char_p
+    metadata = json.loads(metadata_fn().decode())
+    abi = metadata["abi"]
+    inputs = [TensorInfo(i["name"], tuple(i["shape"]), i["dtype"]) for i in abi["inputs"]]
+    output = TensorInfo("y", tuple(abi["output"]["shape"]), abi["output"]["dtype"])
+    eval_batch = EVAL_BATCH_TYPE((f"{prefix}_eval_batch", library))
+    loaded = LoadedLibrary(eval_batch, inputs, output, metadata["output"]["semantics"], library)
+    loaded.metadata = metadata
+    loaded.prefix = prefix
+    return loaded
+
+
+def _find_prefix(path: Path, library: ctypes.CDLL) -> str:
+    candidates = [path.stem.split(".")[0]]
+    candidates += [m.decode() for m in _METADATA_SYMBOL.findall(path.read_bytes())]
+    for prefix in candidates:
+        if hasattr(library, f"{prefix}_metadata") and hasattr(library, f"{prefix}_eval_batch"):
+            return prefix
+    raise InputError(f"{path.name!r} exports no nnc functions",
+                     hint="pass a library written by nnc, or its prefix with name=")

@@ -1,0 +1,132 @@
+"""The `nnc` command: compile a model file to a shared library and header, or inspect it.
+
+    nnc model.pt2 --input 'x:float[3]=1..3' -o algo.so
+    nnc inspect model.pt2 --input 'x:float[3]=1..3'
+
+Errors print one line and a hint, and exit with the code of their class (see `EXIT_CODES`);
+NNC_DEBUG=1 shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import traceback
+from collections import Counter
+from collections.abc import Sequence
+
+from .errors import NNCError, exit_code
+
+__all__ = ["main"]
+
+
+def _compile_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nnc",
+        description="Compile a trained PyTorch model into a native shared library (algo.so + "
+        "algo.h) that computes what the network computes, verified against it.",
+        epilog="Also: `nnc inspect MODEL` prints the traced graph. Exit codes: 0 ok, 2 bad "
+        "input, 3 verification failed, 4 missing dependency, 5 backend, 70 internal error.",
+    )
+    parser.add_argument("model", help="a .pt2 (torch.export.save), TorchScript file, or a "
+                        "pickled module with --trust-pickle")
+    parser.add_argument("-o", "--out", required=True, help="the shared library to write (.so)")
+    _common(parser)
+    parser.add_argument("--mode", default="exact", help="exact (default): compute what the "
+                        "network computes, to float rounding")
+    parser.add_argument("--output", help="raw (default), argmax, or threshold=T")
+    parser.add_argument("--name", help="prefix of the C functions (default: the output's stem)")
+    parser.add_argument("--passes", help="comma-separated passes to run instead of the default")
+    parser.add_argument("--cpu", default="host", choices=("host", "generic"),
+                        help="optimise for this machine (host) or any x86-64 (generic)")
+    parser.add_argument("--tolerance", type=float, help="max relative error accepted")
+    parser.add_argument("--accept-mismatch", action="store_true",
+                        help="write the library even when verification fails")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    return parser
+
+
+def _common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--input", action="append", default=[], metavar="SPEC",
+                        help="an input spec, e.g. 'x:float[3]=1..3' (repeat per input)")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="allow loading a pickled whole module (runs code from the file)")
+
+
+def _inspect_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nnc inspect",
+                                     description="Trace a model and print its graph, parameter "
+                                     "count and op coverage.")
+    parser.add_argument("model")
+    _common(parser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if args[:1] == ["inspect"]:
+            return _inspect(_inspect_parser().parse_args(args[1:]))
+        return _compile(_compile_parser().parse_args(args))
+    except NNCError as error:
+        if os.environ.get("NNC_DEBUG"):
+            traceback.print_exc()
+        print(f"nnc: error: {error.message}", file=sys.stderr)
+        if error.hint:
+            print(f"nnc: hint: {error.hint}", file=sys.stderr)
+        return exit_code(error)
+    except Exception as error:  # noqa: BLE001 - report, never a bare traceback
+        if os.environ.get("NNC_DEBUG"):
+            traceback.print_exc()
+        print(f"nnc: internal error: {type(error).__name__}: {error}", file=sys.stderr)
+        print("nnc: hint: this is a bug in nnc; rerun with NNC_DEBUG=1 and report the traceback",
+              file=sys.stderr)
+        return 70
+
+
+def _compile(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .api import compile
+
+    options = {"mode": args.mode, "trust": args.trust_pickle, "cpu": args.cpu,
+               "accept_mismatch": args.accept_mismatch}
+    for key in ("output", "passes", "tolerance"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"nnc: {line}"))
+    artifact = compile(args.model, args.input or None, log=log, **options)
+    out = artifact.save(Path(args.out), name=args.name)
+    if args.json:
+        print(json.dumps(artifact.report.to_json(), indent=2))
+    elif not args.quiet:
+        print(artifact.report.text())
+        print(f"wrote {out} and {out.with_suffix('.h')}")
+    return 0
+
+
+def _inspect(args: argparse.Namespace) -> int:
+    from .api import parse_inputs
+    from .frontend import LOWERINGS, to_graph, trace
+    from .modelfile import load_model
+
+    loaded = load_model(args.model, args.trust_pickle)
+    specs = parse_inputs(args.input or loaded.inputs)
+    program = trace(loaded.module, specs)
+    used = Counter(str(n.target) for n in program.graph.nodes if n.op == "call_function")
+    supported = {str(k) for k in LOWERINGS}
+    print("op coverage (ATen op: count):")
+    for op, count in sorted(used.items()):
+        print(f"  {'ok ' if op in supported or op == '<built-in function getitem>' else 'NO '} "
+              f"{op}: {count}")
+    graph = to_graph(program, specs)
+    print(graph.format())
+    print(f"{len(graph)} nodes, {graph.parameter_count():,} parameters")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

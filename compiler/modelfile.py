@@ -1,0 +1,143 @@
+"""Load a model from disk or memory; save one (with its input spec, without build paths).
+
+Formats: torch.export archives (.pt2), TorchScript, and a pickled whole module only when the
+caller says it trusts the file (unpickling runs arbitrary code); weights-only loading otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import InputError
+
+__all__ = ["LoadedModel", "load_model", "save_model", "EXTRA_FILE"]
+
+EXTRA_FILE = "nnc.json"  # inside a .pt2: {"inputs": [spec, ...], "output": "argmax"}
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to trace, plus the defaults a .pt2 written by nnc carries."""
+
+    module: torch.nn.Module | torch.jit.ScriptModule
+    inputs: list[str] = field(default_factory=list)
+    output: str | None = None
+    static_batch: int | None = None  # an ExportedProgram traced with a fixed batch size
+
+
+def _from_program(program: torch.export.ExportedProgram, inputs: list[str] | None = None,
+                  output: str | None = None) -> LoadedModel:
+    user = set(program.graph_signature.user_inputs)
+    sizes = [n.meta["val"].shape[0] for n in program.graph.nodes
+             if n.op == "placeholder" and n.name in user and n.meta["val"].dim() > 0]
+    static = {int(s) for s in sizes if isinstance(s, int)}
+    if static - {1}:
+        raise InputError(
+            f"the exported program has a fixed batch size of {sorted(static)[-1]}; nnc runs it "
+            "one sample at a time",
+            hint="export with a dynamic batch dimension (nnc.save_model does) or with batch 1",
+        )
+    return LoadedModel(program.module(), inputs or [], output, 1 if static else None)
+
+
+def load_model(source: Any, trust: bool = False) -> LoadedModel:
+    """An nn.Module, ExportedProgram or path → LoadedModel, refusing untrusted pickles."""
+    if isinstance(source, torch.export.ExportedProgram):
+        return _from_program(source)
+    if isinstance(source, torch.nn.Module):
+        return LoadedModel(source)
+    if not isinstance(source, (str, Path)):
+        raise InputError(f"cannot compile a {type(source).__name__}",
+                         hint="pass a torch.nn.Module, an ExportedProgram or a model file path")
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(f"model file {str(path)!r} does not exist",
+                         hint="check the path (a .pt2 from torch.export.save, or TorchScript)")
+    kind = _file_kind(path)
+    try:
+        if kind == "export":
+            return _load_exported(path)
+        if kind == "torchscript":
+            return LoadedModel(torch.jit.load(str(path), map_location="cpu"))
+        return _load_pickle(path, trust)
+    except InputError:
+        raise
+    except Exception as error:  # noqa: BLE001 - torch raises many kinds on bad files
+        raise InputError(
+            f"cannot read model file {path.name!r}: it is truncated, corrupt or not a model "
+            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})",
+            hint="re-save it with torch.export.save(torch.export.export(model, args), path)",
+        ) from error
+
+
+def _file_kind(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, OSError):
+        return "pickle"  # legacy torch.save files are plain pickles
+    if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
+        return "torchscript"
+    if any("/models/" in n or n.endswith("archive_format") for n in names):
+        return "export"
+    if any(n.endswith("data.pkl") for n in names):
+        return "pickle"
+    raise InputError(f"model file {path.name!r} is a zip archive nnc does not recognise",
+                     hint="pass a .pt2 from torch.export.save or a TorchScript file")
+
+
+def _load_exported(path: Path) -> LoadedModel:
+    extra = {EXTRA_FILE: ""}
+    program = torch.export.load(str(path), extra_files=extra)
+    defaults = json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
+    return _from_program(program, list(defaults.get("inputs", [])), defaults.get("output"))
+
+
+def _load_pickle(path: Path, trust: bool) -> LoadedModel:
+    if not trust:
+        try:
+            loaded = torch.load(str(path), map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as error:
+            raise InputError(
+                f"model file {path.name!r} is a pickled module; loading it would run code "
+                "from the file",
+                hint="if you trust the file pass --trust-pickle (trust=True); better, export it "
+                "with torch.export.save",
+            ) from error
+        raise InputError(
+            f"model file {path.name!r} holds {type(loaded).__name__} (weights only), not a model "
+            "nnc can run",
+            hint="load the weights into your module and pass the module, or export it with "
+            "torch.export.save",
+        )
+    loaded = torch.load(str(path), map_location="cpu", weights_only=False)
+    if not isinstance(loaded, torch.nn.Module):
+        raise InputError(f"model file {path.name!r} holds a {type(loaded).__name__}, not a module",
+                         hint="save the whole module, or export it with torch.export.save")
+    return LoadedModel(loaded)
+
+
+def save_model(model: torch.nn.Module, path: str | Path, inputs: Sequence[str],
+               output: str | None = None) -> None:
+    """Export `model` with a dynamic batch dimension and save it as a .pt2 that carries its input
+    specs and output semantics (so `nnc model.pt2 -o algo.so` needs no flags) and no source
+    paths of the machine that saved it."""
+    from .api import parse_inputs
+    from .frontend import example_inputs
+
+    specs = parse_inputs(list(inputs))
+    examples = tuple(torch.cat([t, t]) for t in example_inputs(specs))  # batch 2: stays dynamic
+    dynamic = tuple({0: torch.export.Dim.AUTO} for _ in specs)
+    program = torch.export.export(model, examples, dynamic_shapes=dynamic, strict=False)
+    for node in program.graph.nodes:
+        node.meta.pop("stack_trace", None)
+    defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
+    torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})

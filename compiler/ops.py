@@ -1,0 +1,183 @@
+"""The core op set: every Graph node has one of these ops, and each op's semantics live in one table row.
+
+The row's `reference` is a torch function over the node's input tensors and attributes. It is
+the op's definition: the interpreter evaluates graphs with it and `Graph.add` infers shapes and
+dtypes by running it on meta tensors, so semantics, shape rules and dtype promotion cannot drift.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+__all__ = ["Op", "OpInfo", "OP_TABLE", "DTYPES", "dtype_name", "is_integer_dtype"]
+
+
+class Op(enum.Enum):
+    # sources
+    INPUT = "input"
+    CONST = "const"
+    # elementwise, one operand
+    NEG = "neg"
+    ABS = "abs"
+    EXP = "exp"
+    LOG = "log"
+    LOG1P = "log1p"
+    SIN = "sin"
+    COS = "cos"
+    SQRT = "sqrt"
+    RSQRT = "rsqrt"
+    TANH = "tanh"
+    SIGMOID = "sigmoid"
+    RELU = "relu"
+    ERF = "erf"
+    NOT = "not"
+    CAST = "cast"
+    # elementwise, two or three operands (numpy broadcasting)
+    ADD = "add"
+    SUB = "sub"
+    MUL = "mul"
+    DIV = "div"
+    POW = "pow"
+    MAXIMUM = "maximum"
+    MINIMUM = "minimum"
+    EQ = "eq"
+    NE = "ne"
+    LT = "lt"
+    LE = "le"
+    GT = "gt"
+    GE = "ge"
+    AND = "and"
+    OR = "or"
+    WHERE = "where"
+    # reductions over attrs["dims"], keeping them when attrs["keepdim"]
+    SUM = "sum"
+    AMAX = "amax"
+    AMIN = "amin"
+    ARGMAX = "argmax"
+    # linear algebra
+    MATMUL = "matmul"
+    # data movement
+    RESHAPE = "reshape"
+    PERMUTE = "permute"
+    EXPAND = "expand"
+    SLICE = "slice"
+    CAT = "cat"
+    TAKE = "take"
+
+
+Reference = Callable[[Sequence[torch.Tensor], dict[str, Any]], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class OpInfo:
+    """What the rest of nnc needs to know about an op: arity, category and reference semantics."""
+
+    arity: int | None  # None: any number of inputs (at least one)
+    category: str  # source | elementwise | reduction | linalg | movement
+    reference: Reference | None  # None for sources
+
+
+def _unary(fn: Callable[[torch.Tensor], torch.Tensor]) -> OpInfo:
+    return OpInfo(1, "elementwise", lambda t, a: fn(t[0]))
+
+
+def _binary(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> OpInfo:
+    return OpInfo(2, "elementwise", lambda t, a: fn(t[0], t[1]))
+
+
+def _reduction(fn: Callable[..., torch.Tensor]) -> OpInfo:
+    return OpInfo(1, "reduction", lambda t, a: fn(t[0], list(a["dims"]), keepdim=a["keepdim"]))
+
+
+def _take(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
+    """x indexed along attrs["dim"] by an integer tensor: out shape x[:dim] + idx + x[dim+1:]."""
+    x, idx = t
+    dim = a["dim"]
+    picked = torch.index_select(x, dim, idx.reshape(-1))
+    return picked.reshape(*x.shape[:dim], *idx.shape, *x.shape[dim + 1 :])
+
+
+def _slice(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
+    index = [slice(None)] * t[0].dim()
+    index[a["dim"]] = slice(a["start"], a["end"], a["step"])
+    return t[0][tuple(index)]
+
+
+OP_TABLE: dict[Op, OpInfo] = {
+    Op.INPUT: OpInfo(0, "source", None),
+    Op.CONST: OpInfo(0, "source", None),
+    Op.NEG: _unary(torch.neg),
+    Op.ABS: _unary(torch.abs),
+    Op.EXP: _unary(torch.exp),
+    Op.LOG: _unary(torch.log),
+    Op.LOG1P: _unary(torch.log1p),
+    Op.SIN: _unary(torch.sin),
+    Op.COS: _unary(torch.cos),
+    Op.SQRT: _unary(torch.sqrt),
+    Op.RSQRT: _unary(torch.rsqrt),
+    Op.TANH: _unary(torch.tanh),
+    Op.SIGMOID: _unary(torch.sigmoid),
+    Op.RELU: _unary(torch.relu),
+    Op.ERF: _unary(torch.erf),
+    Op.NOT: _unary(torch.logical_not),
+    Op.CAST: OpInfo(1, "elementwise", lambda t, a: t[0].to(DTYPES[a["dtype"]])),
+    Op.ADD: _binary(torch.add),
+    Op.SUB: _binary(torch.sub),
+    Op.MUL: _binary(torch.mul),
+    Op.DIV: _binary(torch.div),
+    Op.POW: _binary(torch.pow),
+    Op.MAXIMUM: _binary(torch.maximum),
+    Op.MINIMUM: _binary(torch.minimum),
+    Op.EQ: _binary(torch.eq),
+    Op.NE: _binary(torch.ne),
+    Op.LT: _binary(torch.lt),
+    Op.LE: _binary(torch.le),
+    Op.GT: _binary(torch.gt),
+    Op.GE: _binary(torch.ge),
+    Op.AND: _binary(torch.logical_and),
+    Op.OR: _binary(torch.logical_or),
+    Op.WHERE: OpInfo(3, "elementwise", lambda t, a: torch.where(t[0], t[1], t[2])),
+    Op.SUM: _reduction(torch.sum),
+    Op.AMAX: _reduction(torch.amax),
+    Op.AMIN: _reduction(torch.amin),
+    Op.ARGMAX: OpInfo(
+        1, "reduction", lambda t, a: torch.argmax(t[0], a["dims"][0], keepdim=a["keepdim"])
+    ),
+    Op.MATMUL: OpInfo(2, "linalg", lambda t, a: torch.matmul(t[0], t[1])),
+    Op.RESHAPE: OpInfo(1, "movement", lambda t, a: t[0].reshape(a["shape"])),
+    Op.PERMUTE: OpInfo(1, "movement", lambda t, a: t[0].permute(a["dims"])),
+    Op.EXPAND: OpInfo(1, "movement", lambda t, a: t[0].expand(a["shape"])),
+    Op.SLICE: OpInfo(1, "movement", _slice),
+    Op.CAT: OpInfo(None, "movement", lambda t, a: torch.cat(list(t), a["dim"])),
+    Op.TAKE: OpInfo(2, "movement", _take),
+}
+
+# Dtype names used in specs, graphs, metadata and the C ABI.
+DTYPES: dict[str, torch.dtype] = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "int16": torch.int16,
+    "int8": torch.int8,
+    "uint8": torch.uint8,
+    "bool": torch.bool,
+}
+_NAMES = {v: k for k, v in DTYPES.items()}
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    """The nnc name of a torch dtype ("float32", "int64", ...)."""
+    return _NAMES[dtype]
+
+
+def is_integer_dtype(name: str) -> bool:
+    """Whether values of this dtype are integers (bool included): they compute in int64 lanes."""
+    return name.startswith(("int", "uint")) or name == "bool"

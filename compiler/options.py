@@ -1,0 +1,88 @@
+"""Every knob of a compile, validated before any work; unknown names get a did-you-mean."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InputError
+
+__all__ = ["Options", "OutputSemantics", "make_options", "parse_output"]
+
+MODES = ("exact",)
+
+
+@dataclass(frozen=True)
+class OutputSemantics:
+    """What the artifact returns: the network's raw output, its argmax class, or output > threshold."""
+
+    kind: str  # raw | argmax | threshold
+    threshold: float | None = None
+
+    def __str__(self) -> str:
+        return f"threshold={self.threshold:g}" if self.kind == "threshold" else self.kind
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"semantics": self.kind}
+        if self.threshold is not None:
+            out["threshold"] = self.threshold
+        return out
+
+
+def parse_output(text: str | OutputSemantics) -> OutputSemantics:
+    """'raw', 'argmax' or 'threshold=0.5'."""
+    if isinstance(text, OutputSemantics):
+        return text
+    if text in ("raw", "argmax"):
+        return OutputSemantics(text)
+    if text.startswith("threshold="):
+        try:
+            return OutputSemantics("threshold", float(text.split("=", 1)[1]))
+        except ValueError:
+            pass
+    raise InputError(f"output {text!r} is not understood",
+                     hint="use --output raw, --output argmax or --output threshold=0.5")
+
+
+@dataclass(frozen=True)
+class Options:
+    """Options of nnc.compile and the CLI, with their defaults."""
+
+    mode: str = "exact"  # exact: compute what the network computes, to float rounding
+    output: OutputSemantics = OutputSemantics("raw")
+    passes: tuple[str, ...] | None = None  # None: the default pipeline of the mode
+    trust: bool = False  # allow loading a pickled whole module (runs arbitrary code)
+    enumerate_limit: int = 1_000_000  # discrete domains up to this many points are checked entirely
+    samples: int = 4096  # points sampled from a continuous (or larger) domain for verification
+    seed: int = 0
+    tolerance: float | None = None  # max relative error; None: 1e-5 for float32, 1e-9 for float64
+    accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
+    cpu: str = "host"  # "host" (fastest here) or "generic" (a library that runs on any x86-64)
+    quiet: bool = False
+
+
+def make_options(**given: Any) -> Options:
+    """Validated Options from keyword arguments."""
+    names = [f.name for f in dataclasses.fields(Options)]
+    for key in given:
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known options: {', '.join(names)}"
+            raise InputError(f"unknown option {key!r}", hint=hint)
+    if "output" in given:
+        given["output"] = parse_output(given["output"])
+    if "passes" in given and isinstance(given["passes"], str):
+        given["passes"] = tuple(p.strip() for p in given["passes"].split(",") if p.strip())
+    options = Options(**given)
+    if options.mode not in MODES:
+        raise InputError(f"mode {options.mode!r} is not available",
+                         hint=f"choose one of: {', '.join(MODES)}")
+    if options.cpu not in ("host", "generic"):
+        raise InputError(f"cpu {options.cpu!r} is not understood", hint="use 'host' or 'generic'")
+    if options.samples < 1 or options.enumerate_limit < 1:
+        raise InputError("samples and enumerate_limit must be at least 1")
+    if options.tolerance is not None and not options.tolerance > 0:
+        raise InputError(f"tolerance {options.tolerance!r} must be a positive number")
+    return options

@@ -1,0 +1,102 @@
+"""Pass registry and driver: run named passes, verify after each, and record what each did."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import InputError, error_context
+from .graph import Graph
+from .ops import Op
+from .verify import verify_graph
+
+__all__ = ["PassContext", "PassRecord", "register_pass", "run_pipeline", "PASSES"]
+
+PassFunction = Callable[[Graph, "PassContext"], Graph]
+
+
+@dataclass(frozen=True)
+class RegisteredPass:
+    name: str
+    function: PassFunction
+    exact: bool  # exact passes never change the graph's outputs beyond float rounding
+
+    @property
+    def description(self) -> str:
+        return (self.function.__doc__ or "").strip().splitlines()[0]
+
+
+PASSES: dict[str, RegisteredPass] = {}
+
+
+def register_pass(name: str, *, exact: bool) -> Callable[[PassFunction], PassFunction]:
+    """Register `fn(graph, ctx) -> graph` under `name` (the name users see in reports and the CLI)."""
+
+    def decorate(function: PassFunction) -> PassFunction:
+        PASSES[name] = RegisteredPass(name, function, exact)
+        return function
+
+    return decorate
+
+
+@dataclass
+class PassContext:
+    """Everything a pass may use: the options, and a place to count and note what it did."""
+
+    options: Any
+    counts: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def count(self, what: str, n: int = 1) -> None:
+        self.counts[what] += n
+
+    def note(self, text: str) -> None:
+        self.notes.append(text)
+
+
+@dataclass
+class PassRecord:
+    """What one pass did, measured by the pipeline."""
+
+    name: str
+    changed: bool
+    nodes: tuple[int, int]
+    params: tuple[int, int]
+    seconds: float
+    stats: dict[str, int]
+    notes: list[str]
+
+
+def run_pipeline(
+    graph: Graph, names: Sequence[str], options: Any, log: Callable[[str], None] = lambda s: None
+) -> tuple[Graph, list[PassRecord]]:
+    """Run the named passes in order; verify the graph after each and record its effect."""
+    unknown = [n for n in names if n not in PASSES]
+    if unknown:
+        raise InputError(f"unknown pass(es) {unknown}", hint=f"known passes: {sorted(PASSES)}")
+    records = []
+    for name in names:
+        registered = PASSES[name]
+        ctx = PassContext(options)
+        before = graph.fingerprint()
+        start = time.perf_counter()
+        with error_context(f"pass {name}"):
+            result = registered.function(graph, ctx)
+            verify_graph(result, after=f"pass {name}")
+        record = PassRecord(
+            name, result.fingerprint() != before, (_ops(graph), _ops(result)),
+            (graph.parameter_count(), result.parameter_count()), time.perf_counter() - start,
+            dict(ctx.counts), ctx.notes,
+        )
+        log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")
+        records.append(record)
+        graph = result
+    return graph, records
+
+
+def _ops(graph: Graph) -> int:
+    """Operations: nodes that compute something (inputs and constants excluded)."""
+    return sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
