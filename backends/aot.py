@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nnc.errors import BackendError, InputError, MissingDependencyError
 
-__all__ = ["linker_command", "write_shared_library", "write_atomically"]
+__all__ = ["linker_command", "write_shared_library", "write_atomically", "check_output_path"]
 
 
 def linker_command() -> list[str]:
@@ -55,12 +55,24 @@ def write_shared_library(object_code: bytes, path: Path) -> None:
     path.chmod(0o755)
 
 
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write to a temporary file beside `path`, then rename it over `path`."""
-    folder = path.parent if str(path.parent) else Path(".")
+def check_output_path(path: Path) -> None:
+    """Fail early, before any work, when `path` cannot be written."""
+    if path.is_dir():
+        raise InputError(f"output path {str(path)!r} is a folder",
+                         hint="give a file name such as algo.so")
+    folder = path.parent
     if not folder.is_dir():
         raise InputError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist",
                          hint="create the folder first or choose another output path")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"cannot write {str(path)!r}: folder {str(folder)!r} is not writable",
+                         hint="choose an output path in a folder you can write to")
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write to a temporary file beside `path`, then rename it over `path`."""
+    check_output_path(path)
+    folder = path.parent
     try:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:

@@ -9,11 +9,11 @@ from typing import Any
 
 from nnc.backends import get_backend
 from nnc.backends.abi import Abi, ScalarArg, TensorInfo, check_prefix
-from nnc.backends.aot import write_atomically
+from nnc.backends.aot import check_output_path, write_atomically
 from nnc.backends.calling import NativeFunction
 from nnc.backends.header import render_header
 
-from .errors import InputError, error_context
+from .errors import error_context
 from .graph import Graph
 from .options import Options
 from .report import Report
@@ -68,9 +68,7 @@ class Artifact:
     def save(self, path: str | Path, name: str | None = None, header: bool = True) -> Path:
         """Write the shared library `path` and, beside it, the C header (same stem, `.h`)."""
         path = Path(path)
-        if path.is_dir():
-            raise InputError(f"output path {str(path)!r} is a folder",
-                             hint="give a file name such as algo.so")
+        check_output_path(path)
         prefix = check_prefix(name or path.name.split(".")[0])
         abi = self.abi(prefix)
         with error_context(f"writing {path.name}"):

@@ -27,7 +27,8 @@ def _compile_parser() -> argparse.ArgumentParser:
         prog="nnc",
         description="Compile a trained PyTorch model into a native shared library (algo.so + "
         "algo.h) that computes what the network computes, verified against it.",
-        epilog="Also: `nnc inspect MODEL` prints the traced graph. Exit codes: 0 ok, 2 bad "
+        epilog="Also: `nnc inspect MODEL` prints the traced graph; `nnc --list-ops` the supported "
+        "ops. Exit codes: 0 ok, 2 bad "
         "input, 3 verification failed, 4 missing dependency, 5 backend, 70 internal error.",
     )
     parser.add_argument("model", help="a .pt2 (torch.export.save), TorchScript file, or a "
@@ -68,6 +69,8 @@ def _inspect_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        if args[:1] == ["--list-ops"]:
+            return _list_ops()
         if args[:1] == ["inspect"]:
             return _inspect(_inspect_parser().parse_args(args[1:]))
         return _compile(_compile_parser().parse_args(args))
@@ -90,8 +93,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _compile(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from nnc.backends.aot import check_output_path
+
     from .api import compile
 
+    check_output_path(Path(args.out))
     options = {"mode": args.mode, "trust": args.trust_pickle, "cpu": args.cpu,
                "accept_mismatch": args.accept_mismatch}
     for key in ("output", "passes", "tolerance"):
@@ -105,6 +111,15 @@ def _compile(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(artifact.report.text())
         print(f"wrote {out} and {out.with_suffix('.h')}")
+    return 0
+
+
+def _list_ops() -> int:
+    from .frontend import LOWERINGS
+
+    print("ATen ops nnc compiles (after torch.export's core-ATen decomposition):")
+    for name in sorted({str(op) for op in LOWERINGS}):
+        print(f"  {name}")
     return 0
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from .errors import FidelityError, InputError
+from .modelfile import eval_mode
 from .options import OutputSemantics
 
 __all__ = ["Fidelity", "measure", "check", "run_model", "default_tolerance"]
@@ -71,7 +72,7 @@ def run_model(model: Callable[..., Any], inputs: Sequence[np.ndarray],
     """The network's output on the points, as float64 (n, *per-sample shape), `batch` at a time."""
     n, step = len(inputs[0]), batch or CHUNK
     outputs = []
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(model):
         for start in range(0, n, step):
             chunk = [torch.from_numpy(np.ascontiguousarray(a[start : start + step])) for a in inputs]
             out = model(*chunk)

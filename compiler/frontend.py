@@ -8,12 +8,11 @@ node and its source line.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import operator
 import re
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -21,6 +20,7 @@ import torch.fx
 
 from .errors import InputError, InternalError, UnsupportedOpError
 from .graph import Graph
+from .modelfile import eval_mode
 from .ops import Op, dtype_name
 from .spec import InputSpec
 
@@ -49,7 +49,7 @@ _TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": to
 
 def trace(model: torch.nn.Module, specs: Sequence[InputSpec]) -> torch.export.ExportedProgram:
     """torch.export the model (in eval mode) at batch size 1 and decompose it to core ATen."""
-    with _eval_mode(model), warnings.catch_warnings():
+    with eval_mode(model), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if isinstance(model, torch.jit.ScriptModule):
@@ -69,20 +69,6 @@ def trace(model: torch.nn.Module, specs: Sequence[InputSpec]) -> torch.export.Ex
                 hint="check that --input matches what forward() expects (nnc adds a leading "
                 "batch dimension of 1) and that forward() has no data-dependent control flow",
             ) from error
-
-
-@contextlib.contextmanager
-def _eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    """Trace what the model does at inference (dropout off, batch-norm statistics frozen)."""
-    if isinstance(model, torch.fx.GraphModule):  # from an ExportedProgram: already fixed
-        yield
-        return
-    was_training = model.training
-    model.train(False)
-    try:
-        yield
-    finally:
-        model.train(was_training)
 
 
 def to_graph(program: torch.export.ExportedProgram, specs: Sequence[InputSpec]) -> Graph:
@@ -390,6 +376,14 @@ def _index(t: T, x: Any, indices: Sequence[Any]) -> str:
     return t.add(Op.TAKE, [x, idx], dim=dim)
 
 
+def _flip(t: T, x: Any, dims: Sequence[int]) -> str:
+    """x reversed along dims: a TAKE with a descending constant index per dimension."""
+    shape = t.shape(x)
+    for dim in dims:
+        x = t.add(Op.TAKE, [x, torch.arange(shape[dim] - 1, -1, -1)], dim=dim % len(shape))
+    return x
+
+
 def _embedding(t: T, weight: Any, idx: Any, *_: Any) -> str:
     return t.add(Op.TAKE, [weight, idx], dim=0)
 
@@ -514,7 +508,7 @@ LOWERINGS: dict[Any, Rule] = {
     aten.flatten.using_ints: _unsqueeze,
     aten.permute.default: _permute, aten.transpose.int: _transpose, aten.t.default: _t,
     aten.expand.default: _expand, aten.slice.Tensor: _slice, aten.select.int: _select,
-    aten.cat.default: _cat, aten.index.Tensor: _index, aten.embedding.default: _embedding,
+    aten.cat.default: _cat, aten.index.Tensor: _index, aten.flip.default: _flip, aten.embedding.default: _embedding,
     aten.clone.default: _copy, aten.alias.default: _copy, aten._to_copy.default: _copy,
     aten.detach.default: _copy, aten.lift_fresh_copy.default: _copy,
     aten.sum.dim_IntList: _reduction(Op.SUM), aten.sum.default: _reduction(Op.SUM),

@@ -6,10 +6,11 @@ caller says it trusts the file (unpickling runs arbitrary code); weights-only lo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import pickle
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 
 from .errors import InputError
 
-__all__ = ["LoadedModel", "load_model", "save_model", "EXTRA_FILE"]
+__all__ = ["LoadedModel", "load_model", "save_model", "eval_mode", "EXTRA_FILE"]
 
 EXTRA_FILE = "nnc.json"  # inside a .pt2: {"inputs": [spec, ...], "output": "argmax"}
 
@@ -106,6 +107,8 @@ def _load_pickle(path: Path, trust: bool) -> LoadedModel:
         try:
             loaded = torch.load(str(path), map_location="cpu", weights_only=True)
         except pickle.UnpicklingError as error:
+            if "global" not in str(error):  # not a class reference: the bytes are broken
+                raise
             raise InputError(
                 f"model file {path.name!r} is a pickled module; loading it would run code "
                 "from the file",
@@ -141,3 +144,17 @@ def save_model(model: torch.nn.Module, path: str | Path, inputs: Sequence[str],
         node.meta.pop("stack_trace", None)
     defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
     torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Trace what the model does at inference (dropout off, batch-norm statistics frozen)."""
+    if isinstance(model, torch.fx.GraphModule):  # from an ExportedProgram: already fixed
+        yield
+        return
+    was_training = model.training
+    model.train(False)
+    try:
+        yield
+    finally:
+        model.train(was_training)

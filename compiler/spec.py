@@ -297,11 +297,11 @@ def parse_spec(text: str, base: Path | None = None) -> InputSpec:
 
 def _element_list(p: _Parser, name: str, numel: int, dtype: str) -> list[Element]:
     p.eat("[")
-    elements = []
+    elements: list[Element] = []
     while True:
         element_name = f"{name}{len(elements)}"
-        save = p.pos
         p.skip()
+        start = p.pos
         ident = _IDENT.match(p.text, p.pos)
         if ident:
             p.pos = ident.end()
@@ -309,7 +309,10 @@ def _element_list(p: _Parser, name: str, numel: int, dtype: str) -> list[Element
                 p.eat(":")
                 element_name = ident.group(0)
             else:
-                p.pos = save
+                p.pos = start
+        if any(e.name == element_name for e in elements):
+            p.pos = start
+            raise p.fail(f"distinct element names ({element_name!r} appears twice)")
         elements.append(Element(element_name, _domain(p, dtype)))
         if not p.peek(","):
             break
@@ -317,10 +320,6 @@ def _element_list(p: _Parser, name: str, numel: int, dtype: str) -> list[Element
     if len(elements) != numel:
         raise p.fail(f"{numel} elements (the shape says {numel}, the list has {len(elements)})")
     p.eat("]")
-    names = [e.name for e in elements]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
-    if duplicate:
-        raise p.fail(f"distinct element names ({duplicate!r} appears twice)")
     return elements
 
 

@@ -15,7 +15,7 @@ def verify_graph(graph: Graph, after: str = "front end") -> None:
     def fail(message: str) -> GraphInvariantError:
         return GraphInvariantError(
             f"{message} (after {after})",
-            hint="this is a bug in nnc; rerun with NNC_DEBUG=2 to see the graph and report it",
+            hint="this is a bug in nnc; please report it with the output of `nnc inspect` on the model",
         )
 
     if not graph.is_acyclic():

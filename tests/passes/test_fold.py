@@ -1,0 +1,62 @@
+"""fold: the expected rewrites, and the interpreter's output unchanged on random graphs."""
+
+from __future__ import annotations
+
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+from nnc.api import parse_inputs
+from nnc.frontend import to_graph, trace
+from nnc.graph import Graph
+from nnc.interpret import interpret
+from nnc.ops import Op
+from nnc.options import Options
+from nnc.passes.fold import fold
+from nnc.pipeline import PassContext
+
+
+def _graph(model: nn.Module, spec: str) -> Graph:
+    specs = parse_inputs([spec])
+    return to_graph(trace(model, specs), specs)
+
+
+def test_transposed_weights_become_constants() -> None:
+    graph = _graph(nn.Linear(3, 2), "x:float[3]=0..1")
+    assert any(n.op is Op.PERMUTE for n in graph.nodes()) or all(
+        n.op is not Op.PERMUTE for n in graph.nodes())  # the front end may fold it already
+    folded = fold(graph, PassContext(Options()))
+    assert [n.op for n in folded.nodes() if n.op not in (Op.INPUT, Op.CONST)] == [Op.MATMUL, Op.ADD]
+
+
+def test_identities_disappear() -> None:
+    graph = Graph()
+    x = graph.add(Op.INPUT, name="x", shape=(1, 4), dtype="float32")
+    same = graph.add(Op.RESHAPE, [x], {"shape": (1, 4)})
+    cast = graph.add(Op.CAST, [same], {"dtype": "float32"})
+    perm = graph.add(Op.PERMUTE, [cast], {"dims": (0, 1)})
+    graph.outputs = [graph.add(Op.TANH, [perm])]
+    folded = fold(graph, PassContext(Options()))
+    assert [n.op for n in folded.nodes()] == [Op.INPUT, Op.TANH]
+    assert folded[folded.outputs[0]].inputs == ("x",)
+
+
+def test_fold_leaves_its_input_untouched() -> None:
+    graph = _graph(nn.Sequential(nn.Linear(3, 4), nn.ReLU()), "x:float[3]=0..1")
+    before = graph.format()
+    fold(graph, PassContext(Options()))
+    assert graph.format() == before
+
+
+@given(st.integers(1, 6), st.integers(1, 6), st.sampled_from([nn.ReLU, nn.Tanh, nn.GELU]),
+       st.integers(0, 2**31 - 1))
+def test_fold_preserves_outputs(width: int, depth: int, activation: type, seed: int) -> None:
+    torch.manual_seed(seed)
+    layers: list[nn.Module] = [nn.Linear(3, width)]
+    for _ in range(depth - 1):
+        layers += [activation(), nn.Linear(width, width)]
+    graph = _graph(nn.Sequential(*layers), "x:float[3]=-1..1")
+    folded = fold(graph, PassContext(Options()))
+    x = torch.rand(1, 3) * 2 - 1
+    torch.testing.assert_close(interpret(folded, [x])[0], interpret(graph, [x])[0])

@@ -1,0 +1,168 @@
+"""The `nnc` command: outputs, report, exit codes, and bad input that leaves nothing behind."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_matches_model
+from torch import nn
+
+import nnc
+from nnc.cli import main
+
+SPEC = "x:float[3]=1..3"
+
+
+@pytest.fixture
+def mlp() -> nn.Module:
+    return nn.Sequential(nn.Linear(3, 8), nn.Tanh(), nn.Linear(8, 2))
+
+
+@pytest.fixture
+def pt2(mlp: nn.Module, tmp_path: Path) -> Path:
+    path = tmp_path / "mlp.pt2"
+    nnc.save_model(mlp, path, inputs=[SPEC])
+    return path
+
+
+def test_compile_writes_library_and_header(pt2: Path, mlp: nn.Module, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "algo.so"
+    assert main([str(pt2), "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "verified on 4096 sampled points" in printed and "fold" in printed
+    header = out.with_suffix(".h").read_text()
+    assert "int algo_eval(const double *x, double *y);" in header
+    assert "int algo_eval_batch(int64_t n, const double *x, double *y);" in header
+    assert "const char *algo_metadata(void);" in header
+    assert_matches_model(nnc.load(out), mlp, [SPEC])
+
+
+def test_name_option_and_json_report(pt2: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "lib.so"
+    assert main([str(pt2), "-o", str(out), "--name", "force", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["verification"]["passed"] and report["passes"][0]["name"] == "fold"
+    assert nnc.load(out).prefix == "force"
+    assert "int force_eval(" in out.with_suffix(".h").read_text()
+
+
+def test_same_input_string_in_cli_and_python(mlp: nn.Module, tmp_path: Path) -> None:
+    torch.jit.script(mlp).save(str(tmp_path / "mlp.ts"))
+    out = tmp_path / "ts.so"
+    assert main([str(tmp_path / "mlp.ts"), "--input", SPEC, "--mode", "exact", "-o", str(out)]) == 0
+    python = nnc.compile(mlp, inputs=[SPEC], mode="exact")
+    x = np.random.default_rng(0).uniform(1, 3, size=(10, 3))
+    np.testing.assert_array_equal(nnc.load(out)(x), python(x))
+
+
+def test_inspect_prints_graph_params_and_coverage(pt2: Path, capsys) -> None:
+    assert main(["inspect", str(pt2)]) == 0
+    printed = capsys.readouterr().out
+    assert "ok  aten.tanh.default: 1" in printed
+    assert "= tanh(%" in printed and "50 parameters" in printed
+
+
+def _expect_error(argv: list[str], code: int, words: str, capsys, out: Path) -> None:
+    assert main(argv) == code
+    err = capsys.readouterr().err
+    assert words in err and "nnc: hint:" in err
+    assert not out.exists() and not out.with_suffix(".h").exists()
+    if out.parent.is_dir():
+        assert not [p for p in out.parent.iterdir() if p.name.startswith(f".{out.name}")]
+
+
+def test_truncated_model_file(pt2: Path, tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "broken.pt2"
+    broken.write_bytes(pt2.read_bytes()[: pt2.stat().st_size // 2])
+    _expect_error([str(broken), "-o", str(tmp_path / "a.so")], 2, "truncated", capsys,
+                  tmp_path / "a.so")
+
+
+def test_corrupt_model_file(tmp_path: Path, capsys) -> None:
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_bytes(bytes(range(256)) * 8)
+    _expect_error([str(garbage), "--input", SPEC, "-o", str(tmp_path / "a.so")], 2,
+                  "cannot read model file", capsys, tmp_path / "a.so")
+
+
+def test_pickle_needs_trust(mlp: nn.Module, tmp_path: Path, capsys) -> None:
+    pickled = tmp_path / "whole.pt"
+    torch.save(mlp, pickled)
+    out = tmp_path / "a.so"
+    _expect_error([str(pickled), "--input", SPEC, "-o", str(out)], 2, "--trust-pickle", capsys, out)
+    assert main([str(pickled), "--input", SPEC, "--trust-pickle", "-o", str(out)]) == 0
+    assert out.exists()
+
+
+def test_state_dict_is_not_a_model(mlp: nn.Module, tmp_path: Path, capsys) -> None:
+    weights = tmp_path / "weights.pt"
+    torch.save(mlp.state_dict(), weights)
+    _expect_error([str(weights), "--input", SPEC, "-o", str(tmp_path / "a.so")], 2,
+                  "weights only", capsys, tmp_path / "a.so")
+
+
+def test_wrong_input_shape(pt2: Path, tmp_path: Path, capsys) -> None:
+    _expect_error([str(pt2), "--input", "x:float[5]=0..1", "-o", str(tmp_path / "a.so")], 2,
+                  "could not trace", capsys, tmp_path / "a.so")
+
+
+def test_nan_weights(mlp: nn.Module, tmp_path: Path, capsys) -> None:
+    with torch.no_grad():
+        mlp[0].weight[0, 0] = float("nan")
+    path = tmp_path / "nan.pt2"
+    nnc.save_model(mlp, path, inputs=[SPEC])
+    _expect_error([str(path), "-o", str(tmp_path / "a.so")], 2, "NaN/Inf", capsys,
+                  tmp_path / "a.so")
+
+
+def test_unwritable_output_path(pt2: Path, tmp_path: Path, capsys) -> None:
+    missing = tmp_path / "no" / "such" / "algo.so"
+    _expect_error([str(pt2), "-o", str(missing)], 2, "does not exist", capsys, missing)
+    assert main([str(pt2), "-o", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_malformed_spec_exit_code(pt2: Path, tmp_path: Path, capsys) -> None:
+    _expect_error([str(pt2), "--input", "x:float[3]=1..", "-o", str(tmp_path / "a.so")], 2,
+                  "column 15", capsys, tmp_path / "a.so")
+
+
+def test_failed_link_leaves_nothing(pt2: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("CC", "false")
+    _expect_error([str(pt2), "-o", str(tmp_path / "a.so")], 5, "linking the shared library failed",
+                  capsys, tmp_path / "a.so")
+
+
+def test_missing_compiler_names_both_ways(pt2: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang; ziglang is not installed
+    _expect_error([str(pt2), "-o", str(tmp_path / "a.so")], 4, "no C compiler", capsys,
+                  tmp_path / "a.so")
+    main([str(pt2), "-o", str(tmp_path / "a.so")])
+    err = capsys.readouterr().err
+    assert "apt-get install gcc" in err and "nnc[zig]" in err
+
+
+def test_verification_failure_exit_code(pt2: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "a.so"
+    _expect_error([str(pt2), "--tolerance", "1e-30", "-o", str(out)], 3,
+                  "does not match the network", capsys, out)
+
+
+def test_pickle_refusal_runs_no_code(tmp_path: Path, capsys) -> None:
+    class Bomb:
+        def __reduce__(self):  # would create a file if unpickled
+            return (Path.touch, (tmp_path / "exploded",))
+
+    path = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("bomb/data.pkl", pickle.dumps(Bomb()))
+        archive.writestr("bomb/.format_version", "1")
+    assert main([str(path), "--input", SPEC, "-o", str(tmp_path / "a.so")]) == 2
+    assert not (tmp_path / "exploded").exists()
