@@ -24,7 +24,7 @@ def linker_command() -> list[str]:
     for candidate in (os.environ.get("CC"), "cc", "gcc", "clang"):
         if candidate and shutil.which(candidate):
             return [candidate]
-    if importlib.util.find_spec("ziglang") is not None:
+    if zig_installed():
         return [sys.executable, "-m", "ziglang", "cc"]
     raise MissingDependencyError(
         "no C compiler found to link the shared library (looked for $CC, cc, gcc, clang and the "
@@ -32,6 +32,10 @@ def linker_command() -> list[str]:
         hint="install one: `apt-get install gcc` or `pip install 'nnc[zig]'`; "
         "the JIT callable (nnc.compile) needs no compiler",
     )
+
+
+def zig_installed() -> bool:
+    return importlib.util.find_spec("ziglang") is not None
 
 
 def write_shared_library(object_code: bytes, path: Path) -> None:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import pickle
+import sys
 import zipfile
 from pathlib import Path
 
@@ -14,6 +16,7 @@ from helpers import assert_matches_model
 from torch import nn
 
 import nnc
+from nnc.backends import aot
 from nnc.cli import main
 
 SPEC = "x:float[3]=1..3"
@@ -141,12 +144,27 @@ def test_failed_link_leaves_nothing(pt2: Path, tmp_path: Path, capsys, monkeypat
 
 def test_missing_compiler_names_both_ways(pt2: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("CC", raising=False)
-    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang; ziglang is not installed
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang
+    monkeypatch.setattr(aot, "zig_installed", lambda: False)
     _expect_error([str(pt2), "-o", str(tmp_path / "a.so")], 4, "no C compiler", capsys,
                   tmp_path / "a.so")
     main([str(pt2), "-o", str(tmp_path / "a.so")])
     err = capsys.readouterr().err
     assert "apt-get install gcc" in err and "nnc[zig]" in err
+
+
+@pytest.mark.skipif(importlib.util.find_spec("ziglang") is None,
+                    reason="the nnc[zig] extra is not installed (CI installs it)")
+def test_zig_links_when_there_is_no_c_compiler(pt2: Path, tmp_path: Path, monkeypatch) -> None:
+    bin_dir = tmp_path / "bin"  # only python on PATH: no cc, gcc or clang
+    bin_dir.mkdir()
+    (bin_dir / "python").symlink_to(sys.executable)
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    out = tmp_path / "zig.so"
+    assert main([str(pt2), "-o", str(out), "-q"]) == 0
+    x = np.array([[1.0, 2.0, 3.0]])
+    np.testing.assert_array_equal(nnc.load(out)(x), nnc.compile(pt2)(x))
 
 
 def test_verification_failure_exit_code(pt2: Path, tmp_path: Path, capsys) -> None:

@@ -98,12 +98,14 @@ def _trained_batch_norm() -> nn.Module:
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
-def test_op_matches_torch_in_interpreter_and_jit(name: str) -> None:
+def test_op_matches_torch_in_interpreter_jit_and_library(name: str, tmp_path) -> None:
     factory, specs, rtol = CASES[name]
     model = factory()
     artifact = nnc.compile(model, specs)
     assert artifact.report.fidelity.passed
     assert_matches_model(artifact, model, specs, rtol=rtol)
+    library = nnc.load(artifact.save(tmp_path / "op.so"))
+    assert_matches_model(library, model, specs, rtol=rtol)
     parsed = parse_inputs(specs)
     graph = to_graph(trace(model, parsed), parsed)
     point = [torch.from_numpy(p[:1]) for p in domain_points(specs, 1)]
@@ -112,9 +114,8 @@ def test_op_matches_torch_in_interpreter_and_jit(name: str) -> None:
     np.testing.assert_allclose(value.double().numpy(), expected, rtol=rtol, atol=rtol)
 
 
-@pytest.mark.parametrize("name", ["linear", "embedding", "softmax", "two_inputs"])
-def test_shared_library_matches_torch(name: str, tmp_path) -> None:
-    factory, specs, rtol = CASES[name]
-    model = factory()
-    library = nnc.compile(model, specs).save(tmp_path / f"{name}.so")
-    assert_matches_model(nnc.load(library), model, specs, rtol=rtol)
+def test_unsupported_op_names_op_node_and_line() -> None:
+    model = Fn(lambda x: torch.cumsum(x, -1))
+    with pytest.raises(nnc.UnsupportedOpError, match=r"aten\.cumsum\.default at %cumsum "
+                       r"\(test_ops\.py:\d+\)"):
+        nnc.compile(model, [X4])
