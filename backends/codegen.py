@@ -20,6 +20,7 @@ from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op, is_integer_dtype
 
 from .abi import Abi
+from .closed_forms import ExprEmitter, emit_expr, emit_table
 
 __all__ = ["build_module", "MAX_STACK_BYTES"]
 
@@ -510,6 +511,8 @@ _EMITTERS: dict[object, Callable[[_Kernel, Node], _Buffer]] = {
     Op.SLICE: _emit_slice,
     Op.TAKE: _emit_take,
     Op.CAT: _emit_cat,
+    Op.EXPR: emit_expr,
+    Op.TABLE: emit_table,
 }
 _BY_OP = {key for key in _EMITTERS if isinstance(key, Op)}
 
@@ -526,7 +529,11 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
     _define_eval_batch(module, abi, kernel)
     _define_metadata(module, abi)
     if abi.scalar_args is not None:
-        _define_scalar(module, abi, kernel)
+        output = graph[graph.outputs[0]]
+        if output.op is Op.EXPR and set(output.inputs) <= set(graph.inputs):
+            _define_scalar_closed_form(module, abi, output)
+        else:
+            _define_scalar(module, abi, kernel)
     return module
 
 
@@ -586,3 +593,16 @@ def _define_scalar(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
         b.store(ir.Constant(F64, constant), b.gep(x, [_i64(position)], source_etype=F64))
     b.call(kernel, [x, y])
     b.ret(convert(b, b.load(y, typ=F64), result_type))
+
+
+def _define_scalar_closed_form(module: ir.Module, abi: Abi, node: Node) -> None:
+    """NAME(a, b, ...) = the closed form itself, in the output's lane: no buffers, no conversions."""
+    assert abi.scalar_args is not None
+    params = [I64 if a.integer else F64 for a in abi.scalar_args]
+    result_type = I64 if abi.output_integer else F64
+    fn = ir.Function(module, ir.FunctionType(result_type, params), abi.prefix)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    lane = _lane(node.dtype)
+    symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, fn.args)}
+    value = ExprEmitter(b, module, symbols, lane, node.attrs.get("bounds")).value(node.attrs["expr"])
+    b.ret(convert(b, value, result_type))

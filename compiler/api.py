@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
-
-import numpy as np
 
 from nnc.passes import default_pipeline
 from nnc.backends import get_backend
@@ -15,15 +14,19 @@ from nnc.backends.calling import NativeFunction
 
 from .artifact import JIT_PREFIX, Artifact, make_abi
 from .errors import InputError, error_context
-from .fidelity import Fidelity, check, default_tolerance, measure, run_model
+from .closed_form import closed_form_text
+from .errors import FidelityError
+from .fidelity import Fidelity, check, default_tolerance, measure
 from .frontend import to_graph, trace
 from .graph import Graph
-from .modelfile import LoadedModel, load_model
+from .modelfile import load_model
 from .ops import Op
 from .options import Options, OutputSemantics, make_options, parse_output
 from .pipeline import run_pipeline
 from .report import Report
-from .spec import Domain, InputSpec, calibration_spec, parse_spec
+from .reference import Reference, discrete_problem, reference_run
+from .rewrite import remove_dead
+from .spec import InputSpec, calibration_spec, parse_spec
 from .verify import verify_graph
 
 __all__ = ["compile", "parse_inputs", "with_output_head"]
@@ -72,22 +75,32 @@ def compile(  # noqa: A001 - the public name users expect
         verify_graph(graph)
         _check_batch_dimension(graph)
     say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
+    graph = with_output_head(graph, opts.output)
+    with _stage("reference", seconds), error_context("running the network on the domain"):
+        reference = reference_run(loaded, specs, opts)
+    problem = None
+    if opts.mode != "exact":
+        problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
     with _stage("passes", seconds):
         names = opts.passes if opts.passes is not None else default_pipeline(opts.mode)
-        graph, records = run_pipeline(graph, names, opts, log=say)
-    final = with_output_head(graph, opts.output)
-    backend = get_backend("llvm", opts.cpu)
+        graph, records = run_pipeline(graph, names, opts, log=say, discrete=problem, specs=specs,
+                                      points=reference.flat() if problem is not None else None)
+    closed_form = graph[graph.outputs[0]].op in (Op.EXPR, Op.TABLE)
+    if opts.mode == "symbolic" and graph[graph.outputs[0]].op is not Op.EXPR:
+        raise FidelityError("mode symbolic: no closed form passed verification",
+                            hint="see the pass notes with --json, or use mode auto to keep the "
+                            "faithful network where no formula is found")
     with _stage("codegen", seconds), error_context("JIT compilation"):
-        native = backend.jit(final, make_abi(JIT_PREFIX, final, specs, {}), opts.output.kind)
-        raw = backend.jit(graph, make_abi(JIT_PREFIX, graph, specs, {}), "raw")
+        native = get_backend("llvm", opts.cpu).jit(graph, make_abi(JIT_PREFIX, graph, specs, {}),
+                                                   opts.output.kind)
     with _stage("verify", seconds), error_context("verifying against the network"):
-        fidelity = _verify(loaded, raw, native if final is not graph else None, specs, opts)
+        fidelity = _verify(reference, graph, native, specs, opts, closed_form)
     say(fidelity.summary())
-    ops = sum(1 for n in final.nodes() if n.op not in (Op.INPUT, Op.CONST))
+    ops = sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
     report = Report(opts.mode, str(opts.output), records, fidelity, seconds,
-                    {"ops": ops, "params": final.parameter_count()})
+                    {"ops": ops, "params": graph.parameter_count()}, closed_form_text(graph))
     check(fidelity, opts.accept_mismatch)
-    return Artifact(final, specs, opts, report, native)
+    return Artifact(graph, specs, opts, report, native)
 
 
 def parse_inputs(inputs: Sequence[Any] | Mapping[str, Any]) -> list[InputSpec]:
@@ -149,23 +162,31 @@ def _check_batch_dimension(graph: Graph) -> None:
         )
 
 
-def _verify(loaded: LoadedModel, raw: NativeFunction, decide: NativeFunction | None,
-            specs: list[InputSpec], opts: Options) -> Fidelity:
-    """Run network and compiled code on the domain (all of it when small and discrete)."""
-    domain = Domain(specs)
-    points, complete = domain.points(opts.enumerate_limit, opts.samples, opts.seed)
-    network = run_model(loaded.module, points, loaded.static_batch)
-    x = _flat(points)
-    values = raw.run(x).reshape(len(network), *raw.output.shape)
-    decisions = None
-    if decide is not None:
-        decisions = decide.run(x).reshape(len(network), *decide.output.shape)
-    tolerance = opts.tolerance or default_tolerance(raw.output.dtype)
-    return measure(network, values, decisions, opts.output, tolerance, domain.size(), complete)
-
-
-def _flat(points: list[np.ndarray]) -> np.ndarray:
-    return np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in points], axis=1)
+def _verify(reference: Reference, graph: Graph, native: NativeFunction, specs: list[InputSpec],
+            opts: Options, closed_form: bool) -> Fidelity:
+    """Run the compiled code on the reference points and compare with the network's outputs."""
+    x = reference.flat()
+    n = len(reference.network)
+    outputs = native.run(x).reshape(n, *native.output.shape)
+    tolerance = opts.tolerance or default_tolerance(graph[graph.outputs[0]].dtype)
+    required = math.ceil(opts.min_agreement * n) if closed_form else None
+    if opts.output.kind == "raw":
+        if closed_form:  # an integer program: compare values exactly, point by point
+            return measure(reference.network, None, outputs, opts.output, tolerance,
+                           reference.domain_size, reference.complete, required, x)
+        return measure(reference.network, outputs, None, opts.output, tolerance,
+                       reference.domain_size, reference.complete)
+    raw = None
+    head = graph[graph.outputs[0]]
+    if not closed_form:  # the faithful network under a decision head: check its raw values too
+        scores = graph.copy()
+        scores.outputs = [head.inputs[0]]
+        remove_dead(scores)
+        raw_native = get_backend("llvm", opts.cpu).jit(
+            scores, make_abi(JIT_PREFIX, scores, specs, {}), "raw")
+        raw = raw_native.run(x).reshape(reference.network.shape)
+    return measure(reference.network, raw, outputs, opts.output, tolerance,
+                   reference.domain_size, reference.complete, required, x)
 
 
 @contextmanager

@@ -35,8 +35,10 @@ def _compile_parser() -> argparse.ArgumentParser:
                         "pickled module with --trust-pickle")
     parser.add_argument("-o", "--out", required=True, help="the shared library to write (.so)")
     _common(parser)
-    parser.add_argument("--mode", default="exact", help="exact (default): compute what the "
-                        "network computes, to float rounding")
+    parser.add_argument("--mode", default="auto", choices=("auto", "exact", "symbolic"),
+                        help="auto (default): closed forms where they pass verification, the "
+                        "faithful network elsewhere; exact: what the network computes, to float "
+                        "rounding; symbolic: a closed form or an error")
     parser.add_argument("--output", help="raw (default), argmax, or threshold=T")
     parser.add_argument("--name", help="prefix of the C functions (default: the output's stem)")
     parser.add_argument("--passes", help="comma-separated passes to run instead of the default")

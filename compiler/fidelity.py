@@ -17,7 +17,7 @@ from .errors import FidelityError, InputError
 from .modelfile import eval_mode
 from .options import OutputSemantics
 
-__all__ = ["Fidelity", "measure", "check", "run_model", "default_tolerance"]
+__all__ = ["Fidelity", "measure", "check", "decide", "run_model", "default_tolerance"]
 
 CHUNK = 4096  # samples per model call while verifying
 
@@ -29,36 +29,41 @@ class Fidelity:
     points: int
     domain_size: int | None  # None: continuous
     complete: bool  # every point of the domain was checked
-    max_abs: float
-    max_rel: float
-    rmse: float
+    max_abs: float | None  # None: the artifact has no raw output (a closed-form decision)
+    max_rel: float | None
+    rmse: float | None
     tolerance: float
     agreement: int | None = None  # argmax/threshold: points where the decision matches
-    disagreements: tuple[tuple[int, Any, Any], ...] = ()  # (point index, network, artifact)
+    disagreements: tuple[tuple[Any, Any, Any], ...] = ()  # (input point, network, artifact)
     ties: int = 0  # disagreements where the network's own margin is within the measured error
+    required: int | None = None  # agreement needed to pass (every point unless a program was kept)
 
     @property
     def passed(self) -> bool:
-        decisions_ok = self.agreement is None or self.agreement + self.ties == self.points
-        return self.max_rel <= self.tolerance and decisions_ok
+        values_ok = self.max_rel is None or self.max_rel <= self.tolerance
+        needed = self.points if self.required is None else self.required
+        decisions_ok = self.agreement is None or self.agreement + self.ties >= needed
+        return values_ok and decisions_ok
 
     def summary(self) -> str:
-        where = (f"all {self.points} points of the domain" if self.complete
+        where = (f"every point of the domain ({self.points})" if self.complete
                  else f"{self.points} sampled points")
-        line = (f"verified on {where}: max abs error {self.max_abs:.3g}, max rel error "
-                f"{self.max_rel:.3g} (tolerance {self.tolerance:.0e})")
+        parts = []
+        if self.max_abs is not None:
+            parts.append(f"max abs error {self.max_abs:.3g}, max rel error {self.max_rel:.3g} "
+                         f"(tolerance {self.tolerance:.0e})")
         if self.agreement is not None:
-            line += f", decisions agree on {self.agreement}/{self.points}"
-            if self.ties:
-                line += f" ({self.ties} ties within rounding)"
-        return line
+            ties = f", {self.ties} ties within rounding" if self.ties else ""
+            parts.append(f"decisions agree on {self.agreement}/{self.points}{ties}")
+        return f"verified on {where}: " + "; ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "points": self.points, "domain_size": self.domain_size, "complete": self.complete,
             "max_abs_error": self.max_abs, "max_rel_error": self.max_rel, "rmse": self.rmse,
             "tolerance": self.tolerance, "agreement": self.agreement, "ties": self.ties,
-            "passed": self.passed,
+            "required_agreement": self.required, "passed": self.passed,
+            "disagreements": [list(d) for d in self.disagreements],
         }
 
 
@@ -85,37 +90,50 @@ def run_model(model: Callable[..., Any], inputs: Sequence[np.ndarray],
 
 def measure(
     network: np.ndarray,
-    raw: np.ndarray,
+    raw: np.ndarray | None,
     decisions: np.ndarray | None,
     semantics: OutputSemantics,
     tolerance: float,
     domain_size: int | None,
     complete: bool,
+    required: int | None = None,
+    points: np.ndarray | None = None,
 ) -> Fidelity:
-    """Compare the artifact's raw outputs (and decisions, for argmax/threshold) with the network's."""
-    if network.shape != raw.shape:
-        raise InputError(f"the network gives outputs of shape {network.shape[1:]} per sample at "
-                         f"batch size {len(network)}, the compiled graph {raw.shape[1:]}",
-                         hint="the model's output must keep the batch dimension first")
-    error = np.abs(raw - network)
-    max_abs = float(error.max()) if error.size else 0.0
-    scale = float(np.abs(network).max()) if network.size else 0.0
-    max_rel = max_abs / scale if scale > 0 else max_abs
-    rmse = float(np.sqrt(np.mean(error**2))) if error.size else 0.0
-    if np.isnan(raw).any() != np.isnan(network).any() or not np.isfinite(max_abs):
-        max_rel = max_abs = float("inf")
+    """Compare the artifact's raw outputs and/or decisions with the network's on the same points."""
+    max_abs = max_rel = rmse = None
+    if raw is not None:
+        if network.shape != raw.shape:
+            raise InputError(f"the network gives outputs of shape {network.shape[1:]} per sample "
+                             f"at batch size {len(network)}, the compiled graph {raw.shape[1:]}",
+                             hint="the model's output must keep the batch dimension first")
+        error = np.abs(raw - network)
+        max_abs = float(error.max()) if error.size else 0.0
+        scale = float(np.abs(network).max()) if network.size else 0.0
+        max_rel = max_abs / scale if scale > 0 else max_abs
+        rmse = float(np.sqrt(np.mean(error**2))) if error.size else 0.0
+        if np.isnan(raw).any() != np.isnan(network).any() or not np.isfinite(max_abs):
+            max_rel = max_abs = float("inf")
     agreement, mismatched, ties = None, (), 0
     if decisions is not None:
-        expected, margin = _decide(network, semantics)
-        wrong = np.flatnonzero(expected != decisions.reshape(expected.shape))
+        expected, margin = decide(network, semantics) if semantics.kind != "raw" else (network, None)
+        expected = np.asarray(expected).reshape(len(network), -1)
+        wrong = np.flatnonzero((expected != decisions.reshape(expected.shape)).any(axis=1))
         agreement = len(network) - len(wrong)
-        ties = int(np.sum(margin[wrong] <= 2 * max_abs))
-        mismatched = tuple((int(i), expected[i].tolist(), decisions[i].tolist()) for i in wrong[:20])
+        if margin is not None and max_abs is not None:
+            ties = int(np.sum(margin[wrong] <= 2 * max_abs))
+        got = decisions.reshape(expected.shape)
+        where = (lambda i: _scalar(points[i])) if points is not None else int
+        mismatched = tuple((where(i), _scalar(expected[i]), _scalar(got[i])) for i in wrong[:1000])
     return Fidelity(len(network), domain_size, complete, max_abs, max_rel, rmse, tolerance,
-                    agreement, mismatched, ties)
+                    agreement, mismatched, ties, required)
 
 
-def _decide(network: np.ndarray, semantics: OutputSemantics) -> tuple[np.ndarray, np.ndarray]:
+def _scalar(row: np.ndarray) -> Any:
+    values = [int(v) if float(v).is_integer() else v for v in np.ravel(row).tolist()]
+    return values[0] if len(values) == 1 else values
+
+
+def decide(network: np.ndarray, semantics: OutputSemantics) -> tuple[np.ndarray, np.ndarray]:
     """The network's decisions and how far each is from flipping (its margin)."""
     flat = network.reshape(len(network), -1)
     if semantics.kind == "argmax":
@@ -134,7 +152,7 @@ def check(fidelity: Fidelity, accept_mismatch: bool) -> None:
         return
     details = fidelity.summary()
     if fidelity.disagreements:
-        shown = ", ".join(f"point {i}: network {a}, artifact {b}"
+        shown = ", ".join(f"input {i}: network {a}, artifact {b}"
                           for i, a, b in fidelity.disagreements[:3])
         details += f"; first disagreements: {shown}"
     raise FidelityError(

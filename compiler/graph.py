@@ -44,6 +44,12 @@ class Node:
         call = f"{self.op.value}({', '.join(filter(None, [args, attrs]))})"
         if self.op is Op.CONST:
             call = f"const({_summary(self.value)})"
+        elif self.op is Op.EXPR:
+            from .closed_form import readable
+
+            call = f"expr({args})  ⟨{readable(self.attrs['expr'])}⟩"
+        elif self.op is Op.TABLE:
+            call = f"table({args}, {self.attrs['table'].numel()} entries)"
         dims = ", ".join(map(str, self.shape))
         return f"%{self.name} : {_short_dtype(self.dtype)}[{dims}] = {call}"
 
@@ -61,7 +67,10 @@ def _summary(value: torch.Tensor | None) -> str:
 
 def infer_meta(op: Op, inputs: Sequence[Node], attrs: dict[str, Any]) -> tuple[tuple[int, ...], str]:
     """Shape and dtype of `op` on these inputs, found by running its reference on meta tensors."""
-    reference = OP_TABLE[op].reference
+    info = OP_TABLE[op]
+    if info.declared_meta:
+        return tuple(attrs["shape"]), attrs["dtype"]
+    reference = info.reference
     assert reference is not None, f"{op} is a source; its shape is given, not inferred"
     fakes = [torch.empty(n.shape, dtype=DTYPES[n.dtype], device="meta") for n in inputs]
     out = reference(fakes, attrs)

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from .closed_form import evaluate_expr, evaluate_table
+
 __all__ = ["Op", "OpInfo", "OP_TABLE", "DTYPES", "dtype_name", "is_integer_dtype"]
 
 
@@ -68,6 +70,9 @@ class Op(enum.Enum):
     SLICE = "slice"
     CAT = "cat"
     TAKE = "take"
+    # closed forms found by the symbolic passes (see closed_form.py)
+    EXPR = "expr"
+    TABLE = "table"
 
 
 Reference = Callable[[Sequence[torch.Tensor], dict[str, Any]], torch.Tensor]
@@ -78,8 +83,10 @@ class OpInfo:
     """What the rest of nnc needs to know about an op: arity, category and reference semantics."""
 
     arity: int | None  # None: any number of inputs (at least one)
-    category: str  # source | elementwise | reduction | linalg | movement
+    category: str  # source | elementwise | reduction | linalg | movement | closed_form
     reference: Reference | None  # None for sources
+    # Closed forms cannot run on meta tensors: their shape and dtype are recorded in attrs.
+    declared_meta: bool = False
 
 
 def _unary(fn: Callable[[torch.Tensor], torch.Tensor]) -> OpInfo:
@@ -155,7 +162,17 @@ OP_TABLE: dict[Op, OpInfo] = {
     Op.SLICE: OpInfo(1, "movement", _slice),
     Op.CAT: OpInfo(None, "movement", lambda t, a: torch.cat(list(t), a["dim"])),
     Op.TAKE: OpInfo(2, "movement", _take),
+    Op.EXPR: OpInfo(None, "closed_form", lambda t, a: _expr(t, a), declared_meta=True),
+    Op.TABLE: OpInfo(None, "closed_form", lambda t, a: _table(t, a), declared_meta=True),
 }
+
+
+def _expr(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
+    return evaluate_expr(a["expr"], a["bindings"], t, a["shape"], DTYPES[a["dtype"]])
+
+
+def _table(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
+    return evaluate_table(a["table"], a["axes"], t, a["shape"])
 
 # Dtype names used in specs, graphs, metadata and the C ABI.
 DTYPES: dict[str, torch.dtype] = {

@@ -11,7 +11,7 @@ from .errors import InputError
 
 __all__ = ["Options", "OutputSemantics", "make_options", "parse_output"]
 
-MODES = ("exact",)
+MODES = ("auto", "exact", "symbolic")
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,9 @@ def parse_output(text: str | OutputSemantics) -> OutputSemantics:
 class Options:
     """Options of nnc.compile and the CLI, with their defaults."""
 
-    mode: str = "exact"  # exact: compute what the network computes, to float rounding
+    # auto: closed forms where they pass verification, the faithful network elsewhere;
+    # exact: compute what the network computes, to float rounding; symbolic: closed form or fail
+    mode: str = "auto"
     output: OutputSemantics = OutputSemantics("raw")
     passes: tuple[str, ...] | None = None  # None: the default pipeline of the mode
     trust: bool = False  # allow loading a pickled whole module (runs arbitrary code)
@@ -58,6 +60,8 @@ class Options:
     samples: int = 4096  # points sampled from a continuous (or larger) domain for verification
     seed: int = 0
     tolerance: float | None = None  # max relative error; None: 1e-5 for float32, 1e-9 for float64
+    min_agreement: float = 0.999  # share of points where a synthesized program must match
+    synth_seconds: float = 60.0  # time budget of the integer-program search
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
     cpu: str = "host"  # "host" (fastest here) or "generic" (a library that runs on any x86-64)
     quiet: bool = False
@@ -83,6 +87,8 @@ def make_options(**given: Any) -> Options:
         raise InputError(f"cpu {options.cpu!r} is not understood", hint="use 'host' or 'generic'")
     if options.samples < 1 or options.enumerate_limit < 1:
         raise InputError("samples and enumerate_limit must be at least 1")
+    if not 0 < options.min_agreement <= 1:
+        raise InputError(f"min_agreement {options.min_agreement!r} must be in (0, 1]")
     if options.tolerance is not None and not options.tolerance > 0:
         raise InputError(f"tolerance {options.tolerance!r} must be a positive number")
     return options

@@ -8,12 +8,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .errors import InputError, error_context
 from .graph import Graph
 from .ops import Op
 from .verify import verify_graph
 
-__all__ = ["PassContext", "PassRecord", "register_pass", "run_pipeline", "PASSES"]
+__all__ = ["DiscreteProblem", "PassContext", "PassRecord", "register_pass", "run_pipeline", "PASSES"]
 
 PassFunction = Callable[[Graph, "PassContext"], Graph]
 
@@ -42,11 +44,26 @@ def register_pass(name: str, *, exact: bool) -> Callable[[PassFunction], PassFun
     return decorate
 
 
+@dataclass(frozen=True)
+class DiscreteProblem:
+    """A completely enumerated integer domain and the network's decision on every point."""
+
+    variables: dict[str, np.ndarray]  # free input element → its value on every point
+    bindings: tuple[tuple[str, int, int], ...]  # element → (name, input position, flat index)
+    target: np.ndarray  # the network's class / boolean / integer output on every point
+    constants: list[int]  # constants the spec implies (range bounds and sizes, class count)
+
+
 @dataclass
 class PassContext:
-    """Everything a pass may use: the options, and a place to count and note what it did."""
+    """Everything a pass may use: options, the discrete problem if there is one, a place to count
+    and note what it did, and a progress line."""
 
     options: Any
+    discrete: DiscreteProblem | None = None
+    progress: Callable[[str], None] = lambda line: None
+    specs: Sequence[Any] = ()  # the InputSpecs
+    points: np.ndarray | None = None  # the reference points, flat (n, input size) as the ABI takes
     counts: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 
@@ -71,7 +88,10 @@ class PassRecord:
 
 
 def run_pipeline(
-    graph: Graph, names: Sequence[str], options: Any, log: Callable[[str], None] = lambda s: None
+    graph: Graph, names: Sequence[str], options: Any, log: Callable[[str], None] = lambda s: None,
+    discrete: DiscreteProblem | None = None,
+    specs: Sequence[Any] = (),
+    points: np.ndarray | None = None,
 ) -> tuple[Graph, list[PassRecord]]:
     """Run the named passes in order; verify the graph after each and record its effect."""
     unknown = [n for n in names if n not in PASSES]
@@ -80,7 +100,8 @@ def run_pipeline(
     records = []
     for name in names:
         registered = PASSES[name]
-        ctx = PassContext(options)
+        ctx = PassContext(options, discrete, lambda line, name=name: log(f"{name}: {line}"),
+                          specs, points)
         before = graph.fingerprint()
         start = time.perf_counter()
         with error_context(f"pass {name}"):
@@ -92,6 +113,8 @@ def run_pipeline(
             dict(ctx.counts), ctx.notes,
         )
         log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")
+        for note in record.notes:
+            log(f"{name}: {note}")
         records.append(record)
         graph = result
     return graph, records

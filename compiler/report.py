@@ -21,19 +21,27 @@ class Report:
     fidelity: Fidelity
     seconds: dict[str, float] = field(default_factory=dict)  # stage → wall time
     graph: dict[str, int] = field(default_factory=dict)  # final ops and parameters
+    closed_form: str | None = None  # the formula (or table) the output became, if any
 
     def text(self) -> str:
-        lines = [f"mode {self.mode}, output {self.output}: {self.graph.get('ops', 0)} ops, "
+        lines = [f"closed form: {self.closed_form}"] if self.closed_form else []
+        lines += [f"mode {self.mode}, output {self.output}: {self.graph.get('ops', 0)} ops, "
                  f"{self.graph.get('params', 0):,} parameters"]
         if self.passes:
-            lines.append(f"  {'pass':<10} {'changed':<8} {'ops':>15} {'params':>23} {'time':>9}")
+            lines.append(f"  {'pass':<10} {'changed':<8} {'ops':<14} {'parameters':<24} time")
             for r in self.passes:
-                lines.append(
-                    f"  {r.name:<10} {'yes' if r.changed else 'no':<8} "
-                    f"{r.nodes[0]:>6} → {r.nodes[1]:<6} {r.params[0]:>10,} → {r.params[1]:<10,} "
-                    f"{r.seconds:>7.3f} s"
-                )
+                stats = ", ".join(f"{k} {v}" for k, v in r.stats.items())
+                ops = f"{r.nodes[0]} → {r.nodes[1]}"
+                params = f"{r.params[0]:,} → {r.params[1]:,}"
+                changed = "yes" if r.changed else "no"
+                lines.append(f"  {r.name:<10} {changed:<8} {ops:<14} {params:<24} "
+                             f"{r.seconds:.3f} s  {stats}".rstrip())
+                lines.extend(f"    {note}" for note in r.notes)
         lines.append(self.fidelity.summary())
+        if self.fidelity.disagreements:
+            lines.append("disagreements (input: network → artifact):")
+            lines.extend(f"  {point}: {network} → {artifact}"
+                         for point, network, artifact in self.fidelity.disagreements)
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
         lines.append(f"compile time: {stages}")
         return "\n".join(lines)
@@ -42,6 +50,7 @@ class Report:
         return {
             "mode": self.mode,
             "output": self.output,
+            "closed_form": self.closed_form,
             "graph": self.graph,
             "passes": [
                 {"name": r.name, "changed": r.changed, "ops": list(r.nodes),

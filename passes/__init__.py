@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from . import fold  # noqa: F401 - registers the pass
+from . import explain, fold, synth  # noqa: F401 - registers the passes
 
 __all__ = ["default_pipeline", "PIPELINES"]
 
 # mode → the passes it runs, in order
 PIPELINES: dict[str, tuple[str, ...]] = {
+    "auto": ("fold", "explain", "synth"),
     "exact": ("fold",),
+    "symbolic": ("fold", "explain", "synth"),
 }
 
 

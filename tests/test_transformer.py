@@ -24,7 +24,7 @@ def transformer() -> GrokkingTransformer:
 
 @pytest.fixture(scope="module")
 def compiled(transformer: GrokkingTransformer) -> nnc.Artifact:
-    return nnc.compile(transformer, [SPEC], output="argmax")
+    return nnc.compile(transformer, [SPEC], output="argmax", mode="exact")
 
 
 def test_parameter_names_follow_transformer_lens(transformer: GrokkingTransformer) -> None:

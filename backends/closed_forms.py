@@ -1,0 +1,280 @@
+"""Code generation for closed forms: sympy expressions (EXPR nodes) and lookup tables (TABLE nodes).
+
+Dispatch is by sympy class name, `_emit_<Class>`, over the class's MRO, as sympy's own printers
+do. Integer programs compute in int64 with Python's floor semantics for `mod` and `//`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import llvmlite.ir as ir
+import sympy
+
+from nnc.errors import BackendError
+from nnc.graph import Node
+
+if TYPE_CHECKING:
+    from .codegen import _Buffer, _Kernel
+
+__all__ = ["ExprEmitter", "emit_expr", "emit_table"]
+
+I1, I64, F64 = ir.IntType(1), ir.IntType(64), ir.DoubleType()
+
+
+def _i64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value)
+
+
+class ExprEmitter:
+    """Turns one sympy expression into instructions; values are i64, double, or i1 (conditions).
+
+    `bounds` are the verified ranges of integer symbols: with them `x mod m` becomes a compare and
+    a subtract when 0 ≤ x < 2m, and disappears when 0 ≤ x < m.
+    """
+
+    def __init__(self, b: ir.IRBuilder, module: ir.Module, symbols: dict[str, ir.Value],
+                 lane: ir.Type, bounds: dict[str, tuple[int, int]] | None = None) -> None:
+        self.b, self.module, self.symbols, self.lane = b, module, symbols, lane
+        self.bounds = bounds or {}
+
+    def emit(self, expr: sympy.Basic) -> ir.Value:
+        for cls in type(expr).__mro__:
+            method = getattr(self, f"_emit_{cls.__name__}", None)
+            if method is not None:
+                return method(expr)
+        raise BackendError(f"nnc cannot generate code for {type(expr).__name__} in {expr}",
+                           hint="this closed form uses a function the backend lacks; report it")
+
+    def value(self, expr: sympy.Basic) -> ir.Value:
+        """The expression as a number in the lane (conditions become 0/1)."""
+        result = self.emit(expr)
+        if result.type == I1:
+            return self.b.zext(result, I64) if self.lane == I64 else self.b.uitofp(result, F64)
+        if result.type != self.lane:
+            return self.b.sitofp(result, F64) if self.lane == F64 else self.b.fptosi(result, I64)
+        return result
+
+    def condition(self, expr: sympy.Basic) -> ir.Value:
+        result = self.emit(expr)
+        if result.type == I1:
+            return result
+        zero = ir.Constant(result.type, 0)
+        return (self.b.icmp_signed if result.type == I64 else self.b.fcmp_unordered)("!=", result, zero)
+
+    def _integer(self) -> bool:
+        return self.lane == I64
+
+    # --- atoms ------------------------------------------------------------------------------
+    def _emit_Symbol(self, expr: sympy.Symbol) -> ir.Value:
+        return self.symbols[expr.name]
+
+    def _emit_Integer(self, expr: sympy.Integer) -> ir.Value:
+        return ir.Constant(self.lane, int(expr) if self._integer() else float(expr))
+
+    def _emit_Number(self, expr: sympy.Number) -> ir.Value:
+        if self._integer():
+            raise BackendError(f"non-integer constant {expr} in an integer program")
+        return ir.Constant(F64, float(expr))
+
+    def _emit_BooleanTrue(self, expr: sympy.Basic) -> ir.Value:
+        return ir.Constant(I1, 1)
+
+    def _emit_BooleanFalse(self, expr: sympy.Basic) -> ir.Value:
+        return ir.Constant(I1, 0)
+
+    # --- arithmetic -------------------------------------------------------------------------
+    def _fold(self, expr: sympy.Basic, integer: Callable, floating: Callable) -> ir.Value:
+        values = [self.value(a) for a in expr.args]
+        result = values[0]
+        for v in values[1:]:
+            result = (integer if self._integer() else floating)(result, v)
+        return result
+
+    def _emit_Add(self, expr: sympy.Add) -> ir.Value:
+        return self._fold(expr, self.b.add, self.b.fadd)
+
+    def _emit_Mul(self, expr: sympy.Mul) -> ir.Value:
+        return self._fold(expr, self.b.mul, self.b.fmul)
+
+    def _emit_Pow(self, expr: sympy.Pow) -> ir.Value:
+        base, exponent = expr.args
+        if exponent.is_Integer and 0 <= int(exponent) <= 16:
+            result, factor = None, self.value(base)
+            for _ in range(int(exponent)):
+                result = factor if result is None else (self.b.mul if self._integer() else self.b.fmul)(result, factor)
+            return result if result is not None else ir.Constant(self.lane, 1 if self._integer() else 1.0)
+        if self._integer():
+            raise BackendError(f"{expr} is not an integer power")
+        return self._call("llvm.pow.f64", [self.value(base), self.value(exponent)])
+
+    def _emit_Mod(self, expr: sympy.Mod) -> ir.Value:
+        """Python's x mod m: the remainder takes the sign of m."""
+        interval = _interval(expr.args[0], self.bounds)
+        modulus = expr.args[1]
+        if self._integer() and interval and modulus.is_Integer and int(modulus) > 0:
+            low, high = interval
+            if 0 <= low and high < int(modulus):
+                return self.value(expr.args[0])
+            if 0 <= low and high < 2 * int(modulus):
+                x, m = self.value(expr.args[0]), self.value(modulus)
+                return self.b.select(self.b.icmp_signed(">=", x, m), self.b.sub(x, m), x)
+        x, m = (self.value(a) for a in expr.args)
+        if not self._integer():
+            r = self.b.frem(x, m)
+            fix = self.b.and_(self.b.fcmp_unordered("!=", r, ir.Constant(F64, 0)),
+                              self.b.xor(self.b.fcmp_ordered("<", r, ir.Constant(F64, 0)),
+                                         self.b.fcmp_ordered("<", m, ir.Constant(F64, 0))))
+            return self.b.select(fix, self.b.fadd(r, m), r)
+        r = self.b.srem(x, m)
+        fix = self.b.and_(self.b.icmp_signed("!=", r, _i64(0)),
+                          self.b.icmp_signed("<", self.b.xor(r, m), _i64(0)))
+        return self.b.select(fix, self.b.add(r, m), r)
+
+    def _emit_floor(self, expr: sympy.Basic) -> ir.Value:
+        numerator, denominator = sympy.fraction(expr.args[0])
+        if self._integer() and denominator != 1:
+            x, y = self.value(numerator), self.value(denominator)
+            q, r = self.b.sdiv(x, y), self.b.srem(x, y)
+            adjust = self.b.and_(self.b.icmp_signed("!=", r, _i64(0)),
+                                 self.b.icmp_signed("<", self.b.xor(r, y), _i64(0)))
+            return self.b.sub(q, self.b.zext(adjust, I64))
+        if self._integer():
+            return self.value(expr.args[0])
+        return self._call("llvm.floor.f64", [self.value(expr.args[0])])
+
+    def _emit_Min(self, expr: sympy.Basic) -> ir.Value:
+        return self._fold(expr, lambda x, y: self.b.select(self.b.icmp_signed("<", x, y), x, y),
+                          lambda x, y: self._call("llvm.minnum.f64", [x, y]))
+
+    def _emit_Max(self, expr: sympy.Basic) -> ir.Value:
+        return self._fold(expr, lambda x, y: self.b.select(self.b.icmp_signed(">", x, y), x, y),
+                          lambda x, y: self._call("llvm.maxnum.f64", [x, y]))
+
+    def _emit_Piecewise(self, expr: sympy.Piecewise) -> ir.Value:
+        result = None
+        for value, condition in reversed(expr.args):
+            current = self.value(value)
+            result = current if result is None else self.b.select(self.condition(condition), current, result)
+        return result
+
+    # --- conditions -------------------------------------------------------------------------
+    def _compare(self, expr: sympy.Basic, op: str) -> ir.Value:
+        x, y = (self.value(a) for a in expr.args)
+        if self._integer():
+            return self.b.icmp_signed(op, x, y)
+        return (self.b.fcmp_unordered if op == "!=" else self.b.fcmp_ordered)(op, x, y)
+
+    def _emit_StrictLessThan(self, e: sympy.Basic) -> ir.Value:
+        return self._compare(e, "<")
+
+    def _emit_LessThan(self, e: sympy.Basic) -> ir.Value:
+        return self._compare(e, "<=")
+
+    def _emit_StrictGreaterThan(self, e: sympy.Basic) -> ir.Value:
+        return self._compare(e, ">")
+
+    def _emit_GreaterThan(self, e: sympy.Basic) -> ir.Value:
+        return self._compare(e, ">=")
+
+    def _emit_Equality(self, e: sympy.Basic) -> ir.Value:
+        return self._compare(e, "==")
+
+    def _emit_Unequality(self, e: sympy.Basic) -> ir.Value:
+        return self._compare(e, "!=")
+
+    def _emit_And(self, e: sympy.Basic) -> ir.Value:
+        return self._logic(e, self.b.and_)
+
+    def _emit_Or(self, e: sympy.Basic) -> ir.Value:
+        return self._logic(e, self.b.or_)
+
+    def _emit_Xor(self, e: sympy.Basic) -> ir.Value:
+        return self._logic(e, self.b.xor)
+
+    def _emit_Not(self, e: sympy.Basic) -> ir.Value:
+        return self.b.not_(self.condition(e.args[0]))
+
+    def _logic(self, expr: sympy.Basic, combine: Callable) -> ir.Value:
+        values = [self.condition(a) for a in expr.args]
+        result = values[0]
+        for v in values[1:]:
+            result = combine(result, v)
+        return result
+
+    def _call(self, name: str, args: list[ir.Value]) -> ir.Value:
+        module = self.module
+        fn = module.globals.get(name) or ir.Function(module, ir.FunctionType(F64, [F64] * len(args)), name)
+        return self.b.call(fn, args)
+
+
+def _interval(expr: sympy.Basic, bounds: dict[str, tuple[int, int]]) -> tuple[int, int] | None:
+    """Integer bounds of expr given bounds of its symbols, or None when unknown."""
+    if expr.is_Integer:
+        return int(expr), int(expr)
+    if expr.is_Symbol:
+        return bounds.get(expr.name)
+    parts = [_interval(a, bounds) for a in expr.args]
+    if any(p is None for p in parts):
+        return None
+    if isinstance(expr, sympy.Add):
+        return sum(p[0] for p in parts), sum(p[1] for p in parts)
+    if isinstance(expr, sympy.Mul):
+        low, high = parts[0]
+        for a, b in parts[1:]:
+            corners = [low * a, low * b, high * a, high * b]
+            low, high = min(corners), max(corners)
+        return low, high
+    if isinstance(expr, sympy.Mod) and expr.args[1].is_Integer and int(expr.args[1]) > 0:
+        return 0, int(expr.args[1]) - 1
+    if isinstance(expr, (sympy.Min, sympy.Max)):
+        pick = min if isinstance(expr, sympy.Min) else max
+        return pick(p[0] for p in parts), pick(p[1] for p in parts)
+    return None
+
+
+def _element(k: _Kernel, node: Node, position: int, element: int, lane: ir.Type) -> ir.Value:
+    return k.load(k.buffers[node.inputs[position]], _i64(element), lane)
+
+
+def emit_expr(k: _Kernel, node: Node) -> _Buffer:
+    """out[0] = expr(bound input elements); the node is one value per sample."""
+    out = k.new_buffer(node)
+    symbols = {name: _element(k, node, position, element, out.lane)
+               for name, position, element in node.attrs["bindings"]}
+    emitter = ExprEmitter(k.b, k.module, symbols, out.lane, node.attrs.get("bounds"))
+    value = emitter.value(node.attrs["expr"])
+    k.store(out, _i64(0), value)
+    return out
+
+
+def emit_table(k: _Kernel, node: Node) -> _Buffer:
+    """out[0] = table[mixed-radix index of the bound elements]; indices clamp into their axis."""
+    b = k.b
+    index: ir.Value = _i64(0)
+    for _, position, element, values in node.attrs["axes"]:
+        value = _element(k, node, position, element, I64)
+        ints = [int(v) for v in values]
+        if ints == list(range(ints[0], ints[0] + len(ints))):
+            offset = b.sub(value, _i64(ints[0]))
+            offset = b.select(b.icmp_signed("<", offset, _i64(0)), _i64(0), offset)
+            offset = b.select(b.icmp_signed(">", offset, _i64(len(ints) - 1)), _i64(len(ints) - 1), offset)
+        else:
+            offset = _i64(0)
+            for j, v in enumerate(ints):
+                offset = b.select(b.icmp_signed("==", value, _i64(v)), _i64(j), offset)
+        index = b.add(b.mul(index, _i64(len(ints))), offset)
+    table = node.attrs["table"]
+    low, high = int(table.min()), int(table.max())
+    bits = next(w for w in (8, 16, 32, 64) if -(2 ** (w - 1)) <= low and high < 2 ** (w - 1))
+    storage = ir.IntType(bits)
+    array_type = ir.ArrayType(storage, table.numel())
+    data = ir.GlobalVariable(k.module, array_type, name=f"table_{node.name}")
+    data.linkage, data.global_constant = "internal", True
+    data.initializer = ir.Constant(array_type, [int(v) for v in table.tolist()])
+    pointer = b.gep(data.bitcast(storage.as_pointer()), [index], source_etype=storage)
+    entry = b.sext(b.load(pointer, typ=storage), I64) if bits < 64 else b.load(pointer, typ=storage)
+    out = k.new_buffer(node)
+    k.store(out, _i64(0), entry)
+    return out

@@ -1,0 +1,73 @@
+"""The network's own answers on the domain, computed once per compile: the points, the outputs,
+and — for discrete outputs on an enumerated integer domain — the problem the synthesis pass solves."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .fidelity import decide, run_model
+from .modelfile import LoadedModel
+from .options import Options
+from .pipeline import DiscreteProblem
+from .spec import Domain, InputSpec, Range
+
+__all__ = ["Reference", "reference_run", "discrete_problem"]
+
+MAX_CONSTANTS = 10
+
+
+@dataclass(frozen=True)
+class Reference:
+    points: list[np.ndarray]  # per input, (n, *shape)
+    complete: bool  # the points are the whole domain
+    domain_size: int | None
+    network: np.ndarray  # the network's outputs, float64 (n, *per-sample output shape)
+
+    def flat(self) -> np.ndarray:
+        """The points as the ABI takes them: (n, sum of input sizes) float64."""
+        return np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in self.points],
+                              axis=1)
+
+
+def reference_run(loaded: LoadedModel, specs: Sequence[InputSpec], options: Options) -> Reference:
+    domain = Domain(specs)
+    points, complete = domain.points(options.enumerate_limit, options.samples, options.seed)
+    network = run_model(loaded.module, points, loaded.static_batch)
+    return Reference(points, complete, domain.size(), network)
+
+
+def discrete_problem(reference: Reference, specs: Sequence[InputSpec], options: Options,
+                     output_dtype: str) -> DiscreteProblem | None:
+    """The synthesis problem, or None when the domain is not enumerated, not integer-valued, or the
+    output is not one discrete value per sample."""
+    semantics = options.output
+    integer_output = output_dtype.startswith("int") or output_dtype == "bool"
+    if not reference.complete or not (semantics.kind != "raw" or integer_output):
+        return None
+    target = decide(reference.network, semantics)[0] if semantics.kind != "raw" else reference.network
+    target = np.asarray(target).reshape(len(reference.network), -1)
+    if target.shape[1] != 1:
+        return None
+    variables, bindings, constants = {}, [], {0, 1, 2}
+    for position, (spec, points) in enumerate(zip(specs, reference.points)):
+        if spec.calibration is not None:
+            return None
+        flat = points.reshape(len(points), -1)
+        for index, element in enumerate(spec.elements):
+            if element.constant is not None:
+                continue
+            values = flat[:, index].astype(np.float64)
+            if not np.all(values == np.round(values)):
+                return None
+            variables[element.name] = values.astype(np.int64)
+            bindings.append((element.name, position, index))
+            if isinstance(element.domain, Range):
+                lo, hi = int(element.domain.lo), int(element.domain.hi)
+                constants |= {lo, hi, hi - lo + 1}
+    if semantics.kind == "argmax":
+        constants.add(reference.network.shape[-1])
+    return DiscreteProblem(variables, tuple(bindings), target[:, 0].astype(np.int64),
+                           sorted(constants)[:MAX_CONSTANTS])
