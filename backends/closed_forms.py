@@ -78,6 +78,16 @@ class ExprEmitter:
             raise BackendError(f"non-integer constant {expr} in an integer program")
         return ir.Constant(F64, float(expr))
 
+    def _emit_NumberSymbol(self, expr: sympy.Basic) -> ir.Value:  # pi, E
+        return ir.Constant(F64, float(expr))
+
+    def _emit_Function(self, expr: sympy.Basic) -> ir.Value:
+        name = _FUNCTIONS.get(type(expr).__name__)
+        if name is None or self._integer():
+            raise BackendError(f"nnc cannot generate code for {type(expr).__name__} in {expr}",
+                               hint="this closed form uses a function the backend lacks")
+        return self._call(name, [self.value(a) for a in expr.args])
+
     def _emit_BooleanTrue(self, expr: sympy.Basic) -> ir.Value:
         return ir.Constant(I1, 1)
 
@@ -107,6 +117,10 @@ class ExprEmitter:
             return result if result is not None else ir.Constant(self.lane, 1 if self._integer() else 1.0)
         if self._integer():
             raise BackendError(f"{expr} is not an integer power")
+        if exponent == sympy.Rational(1, 2):
+            return self._call("llvm.sqrt.f64", [self.value(base)])
+        if exponent.is_Integer and int(exponent) < 0:
+            return self.b.fdiv(ir.Constant(F64, 1.0), self.value(base ** -exponent))
         return self._call("llvm.pow.f64", [self.value(base), self.value(exponent)])
 
     def _emit_Mod(self, expr: sympy.Mod) -> ir.Value:
@@ -207,6 +221,13 @@ class ExprEmitter:
         module = self.module
         fn = module.globals.get(name) or ir.Function(module, ir.FunctionType(F64, [F64] * len(args)), name)
         return self.b.call(fn, args)
+
+
+# sympy function → LLVM intrinsic or libm symbol (sympy's known_functions_C99, as symbols)
+_FUNCTIONS = {"sin": "llvm.sin.f64", "cos": "llvm.cos.f64", "exp": "llvm.exp.f64",
+              "log": "llvm.log.f64", "Abs": "llvm.fabs.f64", "tanh": "tanh", "tan": "tan",
+              "sinh": "sinh", "cosh": "cosh", "atan": "atan", "asin": "asin", "acos": "acos",
+              "erf": "erf"}
 
 
 def _interval(expr: sympy.Basic, bounds: dict[str, tuple[int, int]]) -> tuple[int, int] | None:

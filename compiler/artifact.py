@@ -55,6 +55,7 @@ class Artifact:
             "nnc_version": __version__,
             "name": prefix,
             "mode": self.options.mode,
+            "closed_form": self.report.closed_form,
             "inputs": [s.to_json() for s in self.specs],
             "output": {**self.options.output.to_json(), "shape": list(output.shape[1:]),
                        "dtype": output.dtype},

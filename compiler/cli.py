@@ -41,6 +41,12 @@ def _compile_parser() -> argparse.ArgumentParser:
                         "rounding; symbolic: a closed form or an error")
     parser.add_argument("--output", help="raw (default), argmax, or threshold=T")
     parser.add_argument("--name", help="prefix of the C functions (default: the output's stem)")
+    parser.add_argument("--engine", help="symbolic regression engine: operon (default), pysr, basis")
+    parser.add_argument("--sr-seconds", type=float, help="time budget of symbolic regression per "
+                        "output (default 30)")
+    parser.add_argument("--synth-seconds", type=float, help="time budget of integer-program "
+                        "synthesis (default 60)")
+    parser.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result")
     parser.add_argument("--passes", help="comma-separated passes to run instead of the default")
     parser.add_argument("--cpu", default="host", choices=("host", "generic"),
                         help="optimise for this machine (host) or any x86-64 (generic)")
@@ -102,7 +108,7 @@ def _compile(args: argparse.Namespace) -> int:
     check_output_path(Path(args.out))
     options = {"mode": args.mode, "trust": args.trust_pickle, "cpu": args.cpu,
                "accept_mismatch": args.accept_mismatch}
-    for key in ("output", "passes", "tolerance"):
+    for key in ("output", "passes", "tolerance", "engine", "sr_seconds", "synth_seconds", "seed"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"nnc: {line}"))

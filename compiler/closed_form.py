@@ -12,7 +12,7 @@ import torch
 from sympy.printing.str import StrPrinter
 
 __all__ = ["Binding", "evaluate_expr", "evaluate_table", "readable", "gather_elements",
-           "closed_form_text"]
+           "closed_form_text", "is_closed_form", "output_forms"]
 
 # A symbol of an EXPR node, or an axis of a TABLE node: (name, position in node.inputs, flat
 # element index inside that input's per-sample tensor).
@@ -79,11 +79,25 @@ def readable(expr: sympy.Expr) -> str:
     return _ReadablePrinter().doprint(expr)
 
 
-def closed_form_text(graph: Any) -> str | None:
-    """What the graph's output is, when it is a closed form: the formula, or a table's size."""
+def output_forms(graph: Any) -> list[Any] | None:
+    """The closed-form nodes the output is made of (EXPR/TABLE, possibly concatenated), or None
+    when some part of the output is still computed by the faithful network."""
     node = graph[graph.outputs[0]]
-    if node.op.value == "expr":
-        return readable(node.attrs["expr"])
-    if node.op.value == "table":
-        return f"exact lookup table of {node.attrs['table'].numel()} entries"
+    parts = [graph[name] for name in node.inputs] if node.op.value == "cat" else [node]
+    if all(part.op.value in ("expr", "table") for part in parts):
+        return parts
     return None
+
+
+def is_closed_form(graph: Any) -> bool:
+    return output_forms(graph) is not None
+
+
+def closed_form_text(graph: Any) -> str | None:
+    """What the graph's output is, when it is a closed form: the formulas, or a table's size."""
+    parts = output_forms(graph)
+    if parts is None:
+        return None
+    texts = [readable(p.attrs["expr"]) if p.op.value == "expr"
+             else f"exact lookup table of {p.attrs['table'].numel()} entries" for p in parts]
+    return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"

@@ -62,6 +62,17 @@ class Options:
     tolerance: float | None = None  # max relative error; None: 1e-5 for float32, 1e-9 for float64
     min_agreement: float = 0.999  # share of points where a synthesized program must match
     synth_seconds: float = 60.0  # time budget of the integer-program search
+    engine: str = "operon"  # symbolic regression: operon (default), pysr or basis
+    operators: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt")
+    max_complexity: int = 25  # largest expression the engines may propose
+    sr_seconds: float = 30.0  # time budget of symbolic regression, per output
+    sr_threads: int = 1  # engine threads; 1 keeps the search deterministic under a seed
+    sr_max_inputs: int = 10  # whole-network regression when the inputs have at most this many elements
+    sr_samples: int = 2000  # space-filling training samples (as many again for validation)
+    # The gate a closed form must pass against the network, on validation samples: RMSE relative
+    # to the RMS of the network's output, and max error relative to its largest magnitude.
+    gate_rmse: float = 1e-2
+    gate_max: float = 5e-2
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
     cpu: str = "host"  # "host" (fastest here) or "generic" (a library that runs on any x86-64)
     quiet: bool = False
@@ -77,8 +88,9 @@ def make_options(**given: Any) -> Options:
             raise InputError(f"unknown option {key!r}", hint=hint)
     if "output" in given:
         given["output"] = parse_output(given["output"])
-    if "passes" in given and isinstance(given["passes"], str):
-        given["passes"] = tuple(p.strip() for p in given["passes"].split(",") if p.strip())
+    for key in ("passes", "operators"):
+        if isinstance(given.get(key), str):
+            given[key] = tuple(p.strip() for p in given[key].split(",") if p.strip())
     options = Options(**given)
     if options.mode not in MODES:
         raise InputError(f"mode {options.mode!r} is not available",
@@ -87,6 +99,13 @@ def make_options(**given: Any) -> Options:
         raise InputError(f"cpu {options.cpu!r} is not understood", hint="use 'host' or 'generic'")
     if options.samples < 1 or options.enumerate_limit < 1:
         raise InputError("samples and enumerate_limit must be at least 1")
+    from nnc.passes.engines import ENGINES
+
+    if options.engine not in ENGINES:
+        close = difflib.get_close_matches(options.engine, list(ENGINES), n=1)
+        raise InputError(f"unknown engine {options.engine!r}",
+                         hint=f"did you mean {close[0]!r}?" if close else
+                         f"choose one of: {', '.join(ENGINES)}")
     if not 0 < options.min_agreement <= 1:
         raise InputError(f"min_agreement {options.min_agreement!r} must be in (0, 1]")
     if options.tolerance is not None and not options.tolerance > 0:

@@ -64,6 +64,8 @@ class PassContext:
     progress: Callable[[str], None] = lambda line: None
     specs: Sequence[Any] = ()  # the InputSpecs
     points: np.ndarray | None = None  # the reference points, flat (n, input size) as the ABI takes
+    # the original network on any points of the domain: per-input arrays → outputs (n, ...)
+    network: Callable[[list[np.ndarray]], np.ndarray] | None = None
     counts: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
 
@@ -92,6 +94,7 @@ def run_pipeline(
     discrete: DiscreteProblem | None = None,
     specs: Sequence[Any] = (),
     points: np.ndarray | None = None,
+    network: Callable[[list[np.ndarray]], np.ndarray] | None = None,
 ) -> tuple[Graph, list[PassRecord]]:
     """Run the named passes in order; verify the graph after each and record its effect."""
     unknown = [n for n in names if n not in PASSES]
@@ -101,7 +104,7 @@ def run_pipeline(
     for name in names:
         registered = PASSES[name]
         ctx = PassContext(options, discrete, lambda line, name=name: log(f"{name}: {line}"),
-                          specs, points)
+                          specs, points, network)
         before = graph.fingerprint()
         start = time.perf_counter()
         with error_context(f"pass {name}"):

@@ -143,6 +143,25 @@ class Domain:
             return self._enumerate(), True
         return self._sample(samples, seed), False
 
+    def space_filling(self, n: int, seed: int) -> list[np.ndarray]:
+        """n points spread evenly over the domain (scrambled Sobol), or n calibration rows."""
+        if any(s.calibration is not None for s in self.specs):
+            rows = np.random.default_rng(seed).choice(self.size() or 1, size=n, replace=True)
+            return [p[rows] for p in self._calibration()]
+        import torch
+
+        elements = [(spec, e) for spec in self.specs for e in spec.elements]
+        engine = torch.quasirandom.SobolEngine(len(elements), scramble=True, seed=seed)
+        unit = engine.draw(n, dtype=torch.float64).numpy()
+        columns = [_from_unit(spec, e, unit[:, k]) for k, (spec, e) in enumerate(elements)]
+        out, start = [], 0
+        for spec in self.specs:
+            block = np.stack(columns[start : start + spec.numel], axis=1) if spec.numel else \
+                np.zeros((n, 0))
+            out.append(block.reshape(n, *spec.shape).astype(_numpy_dtype(spec.dtype)))
+            start += spec.numel
+        return out
+
     def _calibration(self) -> list[np.ndarray]:
         n = self.size()
         out = []
@@ -167,6 +186,18 @@ class Domain:
     def _sample(self, n: int, seed: int) -> list[np.ndarray]:
         rng = np.random.default_rng(seed)
         return [_sample_elements(spec, n, rng) for spec in self.specs]
+
+
+def _from_unit(spec: InputSpec, element: Element, u: np.ndarray) -> np.ndarray:
+    """Map uniform [0, 1) numbers onto one element's domain."""
+    domain = element.domain
+    if isinstance(domain, Values):
+        values = np.array(domain.values)
+        return values[np.minimum((u * len(values)).astype(int), len(values) - 1)]
+    if spec.integer:
+        count = int(domain.hi) - int(domain.lo) + 1
+        return int(domain.lo) + np.minimum((u * count).astype(int), count - 1)
+    return domain.lo + u * (domain.hi - domain.lo)
 
 
 def _element_values(spec: InputSpec, element: Element) -> list[float]:

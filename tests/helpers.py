@@ -14,6 +14,8 @@ from nnc.spec import Domain
 # nnc computes in double; a float32 network's own rounding bounds the difference.
 FLOAT32_RTOL = 1e-5
 FLOAT32_ATOL = 1e-5
+# A closed form found by symbolic regression must be this close to the network (Options.gate_max).
+GATE_MAX = 5e-2
 # Ops that amplify float32 rounding (exp of large values, division near 0) get this much slack.
 AMPLIFYING_RTOL = 1e-4
 

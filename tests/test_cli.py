@@ -36,7 +36,7 @@ def pt2(mlp: nn.Module, tmp_path: Path) -> Path:
 
 def test_compile_writes_library_and_header(pt2: Path, mlp: nn.Module, tmp_path: Path, capsys) -> None:
     out = tmp_path / "algo.so"
-    assert main([str(pt2), "-o", str(out)]) == 0
+    assert main([str(pt2), "-o", str(out), "--mode", "exact"]) == 0
     printed = capsys.readouterr().out
     assert "verified on 4096 sampled points" in printed and "fold" in printed
     header = out.with_suffix(".h").read_text()
@@ -48,7 +48,7 @@ def test_compile_writes_library_and_header(pt2: Path, mlp: nn.Module, tmp_path: 
 
 def test_name_option_and_json_report(pt2: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "lib.so"
-    assert main([str(pt2), "-o", str(out), "--name", "force", "--json"]) == 0
+    assert main([str(pt2), "-o", str(out), "--name", "force", "--json", "--mode", "exact"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["verification"]["passed"] and report["passes"][0]["name"] == "fold"
     assert nnc.load(out).prefix == "force"
@@ -59,7 +59,7 @@ def test_same_input_string_in_cli_and_python(mlp: nn.Module, tmp_path: Path) -> 
     torch.jit.script(mlp).save(str(tmp_path / "mlp.ts"))
     out = tmp_path / "ts.so"
     assert main([str(tmp_path / "mlp.ts"), "--input", SPEC, "--mode", "exact", "-o", str(out)]) == 0
-    python = nnc.compile(mlp, inputs=[SPEC], mode="exact")
+    python = nnc.compile(mlp, inputs=[SPEC], mode="exact")  # the CLI call above said the same
     x = np.random.default_rng(0).uniform(1, 3, size=(10, 3))
     np.testing.assert_array_equal(nnc.load(out)(x), python(x))
 
@@ -72,6 +72,8 @@ def test_inspect_prints_graph_params_and_coverage(pt2: Path, capsys) -> None:
 
 
 def _expect_error(argv: list[str], code: int, words: str, capsys, out: Path) -> None:
+    if "--mode" not in argv:
+        argv = [*argv, "--mode", "exact"]  # the faithful path: no symbolic search before failing
     assert main(argv) == code
     err = capsys.readouterr().err
     assert words in err and "nnc: hint:" in err
@@ -99,7 +101,8 @@ def test_pickle_needs_trust(mlp: nn.Module, tmp_path: Path, capsys) -> None:
     torch.save(mlp, pickled)
     out = tmp_path / "a.so"
     _expect_error([str(pickled), "--input", SPEC, "-o", str(out)], 2, "--trust-pickle", capsys, out)
-    assert main([str(pickled), "--input", SPEC, "--trust-pickle", "-o", str(out)]) == 0
+    assert main([str(pickled), "--input", SPEC, "--trust-pickle", "-o", str(out), "--mode",
+                 "exact"]) == 0
     assert out.exists()
 
 
@@ -127,7 +130,7 @@ def test_nan_weights(mlp: nn.Module, tmp_path: Path, capsys) -> None:
 def test_unwritable_output_path(pt2: Path, tmp_path: Path, capsys) -> None:
     missing = tmp_path / "no" / "such" / "algo.so"
     _expect_error([str(pt2), "-o", str(missing)], 2, "does not exist", capsys, missing)
-    assert main([str(pt2), "-o", str(tmp_path)]) == 2
+    assert main([str(pt2), "-o", str(tmp_path), "--mode", "exact"]) == 2
     assert "is a folder" in capsys.readouterr().err
 
 
@@ -148,7 +151,7 @@ def test_missing_compiler_names_both_ways(pt2: Path, tmp_path: Path, capsys, mon
     monkeypatch.setattr(aot, "zig_installed", lambda: False)
     _expect_error([str(pt2), "-o", str(tmp_path / "a.so")], 4, "no C compiler", capsys,
                   tmp_path / "a.so")
-    main([str(pt2), "-o", str(tmp_path / "a.so")])
+    main([str(pt2), "-o", str(tmp_path / "a.so"), "--mode", "exact"])
     err = capsys.readouterr().err
     assert "apt-get install gcc" in err and "nnc[zig]" in err
 
@@ -162,14 +165,14 @@ def test_zig_links_when_there_is_no_c_compiler(pt2: Path, tmp_path: Path, monkey
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", str(bin_dir))
     out = tmp_path / "zig.so"
-    assert main([str(pt2), "-o", str(out), "-q"]) == 0
+    assert main([str(pt2), "-o", str(out), "-q", "--mode", "exact"]) == 0
     x = np.array([[1.0, 2.0, 3.0]])
-    np.testing.assert_array_equal(nnc.load(out)(x), nnc.compile(pt2)(x))
+    np.testing.assert_array_equal(nnc.load(out)(x), nnc.compile(pt2, mode="exact")(x))
 
 
 def test_verification_failure_exit_code(pt2: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "a.so"
-    _expect_error([str(pt2), "--tolerance", "1e-30", "-o", str(out)], 3,
+    _expect_error([str(pt2), "--tolerance", "1e-30", "--mode", "exact", "-o", str(out)], 3,
                   "does not match the network", capsys, out)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from helpers import FLOAT32_RTOL, network_output
+from helpers import FLOAT32_RTOL, GATE_MAX, network_output
 
 import nnc
 from nnc.cli import main
@@ -21,19 +21,32 @@ PHYSICS = ROOT / "examples" / "physics"
 
 
 def test_c_program_calls_the_library(tmp_path: Path) -> None:
+    """README's first command: the law comes out, and C, Python and the law agree."""
     assert main([str(PHYSICS / "model.pt2"), "-o", str(tmp_path / "algo.so"), "-q"]) == 0
     binary = tmp_path / "physics"
     subprocess.run(["cc", "-O2", f"-I{tmp_path}", str(PHYSICS / "main.c"), str(tmp_path / "algo.so"),
                     "-o", str(binary), f"-Wl,-rpath,{tmp_path}"], check=True)
     printed = subprocess.run([str(binary), "2.0", "3.0", "1.5"], capture_output=True, text=True,
                              check=True).stdout
-    network, scalar = map(float, re.search(r"network (\S+), scalar call (\S+),", printed).groups())
+    network, scalar, law = map(float, re.search(
+        r"network (\S+), scalar call (\S+), law (\S+)", printed).groups())
     loaded = nnc.load(tmp_path / "algo.so")
+    assert loaded.metadata["closed_form"] == "x0*x1/x2**2"
+    assert network == scalar  # C prints 9 digits; Python returns the network's float32
+    assert abs(network - loaded(np.array([2.0, 3.0, 1.5]))[0].item()) <= 1e-7 * abs(network)
+    assert abs(network - law) <= 1e-6 * abs(law)  # the closed form is the law itself
     program = torch.export.load(str(PHYSICS / "model.pt2")).module()
-    expected = network_output(program, np.array([[2.0, 3.0, 1.5]], dtype=np.float32))[0, 0]
-    assert network == scalar
-    assert abs(network - expected) <= FLOAT32_RTOL * abs(expected)
-    assert abs(network - loaded(np.array([2.0, 3.0, 1.5]))[0]) <= FLOAT32_RTOL * abs(expected)
+    original = network_output(program, np.array([[2.0, 3.0, 1.5]], dtype=np.float32))[0, 0]
+    assert abs(network - original) <= GATE_MAX * abs(original)
+
+
+def test_exact_mode_library_matches_the_network(tmp_path: Path) -> None:
+    out = tmp_path / "exact.so"
+    assert main([str(PHYSICS / "model.pt2"), "-o", str(out), "-q", "--mode", "exact"]) == 0
+    program = torch.export.load(str(PHYSICS / "model.pt2")).module()
+    x = np.random.default_rng(0).uniform(1, 3, size=(100, 3)).astype(np.float32)
+    np.testing.assert_allclose(nnc.load(out)(x), network_output(program, x), rtol=FLOAT32_RTOL,
+                               atol=FLOAT32_RTOL)
 
 
 def test_python_example_uses_only_the_loader(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ SPEC = "x:float[3]=1..3"
 def artifact() -> nnc.Artifact:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 16), nn.GELU(), nn.Linear(16, 1))
-    artifact = nnc.compile(model, [SPEC])
+    artifact = nnc.compile(model, [SPEC], mode="exact")
     artifact.model = model  # kept for comparisons below
     return artifact
 

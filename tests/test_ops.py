@@ -101,7 +101,7 @@ def _trained_batch_norm() -> nn.Module:
 def test_op_matches_torch_in_interpreter_jit_and_library(name: str, tmp_path) -> None:
     factory, specs, rtol = CASES[name]
     model = factory()
-    artifact = nnc.compile(model, specs)
+    artifact = nnc.compile(model, specs, mode="exact")
     assert artifact.report.fidelity.passed
     assert_matches_model(artifact, model, specs, rtol=rtol)
     library = nnc.load(artifact.save(tmp_path / "op.so"))
@@ -118,4 +118,4 @@ def test_unsupported_op_names_op_node_and_line() -> None:
     model = Fn(lambda x: torch.cumsum(x, -1))
     with pytest.raises(nnc.UnsupportedOpError, match=r"aten\.cumsum\.default at %cumsum "
                        r"\(test_ops\.py:\d+\)"):
-        nnc.compile(model, [X4])
+        nnc.compile(model, [X4], mode="exact")

@@ -1,6 +1,6 @@
 """Train a small MLP on Newton's law of gravitation F = x0*x1/x2**2 and save it as model.pt2.
 
-    python examples/physics/train.py          # ~20 s on 2 cores; writes examples/physics/model.pt2
+    python examples/physics/train.py          # ~1 min on 2 cores; writes examples/physics/model.pt2
 
 The saved file carries its input spec, so `nnc examples/physics/model.pt2 -o algo.so` needs no flags.
 """
@@ -16,7 +16,7 @@ from torch import nn
 import nnc
 
 SPEC = "x:float[3]=[x0:1..3, x1:1..3, x2:1..3]"
-STEPS = 3000
+STEPS = 8000
 
 
 def law(x: torch.Tensor) -> torch.Tensor:
@@ -27,10 +27,10 @@ def main(out: Path = Path(__file__).with_name("model.pt2")) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(3, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
                           nn.Linear(64, 1))
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, STEPS)
     for step in range(1, STEPS + 1):
-        x = torch.rand(1024, 3) * 2 + 1
+        x = torch.rand(2048, 3) * 2 + 1
         loss = nn.functional.mse_loss(model(x), law(x))
         optimizer.zero_grad()
         loss.backward()

@@ -1,0 +1,113 @@
+"""Ratios and the issue's targets, each computed from two figures measured in the same run.
+
+A ratio is numerator median / denominator median; a record keeps both medians so that anyone (and
+tests/test_benchmarks.py) can recompute it. Targets are reported, never asserted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["BASELINE", "workload_ratios", "evaluate_targets"]
+
+BASELINE = "nnc C"  # the compiled library called from a C loop
+FLOOR = "ctypes abs()"
+KINDS = ("single", "batch")
+COMPILE_SECONDS = {"grokking": 10.0, "law MLP": 30.0}  # issue 6: compile-time targets
+
+
+@dataclass(frozen=True)
+class Target:
+    """`numerator / denominator` (medians of `kind`) must be ≤ bound (upper) or ≥ bound."""
+
+    text: str
+    numerator: str
+    denominator: str
+    kind: str
+    bound: float
+    upper: bool
+    needs: str  # "closed form", "exact" or "" (every workload)
+
+
+TARGETS = (
+    Target("closed form, C batch loop within 1.2x of hand-written C", "nnc C", "hand C", "batch",
+           1.2, True, "closed form"),
+    Target("closed form, scalar entry from C within 1.1x of hand-written C", "nnc C scalar",
+           "hand C scalar", "single", 1.1, True, "closed form"),
+    Target("Python single call (art(x)) within 2x of a bare ctypes call", "nnc art(x)", FLOOR,
+           "single", 2.0, True, ""),
+    Target("Python single call (nnc.load) within 2x of a bare ctypes call", "nnc.load", FLOOR,
+           "single", 2.0, True, ""),
+    Target("Python batch (art(x)) within 1.5x of the C loop", "nnc art(x)", BASELINE, "batch",
+           1.5, True, ""),
+    Target("Python batch (nnc.load) within 1.5x of the C loop", "nnc.load", BASELINE, "batch",
+           1.5, True, ""),
+    Target("exact mode batch-1 latency >=10x lower than torch eager", "torch", BASELINE,
+           "single", 10.0, False, "exact"),
+    Target("exact mode batch-1 latency >=10x lower than ONNX Runtime", "onnxruntime", BASELINE,
+           "single", 10.0, False, "exact"),
+    Target("exact mode batch throughput >= ONNX Runtime (1 thread)", "onnxruntime", BASELINE,
+           "batch", 1.0, False, "exact"),
+)
+
+
+def ratio(record: dict[str, Any], numerator: str, denominator: str,
+          kind: str) -> dict[str, Any] | None:
+    """numerator's median / denominator's median for `kind`, or None if either was not measured."""
+    top = (record["runtimes"].get(numerator) or {}).get(kind)
+    bottom = (record["runtimes"].get(denominator) or {}).get(kind)
+    if top is None or bottom is None:
+        return None
+    return {"name": f"{numerator} / {denominator}", "kind": kind, "numerator": numerator,
+            "denominator": denominator, "numerator_median": top["median"],
+            "denominator_median": bottom["median"], "value": top["median"] / bottom["median"]}
+
+
+def workload_ratios(record: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every runtime against nnc's C loop, nnc against hand-written C, Python against ctypes."""
+    pairs = [(name, BASELINE) for name in record["runtimes"] if name not in (BASELINE, FLOOR)]
+    pairs += [("nnc C", "hand C"), ("nnc C scalar", "hand C scalar"),
+              ("nnc art(x)", FLOOR), ("nnc.load", FLOOR)]
+    found = (ratio(record, top, bottom, kind) for top, bottom in pairs for kind in KINDS)
+    return [r for r in found if r is not None]
+
+
+def evaluate_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each target on each workload it applies to: measured value, bound, met, and by how much."""
+    results = []
+    for record in records:
+        name = record["name"]
+        for target in TARGETS:
+            if target.needs == "exact" and record["compile"]["mode"] != "exact":
+                continue
+            found = next((r for r in record["ratios"] if r["numerator"] == target.numerator
+                          and r["denominator"] == target.denominator
+                          and r["kind"] == target.kind), None)
+            if found is None:
+                if target.needs != "closed form":  # (closed-form targets need a hand-written C)
+                    results.append(_verdict(target, name, None, f"not measured: no "
+                                            f"{target.numerator} or {target.denominator} figure"))
+            elif target.needs == "closed form" and record["compile"]["closed_form"] is None:
+                results.append(_verdict(target, name, found, "no closed form yet: the faithful "
+                                        "network against hand-written C of the law", counts=False))
+            else:
+                results.append(_verdict(target, name, found))
+        if name in COMPILE_SECONDS:
+            target = Target(f"compile time of {name} < {COMPILE_SECONDS[name]:g} s", "", "", "",
+                            COMPILE_SECONDS[name], True, "")
+            results.append(_verdict(target, name, {"name": "nnc.compile seconds",
+                                                   "value": record["compile"]["seconds"]}))
+    return results
+
+
+def _verdict(target: Target, workload: str, source: dict[str, Any] | None, note: str = "",
+             counts: bool = True) -> dict[str, Any]:
+    """factor > 1: missed by that factor; met is None where not measured or not applicable yet."""
+    measured = source["value"] if source else None
+    factor = None if measured is None else (
+        measured / target.bound if target.upper else target.bound / measured)
+    return {"target": target.text, "workload": workload, "measured": measured,
+            "from": source["name"] if source else None, "bound": target.bound,
+            "relation": "<=" if target.upper else ">=", "factor": factor,
+            "met": factor <= 1.0 if factor is not None and counts else None, "note": note}

@@ -1,0 +1,159 @@
+"""One workload end to end: compile it with nnc, build every runtime, cross-check their outputs,
+then time them all in interleaved rounds. Returns the workload's JSON-ready record."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import nnc
+
+from .analysis import workload_ratios
+from .c_driver import Driver, compile_shared
+from .measure import Probe, calibrate, run_rounds, summarize
+from .runtimes import (Inputs, Runtime, Skipped, c_loops, ctypes_floor, nnc_python, onnx_runtime,
+                       torch_compiled, torch_eager)
+from .workloads import Workload
+
+__all__ = ["Settings", "ALL_RUNTIMES", "run_workload", "compile_with_nnc"]
+
+ALL_RUNTIMES = ("ctypes abs()", "torch", "torch.compile", "onnxruntime", "nnc art(x)", "nnc.load",
+                "nnc C", "nnc C scalar", "hand C", "hand C scalar")
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long and how often to measure, and on which runtimes."""
+
+    repeats: int = 11
+    batch: int = 65_536
+    single_seconds: float = 0.05  # one repeat of a single-sample timer lasts about this long
+    batch_seconds: float = 0.2  # and of a batch timer (at least one call)
+    runtimes: tuple[str, ...] = ALL_RUNTIMES
+
+
+def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log) -> dict[str, Any]:
+    """Compile, build the runtimes, check they agree, time them interleaved, compute the ratios."""
+    say = lambda line: log(f"[{workload.name}] {line}")  # noqa: E731
+    for note in workload.notes:
+        say(note)
+    say("nnc.compile ...")
+    art, compiled = compile_with_nnc(workload)
+    library = workdir / f"{workload.prefix}.so"
+    start = time.perf_counter()
+    art.save(library)
+    compiled["save_seconds"] = time.perf_counter() - start
+    say(f"compiled in {compiled['seconds']:.2f} s (mode {compiled['mode']}, "
+        f"{'closed form ' + compiled['closed_form'] if compiled['closed_form'] else 'no closed form'})"
+        f", saved {library.name} in {compiled['save_seconds']:.2f} s")
+    inputs = Inputs.of(workload.sample(workload.batch or settings.batch), workload.integer)
+    built = _build_runtimes(workload, art, library, inputs, settings, workdir, say)
+    runtimes = [r for r in built if isinstance(r, Runtime) and r.name in settings.runtimes]
+    skipped = {r.name: r.reason for r in built if isinstance(r, Skipped)}
+    checks = _cross_check(runtimes, compiled["output"] != "raw")
+    probes = [Probe(r.name, kind, timer, 1 if kind == "single" else len(inputs))
+              for r in runtimes
+              for kind, timer in (("single", r.single), ("batch", r.batch)) if timer is not None]
+    say(f"calibrating {len(probes)} timers")
+    for probe in probes:
+        seconds = settings.single_seconds if probe.kind == "single" else settings.batch_seconds
+        probe.calls = calibrate(probe.timer, seconds)
+    say(f"timing {settings.repeats} interleaved rounds")
+    raw = run_rounds(probes, settings.repeats, log)
+    record: dict[str, Any] = {
+        "name": workload.name,
+        "prefix": workload.prefix,
+        "batch": len(inputs),
+        "notes": workload.notes,
+        "compile": compiled,
+        "runtimes": {
+            r.name: {
+                kind: (summarize(raw[r.name, kind], "ns/call" if kind == "single" else "ns/sample")
+                       if (r.name, kind) in raw else None)
+                for kind in ("single", "batch")
+            } | {"calls_per_repeat": {p.kind: p.calls for p in probes if p.runtime == r.name},
+                 "note": r.note, "check": checks.get(r.name)}
+            for r in runtimes
+        },
+        "skipped": skipped,
+    }
+    record["ratios"] = workload_ratios(record)
+    return record
+
+
+def compile_with_nnc(workload: Workload) -> tuple[nnc.Artifact, dict[str, Any]]:
+    """nnc.compile, timed as a whole and (from its report) by stage and by pass."""
+    start = time.perf_counter()
+    art = nnc.compile(workload.source, workload.inputs, **workload.options)
+    seconds = time.perf_counter() - start
+    report = art.report
+    return art, {
+        "seconds": seconds,
+        "stages": dict(report.seconds),
+        "passes": [{"name": r.name, "seconds": r.seconds} for r in report.passes],
+        "mode": report.mode,
+        "output": report.output,
+        "closed_form": report.closed_form,
+        "ops": report.graph.get("ops"),
+        "params": report.graph.get("params"),
+        "verification": report.fidelity.summary(),
+    }
+
+
+def _build_runtimes(workload: Workload, art: nnc.Artifact, library: Path, inputs: Inputs,
+                    settings: Settings, workdir: Path, say: Log) -> list[Runtime | Skipped]:
+    """Every runtime the settings ask for, in display order; the ones that fail come back Skipped."""
+    wanted = set(settings.runtimes)
+    built: list[Runtime | Skipped] = []
+    if "ctypes abs()" in wanted:
+        built.append(ctypes_floor())
+    if "torch" in wanted:
+        built.append(torch_eager(workload.model, inputs))
+    if "torch.compile" in wanted:
+        say("torch.compile ...")
+        built.append(torch_compiled(workload.model, inputs))
+    if "onnxruntime" in wanted:
+        built.append(onnx_runtime(workload.model, inputs, workdir / f"{workload.prefix}.onnx"))
+    if "nnc art(x)" in wanted:
+        built.append(nnc_python("nnc art(x)", art, inputs, "the artifact's JIT callable"))
+    if "nnc.load" in wanted:
+        built.append(nnc_python("nnc.load", nnc.load(library), inputs,
+                                f"nnc.load('{library.name}'): ctypes"))
+    if wanted & {"nnc C", "nnc C scalar"}:
+        built += c_loops("nnc", Driver(library, art.abi(workload.prefix), workdir), inputs)
+    if workload.reference is not None and wanted & {"hand C", "hand C scalar"}:
+        prefix = workload.reference.prefix
+        hand = compile_shared(workload.reference.source, workdir / f"{prefix}.so")
+        abi = dataclasses.replace(art.abi(workload.prefix), prefix=prefix)  # the same ABI
+        built += c_loops("hand", Driver(hand, abi, workdir), inputs)
+    for runtime in built:
+        say(f"{runtime.name}: {runtime.note}" if isinstance(runtime, Runtime)
+            else f"{runtime.name}: skipped, {runtime.reason}")
+    return built
+
+
+def _cross_check(runtimes: list[Runtime], discrete: bool) -> dict[str, dict[str, Any]]:
+    """Each runtime's batch output against torch's (the network): catches a runtime computing
+    something else. Decisions: the share that differ; values: max |diff| / max |torch|."""
+    outputs = {r.name: r.output() for r in runtimes if r.output is not None}
+    if "torch" not in outputs:
+        return {}
+    network = outputs["torch"]
+    checks = {}
+    for name, output in outputs.items():
+        if output.shape != network.shape:
+            checks[name] = {"against": "torch", "error": f"shape {output.shape} != {network.shape}"}
+        elif discrete:
+            checks[name] = {"against": "torch", "mismatch_share": float(np.mean(output != network))}
+        else:
+            scale = float(np.max(np.abs(network))) or 1.0
+            checks[name] = {"against": "torch",
+                            "max_rel_diff": float(np.max(np.abs(output - network))) / scale}
+    return checks

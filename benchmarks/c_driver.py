@@ -1,0 +1,95 @@
+"""Build and call the C timing driver (driver.c.in) for one library with the nnc C ABI.
+
+The driver is a shared object linked against the library, the way a C program would link it, and
+loaded with ctypes: Python only starts each timing loop, which runs and times itself in C.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import subprocess
+from pathlib import Path
+from string import Template
+
+import numpy as np
+
+from nnc.backends.abi import Abi
+
+__all__ = ["CFLAGS", "Driver", "compile_shared"]
+
+CFLAGS = ("-O3", "-march=native", "-fPIC", "-shared")
+_TEMPLATE = Path(__file__).with_name("driver.c.in")
+_SCALAR = Template("""
+$result ${prefix}($params);
+
+/* ns per call of the scalar entry ${prefix}(...), arguments cycling through the first m samples
+ * of x, converted to the entry's types before the clock starts; y[j] gets each result. */
+double bench_scalar(int64_t m, const double *x, double *y, int64_t calls) {
+$allocate    double start = now_ns();
+    for (int64_t i = 0, j = 0; i < calls; i++, j = j + 1 == m ? 0 : j + 1)
+        y[j * OUTPUT_SIZE] = (double)${prefix}($arguments);
+    double elapsed = now_ns() - start;
+$release    return elapsed / (double)calls;
+}
+""")
+
+
+def compile_shared(source: Path, output: Path, *libraries: Path) -> Path:
+    """cc -O3 -march=native -shared `source` [libraries] -o `output` (rpath to the libraries)."""
+    command = ["cc", *CFLAGS, str(source), "-o", str(output)]
+    for library in libraries:
+        command += [str(library.resolve()), f"-Wl,-rpath,{library.resolve().parent}"]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed: {result.stderr.strip()[:2000]}")
+    return output
+
+
+class Driver:
+    """The timing loops of one library: each returns ns per call and leaves outputs in y."""
+
+    def __init__(self, library: Path, abi: Abi, workdir: Path) -> None:
+        self.abi = abi
+        source = workdir / f"bench_{abi.prefix}.c"
+        source.write_text(render(abi))
+        self._dll = ctypes.CDLL(str(compile_shared(source, workdir / f"bench_{abi.prefix}.so",
+                                                   library)))
+        signature = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
+        names = ["bench_batch", "bench_eval"] + (["bench_scalar"] if self.has_scalar else [])
+        for name in names:
+            function = getattr(self._dll, name)
+            function.argtypes, function.restype = signature, ctypes.c_double
+
+    @property
+    def has_scalar(self) -> bool:
+        return self.abi.scalar_args is not None
+
+    def batch(self, x: np.ndarray, y: np.ndarray, calls: int) -> float:
+        return self._dll.bench_batch(len(x), x.ctypes.data, y.ctypes.data, calls)
+
+    def eval(self, m: int, x: np.ndarray, y: np.ndarray, calls: int) -> float:
+        return self._dll.bench_eval(m, x.ctypes.data, y.ctypes.data, calls)
+
+    def scalar(self, m: int, x: np.ndarray, y: np.ndarray, calls: int) -> float:
+        return self._dll.bench_scalar(m, x.ctypes.data, y.ctypes.data, calls)
+
+
+def render(abi: Abi) -> str:
+    """The driver's C source for this ABI (the scalar loop only when the scalar entry exists)."""
+    return Template(_TEMPLATE.read_text()).substitute(
+        prefix=abi.prefix, input_size=abi.input_numel, output_size=abi.output.numel,
+        scalar=_scalar_loop(abi) if abi.scalar_args is not None else "")
+
+
+def _scalar_loop(abi: Abi) -> str:
+    args = abi.scalar_args or ()
+    types = ["int64_t" if a.integer else "double" for a in args]
+    allocate = "".join(
+        f"    {t} *a{k} = malloc((size_t)m * sizeof *a{k});\n"
+        f"    for (int64_t j = 0; j < m; j++) a{k}[j] = ({t})x[j * INPUT_SIZE + {a.position}];\n"
+        for k, (t, a) in enumerate(zip(types, args)))
+    return _SCALAR.substitute(
+        prefix=abi.prefix, result="int64_t" if abi.output_integer else "double",
+        params=", ".join(f"{t} {a.name}" for t, a in zip(types, args)) or "void",
+        allocate=allocate, arguments=", ".join(f"a{k}[j]" for k in range(len(args))),
+        release="".join(f"    free(a{k});\n" for k in range(len(args))))

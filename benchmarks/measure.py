@@ -1,0 +1,70 @@
+"""Interleaved timing: each round measures every probe once, in a rotated order, so that drift
+(frequency scaling, a noisy neighbour) hits every runtime alike instead of whichever ran last.
+
+A probe's timer runs `k` calls and returns nanoseconds per call; calibration picks `k` so that one
+repeat lasts about the requested time, and each repeat becomes one raw figure per sample.
+"""
+
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Timer", "Probe", "calibrate", "run_rounds", "summarize"]
+
+Timer = Callable[[int], float]  # k calls → ns per call
+_MAX_CALLS = 10**8
+
+
+@dataclass
+class Probe:
+    """One timed quantity: a runtime's single-sample call, or its batch call of `samples` samples."""
+
+    runtime: str
+    kind: str  # "single" (ns/call) or "batch" (ns/sample)
+    timer: Timer
+    samples: int  # samples per call: 1 for single, the batch size for batch
+    calls: int = 1  # calls per repeat, from calibrate
+
+
+def calibrate(timer: Timer, seconds: float) -> int:
+    """Calls per repeat so that one repeat takes about `seconds` (timeit's autorange, by 10s)."""
+    calls = 1
+    while True:
+        ns = max(timer(calls), 1e-3)
+        if ns * calls >= seconds * 1e8 or calls >= _MAX_CALLS:  # a tenth of the target: enough
+            return int(min(_MAX_CALLS, max(1, round(seconds * 1e9 / ns))))
+        calls *= 10
+
+
+def run_rounds(probes: list[Probe], repeats: int,
+               log: Callable[[str], None]) -> dict[tuple[str, str], list[float]]:
+    """`repeats` rounds over all probes; returns (runtime, kind) → raw figures, one per round."""
+    raw: dict[tuple[str, str], list[float]] = {(p.runtime, p.kind): [] for p in probes}
+    gc.collect()
+    gc.disable()  # a collection inside one repeat would charge one runtime for another's garbage
+    try:
+        for round_ in range(repeats):
+            start = time.perf_counter()
+            shift = round_ % len(probes) if probes else 0
+            for probe in probes[shift:] + probes[:shift]:
+                raw[probe.runtime, probe.kind].append(probe.timer(probe.calls) / probe.samples)
+            gc.collect()
+            log(f"    round {round_ + 1}/{repeats}: {time.perf_counter() - start:.1f} s")
+    finally:
+        gc.enable()
+    return raw
+
+
+def summarize(figures: list[float], unit: str) -> dict[str, Any]:
+    """Median and quartiles of the raw repeats (kept too, so any figure can be recomputed)."""
+    if len(figures) >= 2:
+        q1, median, q3 = statistics.quantiles(figures, n=4, method="inclusive")
+    else:
+        q1 = median = q3 = figures[0]
+    return {"unit": unit, "median": median, "q1": q1, "q3": q3, "iqr": q3 - q1,
+            "min": min(figures), "max": max(figures), "repeats": list(figures)}

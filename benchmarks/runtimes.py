@@ -1,0 +1,202 @@
+"""The runtimes a workload is measured on, each as timers plus its batch output (to cross-check).
+
+Every runtime gets the same samples: one sample for the single-call timer (a batch of one where the
+runtime only takes batches), the whole batch for the batch timer. torch and ONNX Runtime get float32
+(or int64) tensors, nnc's Python callables numpy in the input's own dtype, the C loops float64.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .c_driver import Driver
+from .measure import Timer
+
+__all__ = ["Inputs", "Runtime", "Skipped", "SINGLE_SAMPLES", "ctypes_floor", "torch_eager",
+           "torch_compiled", "onnx_runtime", "nnc_python", "c_loops"]
+
+SINGLE_SAMPLES = 1024  # the single-call C loops cycle through this many samples
+
+
+@dataclass
+class Inputs:
+    """The same batch of samples in the form each runtime takes."""
+
+    native: np.ndarray  # (n, *shape), int64 or float64: nnc's Python callables
+    flat: np.ndarray  # (n, numel) float64, C-contiguous: the C ABI
+    tensor: torch.Tensor  # int64 or float32: torch
+    array: np.ndarray  # the tensor's numpy twin: ONNX Runtime
+
+    @classmethod
+    def of(cls, native: np.ndarray, integer: bool) -> Inputs:
+        tensor = torch.from_numpy(native).to(torch.int64 if integer else torch.float32).contiguous()
+        flat = np.ascontiguousarray(native.reshape(len(native), -1), dtype=np.float64)
+        return cls(native, flat, tensor, tensor.numpy())
+
+    def __len__(self) -> int:
+        return len(self.native)
+
+
+@dataclass
+class Runtime:
+    """Timers for one sample and for the batch (None: not applicable), and the batch's output."""
+
+    name: str
+    single: Timer | None
+    batch: Timer | None
+    output: Callable[[], np.ndarray] | None  # (n, -1) float64
+    note: str = ""
+
+
+@dataclass
+class Skipped:
+    """A runtime that could not be built here, and why (printed and kept in the results)."""
+
+    name: str
+    reason: str
+
+
+def python_timer(call: Callable[[], Any],
+                 context: Callable[[], Any] = contextlib.nullcontext) -> Timer:
+    """k calls of `call` in a bare loop, timed with perf_counter_ns."""
+    def timer(calls: int) -> float:
+        with context():
+            start = time.perf_counter_ns()
+            for _ in itertools.repeat(None, calls):
+                call()
+            return (time.perf_counter_ns() - start) / calls
+    return timer
+
+
+def ctypes_floor() -> Runtime:
+    """A ctypes call of libc's abs(): the least any Python call into native code costs."""
+    libc = ctypes.CDLL(None)
+    absolute = libc.abs
+    absolute.argtypes, absolute.restype = [ctypes.c_int], ctypes.c_int
+    return Runtime("ctypes abs()", python_timer(lambda: absolute(-5)), None, None,
+                   "libc abs() through ctypes: the floor of a Python call")
+
+
+def torch_eager(model: torch.nn.Module, inputs: Inputs) -> Runtime:
+    one = inputs.tensor[:1]
+    return Runtime("torch", python_timer(lambda: model(one), torch.inference_mode),
+                   python_timer(lambda: model(inputs.tensor), torch.inference_mode),
+                   _torch_output(model, inputs), f"eager, {torch.get_num_threads()} thread(s)")
+
+
+def torch_compiled(model: torch.nn.Module, inputs: Inputs) -> Runtime | Skipped:
+    """torch.compile (inductor, static shapes: one graph for batch 1, one for the batch)."""
+    start = time.perf_counter()
+    try:
+        compiled = torch.compile(model, dynamic=False)
+        with torch.inference_mode():
+            compiled(inputs.tensor[:1])
+            compiled(inputs.tensor)
+    except Exception as error:  # noqa: BLE001 - inductor fails in many ways without a compiler
+        return Skipped("torch.compile", f"failed to build: {_first_line(error)}")
+    one = inputs.tensor[:1]
+    return Runtime("torch.compile", python_timer(lambda: compiled(one), torch.inference_mode),
+                   python_timer(lambda: compiled(inputs.tensor), torch.inference_mode),
+                   _torch_output(compiled, inputs), f"built in {time.perf_counter() - start:.1f} s")
+
+
+def onnx_runtime(model: torch.nn.Module, inputs: Inputs, path: Path) -> Runtime | Skipped:
+    """ONNX Runtime, CPU provider, one intra-op and one inter-op thread."""
+    try:
+        import onnxruntime as ort
+    except ImportError as error:
+        return Skipped("onnxruntime", f"not installed: {error}")
+    try:
+        exporter = _export_onnx(model, inputs.tensor[:2], path)
+    except RuntimeError as error:
+        return Skipped("onnxruntime", str(error))
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    one, batch = {name: inputs.array[:1]}, {name: inputs.array}
+    return Runtime("onnxruntime", python_timer(lambda: session.run(None, one)),
+                   python_timer(lambda: session.run(None, batch)),
+                   lambda: _as_rows(session.run(None, batch)[0]), f"1 thread, {exporter}")
+
+
+def nnc_python(name: str, function: Callable[[np.ndarray], Any], inputs: Inputs,
+               note: str) -> Runtime:
+    """nnc's Python callable (the JIT artifact or nnc.load): one sample, then the batch."""
+    one = inputs.native[0]
+    return Runtime(name, python_timer(lambda: function(one)),
+                   python_timer(lambda: function(inputs.native)),
+                   lambda: _as_rows(function(inputs.native)), note)
+
+
+def c_loops(label: str, driver: Driver, inputs: Inputs) -> list[Runtime]:
+    """The library called from C: NAME_eval / NAME_eval_batch, and the scalar entry if any."""
+    n, m = len(inputs), min(SINGLE_SAMPLES, len(inputs))
+    x = inputs.flat
+    y_eval = np.empty((n, driver.abi.output.numel))
+    y_scalar = np.empty_like(y_eval)
+
+    def batch_output() -> np.ndarray:
+        driver.batch(x, y_eval, 1)
+        return y_eval.copy()
+
+    def scalar_output() -> np.ndarray:
+        driver.scalar(n, x, y_scalar, n)
+        return y_scalar.copy()
+
+    runtimes = [Runtime(f"{label} C", lambda k: driver.eval(m, x, y_eval, k),
+                        lambda k: driver.batch(x, y_eval, k), batch_output,
+                        f"{driver.abi.prefix}_eval / _eval_batch from a C loop")]
+    if driver.has_scalar:
+        runtimes.append(Runtime(f"{label} C scalar", lambda k: driver.scalar(m, x, y_scalar, k),
+                                lambda k: driver.scalar(n, x, y_scalar, k * n) * n, scalar_output,
+                                f"{driver.abi.prefix}(...) from a C loop"))
+    return runtimes
+
+
+def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> str:
+    """Export with a dynamic batch axis: the TorchScript exporter, else the dynamo one."""
+    errors = []
+    for dynamo in (False, True):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.onnx.export(model, (example,), str(path), input_names=["x"],
+                                  output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+                                  dynamo=dynamo)
+            return "dynamo exporter" if dynamo else "TorchScript exporter"
+        except Exception as error:  # noqa: BLE001 - exporters raise anything
+            errors.append(f"{'dynamo' if dynamo else 'TorchScript'} exporter: {_first_line(error)}")
+    raise RuntimeError("torch.onnx.export failed: " + "; ".join(errors))
+
+
+def _torch_output(model: Callable[[torch.Tensor], torch.Tensor],
+                  inputs: Inputs) -> Callable[[], np.ndarray]:
+    def output() -> np.ndarray:
+        with torch.inference_mode():
+            return _as_rows(model(inputs.tensor).numpy())
+    return output
+
+
+def _as_rows(values: Any) -> np.ndarray:
+    array = np.asarray(values, dtype=np.float64)
+    return array.reshape(len(array), -1)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else ''}"[:300]

@@ -1,0 +1,187 @@
+"""The models benchmarked: what nnc compiles, what torch and ONNX Runtime run, how inputs are drawn,
+and the hand-written C each is held to where the model has a closed form."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["Reference", "Workload", "grokking", "law_mlp", "small_mlp", "wide_mlp", "mlp_workload",
+           "lookup_workload", "main_workloads"]
+
+ROOT = Path(__file__).resolve().parents[1]
+GROKKING = ROOT / "examples" / "grokking"
+REFERENCE = Path(__file__).resolve().with_name("reference")
+P = 113
+SEED = 0
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Hand-written C of the closed form, exporting the nnc C ABI under its own prefix."""
+
+    source: Path
+    prefix: str
+
+
+@dataclass
+class Workload:
+    """One model to benchmark, in every form the runtimes need."""
+
+    name: str
+    prefix: str  # symbol prefix of the saved library (law → law.so, law_eval_batch)
+    model: nn.Module  # what torch eager, torch.compile and ONNX run, output head included
+    source: Any  # what nnc.compile gets: the model itself or a .pt2 path
+    inputs: list[str] | None  # spec strings; None when the .pt2 carries its own
+    options: dict[str, Any]  # nnc.compile options (mode, output)
+    sample: Callable[[int], np.ndarray]  # n → (n, *shape) points of the domain
+    integer: bool  # int64 inputs; otherwise torch and ONNX Runtime get float32
+    reference: Reference | None = None
+    batch: int | None = None  # batch size when this workload needs another than the run's
+    notes: list[str] = field(default_factory=list)
+
+
+class Argmax(nn.Module):
+    """The network followed by the decision nnc's artifact returns, so every runtime does the same."""
+
+    def __init__(self, network: nn.Module) -> None:
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x).argmax(-1)
+
+
+class LookupNetwork(nn.Module):
+    """Logits read from a table over the integer pair (a, b): its argmax is (a + b) mod classes.
+    The domain grows with the table, so it measures how compile time scales with enumeration."""
+
+    def __init__(self, side: int, classes: int) -> None:
+        super().__init__()
+        self.side = side
+        a = torch.arange(side).repeat_interleave(side)
+        b = torch.arange(side).repeat(side)
+        logits = torch.full((side * side, classes), -1.0)
+        logits[torch.arange(side * side), (a + b) % classes] = 1.0
+        self.table = nn.Embedding.from_pretrained(logits)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.table(x[:, 0] * self.side + x[:, 1])
+
+
+def main_workloads(quick: bool) -> list[Callable[[], Workload]]:
+    """The four workloads of issue 6, as builders (building one trains or loads a model)."""
+    return [grokking, law_mlp, small_mlp, lambda: wide_mlp(quick)]
+
+
+def grokking() -> Workload:
+    """The grokking transformer: nnc finds (a + b) mod 113 in mode auto."""
+    spec = f"tokens:int[3]=[a:0..{P - 1}, b:0..{P - 1}, {P}]"
+    network = _grokking_class()()
+    checkpoint = GROKKING / "modadd.pt2"
+    notes: list[str] = []
+    if checkpoint.is_file():
+        program = torch.export.load(checkpoint)
+        network.load_state_dict({**program.state_dict, **program.constants})
+        source, inputs, options = checkpoint, None, {}
+    else:
+        notes.append(f"{checkpoint.relative_to(ROOT)} is missing: random weights, compiled in mode "
+                     "exact (a closed form needs the trained network)")
+        source, inputs, options = network, [spec], {"mode": "exact", "output": "argmax"}
+    model = Argmax(network).eval()
+
+    def sample(n: int) -> np.ndarray:
+        ab = np.random.default_rng(SEED).integers(0, P, size=(n, 2))
+        return np.column_stack([ab, np.full(n, P)]).astype(np.int64)
+
+    return Workload("grokking", "modadd", model, source, inputs,
+                    options, sample, True, Reference(REFERENCE / "modadd.c", "ref_modadd"),
+                    notes=notes)
+
+
+def law_mlp(steps: int = 2000) -> Workload:
+    """MLP 3→128→128→1 tanh fitted to x0*x1/x2^2 on [1, 3]^3 for a few seconds, mode exact."""
+    torch.manual_seed(SEED)
+    model = mlp([3, 128, 128, 1], nn.Tanh)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(SEED)
+    start = time.perf_counter()
+    for _ in range(steps):
+        x = torch.rand(512, 3, generator=generator) * 2 + 1
+        loss = ((model(x)[:, 0] - x[:, 0] * x[:, 1] / x[:, 2] ** 2) ** 2).mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    note = (f"trained {steps} Adam steps in {time.perf_counter() - start:.1f} s, last batch RMSE "
+            f"{loss.item() ** 0.5:.3g} (the law spans 0.11..9)")
+    return Workload("law MLP", "law", model.eval(), model, ["x:float[3]=1..3"], {"mode": "exact"},
+                    uniform(3, 1.0, 3.0), False, Reference(REFERENCE / "law.c", "ref_law"),
+                    notes=[note])
+
+
+def small_mlp() -> Workload:
+    """MLP 8→32→32→4 ReLU (random weights: timing does not depend on them), mode exact."""
+    return mlp_workload("small MLP", "mlp", [8, 32, 32, 4], nn.ReLU, "x:float[8]=-1..1")
+
+
+def wide_mlp(quick: bool) -> Workload:
+    """MLP 784→256→256→10 ReLU, mode exact: the faithful backend against ORT's GEMMs."""
+    workload = mlp_workload("784-256-256-10", "mnist", [784, 256, 256, 10], nn.ReLU,
+                            "x:float[784]=0..1")
+    if quick:  # one batch call of nnc takes seconds here; ns/sample hardly depends on the size
+        workload.batch = 8192
+        workload.notes.append("batch 8,192 in --quick (65,536 in the full run)")
+    return workload
+
+
+def mlp_workload(name: str, prefix: str, sizes: Sequence[int], activation: type[nn.Module],
+                 spec: str) -> Workload:
+    """A randomly initialised MLP compiled in mode exact (also the scaling sweep's models)."""
+    torch.manual_seed(SEED)
+    model = mlp(sizes, activation).eval()
+    low, high = (float(v) for v in spec.split("=", 1)[1].split(".."))
+    return Workload(name, prefix, model, model, [spec], {"mode": "exact"},
+                    uniform(sizes[0], low, high), False)
+
+
+def lookup_workload(side: int, classes: int = 7) -> Workload:
+    """A LookupNetwork over side² points, mode auto: nnc enumerates the domain to find the rule."""
+    model = LookupNetwork(side, classes).eval()
+    spec = f"x:int[2]=[a:0..{side - 1}, b:0..{side - 1}]"
+
+    def sample(n: int) -> np.ndarray:
+        return np.random.default_rng(SEED).integers(0, side, size=(n, 2)).astype(np.int64)
+
+    return Workload(f"lookup {side}²", f"lookup{side}", Argmax(model).eval(), model, [spec],
+                    {"output": "argmax"}, sample, True)
+
+
+def mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
+    layers: list[nn.Module] = []
+    for k, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(width_in, width_out))
+        if k < len(sizes) - 2:
+            layers.append(activation())
+    return nn.Sequential(*layers)
+
+
+def uniform(width: int, low: float, high: float) -> Callable[[int], np.ndarray]:
+    """n → (n, width) float64 points drawn uniformly from [low, high] (the same for every call)."""
+    return lambda n: np.random.default_rng(SEED).uniform(low, high, size=(n, width))
+
+
+def _grokking_class() -> type[nn.Module]:
+    """GrokkingTransformer from examples/grokking/model.py (an example, not part of the package)."""
+    spec = importlib.util.spec_from_file_location("grokking_model", GROKKING / "model.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.GrokkingTransformer

@@ -1,0 +1,65 @@
+"""Symbolic-regression engines behind one interface: fit(X, y) → candidate sympy expressions.
+
+    operon  pyoperon (default; runs offline)
+    pysr    PySR (optional extra nnc[pysr]; needs Julia)
+    basis   sparse regression over a library of candidate terms (deterministic, fast)
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import sympy
+
+from nnc.errors import InputError
+
+__all__ = ["Candidate", "SearchSettings", "Engine", "get_engine", "ENGINES"]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One expression an engine proposes, with the engine's own complexity and training loss."""
+
+    expr: sympy.Expr
+    complexity: int
+    loss: float
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    """What every engine honours: operators, size limit, time budget, threads and seed."""
+
+    operators: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt")
+    max_complexity: int = 25
+    seconds: float = 30.0
+    threads: int = 1
+    seed: int = 0
+
+
+class Engine(Protocol):
+    name: str
+
+    def fit(self, X: np.ndarray, y: np.ndarray, names: Sequence[str],
+            settings: SearchSettings) -> list[Candidate]:
+        """Candidates for y ≈ f(X), columns of X named `names`, simplest first."""
+
+
+# name → (module, class); imported only when chosen, so a missing engine costs nothing
+ENGINES = {
+    "operon": ("nnc.passes.engines.operon", "OperonEngine"),
+    "pysr": ("nnc.passes.engines.pysr", "PySREngine"),
+    "basis": ("nnc.passes.engines.basis", "BasisEngine"),
+}
+
+
+def get_engine(name: str) -> Engine:
+    """The engine called `name`; an unknown name is an InputError listing the choices."""
+    if name not in ENGINES:
+        raise InputError(f"unknown symbolic-regression engine {name!r}",
+                         hint=f"choose one of: {', '.join(ENGINES)}")
+    module, cls = ENGINES[name]
+    return getattr(importlib.import_module(module), cls)()
