@@ -63,6 +63,7 @@ class Options:
     min_agreement: float = 0.999  # share of points where a synthesized program must match
     synth_seconds: float = 60.0  # time budget of the integer-program search
     engine: str = "operon"  # symbolic regression: operon (default), pysr or basis
+    basis_too: bool = True  # add the (fast, deterministic) basis engine's candidates to every search
     operators: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt")
     max_complexity: int = 25  # largest expression the engines may propose
     sr_seconds: float = 30.0  # time budget of symbolic regression, per output

@@ -14,6 +14,8 @@ from scipy.optimize import least_squares
 __all__ = ["snap_constants", "nearest_simple", "refit"]
 
 MAX_DENOMINATOR = 12
+MAX_NUMERATOR = 50  # 127/5 is not a "simple" number; 3/2 and 9/8 are
+NAMED_TOLERANCE = 1e-3  # a named constant (π, e, √2, ...) must be this close
 # the named constants a law may contain, as sympy values
 NAMED = [sympy.pi, sympy.E, sympy.sqrt(2), sympy.sqrt(3), 1 / sympy.pi, sympy.pi**2]
 
@@ -23,14 +25,16 @@ def nearest_simple(value: float, rel_tol: float) -> sympy.Expr | None:
     times a named constant (2π, π/2, √2/2, ...); None when there is none."""
     if value == 0:
         return sympy.Integer(0)
-    options: list[sympy.Expr] = []
+    options: list[tuple[sympy.Expr, float]] = []
     fraction = Fraction(value).limit_denominator(MAX_DENOMINATOR)
-    options.append(sympy.Rational(fraction.numerator, fraction.denominator))
+    if abs(fraction.numerator) <= MAX_NUMERATOR:
+        options.append((sympy.Rational(fraction.numerator, fraction.denominator), rel_tol))
     for named in NAMED:
         ratio = Fraction(value / float(named)).limit_denominator(4)
-        if ratio.numerator:
-            options.append(sympy.Rational(ratio.numerator, ratio.denominator) * named)
-    close = [o for o in options if abs(float(o) - value) <= rel_tol * abs(value)]
+        if ratio.numerator and abs(ratio.numerator) <= 12:
+            options.append((sympy.Rational(ratio.numerator, ratio.denominator) * named,
+                            min(rel_tol, NAMED_TOLERANCE)))
+    close = [o for o, tol in options if abs(float(o) - value) <= tol * abs(value)]
     return min(close, key=lambda o: (abs(float(o) - value), sympy.count_ops(o))) if close else None
 
 

@@ -29,7 +29,7 @@ from nnc.spec import Domain
 from .constants import snap_constants
 from .engines import SearchSettings, get_engine
 
-__all__ = ["sr", "Scored", "score", "pareto_front"]
+__all__ = ["sr", "Scored", "score", "pareto_front", "choose"]
 
 
 @dataclass(frozen=True)
@@ -68,11 +68,13 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         start = time.monotonic()
         with ticking(f"sr: output {j} ({engine.name})", options.sr_seconds, options.quiet):
             candidates = engine.fit(X_train, y_train[:, j], names, settings)
+            if options.basis_too and engine.name != "basis":
+                candidates += get_engine("basis").fit(X_train, y_train[:, j], names, settings)
         ctx.count("candidates", len(candidates))
         scored = [score(c.expr, symbols, X_train, y_train[:, j], X_valid, y_valid[:, j])
                   for c in candidates]
         front = pareto_front([s for s in scored if s is not None])
-        chosen = next((s for s in front if s.passes(options.gate_rmse, options.gate_max)), None)
+        chosen = choose(front, options.gate_rmse, options.gate_max)
         ctx.note(f"output {j}: {len(candidates)} candidates from {engine.name} in "
                  f"{time.monotonic() - start:.1f} s; Pareto front (complexity, rel RMSE, max rel "
                  "error vs the network): " + "; ".join(
@@ -123,6 +125,8 @@ def score(expr: sympy.Expr, symbols: list[sympy.Symbol], X_train: np.ndarray, y_
     """Simplify, snap and refit on the training samples; measure on the validation samples."""
     try:
         cleaned = snap_constants(sympy.simplify(expr), symbols, X_train, y_train)
+        if not cleaned.atoms(sympy.Float) and sympy.count_ops(cleaned) <= MAX_SIMPLIFY_OPS:
+            cleaned = sympy.simplify(cleaned)  # snapped constants often cancel
         with np.errstate(all="ignore"):
             values = np.broadcast_to(sympy.lambdify(symbols, cleaned, "numpy")(*X_valid.T),
                                      y_valid.shape).astype(np.float64)
@@ -136,6 +140,21 @@ def score(expr: sympy.Expr, symbols: list[sympy.Symbol], X_train: np.ndarray, y_
     complexity = int(sympy.count_ops(cleaned)) + len(cleaned.atoms(sympy.Symbol, sympy.Number))
     return Scored(cleaned, complexity, float(np.sqrt(np.mean(error**2))) / rms,
                   float(np.abs(error).max()) / scale)
+
+
+MAX_SIMPLIFY_OPS = 60  # sympy.simplify gets slow on larger expressions
+# A candidate this many times worse than the best on the front is not the law: its error is the
+# formula's, not the network's own approximation error.
+NEAR_BEST = 3.0
+
+
+def choose(front: list[Scored], gate_rmse: float, gate_max: float) -> Scored | None:
+    """The simplest candidate that passes the gate and fits nearly as well as the best."""
+    passing = [s for s in front if s.passes(gate_rmse, gate_max)]
+    if not passing:
+        return None
+    best = min(s.rel_rmse for s in passing)
+    return next(s for s in passing if s.rel_rmse <= NEAR_BEST * best)
 
 
 def pareto_front(scored: list[Scored]) -> list[Scored]:

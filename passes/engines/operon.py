@@ -46,8 +46,10 @@ class OperonEngine:
             objectives=["r2", "length"],
             max_length=settings.max_complexity,
             population_size=500,
-            generations=250,
-            max_evaluations=500_000,
+            generations=1000,
+            # NOTE: the evaluation budget ends the search; the time limit is only a safety net, so
+            # the same seed gives the same expression on any machine that finishes in time.
+            max_evaluations=200_000,
             max_time=max(1, int(settings.seconds)),
             n_threads=settings.threads,
             random_state=settings.seed,

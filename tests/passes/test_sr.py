@@ -1,0 +1,163 @@
+"""sr: laws recovered from trained networks, the gate, the faithful fallback, snapping,
+determinism, and the engines' adapters (PySR without Julia)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import sympy
+import torch
+from torch import nn
+
+import nnc
+from nnc.errors import InputError, MissingDependencyError
+from nnc.ops import Op
+from nnc.options import make_options
+from nnc.passes.constants import nearest_simple, snap_constants
+from nnc.passes.engines import SearchSettings, get_engine
+from nnc.passes.engines.pysr import equations_to_candidates, pysr_options
+from nnc.passes.sr import choose, pareto_front, score
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "examples" / "laws"))
+from laws import LAWS  # noqa: E402
+
+x0, x1, x2 = sympy.symbols("x0 x1 x2")
+
+
+def _equivalent(found: str | None, truth: str) -> bool:
+    symbols = {f"x{i}": sympy.Symbol(f"x{i}") for i in range(3)}
+    return found is not None and sympy.simplify(
+        sympy.sympify(found, locals=symbols) - sympy.sympify(truth, locals=symbols)) == 0
+
+
+@pytest.mark.parametrize("law", ["gravity", "decay", "cubic", "kinetic", "waves"])
+def test_law_recovered_with_the_basis_engine(law: str) -> None:
+    artifact = nnc.compile(ROOT / "examples" / "laws" / f"{law}.pt2", engine="basis")
+    assert _equivalent(artifact.report.closed_form, LAWS[law][0]), artifact.report.text()
+    fidelity = artifact.report.fidelity
+    assert fidelity.passed and fidelity.max_rel <= make_options().gate_max
+
+
+def test_law_recovered_with_operon_and_compiled_to_native_code(tmp_path: Path) -> None:
+    artifact = nnc.compile(ROOT / "examples" / "laws" / "gravity.pt2", basis_too=False,
+                           sr_seconds=20)
+    assert _equivalent(artifact.report.closed_form, "x0*x1/x2**2")
+    library = nnc.load(artifact.save(tmp_path / "gravity.so"))
+    x = np.array([[2.0, 3.0, 1.5], [1.0, 1.0, 3.0]])
+    np.testing.assert_allclose(library(x).ravel(), x[:, 0] * x[:, 1] / x[:, 2] ** 2, rtol=1e-6)
+
+
+def test_gate_rejects_a_wrong_formula() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, size=(400, 3))
+    y = X[:, 0] * X[:, 1] / X[:, 2] ** 2
+    wrong = score(x0 + x1, [x0, x1, x2], X, y, X, y)
+    right = score(1.0000001 * x0 * x1 / x2**2, [x0, x1, x2], X, y, X, y)
+    assert not wrong.passes(1e-2, 5e-2) and right.passes(1e-2, 5e-2)
+    assert right.expr == x0 * x1 / x2**2  # the constant was snapped
+    assert choose(pareto_front([wrong, right]), 1e-2, 5e-2) == right
+    assert choose(pareto_front([wrong]), 1e-2, 5e-2) is None
+
+
+def test_faithful_form_kept_when_no_formula_passes() -> None:
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                          nn.Linear(32, 1))
+    artifact = nnc.compile(model, ["x:float[2]=-3..3"], engine="basis")
+    (record,) = [r for r in artifact.report.passes if r.name == "sr"]
+    assert not record.changed and any("keeps its faithful form" in n for n in record.notes)
+    assert artifact.report.closed_form is None
+    assert any(n.op is Op.MATMUL for n in artifact.graph.nodes())
+    assert artifact.report.fidelity.max_rel <= 1e-5  # still the network, to float rounding
+
+
+def test_symbolic_mode_fails_without_a_formula() -> None:
+    torch.manual_seed(3)
+    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
+    with pytest.raises(nnc.FidelityError, match="no closed form"):
+        nnc.compile(model, ["x:float[2]=-3..3"], engine="basis", mode="symbolic")
+
+
+def test_snapping() -> None:
+    assert nearest_simple(1.0000003, 1e-3) == 1
+    assert nearest_simple(3.14159, 1e-3) == sympy.pi
+    assert nearest_simple(6.28318, 1e-3) == 2 * sympy.pi
+    assert nearest_simple(0.7071, 1e-3) == sympy.sqrt(2) / 2
+    assert nearest_simple(0.333, 2e-3) == sympy.Rational(1, 3)
+    assert nearest_simple(25.4, 1e-3) is None  # 127/5 is not a simple number
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, size=(300, 3))
+    y = 3 * np.sin(np.pi * X[:, 0])
+    snapped = snap_constants(2.9999 * sympy.sin(3.14159 * x0) + 1e-4, [x0, x1, x2], X, y)
+    assert snapped == 3 * sympy.sin(sympy.pi * x0)
+
+
+def test_same_seed_same_expression() -> None:
+    path = ROOT / "examples" / "laws" / "kinetic.pt2"
+    first = nnc.compile(path, basis_too=False, sr_seconds=10, seed=1).report.closed_form
+    second = nnc.compile(path, basis_too=False, sr_seconds=10, seed=1).report.closed_form
+    assert first == second and first is not None
+
+
+def test_basis_engine_is_deterministic() -> None:
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, size=(500, 3))
+    y = X[:, 0] ** 2 + 3 * X[:, 1] * X[:, 2]
+    engine = get_engine("basis")
+    first = [c.expr for c in engine.fit(X, y, ["x0", "x1", "x2"], SearchSettings())]
+    second = [c.expr for c in engine.fit(X, y, ["x0", "x1", "x2"], SearchSettings())]
+    assert first == second
+    assert any(sympy.simplify(sympy.nsimplify(e, rational=True) - (x0**2 + 3 * x1 * x2)) == 0
+               for e in first)
+
+
+def test_pysr_option_mapping() -> None:
+    options = pysr_options(SearchSettings(operators=("add", "mul", "div", "sin", "exp"),
+                                          max_complexity=20, seconds=12.0, threads=1, seed=7))
+    assert options["binary_operators"] == ["+", "*", "/"]
+    assert options["unary_operators"] == ["sin", "exp"]
+    assert options["maxsize"] == 20 and options["timeout_in_seconds"] == 12.0
+    assert options["random_state"] == 7 and options["deterministic"] is True
+    assert options["parallelism"] == "serial"
+    threaded = pysr_options(SearchSettings(threads=2))
+    assert threaded["deterministic"] is False and threaded["procs"] == 2
+
+
+def test_pysr_equations_table_to_sympy() -> None:
+    rows = [  # as PySRRegressor.equations_.to_dict("records") gives them
+        {"equation": "x0 * x1", "complexity": 3, "loss": 0.5},
+        {"equation": "((x0 * x1) / square(x2)) * 1.0000002", "complexity": 9, "loss": 1e-12},
+        {"equation": "exp(neg(x0)) * cos(x1 ^ 2.0)", "complexity": 8, "loss": 0.1},
+    ]
+    candidates = equations_to_candidates(rows, ["x0", "x1", "x2"])
+    assert [c.complexity for c in candidates] == [3, 8, 9]
+    assert candidates[0].expr == x0 * x1
+    assert sympy.simplify(candidates[2].expr - 1.0000002 * x0 * x1 / x2**2) == 0
+    assert candidates[1].expr == sympy.exp(-x0) * sympy.cos(x1**2.0)
+
+
+def test_pysr_missing_is_a_clear_error(monkeypatch) -> None:
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None)
+    with pytest.raises(MissingDependencyError, match="PySR") as caught:
+        get_engine("pysr").fit(np.zeros((4, 1)), np.zeros(4), ["x0"], SearchSettings())
+    assert "nnc[pysr]" in caught.value.hint
+
+
+def test_pysr_without_julia_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:
+    fake = tmp_path / "pysr.py"  # stands for PySR failing to fetch Julia at import
+    fake.write_text("raise RuntimeError('could not download Julia: no network')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "pysr", raising=False)
+    with pytest.raises(MissingDependencyError, match="could not start Julia") as caught:
+        get_engine("pysr").fit(np.zeros((4, 1)), np.zeros(4), ["x0"], SearchSettings())
+    assert "Julia" in caught.value.hint and "--engine operon" in caught.value.hint
+
+
+def test_unknown_engine_suggests_the_right_name() -> None:
+    with pytest.raises(InputError, match="unknown engine 'operonn'") as caught:
+        nnc.compile(nn.Linear(1, 1), ["x:float[1]=0..1"], engine="operonn")
+    assert "operon" in caught.value.hint
