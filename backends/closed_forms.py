@@ -260,13 +260,24 @@ def _element(k: _Kernel, node: Node, position: int, element: int, lane: ir.Type)
 
 
 def emit_expr(k: _Kernel, node: Node) -> _Buffer:
-    """out[0] = expr(bound input elements); the node is one value per sample."""
+    """out = expr(bound input elements): one value per sample, or one per row of the inputs'
+    last dimension when the node is `rowwise` (a distilled module applied to every edge)."""
     out = k.new_buffer(node)
-    symbols = {name: _element(k, node, position, element, out.lane)
-               for name, position, element in node.attrs["bindings"]}
-    emitter = ExprEmitter(k.b, k.module, symbols, out.lane, node.attrs.get("bounds"))
-    value = emitter.value(node.attrs["expr"])
-    k.store(out, _i64(0), value)
+    if not node.attrs.get("rowwise"):
+        symbols = {name: _element(k, node, position, element, out.lane)
+                   for name, position, element in node.attrs["bindings"]}
+        emitter = ExprEmitter(k.b, k.module, symbols, out.lane, node.attrs.get("bounds"))
+        k.store(out, _i64(0), emitter.value(node.attrs["expr"]))
+        return out
+    with k.loop(node.numel) as row:
+        symbols = {}
+        for name, position, element in node.attrs["bindings"]:
+            source = k.buffers[node.inputs[position]]
+            width = source.shape[-1]
+            offset = k.b.add(k.b.mul(row, _i64(width)), _i64(element))
+            symbols[name] = k.load(source, offset, out.lane)
+        emitter = ExprEmitter(k.b, k.module, symbols, out.lane)
+        k.store(out, row, emitter.value(node.attrs["expr"]))
     return out
 
 

@@ -63,6 +63,34 @@ class Artifact:
             "abi": _abi_json(self.graph, self.specs),
         }
 
+    @property
+    def expressions(self) -> list[Any]:
+        """One sympy expression per output element: the closed forms nnc found, or the exact
+        form of a faithful network when it is small enough to print; None where it is not."""
+        from nnc.passes.lower import symbolic_outputs
+
+        from .closed_form import output_forms
+
+        parts = output_forms(self.graph)
+        if parts is not None:
+            return [p.attrs["expr"] if p.op.value == "expr" else None for p in parts]
+        names = {name: [e.name for e in spec.elements]
+                 for name, spec in zip(self.graph.inputs, self.specs)}
+        node = self.graph[self.graph.outputs[0]]
+        return symbolic_outputs(self.graph, names) or [None] * max(1, node.numel)
+
+    def latex(self) -> list[str | None]:
+        """The expressions as LaTeX."""
+        import sympy
+
+        return [sympy.latex(e) if e is not None else None for e in self.expressions]
+
+    def c_code(self) -> list[str | None]:
+        """The expressions as C, the way the library computes them."""
+        import sympy
+
+        return [sympy.ccode(e) if e is not None else None for e in self.expressions]
+
     def llvm_ir(self, optimized: bool = False) -> str:
         return self._backend.ir(self.graph, self.abi(JIT_PREFIX), optimized)
 

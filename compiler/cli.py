@@ -27,8 +27,8 @@ def _compile_parser() -> argparse.ArgumentParser:
         prog="nnc",
         description="Compile a trained PyTorch model into a native shared library (algo.so + "
         "algo.h) that computes what the network computes, verified against it.",
-        epilog="Also: `nnc inspect MODEL` prints the traced graph; `nnc --list-ops` the supported "
-        "ops. Exit codes: 0 ok, 2 bad "
+        epilog="Also: `nnc inspect MODEL` prints the traced graph; `nnc show LIB [--asm]` describes "
+        "a library; `nnc --list-ops` lists the supported ops. Exit codes: 0 ok, 2 bad "
         "input, 3 verification failed, 4 missing dependency, 5 backend, 70 internal error.",
     )
     parser.add_argument("model", help="a .pt2 (torch.export.save), TorchScript file, or a "
@@ -46,6 +46,8 @@ def _compile_parser() -> argparse.ArgumentParser:
                         "output (default 30)")
     parser.add_argument("--synth-seconds", type=float, help="time budget of integer-program "
                         "synthesis (default 60)")
+    parser.add_argument("--symbolic", metavar="MODULES", help="comma-separated modules to distil "
+                        "into closed forms, e.g. --symbolic edge_model")
     parser.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result")
     parser.add_argument("--passes", help="comma-separated passes to run instead of the default")
     parser.add_argument("--cpu", default="host", choices=("host", "generic"),
@@ -79,6 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args[:1] == ["--list-ops"]:
             return _list_ops()
+        if args[:1] == ["show"]:
+            return _show(_show_parser().parse_args(args[1:]))
         if args[:1] == ["inspect"]:
             return _inspect(_inspect_parser().parse_args(args[1:]))
         return _compile(_compile_parser().parse_args(args))
@@ -108,7 +112,8 @@ def _compile(args: argparse.Namespace) -> int:
     check_output_path(Path(args.out))
     options = {"mode": args.mode, "trust": args.trust_pickle, "cpu": args.cpu,
                "accept_mismatch": args.accept_mismatch}
-    for key in ("output", "passes", "tolerance", "engine", "sr_seconds", "synth_seconds", "seed"):
+    for key in ("output", "passes", "tolerance", "engine", "sr_seconds", "synth_seconds", "seed",
+                "symbolic"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"nnc: {line}"))
@@ -119,6 +124,46 @@ def _compile(args: argparse.Namespace) -> int:
     elif not args.quiet:
         print(artifact.report.text())
         print(f"wrote {out} and {out.with_suffix('.h')}")
+    return 0
+
+
+def _show_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nnc show", description="Describe a library nnc wrote: "
+                                     "its closed form, verification, C ABI, and (--asm) its code.")
+    parser.add_argument("library")
+    parser.add_argument("--asm", action="store_true", help="disassemble the exported functions "
+                        "(needs objdump, from binutils)")
+    return parser
+
+
+def _show(args: argparse.Namespace) -> int:
+    import shutil
+    import subprocess
+
+    from nnc.backends.loader import load
+
+    from .errors import MissingDependencyError
+
+    library = load(args.library)
+    meta = library.metadata
+    verification = meta["verification"]
+    print(f"{args.library}: nnc {meta['nnc_version']}, mode {meta['mode']}, output "
+          f"{meta['output']['semantics']}")
+    print(f"closed form: {meta.get('closed_form') or '(the faithful network)'}")
+    print(f"verified on {verification['points']} points (complete domain: "
+          f"{verification['complete']}), passed: {verification['passed']}")
+    symbols = [f"{library.prefix}_eval", f"{library.prefix}_eval_batch", f"{library.prefix}_metadata"]
+    if meta["abi"]["scalar"] is not None:
+        symbols.insert(0, library.prefix)
+    print("exports: " + ", ".join(symbols))
+    if args.asm:
+        if shutil.which("objdump") is None:
+            raise MissingDependencyError("--asm needs objdump", hint="apt-get install binutils")
+        for symbol in symbols[:-1]:
+            listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", f"--disassemble={symbol}",
+                                      args.library], capture_output=True, text=True, check=True)
+            body = listing.stdout.split(f"<{symbol}>:", 1)[-1].strip().split("\n\n")[0]
+            print(f"\n{symbol}:\n{body}")
     return 0
 
 

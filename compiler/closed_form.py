@@ -19,18 +19,29 @@ __all__ = ["Binding", "evaluate_expr", "evaluate_table", "readable", "gather_ele
 Binding = tuple[str, int, int]
 
 
-def gather_elements(inputs: Sequence[torch.Tensor], bindings: Sequence[Binding]) -> list[np.ndarray]:
-    """The bound elements as float64 arrays over the batch (inputs keep their batch dimension)."""
-    return [inputs[position].reshape(len(inputs[position]), -1)[:, element].double().numpy()
+def gather_elements(inputs: Sequence[torch.Tensor], bindings: Sequence[Binding],
+                    rowwise: bool = False) -> list[np.ndarray]:
+    """The bound elements as float64 arrays over the batch (inputs keep their batch dimension);
+    `rowwise`: over every row of the inputs' last dimension instead."""
+    def rows(t: torch.Tensor) -> torch.Tensor:
+        return t.reshape(-1, t.shape[-1]) if rowwise else t.reshape(len(t), -1)
+
+    return [rows(inputs[position])[:, element].double().numpy()
             for _, position, element in bindings]
 
 
 def evaluate_expr(expr: sympy.Expr, bindings: Sequence[Binding], inputs: Sequence[torch.Tensor],
-                  shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """Evaluate an EXPR node's expression on input tensors (batch first)."""
+                  shape: tuple[int, ...], dtype: torch.dtype, rowwise: bool = False
+                  ) -> torch.Tensor:
+    """Evaluate an EXPR node's expression on input tensors (batch first): one value per sample,
+    or — `rowwise` — one per row of the inputs' last dimension (shape (..., 1))."""
     symbols = [sympy.Symbol(name) for name, _, _ in bindings]
     function = sympy.lambdify(symbols, expr, modules="numpy")
-    values = np.asarray(function(*gather_elements(inputs, bindings)), dtype=np.float64)
+    values = np.asarray(function(*gather_elements(inputs, bindings, rowwise)), dtype=np.float64)
+    if rowwise:
+        count = int(np.prod(inputs[0].shape[:-1]))
+        values = np.broadcast_to(values, (count,)).copy()
+        return torch.from_numpy(values).to(dtype).reshape(*inputs[0].shape[:-1], 1)
     batch = len(inputs[0]) if inputs else 1
     values = np.broadcast_to(values, (batch,)).copy()
     return torch.from_numpy(values).to(dtype).reshape(batch, *shape[1:])

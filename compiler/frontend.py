@@ -167,7 +167,8 @@ class _Translator:
     # --- helpers used by the lowering rules ---------------------------------------------
     def add(self, op: Op, inputs: Sequence[Any], **attrs: Any) -> str:
         names = [self._as_node(i) for i in inputs]
-        meta = {"source": source_line(self.current)} if self.current is not None else {}
+        meta = ({"source": source_line(self.current), "module": module_path(self.current)}
+                if self.current is not None else {})
         return self.graph.add(op, names, attrs, name=self.current.name if self.current else None,
                               meta=meta)
 
@@ -229,6 +230,12 @@ def _check_finite(tensor: torch.Tensor, name: str) -> None:
 
 def _op_name(node: torch.fx.Node) -> str:
     return str(node.target).replace("aten::", "aten.")
+
+
+def module_path(node: torch.fx.Node) -> str:
+    """The dotted path of the innermost nn.Module that produced this node ("" for the top)."""
+    stack = node.meta.get("nn_module_stack") or {}
+    return list(stack.values())[-1][0] if stack else ""
 
 
 _FRAME = re.compile(r'File "([^"]+)", line (\d+)')

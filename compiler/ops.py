@@ -168,7 +168,8 @@ OP_TABLE: dict[Op, OpInfo] = {
 
 
 def _expr(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
-    return evaluate_expr(a["expr"], a["bindings"], t, a["shape"], DTYPES[a["dtype"]])
+    return evaluate_expr(a["expr"], a["bindings"], t, a["shape"], DTYPES[a["dtype"]],
+                         a.get("rowwise", False))
 
 
 def _table(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:

@@ -62,6 +62,7 @@ class Options:
     tolerance: float | None = None  # max relative error; None: 1e-5 for float32, 1e-9 for float64
     min_agreement: float = 0.999  # share of points where a synthesized program must match
     synth_seconds: float = 60.0  # time budget of the integer-program search
+    symbolic: tuple[str, ...] = ()  # modules to distil into closed forms (e.g. "edge_model")
     engine: str = "operon"  # symbolic regression: operon (default), pysr or basis
     basis_too: bool = True  # add the (fast, deterministic) basis engine's candidates to every search
     operators: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt")
@@ -89,7 +90,7 @@ def make_options(**given: Any) -> Options:
             raise InputError(f"unknown option {key!r}", hint=hint)
     if "output" in given:
         given["output"] = parse_output(given["output"])
-    for key in ("passes", "operators"):
+    for key in ("passes", "operators", "symbolic"):
         if isinstance(given.get(key), str):
             given[key] = tuple(p.strip() for p in given[key].split(",") if p.strip())
     options = Options(**given)

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from . import explain, fold, sr, synth  # noqa: F401 - registers the passes
+from . import explain, fold, lower, sr, synth  # noqa: F401 - registers the passes
 
 __all__ = ["default_pipeline", "PIPELINES"]
 
 # mode → the passes it runs, in order
 PIPELINES: dict[str, tuple[str, ...]] = {
-    "auto": ("fold", "explain", "synth", "sr"),
-    "exact": ("fold",),
-    "symbolic": ("fold", "explain", "synth", "sr"),
+    "auto": ("fold", "lower", "explain", "synth", "sr"),
+    "exact": ("fold", "lower"),
+    "symbolic": ("fold", "lower", "explain", "synth", "sr"),
 }
 
 

@@ -101,8 +101,9 @@ def _ends(domain: Any) -> tuple[float, float]:
 
 
 def _tidy(node: Node, interval: Interval) -> Interval:
-    """float64, the node's shape, NaN endpoints widened to ±inf, integer values rounded inward."""
-    lo, hi = (torch.as_tensor(t, dtype=torch.float64) for t in interval)
+    """float64, the node's shape, NaN endpoints widened to ±inf, integer values rounded inward,
+    -0.0 made +0.0 (so that 1 / lo and lo ** -1 see the sign the values have)."""
+    lo, hi = (torch.as_tensor(t, dtype=torch.float64) + 0.0 for t in interval)
     lo = torch.where(torch.isnan(lo), -INF, lo).expand(node.shape).clone()
     hi = torch.where(torch.isnan(hi), INF, hi).expand(node.shape).clone()
     if is_integer_dtype(node.dtype):
@@ -183,22 +184,21 @@ def _div(node: Node, args: list[Interval]) -> Interval:
 
 
 def _pow(node: Node, args: list[Interval]) -> Interval:
-    """Corners where the base is ≥ 0 (x^y is monotone in each argument there); for a constant
-    integer exponent p, the endpoints (x^p is monotone on each side of 0) and 0 when it is inside;
-    unbounded otherwise."""
+    """Corners where the base is >= 0 (x^y is monotone in each argument there); for a constant
+    integer exponent p, the endpoints (x^p is monotone on each side of 0) and 0 when inside.
+    Unbounded where a negative exponent meets a base interval holding 0 (as for division), or a
+    negative base a non-integer exponent."""
     (lo, hi), (elo, ehi) = args
     lo, hi, elo, ehi = torch.broadcast_tensors(lo, hi, elo, ehi)
     low, high = _corners((lo, hi), (elo, ehi), torch.pow)
-    integer = (elo == ehi) & (elo == torch.round(elo))
-    spans_zero = (lo <= 0) & (hi >= 0)
     ends = torch.stack([torch.pow(lo, elo), torch.pow(hi, elo)])
-    int_low = torch.where(spans_zero & (elo > 0), torch.minimum(ends.amin(0), torch.zeros_like(lo)),
-                          ends.amin(0))
-    int_low = torch.where(spans_zero & (elo < 0), -INF, int_low)
-    int_high = torch.where(spans_zero & (elo < 0), INF, ends.amax(0))
+    spans_zero = (lo <= 0) & (hi >= 0)
+    int_low = torch.where(spans_zero & (elo > 0), ends.amin(0).clamp(max=0), ends.amin(0))
+    integer = (elo == ehi) & (elo == torch.round(elo))
     low = torch.where(lo >= 0, low, torch.where(integer, int_low, -INF))
-    high = torch.where(lo >= 0, high, torch.where(integer, int_high, INF))
-    return low, high
+    high = torch.where(lo >= 0, high, torch.where(integer, ends.amax(0), INF))
+    pole = spans_zero & (elo < 0)
+    return torch.where(pole, -INF, low), torch.where(pole, INF, high)
 
 
 def _both(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> BoundRule:

@@ -52,8 +52,9 @@ PRUNE_BUDGET = 1e-3  # default `prune_budget`: approximate error / largest |outp
 GATE_SAFETY = 0.5  # the gate holds the error to half the budget: margin for unseen points
 GATE_POINTS = 2048  # validation samples (a discrete domain this small is enumerated)
 FIT_POINTS = 2048  # samples for unit statistics when the compile passes no reference points
-MAX_CHECK_POINTS = 16384  # reference points the gate checks besides its own samples
+MAX_CHECK_POINTS = 8192  # reference points the gate checks besides its own samples
 MAX_TRIALS = 48  # gate evaluations of the approximate part
+MAX_MISSES = 8  # consecutive rejected single candidates that end it: the budget is spent
 MAX_ROUNDS = 4  # sound rounds
 CHUNK = 4096  # points per vectorised interpreter call
 APPROXIMATE_MODES = ("auto", "symbolic")
@@ -68,6 +69,7 @@ class Form:
     bias: torch.Tensor  # (out,), float64
     shape: tuple[int, ...]
     dtype: str
+    parts: tuple[str, ...]  # the matmul and add nodes that compute it in the graph it was read from
 
 
 @dataclass(frozen=True)
@@ -137,30 +139,38 @@ def _form(graph: Graph, root: str) -> Form | None:
         return None
     terms: dict[str, torch.Tensor] = {}
     biases: list[torch.Tensor] = []
-    if not _collect(graph, root, node.shape, terms, biases) or not terms:
+    parts: list[str] = []
+    if not _collect(graph, root, node.shape, terms, biases, parts) or not terms:
         return None
     bias = functools.reduce(torch.add, biases, torch.zeros(node.shape[-1], dtype=torch.float64))
-    return Form(root, terms, bias, node.shape, node.dtype)
+    return Form(root, terms, bias, node.shape, node.dtype, tuple(parts))
 
 
 def _collect(graph: Graph, name: str, shape: tuple[int, ...], terms: dict[str, torch.Tensor],
-             biases: list[torch.Tensor]) -> bool:
+             biases: list[torch.Tensor], parts: list[str]) -> bool:
     node = graph[name]
     if node.shape != shape:
         return False
+    parts.append(name)
     if node.op is Op.MATMUL:
         weight = graph[node.inputs[1]]
         if weight.op is not Op.CONST or weight.value.dim() != 2:
             return False
-        source = node.inputs[0]
-        terms[source] = terms.get(source, 0) + weight.value.double()
+        sources = [node.inputs[0]]
+        if _joined(graph, node.inputs[0]):
+            parts.append(node.inputs[0])
+            sources = list(graph[node.inputs[0]].inputs)
+        rows = weight.value.double().split([graph[s].shape[-1] for s in sources])
+        for source, block in zip(sources, rows):
+            terms[source] = terms.get(source, 0) + block
         return True
     if node.op is not Op.ADD:
         return False
     for operand in node.inputs:
         if _is_bias(graph, operand, shape):
             biases.append(graph[operand].value.double().reshape(-1).expand(shape[-1]))
-        elif not (_private(graph, operand, name) and _collect(graph, operand, shape, terms, biases)):
+        elif not (_private(graph, operand, name)
+                  and _collect(graph, operand, shape, terms, biases, parts)):
             return False
     return True
 
@@ -190,10 +200,9 @@ def _readers(graph: Graph, source: str) -> dict[str, Form] | None:
         return None
     found = {}
     for user in graph.users(source):
-        node = graph[user]
-        if node.op is not Op.MATMUL or node.inputs[0] != source or node.inputs[1] == source:
+        root = graph.users(user)[0] if _joined(graph, user) else user
+        if graph[root].op is not Op.MATMUL:
             return None
-        root = user
         while _absorbed(graph, root):
             root = graph.users(root)[0]
         form = _form(graph, root)
@@ -201,6 +210,16 @@ def _readers(graph: Graph, source: str) -> dict[str, Form] | None:
             return None
         found[root] = form
     return found
+
+
+def _joined(graph: Graph, name: str) -> bool:
+    """Whether `name` joins several sources along the last axis for one matmul (as _emit_form
+    writes a form with several terms): cat(a, b) @ W = a @ W[:len(a)] + b @ W[len(a):]."""
+    node = graph[name]
+    users = graph.users(name)
+    return (node.op is Op.CAT and node.attrs["dim"] == len(node.shape) - 1 and len(users) == 1
+            and _private(graph, name, users[0]) and graph[users[0]].op is Op.MATMUL
+            and graph[users[0]].inputs[0] == name)
 
 
 def _layer(graph: Graph, pre: str, position: dict[str, int]) -> Layer | None:
@@ -348,16 +367,17 @@ def _emit(graph: Graph, base: Net, net: Net) -> Graph:
 
 
 def _emit_form(graph: Graph, form: Form, renamed: dict[str, str]) -> str:
+    """One matmul (of the sources joined along the last axis, when there are several) + bias."""
     dtype = DTYPES[form.dtype]
     name = _base(form.root)
-    parts = [graph.add(Op.MATMUL, [renamed.get(source, source),
-                                   graph.add(Op.CONST, value=weight.to(dtype), name="w")],
-                       name=name)
-             for source, weight in form.terms.items()]
-    if not parts:
+    if not form.terms:
         return graph.add(Op.CONST, value=form.bias.to(dtype).expand(form.shape).contiguous(),
                          name=name)
-    total = functools.reduce(lambda a, b: graph.add(Op.ADD, [a, b], name=name), parts)
+    sources = [renamed.get(source, source) for source in form.terms]
+    if len(sources) > 1:
+        sources = [graph.add(Op.CAT, sources, {"dim": len(form.shape) - 1}, name="joined")]
+    weight = graph.add(Op.CONST, value=torch.cat(list(form.terms.values())).to(dtype), name="w")
+    total = graph.add(Op.MATMUL, [sources[0], weight], name=name)
     if form.bias.any():
         bias = graph.add(Op.CONST, value=form.bias.to(dtype), name="b")
         total = graph.add(Op.ADD, [total, bias], name=name)
@@ -447,7 +467,7 @@ def _approximate(graph: Graph, original: Graph, ctx: PassContext) -> Graph:
     stats = _statistics(graph, net, _fit_points(graph, ctx, seed))
     check = _gate_points(graph, ctx, seed + 1)
     budget = _budget(ctx.options)
-    within = _gate(original, check, budget)
+    within = _gate(original, graph, net, check, budget)
     kept: list[tuple[Graph, float]] = []
 
     def attempt(chosen: list[Candidate]) -> bool:
@@ -516,39 +536,65 @@ def _greedy(order: list[Candidate], attempt: Callable[[list[Candidate]], bool]
     """Accept candidates in order, in blocks that double after a success and halve after a
     failure; a single failing candidate is skipped. Returns the accepted and the rejected count."""
     accepted: list[Candidate] = []
-    rejected = start = trials = 0
+    rejected = misses = start = trials = 0
     size = 1
-    while start < len(order) and trials < MAX_TRIALS:
+    while start < len(order) and trials < MAX_TRIALS and misses < MAX_MISSES:
         block = order[start : start + size]
         trials += 1
         if attempt(accepted + block):
             accepted += block
             start += len(block)
-            size *= 2
+            size, misses = size * 2, 0
         elif size > 1:
             size //= 2
         else:
-            rejected += 1
-            start += 1
+            rejected, misses, start = rejected + 1, misses + 1, start + 1
     return accepted, rejected
 
 
-def _gate(original: Graph, points: list[torch.Tensor], budget: float
+def _gate(original: Graph, graph: Graph, net: Net, points: list[torch.Tensor], budget: float
           ) -> Callable[[Graph], float | None]:
-    """A test of a candidate graph: its error against `original` on the points, relative to the
-    largest output magnitude (decisions must all agree), or None when over the budget."""
+    """A test of a candidate built from `graph`: its error against `original` on the points,
+    relative to the largest output magnitude (decisions must all agree), or None when over the
+    budget. Candidates share everything before the forms, which is evaluated once."""
     reference = _outputs(original, points)
     exact = not all(original[o].dtype.startswith("float") for o in original.outputs)
     scale = float(reference.abs().max()) or 1.0
+    frontier = _frontier(graph, net)
+    shared = _evaluate(graph, frontier, points)
 
-    def within(graph: Graph) -> float | None:
-        got = _outputs(graph, points)
+    def within(candidate: Graph) -> float | None:
+        got = _outputs(_cut(candidate, frontier), shared)
         if torch.equal(got, reference):
             return 0.0
         error = float("inf") if exact else float((got - reference).abs().max()) / scale
         return error if error <= GATE_SAFETY * budget else None
 
     return within
+
+
+def _frontier(graph: Graph, net: Net) -> list[str]:
+    """The values the forms and all after them read from before them (constants aside)."""
+    region = {part for form in net.forms.values() for part in form.parts}
+    stack = list(region)
+    while stack:
+        for user in graph.users(stack.pop()):
+            if user not in region:
+                region.add(user)
+                stack.append(user)
+    read = {i for name in region for i in graph[name].inputs} | set(graph.outputs)
+    return [n.name for n in graph.nodes()
+            if n.name in read and n.name not in region and n.op is not Op.CONST]
+
+
+def _cut(graph: Graph, frontier: list[str]) -> Graph:
+    """The graph from the frontier on: frontier nodes become its inputs, what precedes them goes."""
+    cut = graph.copy()
+    for name in frontier:
+        cut.replace(name, dataclasses.replace(cut[name], op=Op.INPUT, inputs=(), attrs={}))
+    cut.inputs = list(frontier)
+    remove_dead(cut)
+    return cut
 
 
 def _outputs(graph: Graph, points: list[torch.Tensor]) -> torch.Tensor:

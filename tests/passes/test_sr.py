@@ -19,7 +19,7 @@ from nnc.options import make_options
 from nnc.passes.constants import nearest_simple, snap_constants
 from nnc.passes.engines import SearchSettings, get_engine
 from nnc.passes.engines.pysr import equations_to_candidates, pysr_options
-from nnc.passes.sr import choose, pareto_front, score
+from nnc.passes.selection import choose, pareto_front, score
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples" / "laws"))
@@ -77,7 +77,8 @@ def test_faithful_form_kept_when_no_formula_passes() -> None:
 
 def test_symbolic_mode_fails_without_a_formula() -> None:
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Linear(2, 16), nn.ReLU(), nn.Linear(16, 1))
+    model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
+                          nn.Linear(32, 1))  # too large for an exact closed form, and no law
     with pytest.raises(nnc.FidelityError, match="no closed form"):
         nnc.compile(model, ["x:float[2]=-3..3"], engine="basis", mode="symbolic")
 

@@ -1,0 +1,158 @@
+"""lower: replace a small network by its exact scalar closed form (sympy), while it stays small.
+
+    %h = matmul(%x, %w); %y = add(%h, %b)   →   %y = expr(%x)  ⟨0.5*x0 - 2.0*x1 + 0.25⟩
+
+The graph is evaluated symbolically: every tensor becomes a numpy array of sympy expressions and
+every op acts elementwise on them as its reference does on numbers. The attempt stops as soon as
+a value grows past MAX_OPS operations, or meets an op with no exact scalar form (e.g. an index
+that depends on an input). The result is the same function up to floating-point rounding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import sympy
+
+from nnc.graph import Graph, Node
+from nnc.ops import Op
+from nnc.pipeline import PassContext, register_pass
+from nnc.rewrite import remove_dead
+
+__all__ = ["lower", "symbolic_outputs", "MAX_OPS"]
+
+MAX_OPS = 120  # operations in the whole closed form beyond which the network stays a network
+
+
+class _TooLarge(Exception):
+    """The expression outgrew MAX_OPS, or an op has no exact scalar form."""
+
+
+def _elementwise(function: Callable[..., sympy.Expr]) -> Callable[..., np.ndarray]:
+    vectorized = np.vectorize(function, otypes=[object])
+    return lambda node, *args: vectorized(*args)
+
+
+def _reduce(function: Callable[[Any], Any]) -> Callable[..., np.ndarray]:
+    def apply(node: Node, x: np.ndarray) -> np.ndarray:
+        dims = tuple(node.attrs["dims"])
+        out = np.apply_over_axes(lambda a, axis: np.expand_dims(
+            np.apply_along_axis(function, axis, a), axis), x, dims)
+        return out if node.attrs["keepdim"] else out.reshape(node.shape)
+
+    return apply
+
+
+def _no_scalar_form(node: Node, *args: np.ndarray) -> np.ndarray:
+    raise _TooLarge(node.op.value)
+
+
+def _slice(node: Node, x: np.ndarray) -> np.ndarray:
+    index = [slice(None)] * x.ndim
+    a = node.attrs
+    index[a["dim"]] = slice(a["start"], a["end"], a["step"])
+    return x[tuple(index)]
+
+
+# op → how it acts on arrays of sympy expressions
+SYMBOLIC: dict[Op, Callable[..., np.ndarray]] = {
+    Op.NEG: lambda n, x: -x,
+    Op.ABS: _elementwise(sympy.Abs),
+    Op.EXP: _elementwise(sympy.exp),
+    Op.LOG: _elementwise(sympy.log),
+    Op.LOG1P: _elementwise(lambda v: sympy.log(1 + v)),
+    Op.SIN: _elementwise(sympy.sin),
+    Op.COS: _elementwise(sympy.cos),
+    Op.SQRT: _elementwise(sympy.sqrt),
+    Op.RSQRT: _elementwise(lambda v: 1 / sympy.sqrt(v)),
+    Op.TANH: _elementwise(sympy.tanh),
+    Op.SIGMOID: _elementwise(lambda v: 1 / (1 + sympy.exp(-v))),
+    Op.RELU: _elementwise(lambda v: sympy.Max(v, 0)),
+    Op.ERF: _elementwise(sympy.erf),
+    Op.CAST: lambda n, x: x,
+    Op.ADD: lambda n, x, y: x + y,
+    Op.SUB: lambda n, x, y: x - y,
+    Op.MUL: lambda n, x, y: x * y,
+    Op.DIV: lambda n, x, y: x / y,
+    Op.POW: _elementwise(lambda a, b: a**b),
+    Op.MAXIMUM: _elementwise(sympy.Max),
+    Op.MINIMUM: _elementwise(sympy.Min),
+    Op.SUM: _reduce(lambda v: sympy.Add(*v)),
+    Op.AMAX: _reduce(lambda v: sympy.Max(*v)),
+    Op.AMIN: _reduce(lambda v: sympy.Min(*v)),
+    Op.MATMUL: lambda n, x, y: np.matmul(x, y),
+    Op.RESHAPE: lambda n, x: x.reshape(n.shape),
+    Op.PERMUTE: lambda n, x: x.transpose(n.attrs["dims"]),
+    Op.EXPAND: lambda n, x: np.broadcast_to(x, n.shape),
+    Op.SLICE: _slice,
+    Op.CAT: lambda n, *xs: np.concatenate(xs, axis=n.attrs["dim"]),
+    Op.EXPR: lambda n, *xs: _substitute(n, xs),
+}
+
+
+def _substitute(node: Node, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
+    if node.attrs.get("rowwise"):
+        raise _TooLarge("rowwise expr")
+    values = {sympy.Symbol(name): inputs[position].reshape(-1)[element]
+              for name, position, element in node.attrs["bindings"]}
+    return np.array([node.attrs["expr"].xreplace(values)], dtype=object).reshape(node.shape)
+
+
+def _constant(node: Node) -> np.ndarray:
+    values = node.value.detach().double().numpy()
+    return np.vectorize(lambda v: sympy.Float(float(v), 8) if v != int(v) else sympy.Integer(int(v)),
+                        otypes=[object])(values)
+
+
+def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Expr] | None:
+    """The graph's per-sample outputs as sympy expressions over the named input elements
+    (input node → element names), or None when they are too large or have no scalar form."""
+    env: dict[str, np.ndarray] = {}
+    try:
+        for node in graph.nodes():
+            if node.op is Op.INPUT:
+                symbols = [sympy.Symbol(n) for n in names[node.name]]
+                env[node.name] = np.array(symbols, dtype=object).reshape(node.shape)
+            elif node.op is Op.CONST:
+                env[node.name] = _constant(node)
+            else:
+                rule = SYMBOLIC.get(node.op, _no_scalar_form)
+                value = np.asarray(rule(node, *[env[i] for i in node.inputs]), dtype=object)
+                if sum(sympy.count_ops(v) for v in value.flat) > MAX_OPS:
+                    raise _TooLarge(node.name)
+                env[node.name] = value
+    except (_TooLarge, TypeError, ValueError):
+        return None
+    return list(env[graph.outputs[0]].flat)
+
+
+@register_pass("lower", exact=True)
+def lower(graph: Graph, ctx: PassContext) -> Graph:
+    """Replace a small network by its exact closed form (while it has at most MAX_OPS operations)."""
+    output = graph[graph.outputs[0]]
+    if output.op in (Op.EXPR, Op.TABLE) or not ctx.specs or len(output.shape) > 2:
+        return graph
+    names = {name: [e.name for e in spec.elements] for name, spec in zip(graph.inputs, ctx.specs)}
+    if any(len(v) != graph[k].numel for k, v in names.items()):
+        return graph
+    exprs = symbolic_outputs(graph, names)
+    if exprs is None:
+        ctx.note(f"kept the network: its exact closed form has more than {MAX_OPS} operations "
+                 "or an op without a scalar form")
+        return graph
+    out = graph.copy()
+    bindings = [(n, position, element) for position, name in enumerate(out.inputs)
+                for element, n in enumerate(names[name])]
+    parts = []
+    vector = len(output.shape) == 2
+    for j, expr in enumerate(exprs):
+        used = {s.name for s in expr.free_symbols}
+        attrs = {"expr": expr, "bindings": tuple(b for b in bindings if b[0] in used),
+                 "shape": (1, 1) if vector else output.shape, "dtype": output.dtype}
+        parts.append(out.add(Op.EXPR, list(out.inputs), attrs, name=f"exact{j}"))
+    out.outputs = [parts[0] if len(parts) == 1 else out.add(Op.CAT, parts, {"dim": 1})]
+    remove_dead(out)
+    ctx.note("exact closed form: " + "; ".join(str(e) for e in exprs))
+    return out

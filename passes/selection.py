@@ -1,0 +1,80 @@
+"""Choosing among symbolic-regression candidates: clean each one, measure it against the network
+on validation samples, and keep the simplest that passes the gate and fits nearly as well as the
+best (shared by whole-network regression and module distillation)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import sympy
+
+from .constants import snap_constants
+
+__all__ = ["Scored", "score", "pareto_front", "choose", "describe_front"]
+
+@dataclass(frozen=True)
+class Scored:
+    """A cleaned candidate and its errors against the network on the validation samples."""
+
+    expr: sympy.Expr
+    complexity: int  # sympy operations + leaves, the same measure for every engine
+    rel_rmse: float
+    max_rel: float
+
+    def passes(self, gate_rmse: float, gate_max: float) -> bool:
+        return self.rel_rmse <= gate_rmse and self.max_rel <= gate_max
+
+
+def score(expr: sympy.Expr, symbols: list[sympy.Symbol], X_train: np.ndarray, y_train: np.ndarray,
+          X_valid: np.ndarray, y_valid: np.ndarray) -> Scored | None:
+    """Simplify, snap and refit on the training samples; measure on the validation samples."""
+    try:
+        cleaned = snap_constants(sympy.simplify(expr), symbols, X_train, y_train)
+        if not cleaned.atoms(sympy.Float) and sympy.count_ops(cleaned) <= MAX_SIMPLIFY_OPS:
+            cleaned = sympy.simplify(cleaned)  # snapped constants often cancel
+        with np.errstate(all="ignore"):
+            values = np.broadcast_to(sympy.lambdify(symbols, cleaned, "numpy")(*X_valid.T),
+                                     y_valid.shape).astype(np.float64)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+        return None
+    if not np.all(np.isfinite(values)):
+        return None
+    error = values - y_valid
+    rms = float(np.sqrt(np.mean(y_valid**2))) or 1.0
+    scale = float(np.abs(y_valid).max()) or 1.0
+    complexity = int(sympy.count_ops(cleaned)) + len(cleaned.atoms(sympy.Symbol, sympy.Number))
+    return Scored(cleaned, complexity, float(np.sqrt(np.mean(error**2))) / rms,
+                  float(np.abs(error).max()) / scale)
+
+
+MAX_SIMPLIFY_OPS = 60  # sympy.simplify gets slow on larger expressions
+# A candidate this many times worse than the best on the front is not the law: its error is the
+# formula's, not the network's own approximation error.
+NEAR_BEST = 3.0
+
+
+def choose(front: list[Scored], gate_rmse: float, gate_max: float) -> Scored | None:
+    """The simplest candidate that passes the gate and fits nearly as well as the best."""
+    passing = [s for s in front if s.passes(gate_rmse, gate_max)]
+    if not passing:
+        return None
+    best = min(s.rel_rmse for s in passing)
+    return next(s for s in passing if s.rel_rmse <= NEAR_BEST * best)
+
+
+def pareto_front(scored: list[Scored]) -> list[Scored]:
+    """Candidates no other beats on both complexity and error, simplest first."""
+    front: list[Scored] = []
+    for candidate in sorted(scored, key=lambda s: (s.complexity, s.rel_rmse)):
+        if not front or candidate.rel_rmse < front[-1].rel_rmse:
+            front.append(candidate)
+    return front
+
+
+def describe_front(front: list[Scored]) -> str:
+    """One line per report: complexity, errors and formula of each Pareto-optimal candidate."""
+    from nnc.closed_form import readable
+
+    return "Pareto front (complexity, rel RMSE, max rel error): " + "; ".join(
+        f"{s.complexity}, {s.rel_rmse:.1e}, {s.max_rel:.1e}: {readable(s.expr)}" for s in front)
