@@ -4,6 +4,8 @@
     int     NAME_eval_batch(int64_t n, const double *x, double *y); n samples back to back
     const char *NAME_metadata(void);                                JSON
     int64_t NAME(int64_t a, int64_t b);                             scalar form, when it exists
+    int     NAME_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);
+                                        column-wise, native types: _i32/_i64 or _f32/_f64
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from nnc.errors import InputError
 
-__all__ = ["Abi", "ScalarArg", "TensorInfo", "check_prefix"]
+__all__ = ["Abi", "ScalarArg", "TensorInfo", "check_prefix", "C_TYPES"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = {"int", "double", "char", "void", "return", "if", "else", "for", "while", "const",
@@ -67,6 +69,7 @@ class Abi:
     scalar_args: tuple[ScalarArg, ...] | None  # None: no scalar entry point
     constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
     metadata: dict[str, Any]
+    columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
 
     @property
     def input_numel(self) -> int:
@@ -88,6 +91,12 @@ class Abi:
     def scalar(self) -> str | None:
         return self.prefix if self.scalar_args is not None else None
 
+    def column_entry(self, suffix: str) -> str:
+        return f"{self.prefix}_batch_{suffix}"
+
     def metadata_json(self) -> str:
         """Deterministic JSON (sorted keys) embedded in the library."""
         return json.dumps(self.metadata, sort_keys=True, separators=(",", ":"))
+
+
+C_TYPES = {"i32": "int32_t", "i64": "int64_t", "f32": "float", "f64": "double"}

@@ -16,18 +16,26 @@ from nnc.errors import BackendError, InputError
 
 from .abi import TensorInfo
 
-__all__ = ["NativeFunction", "EVAL_BATCH_TYPE"]
+__all__ = ["NativeFunction", "EVAL_BATCH_TYPE", "column_type"]
 
 EVAL_BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 _OUTPUT_DTYPES = {"argmax": np.int64, "threshold": np.bool_}
+_COLUMN_DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}
+
+
+def column_type(arguments: int) -> Any:
+    """ctypes prototype of NAME_batch_<t>(n, column..., out)."""
+    return ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64, *[ctypes.c_void_p] * (arguments + 1))
 
 
 class NativeFunction:
     """Calls `NAME_eval_batch` on one sample (input shapes as declared) or a batch (n, *shape)."""
 
     def __init__(self, eval_batch: Any, inputs: Sequence[TensorInfo], output: TensorInfo,
-                 semantics: str, keepalive: Any = None) -> None:
+                 semantics: str, keepalive: Any = None,
+                 column_entries: dict[str, Any] | None = None) -> None:
         self._eval_batch = eval_batch
+        self._columns = column_entries or {}  # "i32" → NAME_batch_i32, ...
         self.inputs = tuple(inputs)
         self.output = output
         self.semantics = semantics
@@ -63,6 +71,29 @@ class NativeFunction:
         if status != 0:
             raise BackendError(f"the compiled function returned status {status}")
         return y
+
+    def columns(self, *arrays: Any) -> np.ndarray:
+        """Column-wise call through the typed entry matching the arrays' dtype (int32 → _i32, ...):
+        one 1-D array per scalar argument, no copies when they are contiguous and of that type."""
+        if not self._columns:
+            raise InputError("this artifact has no column-wise entries",
+                             hint="they exist when every input element is a scalar argument of "
+                             "one kind (all integer or all real)")
+        columns = [np.asarray(a) for a in arrays]
+        kind = columns[0].dtype
+        suffix = {np.dtype(np.int32): "i32", np.dtype(np.int64): "i64",
+                  np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}.get(kind)
+        if suffix not in self._columns:
+            suffix = "i64" if "i64" in self._columns else "f64"
+        dtype = _COLUMN_DTYPES[suffix]
+        columns = [np.ascontiguousarray(c, dtype=dtype) for c in columns]
+        if len({len(c) for c in columns}) > 1 or any(c.ndim != 1 for c in columns):
+            raise InputError("columns must be 1-D arrays of one length")
+        out = np.empty(len(columns[0]), dtype=dtype)
+        status = self._columns[suffix](len(out), *[c.ctypes.data for c in columns], out.ctypes.data)
+        if status != 0:
+            raise BackendError(f"the compiled function returned status {status}")
+        return out
 
     def _batch_size(self, arrays: list[np.ndarray]) -> tuple[bool, int]:
         sizes = set()

@@ -18,7 +18,7 @@ from nnc.graph import Node
 if TYPE_CHECKING:
     from .codegen import _Buffer, _Kernel
 
-__all__ = ["ExprEmitter", "emit_expr", "emit_table"]
+__all__ = ["ExprEmitter", "emit_expr", "emit_table", "fits_int32"]
 
 I1, I64, F64 = ir.IntType(1), ir.IntType(64), ir.DoubleType()
 
@@ -51,9 +51,12 @@ class ExprEmitter:
         """The expression as a number in the lane (conditions become 0/1)."""
         result = self.emit(expr)
         if result.type == I1:
-            return self.b.zext(result, I64) if self.lane == I64 else self.b.uitofp(result, F64)
+            return self.b.zext(result, self.lane) if self._integer() else self.b.uitofp(result, F64)
         if result.type != self.lane:
-            return self.b.sitofp(result, F64) if self.lane == F64 else self.b.fptosi(result, I64)
+            if self._integer() and isinstance(result.type, ir.IntType):
+                return (self.b.sext if result.type.width < self.lane.width else self.b.trunc)(
+                    result, self.lane)
+            return self.b.sitofp(result, F64) if self.lane == F64 else self.b.fptosi(result, self.lane)
         return result
 
     def condition(self, expr: sympy.Basic) -> ir.Value:
@@ -61,10 +64,14 @@ class ExprEmitter:
         if result.type == I1:
             return result
         zero = ir.Constant(result.type, 0)
-        return (self.b.icmp_signed if result.type == I64 else self.b.fcmp_unordered)("!=", result, zero)
+        compare = self.b.icmp_signed if isinstance(result.type, ir.IntType) else self.b.fcmp_unordered
+        return compare("!=", result, zero)
 
     def _integer(self) -> bool:
-        return self.lane == I64
+        return isinstance(self.lane, ir.IntType)
+
+    def _int(self, value: int) -> ir.Constant:
+        return ir.Constant(self.lane, value)
 
     # --- atoms ------------------------------------------------------------------------------
     def _emit_Symbol(self, expr: sympy.Symbol) -> ir.Value:
@@ -142,8 +149,8 @@ class ExprEmitter:
                                          self.b.fcmp_ordered("<", m, ir.Constant(F64, 0))))
             return self.b.select(fix, self.b.fadd(r, m), r)
         r = self.b.srem(x, m)
-        fix = self.b.and_(self.b.icmp_signed("!=", r, _i64(0)),
-                          self.b.icmp_signed("<", self.b.xor(r, m), _i64(0)))
+        fix = self.b.and_(self.b.icmp_signed("!=", r, self._int(0)),
+                          self.b.icmp_signed("<", self.b.xor(r, m), self._int(0)))
         return self.b.select(fix, self.b.add(r, m), r)
 
     def _emit_floor(self, expr: sympy.Basic) -> ir.Value:
@@ -151,9 +158,9 @@ class ExprEmitter:
         if self._integer() and denominator != 1:
             x, y = self.value(numerator), self.value(denominator)
             q, r = self.b.sdiv(x, y), self.b.srem(x, y)
-            adjust = self.b.and_(self.b.icmp_signed("!=", r, _i64(0)),
-                                 self.b.icmp_signed("<", self.b.xor(r, y), _i64(0)))
-            return self.b.sub(q, self.b.zext(adjust, I64))
+            adjust = self.b.and_(self.b.icmp_signed("!=", r, self._int(0)),
+                                 self.b.icmp_signed("<", self.b.xor(r, y), self._int(0)))
+            return self.b.sub(q, self.b.zext(adjust, self.lane))
         if self._integer():
             return self.value(expr.args[0])
         return self._call("llvm.floor.f64", [self.value(expr.args[0])])
@@ -253,6 +260,16 @@ def _interval(expr: sympy.Basic, bounds: dict[str, tuple[int, int]]) -> tuple[in
         pick = min if isinstance(expr, sympy.Min) else max
         return pick(p[0] for p in parts), pick(p[1] for p in parts)
     return None
+
+
+def fits_int32(expr: sympy.Basic, bounds: dict[str, tuple[int, int]]) -> bool:
+    """Whether every subexpression provably stays within int32 on the verified domain."""
+    if expr.is_Relational or isinstance(expr, (sympy.Piecewise, sympy.logic.boolalg.BooleanFunction)):
+        return False  # conditions are not narrowed (yet)
+    interval = _interval(expr, bounds)
+    if interval is None or not (-(2**31) <= interval[0] and interval[1] < 2**31):
+        return False
+    return all(fits_int32(a, bounds) for a in expr.args)
 
 
 def _element(k: _Kernel, node: Node, position: int, element: int, lane: ir.Type) -> ir.Value:

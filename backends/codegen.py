@@ -20,7 +20,7 @@ from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op, is_integer_dtype
 
 from .abi import Abi
-from .closed_forms import ExprEmitter, emit_expr, emit_table
+from .closed_forms import ExprEmitter, emit_expr, emit_table, fits_int32
 
 __all__ = ["build_module", "MAX_STACK_BYTES"]
 
@@ -530,10 +530,14 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
     _define_metadata(module, abi)
     if abi.scalar_args is not None:
         output = graph[graph.outputs[0]]
-        if output.op is Op.EXPR and set(output.inputs) <= set(graph.inputs):
-            _define_scalar_closed_form(module, abi, output)
+        closed = output.op is Op.EXPR and set(output.inputs) <= set(graph.inputs) and \
+            not output.attrs.get("rowwise")
+        if closed:
+            scalar = _define_scalar_closed_form(module, abi, output)
         else:
-            _define_scalar(module, abi, kernel)
+            scalar = _define_scalar(module, abi, kernel)
+        for suffix in abi.columns:
+            _define_columns(module, abi, suffix, scalar, output if closed else None)
     return module
 
 
@@ -578,7 +582,7 @@ def _define_metadata(module: ir.Module, abi: Abi) -> None:
     ir.IRBuilder(fn.append_basic_block("entry")).ret(data)
 
 
-def _define_scalar(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
+def _define_scalar(module: ir.Module, abi: Abi, kernel: ir.Function) -> ir.Function:
     """NAME(a, b, ...): fills x with the arguments and the spec's constants, returns y[0]."""
     assert abi.scalar_args is not None
     params = [I64 if a.integer else F64 for a in abi.scalar_args]
@@ -593,9 +597,10 @@ def _define_scalar(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
         b.store(ir.Constant(F64, constant), b.gep(x, [_i64(position)], source_etype=F64))
     b.call(kernel, [x, y])
     b.ret(convert(b, b.load(y, typ=F64), result_type))
+    return fn
 
 
-def _define_scalar_closed_form(module: ir.Module, abi: Abi, node: Node) -> None:
+def _define_scalar_closed_form(module: ir.Module, abi: Abi, node: Node) -> ir.Function:
     """NAME(a, b, ...) = the closed form itself, in the output's lane: no buffers, no conversions."""
     assert abi.scalar_args is not None
     params = [I64 if a.integer else F64 for a in abi.scalar_args]
@@ -606,3 +611,65 @@ def _define_scalar_closed_form(module: ir.Module, abi: Abi, node: Node) -> None:
     symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, fn.args)}
     value = ExprEmitter(b, module, symbols, lane, node.attrs.get("bounds")).value(node.attrs["expr"])
     b.ret(convert(b, value, result_type))
+    return fn
+
+
+_COLUMN_TYPES = {"i32": I32, "i64": I64, "f32": F32, "f64": F64}
+
+
+def _define_columns(module: ir.Module, abi: Abi, suffix: str, scalar: ir.Function,
+                    closed: Node | None) -> None:
+    """NAME_batch_<t>(n, a, b, ..., out): out[i] = NAME(a[i], b[i], ...) over typed columns.
+
+    For a closed form the expression is emitted in the loop itself, in int32 lanes when the
+    verified bounds prove every intermediate fits (twice the SIMD width of int64), so LLVM
+    vectorises the loop; otherwise the loop calls the scalar entry."""
+    assert abi.scalar_args is not None
+    element = _COLUMN_TYPES[suffix]
+    count = len(abi.scalar_args)
+    fn = ir.Function(module, ir.FunctionType(I32, [I64] + [PTR] * (count + 1)),
+                     abi.column_entry(suffix))
+    for arg in fn.args[1:]:
+        arg.add_attribute("noalias")
+    n, columns, out = fn.args[0], fn.args[1 : count + 1], fn.args[count + 1]
+    entry, head, body, done, bad = (fn.append_basic_block(s) for s in
+                                    ("entry", "loop", "body", "done", "bad"))
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed("<", n, _i64(0)), bad, head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(_i64(0), entry)
+    b.cbranch(b.icmp_signed("<", i, n), body, done)
+    b.position_at_end(body)
+    loaded = [b.load(b.gep(c, [i], source_etype=element), typ=element) for c in columns]
+    if closed is not None:
+        bounds = closed.attrs.get("bounds") or {}
+        lane = _lane(closed.dtype)
+        if suffix == "i32" and fits_int32(closed.attrs["expr"], bounds):
+            lane = I32
+        symbols = {a.name: _to_lane(b, v, lane) for a, v in zip(abi.scalar_args, loaded)}
+        result = ExprEmitter(b, module, symbols, lane, bounds).value(closed.attrs["expr"])
+    else:
+        params = [p.type for p in scalar.args]
+        result = b.call(scalar, [_to_lane(b, v, t) for v, t in zip(loaded, params)])
+    b.store(_to_lane(b, result, element), b.gep(out, [i], source_etype=element))
+    i.add_incoming(b.add(i, _i64(1)), body)
+    b.branch(head)
+    b.position_at_end(done)
+    b.ret(ir.Constant(I32, 0))
+    b.position_at_end(bad)
+    b.ret(ir.Constant(I32, -1))
+
+
+def _to_lane(b: ir.IRBuilder, value: ir.Value, lane: ir.Type) -> ir.Value:
+    """Convert between i32, i64, float and double (sign-extending, truncating, rounding)."""
+    source = value.type
+    if source == lane:
+        return value
+    if isinstance(source, ir.IntType) and isinstance(lane, ir.IntType):
+        return (b.sext if source.width < lane.width else b.trunc)(value, lane)
+    if isinstance(source, ir.IntType):
+        return b.sitofp(value, lane)
+    if isinstance(lane, ir.IntType):
+        return b.fptosi(value, lane)
+    return (b.fpext if lane == F64 else b.fptrunc)(value, lane)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .abi import Abi
+from .abi import C_TYPES, Abi
 
 __all__ = ["render_header"]
 
@@ -43,5 +43,12 @@ def render_header(abi: Abi) -> str:
         result = "int64_t" if abi.output_integer else "double"
         lines += ["", "/* Scalar form: one call per sample, constants of the input spec filled in. */",
                   f"{result} {abi.prefix}({params});"]
+    if abi.columns:
+        lines += ["", "/* Column-wise batches in native types: one array per scalar argument, no "
+                  "aliasing; return 0, or -1 when n < 0. */"]
+    for suffix in abi.columns:
+        ctype = C_TYPES[suffix]
+        columns = ", ".join(f"const {ctype} *{a.name}" for a in abi.scalar_args or ())
+        lines.append(f"int {abi.column_entry(suffix)}(int64_t n, {columns}, {ctype} *out);")
     lines += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
     return "\n".join(lines)

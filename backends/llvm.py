@@ -8,7 +8,7 @@ from nnc.graph import Graph
 
 from .abi import Abi
 from .aot import write_shared_library
-from .calling import EVAL_BATCH_TYPE, NativeFunction
+from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
 from .codegen import build_module
 from .jit import jit, optimize, target_machine
 
@@ -33,7 +33,11 @@ class LLVMBackend:
         machine = target_machine(self.cpu)
         engine = jit(optimize(build_module(graph, abi), machine), machine)
         eval_batch = EVAL_BATCH_TYPE(engine.get_function_address(abi.eval_batch))
-        return NativeFunction(eval_batch, abi.inputs, abi.output, semantics, keepalive=engine)
+        prototype = column_type(len(abi.scalar_args or ()))
+        columns = {s: prototype(engine.get_function_address(abi.column_entry(s)))
+                   for s in abi.columns}
+        return NativeFunction(eval_batch, abi.inputs, abi.output, semantics, keepalive=engine,
+                              column_entries=columns)
 
     def write(self, graph: Graph, abi: Abi, path: Path) -> None:
         """Write the shared library `path` (atomically)."""

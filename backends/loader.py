@@ -11,7 +11,7 @@ from typing import Any
 from nnc.errors import InputError
 
 from .abi import TensorInfo
-from .calling import EVAL_BATCH_TYPE, NativeFunction
+from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
 
 __all__ = ["load", "LoadedLibrary"]
 
@@ -43,7 +43,11 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     inputs = [TensorInfo(i["name"], tuple(i["shape"]), i["dtype"]) for i in abi["inputs"]]
     output = TensorInfo("y", tuple(abi["output"]["shape"]), abi["output"]["dtype"])
     eval_batch = EVAL_BATCH_TYPE((f"{prefix}_eval_batch", library))
-    loaded = LoadedLibrary(eval_batch, inputs, output, metadata["output"]["semantics"], library)
+    arguments = len(abi["scalar"] or ())
+    columns = {s: column_type(arguments)((f"{prefix}_batch_{s}", library))
+               for s in ("i32", "i64", "f32", "f64") if hasattr(library, f"{prefix}_batch_{s}")}
+    loaded = LoadedLibrary(eval_batch, inputs, output, metadata["output"]["semantics"], library,
+                           columns)
     loaded.metadata = metadata
     loaded.prefix = prefix
     return loaded

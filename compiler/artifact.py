@@ -11,10 +11,12 @@ from nnc.backends import get_backend
 from nnc.backends.abi import Abi, ScalarArg, TensorInfo, check_prefix
 from nnc.backends.aot import check_output_path, write_atomically
 from nnc.backends.calling import NativeFunction
+from nnc.backends.closed_forms import fits_int32
 from nnc.backends.header import render_header
 
 from .errors import error_context
 from .graph import Graph
+from .ops import Op
 from .options import Options
 from .report import Report
 from .spec import InputSpec
@@ -41,6 +43,11 @@ class Artifact:
     def __call__(self, *inputs: Any) -> Any:
         """Run the compiled code on one sample (input shapes as specified) or a batch (n, ...)."""
         return self._native(*inputs)
+
+    def columns(self, *arrays: Any) -> Any:
+        """Column-wise call in native types (one 1-D array per scalar argument): int32 arrays go
+        through NAME_batch_i32 without copies, and so on; see the header's _batch_ entries."""
+        return self._native.columns(*arrays)
 
     def __repr__(self) -> str:
         return f"<nnc.Artifact {self.options.mode} {self.report.fidelity.summary()}>"
@@ -132,5 +139,23 @@ def make_abi(prefix: str, graph: Graph, specs: Sequence[InputSpec],
             position += 1
     scalar = math.prod(output.shape) == 1 and len(free) <= MAX_SCALAR_ARGS
     integer = node.dtype.startswith(("int", "uint")) or node.dtype == "bool"
+    columns = _column_types(free, integer, specs, node) if scalar else ()
     return Abi(prefix, inputs, output, integer, tuple(free) if scalar else None,
-               tuple(constants), metadata)
+               tuple(constants), metadata, columns)
+
+
+def _column_types(free: list[ScalarArg], integer_output: bool, specs: Sequence[InputSpec],
+                  node: Any) -> tuple[str, ...]:
+    """Typed column-wise entries that fit: int32/int64 for integer programs (int32 only when the
+    domain and the output provably fit), float/double for real-valued ones."""
+    if free and all(a.integer for a in free) and integer_output:
+        bounds = [(e.domain.lo, e.domain.hi) if hasattr(e.domain, "lo") else
+                  (min(e.domain.values), max(e.domain.values))
+                  for spec in specs for e in spec.elements]
+        small_inputs = all(-(2**31) <= lo and hi < 2**31 for lo, hi in bounds)
+        small_output = node.op is Op.ARGMAX or (node.op is Op.EXPR and fits_int32(
+            node.attrs["expr"], node.attrs.get("bounds") or {})) or node.dtype == "bool"
+        return ("i32", "i64") if small_inputs and small_output else ("i64",)
+    if free and not any(a.integer for a in free) and not integer_output:
+        return ("f32", "f64")
+    return ()
