@@ -49,11 +49,14 @@ class NativeFunction:
         as_torch = any(type(a).__module__.startswith("torch") for a in args)
         arrays = [_to_numpy(a) for a in args]
         batched, n = self._batch_size(arrays)
-        x = np.empty((n, sum(i.numel for i in self.inputs)), dtype=np.float64)
-        start = 0
-        for info, array in zip(self.inputs, arrays):
-            x[:, start : start + info.numel] = array.reshape(n, info.numel)
-            start += info.numel
+        if len(arrays) == 1 and arrays[0].dtype == np.float64 and arrays[0].flags.c_contiguous:
+            x = arrays[0].reshape(n, -1)  # already the ABI's layout: no copy
+        else:
+            x = np.empty((n, sum(i.numel for i in self.inputs)), dtype=np.float64)
+            start = 0
+            for info, array in zip(self.inputs, arrays):
+                x[:, start : start + info.numel] = array.reshape(n, info.numel)
+                start += info.numel
         y = self.run(x)
         out = y.reshape(n, *self.output.shape).astype(self._output_dtype())
         out = out if batched else out[0]
@@ -67,7 +70,8 @@ class NativeFunction:
         """Raw call: x (n, input_numel) float64 → y (n, output_numel) float64."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         y = np.empty((len(x), self.output.numel), dtype=np.float64)
-        status = self._eval_batch(len(x), x.ctypes.data, y.ctypes.data)
+        status = self._eval_batch(len(x), x.__array_interface__["data"][0],
+                                  y.__array_interface__["data"][0])
         if status != 0:
             raise BackendError(f"the compiled function returned status {status}")
         return y

@@ -40,8 +40,14 @@ class Settings:
 
 
 def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log) -> dict[str, Any]:
-    """Compile, build the runtimes, check they agree, time them interleaved, compute the ratios."""
-    say = lambda line: log(f"[{workload.name}] {line}")  # noqa: E731
+    """Compile, build the runtimes, check they agree, time them interleaved, compute the ratios.
+    Binaries go to workdir/PREFIX/: a library loaded in this process is never overwritten."""
+    workdir = workdir / workload.prefix
+    workdir.mkdir()
+
+    def say(line: str) -> None:
+        log(f"[{workload.name}] {line}")
+
     for note in workload.notes:
         say(note)
     say("nnc.compile ...")
@@ -50,12 +56,13 @@ def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log
     start = time.perf_counter()
     art.save(library)
     compiled["save_seconds"] = time.perf_counter() - start
+    form = compiled["closed_form"]
     say(f"compiled in {compiled['seconds']:.2f} s (mode {compiled['mode']}, "
-        f"{'closed form ' + compiled['closed_form'] if compiled['closed_form'] else 'no closed form'})"
-        f", saved {library.name} in {compiled['save_seconds']:.2f} s")
+        f"{'closed form ' + form if form else 'no closed form'}), saved {library.name} in "
+        f"{compiled['save_seconds']:.2f} s")
     inputs = Inputs.of(workload.sample(workload.batch or settings.batch), workload.integer)
     built = _build_runtimes(workload, art, library, inputs, settings, workdir, say)
-    runtimes = [r for r in built if isinstance(r, Runtime) and r.name in settings.runtimes]
+    runtimes = [r for r in built if isinstance(r, Runtime)]
     skipped = {r.name: r.reason for r in built if isinstance(r, Skipped)}
     checks = _cross_check(runtimes, compiled["output"] != "raw")
     probes = [Probe(r.name, kind, timer, 1 if kind == "single" else len(inputs))
@@ -73,18 +80,24 @@ def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log
         "batch": len(inputs),
         "notes": workload.notes,
         "compile": compiled,
-        "runtimes": {
-            r.name: {
-                kind: (summarize(raw[r.name, kind], "ns/call" if kind == "single" else "ns/sample")
-                       if (r.name, kind) in raw else None)
-                for kind in ("single", "batch")
-            } | {"calls_per_repeat": {p.kind: p.calls for p in probes if p.runtime == r.name},
-                 "note": r.note, "check": checks.get(r.name)}
-            for r in runtimes
-        },
+        "runtimes": {r.name: _runtime_record(r, raw, probes, checks.get(r.name))
+                     for r in runtimes},
         "skipped": skipped,
     }
     record["ratios"] = workload_ratios(record)
+    return record
+
+
+def _runtime_record(runtime: Runtime, raw: dict[tuple[str, str], list[float]],
+                    probes: list[Probe], check: dict[str, Any] | None) -> dict[str, Any]:
+    """Summaries of the runtime's repeats (None for a kind it has no timer for), and its check."""
+    units = {"single": "ns/call", "batch": "ns/sample"}
+    record: dict[str, Any] = {
+        kind: summarize(raw[runtime.name, kind], unit) if (runtime.name, kind) in raw else None
+        for kind, unit in units.items()}
+    record["calls_per_repeat"] = {p.kind: p.calls for p in probes if p.runtime == runtime.name}
+    record["note"] = runtime.note
+    record["check"] = check
     return record
 
 
@@ -109,7 +122,7 @@ def compile_with_nnc(workload: Workload) -> tuple[nnc.Artifact, dict[str, Any]]:
 
 def _build_runtimes(workload: Workload, art: nnc.Artifact, library: Path, inputs: Inputs,
                     settings: Settings, workdir: Path, say: Log) -> list[Runtime | Skipped]:
-    """Every runtime the settings ask for, in display order; the ones that fail come back Skipped."""
+    """The runtimes the settings ask for, in display order; those that fail come back Skipped."""
     wanted = set(settings.runtimes)
     built: list[Runtime | Skipped] = []
     if "ctypes abs()" in wanted:
@@ -133,6 +146,7 @@ def _build_runtimes(workload: Workload, art: nnc.Artifact, library: Path, inputs
         hand = compile_shared(workload.reference.source, workdir / f"{prefix}.so")
         abi = dataclasses.replace(art.abi(workload.prefix), prefix=prefix)  # the same ABI
         built += c_loops("hand", Driver(hand, abi, workdir), inputs)
+    built = [r for r in built if r.name in wanted]  # c_loops makes the scalar loop too
     for runtime in built:
         say(f"{runtime.name}: {runtime.note}" if isinstance(runtime, Runtime)
             else f"{runtime.name}: skipped, {runtime.reason}")

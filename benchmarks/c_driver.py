@@ -15,7 +15,7 @@ import numpy as np
 
 from nnc.backends.abi import Abi
 
-__all__ = ["CFLAGS", "Driver", "compile_shared"]
+__all__ = ["CFLAGS", "Driver", "compile_shared", "render"]
 
 CFLAGS = ("-O3", "-march=native", "-fPIC", "-shared")
 _TEMPLATE = Path(__file__).with_name("driver.c.in")

@@ -22,7 +22,7 @@ _MAX_CALLS = 10**8
 
 @dataclass
 class Probe:
-    """One timed quantity: a runtime's single-sample call, or its batch call of `samples` samples."""
+    """One timed quantity: a runtime's single-sample call, or its call on a batch of `samples`."""
 
     runtime: str
     kind: str  # "single" (ns/call) or "batch" (ns/sample)

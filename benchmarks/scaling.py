@@ -17,8 +17,8 @@ from .workloads import Workload, lookup_workload, mlp_workload
 
 __all__ = ["run_scaling", "WIDTHS", "DEPTHS", "SIDES"]
 
-WIDTHS = (16, 64, 256)  # MLP 3→w→w→1 tanh
-DEPTHS = (1, 2, 4)  # MLP 3→64×depth→1 tanh
+WIDTHS = (16, 64, 256)  # MLP 3→w→w→1 ReLU
+DEPTHS = (1, 2, 4)  # MLP 3→64×depth→1 ReLU
 SIDES = (32, 100, 316, 1000)  # lookup over side² ≈ 10^3, 10^4, 10^5, 10^6 points
 DEPTH_WIDTH = 64
 RUNTIMES = ("torch", "nnc C")
@@ -29,10 +29,10 @@ def points() -> Iterator[tuple[str, int, Callable[[], Workload]]]:
     spec = "x:float[3]=1..3"
     for width in WIDTHS:
         yield "width", width, lambda w=width: mlp_workload(
-            f"width {w}", f"width{w}", [3, w, w, 1], nn.Tanh, spec)
+            f"width {w}", f"width{w}", [3, w, w, 1], nn.ReLU, spec)
     for depth in DEPTHS:
         yield "depth", depth, lambda d=depth: mlp_workload(
-            f"depth {d}", f"depth{d}", [3, *[DEPTH_WIDTH] * d, 1], nn.Tanh, spec)
+            f"depth {d}", f"depth{d}", [3, *[DEPTH_WIDTH] * d, 1], nn.ReLU, spec)
     for side in SIDES:
         yield "domain", side * side, lambda s=side: lookup_workload(s)
 

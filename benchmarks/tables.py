@@ -68,7 +68,8 @@ def targets_table(targets: list[dict[str, Any]]) -> str:
 def scaling_table(rows: list[dict[str, Any]]) -> str:
     header = (f"{'sweep':<7} {'value':>9} {'params':>8} {'compile s':>9} {'trace':>6} "
               f"{'reference':>9} {'passes':>6} {'codegen':>7} {'verify':>6} {'nnc C 1 ns':>11} "
-              f"{'nnc C ns/sample':>15} {'torch ns/sample':>15} {'torch ÷ nnc C':>13}  closed form")
+              f"{'nnc C ns/sample':>15} {'torch ns/sample':>15} {'torch ÷ nnc C':>13}  "
+              "closed form")
     lines = [header, "-" * len(header)]
     for row in rows:
         compiled, runtimes = row["compile"], row["runtimes"]

@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from nnc.passes import default_pipeline
 from nnc.backends import get_backend
 from nnc.backends.calling import NativeFunction
@@ -36,6 +38,7 @@ def compile(  # noqa: A001 - the public name users expect
     model: Any,
     inputs: Sequence[Any] | Mapping[str, Any] | None = None,
     *,
+    labels: tuple[Any, Any] | None = None,
     log: Callable[[str], None] | None = None,
     **options: Any,
 ) -> Artifact:
@@ -48,6 +51,10 @@ def compile(  # noqa: A001 - the public name users expect
     inputs : list of spec strings / InputSpec, or {name: spec string | tensor of samples}
         Names, shapes, dtypes and the domain, e.g. ``["x:float[3]=1..3"]``. A tensor or array
         (n, *shape) is calibration data. Optional for a .pt2 written by ``nnc.save_model``.
+    labels : (inputs, outputs), optional
+        Ground truth: inputs as the model takes them (an array, or a list per input, batch
+        first) and the true outputs. The report then gives the error of the network and of the
+        artifact against it.
     log : callable, optional
         Receives one line per stage (the CLI prints them).
     **options
@@ -99,11 +106,28 @@ def compile(  # noqa: A001 - the public name users expect
     with _stage("verify", seconds), error_context("verifying against the network"):
         fidelity = _verify(reference, graph, native, specs, opts, approximate)
     say(fidelity.summary())
+    truth = _against_labels(labels, loaded, native) if labels is not None else None
     ops = sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
     report = Report(opts.mode, str(opts.output), records, fidelity, seconds,
-                    {"ops": ops, "params": graph.parameter_count()}, closed_form_text(graph))
+                    {"ops": ops, "params": graph.parameter_count()}, closed_form_text(graph),
+                    truth)
     check(fidelity, opts.accept_mismatch)
     return Artifact(graph, specs, opts, report, native)
+
+
+def _against_labels(labels: tuple[Any, Any], loaded: Any, native: NativeFunction
+                    ) -> dict[str, float]:
+    """Max and RMS error of the network and of the compiled artifact against labelled data."""
+    inputs, truth = labels
+    points = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
+    truth = np.asarray(truth, dtype=np.float64)
+    network = run_model(loaded.module, points, loaded.static_batch).reshape(truth.shape)
+    flat = np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in points], axis=1)
+    compiled = native.run(flat).reshape(truth.shape)
+    scale = float(np.abs(truth).max()) or 1.0
+    return {f"{who}_{what}": value for who, values in (("network", network), ("artifact", compiled))
+            for what, value in (("max_rel_error", float(np.abs(values - truth).max()) / scale),
+                                ("rmse", float(np.sqrt(np.mean((values - truth) ** 2)))))}
 
 
 def parse_inputs(inputs: Sequence[Any] | Mapping[str, Any]) -> list[InputSpec]:

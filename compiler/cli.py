@@ -48,6 +48,10 @@ def _compile_parser() -> argparse.ArgumentParser:
                         "synthesis (default 60)")
     parser.add_argument("--symbolic", metavar="MODULES", help="comma-separated modules to distil "
                         "into closed forms, e.g. --symbolic edge_model")
+    parser.add_argument("--gate-rmse", type=float, help="gate for a closed form: RMSE relative to "
+                        "the network output's RMS (default 0.01)")
+    parser.add_argument("--gate-max", type=float, help="gate for a closed form: max error relative "
+                        "to the network output's largest magnitude (default 0.05)")
     parser.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result")
     parser.add_argument("--passes", help="comma-separated passes to run instead of the default")
     parser.add_argument("--cpu", default="host", choices=("host", "generic"),
@@ -113,7 +117,7 @@ def _compile(args: argparse.Namespace) -> int:
     options = {"mode": args.mode, "trust": args.trust_pickle, "cpu": args.cpu,
                "accept_mismatch": args.accept_mismatch}
     for key in ("output", "passes", "tolerance", "engine", "sr_seconds", "synth_seconds", "seed",
-                "symbolic"):
+                "symbolic", "gate_rmse", "gate_max"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"nnc: {line}"))

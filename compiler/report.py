@@ -22,6 +22,7 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)  # stage → wall time
     graph: dict[str, int] = field(default_factory=dict)  # final ops and parameters
     closed_form: str | None = None  # the formula (or table) the output became, if any
+    truth: dict[str, float] | None = None  # errors against labelled data, when given
 
     def text(self) -> str:
         lines = [f"closed form: {self.closed_form}"] if self.closed_form else []
@@ -42,6 +43,11 @@ class Report:
             lines.append("disagreements (input: network → artifact):")
             lines.extend(f"  {point}: {network} → {artifact}"
                          for point, network, artifact in self.fidelity.disagreements)
+        if self.truth:
+            t = self.truth
+            lines.append(f"against the labelled data: network max rel error "
+                         f"{t['network_max_rel_error']:.3g} (RMSE {t['network_rmse']:.3g}), "
+                         f"artifact {t['artifact_max_rel_error']:.3g} (RMSE {t['artifact_rmse']:.3g})")
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
         lines.append(f"compile time: {stages}")
         return "\n".join(lines)
@@ -51,6 +57,7 @@ class Report:
             "mode": self.mode,
             "output": self.output,
             "closed_form": self.closed_form,
+            "truth": self.truth,
             "graph": self.graph,
             "passes": [
                 {"name": r.name, "changed": r.changed, "ops": list(r.nodes),

@@ -24,6 +24,7 @@ from nnc.rewrite import remove_dead
 __all__ = ["lower", "symbolic_outputs", "MAX_OPS"]
 
 MAX_OPS = 120  # operations in the whole closed form beyond which the network stays a network
+MAX_CONSTANT = 4 * MAX_OPS  # a constant larger than this cannot feed a closed form that small
 
 
 class _TooLarge(Exception):
@@ -106,6 +107,18 @@ def _constant(node: Node) -> np.ndarray:
                         otypes=[object])(values)
 
 
+def _terms_bound(graph: Graph, node: Node) -> int:
+    """A cheap lower bound on the operations a node's values will hold: a matmul output element
+    sums as many products as the contraction is long; a sum, as many terms as it reduces."""
+    if node.op is Op.MATMUL:
+        inner = graph[node.inputs[0]].shape[-1]
+        return 2 * inner * node.numel - node.numel
+    if node.op is Op.SUM:
+        source = graph[node.inputs[0]]
+        return max(0, source.numel - node.numel)
+    return 0
+
+
 def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Expr] | None:
     """The graph's per-sample outputs as sympy expressions over the named input elements
     (input node → element names), or None when they are too large or have no scalar form."""
@@ -116,8 +129,12 @@ def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Ex
                 symbols = [sympy.Symbol(n) for n in names[node.name]]
                 env[node.name] = np.array(symbols, dtype=object).reshape(node.shape)
             elif node.op is Op.CONST:
+                if node.numel > MAX_CONSTANT:
+                    raise _TooLarge(node.name)  # no small closed form reads this many weights
                 env[node.name] = _constant(node)
             else:
+                if _terms_bound(graph, node) > MAX_OPS:
+                    raise _TooLarge(node.name)  # known too large before building anything
                 rule = SYMBOLIC.get(node.op, _no_scalar_form)
                 value = np.asarray(rule(node, *[env[i] for i in node.inputs]), dtype=object)
                 if sum(sympy.count_ops(v) for v in value.flat) > MAX_OPS:

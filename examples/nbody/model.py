@@ -12,7 +12,7 @@ BODIES = 4
 class EdgeModel(nn.Module):
     """Separation (dx, dy) of body j from body i → force of j on i (fx, fy)."""
 
-    def __init__(self, width: int = 32) -> None:
+    def __init__(self, width: int = 64) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(2, width), nn.Tanh(), nn.Linear(width, width),
                                  nn.Tanh(), nn.Linear(width, 2))

@@ -13,7 +13,7 @@ from model import BODIES, NBody, spring_force
 
 import nnc
 
-SPEC = f"x:float[{BODIES},2]=-1..1"
+SPEC = f"x:float[{BODIES},2]=-0.5..0.5"
 STEPS = 6000
 HERE = Path(__file__).resolve().parent
 
@@ -30,7 +30,7 @@ def main() -> None:
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, STEPS)
     for step in range(1, STEPS + 1):
-        positions = torch.rand(1024, BODIES, 2) * 2 - 1
+        positions = torch.rand(1024, BODIES, 2) - 0.5
         loss = torch.nn.functional.mse_loss(model(positions), targets(positions))
         optimizer.zero_grad()
         loss.backward()

@@ -57,3 +57,14 @@ def test_unknown_module_name_suggests_one() -> None:
     with pytest.raises(nnc.InputError, match="no module 'edge_mode'") as caught:
         nnc.compile(NBody(), [SPEC], symbolic=["edge_mode"], engine="basis")
     assert "edge_model" in caught.value.hint
+
+
+def test_trained_edge_model_distils_into_the_spring_law() -> None:
+    checkpoint = ROOT / "examples" / "nbody" / "model.pt2"
+    artifact = nnc.compile(checkpoint, symbolic=["edge_model"], engine="basis",
+                           gate_rmse=0.03, gate_max=0.1)
+    laws = sorted((n.attrs["expr"] for n in artifact.graph.nodes() if n.op is Op.EXPR), key=str)
+    u0, u1 = sympy.symbols("u0 u1")
+    assert [sympy.simplify(e) for e in laws] == [u0 * (u0**2 + u1**2), u1 * (u0**2 + u1**2)]
+    fidelity = artifact.report.fidelity
+    assert fidelity.passed and fidelity.max_rel <= 0.1

@@ -162,3 +162,14 @@ def test_unknown_engine_suggests_the_right_name() -> None:
     with pytest.raises(InputError, match="unknown engine 'operonn'") as caught:
         nnc.compile(nn.Linear(1, 1), ["x:float[1]=0..1"], engine="operonn")
     assert "operon" in caught.value.hint
+
+
+def test_error_against_labelled_data() -> None:
+    x = np.random.default_rng(0).uniform(1, 3, size=(500, 3)).astype(np.float32)
+    y = (x[:, 0] * x[:, 1] / x[:, 2] ** 2)[:, None]
+    artifact = nnc.compile(ROOT / "examples" / "laws" / "gravity.pt2", engine="basis",
+                           labels=(x, y))
+    truth = artifact.report.truth
+    assert truth["artifact_max_rel_error"] < 1e-6  # the law itself, up to float32 inputs
+    assert truth["network_max_rel_error"] > 10 * truth["artifact_max_rel_error"]
+    assert "against the labelled data" in artifact.report.text()

@@ -1,0 +1,96 @@
+"""Benchmark nnc against torch, torch.compile, ONNX Runtime and hand-written C (issue 6).
+
+    python benchmarks/run.py            # workloads + scaling sweeps, ≤ 15 min on 2 cores
+    python benchmarks/run.py --quick    # workloads only, fewer repeats: about 2 min
+    python benchmarks/run.py --scaling  # the scaling sweeps only (add --quick for fewer repeats)
+
+Prints one table per workload, the issue's targets (met or missed, by how much) and the scaling
+table, and writes everything, raw repeats included, to benchmarks/results.json. Progress goes to
+stderr. Generated libraries and drivers live in a temporary folder, never in the repository.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable as a package
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    __package__ = "benchmarks"  # noqa: A001
+
+import torch
+
+from benchmarks.analysis import evaluate_targets
+from benchmarks.bench import Settings, run_workload
+from benchmarks.machine import describe_machine
+from benchmarks.scaling import run_scaling
+from benchmarks.tables import machine_text, scaling_table, targets_table, workload_table
+from benchmarks.workloads import Workload, main_workloads
+
+FULL = Settings(repeats=11, single_seconds=0.05, batch_seconds=0.2)
+QUICK = Settings(repeats=5, single_seconds=0.02, batch_seconds=0.05)
+RESULTS = Path(__file__).resolve().with_name("results.json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer repeats, no scaling sweeps")
+    parser.add_argument("--scaling", action="store_true", help="run the scaling sweeps only")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the JSON")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)  # every runtime single-threaded: ORT is set to 1 thread as well
+    settings = QUICK if args.quick else FULL
+    start = time.perf_counter()
+
+    def log(line: str) -> None:
+        print(f"{time.perf_counter() - start:7.1f} s  {line}", file=sys.stderr, flush=True)
+
+    log(f"{'quick' if args.quick else 'full'} run: {settings}")
+    builders = [] if args.scaling else main_workloads(args.quick)
+    results = run(builders, settings, args.scaling or not args.quick, log)
+    print(render(results))
+    args.output.write_text(json.dumps(results, indent=1) + "\n")
+    log(f"wrote {args.output}")
+    return 0
+
+
+def run(builders: list[Callable[[], Workload]], settings: Settings, scaling: bool,
+        log: Callable[[str], None]) -> dict[str, Any]:
+    """Every workload (built one at a time), the targets and optionally the sweeps, as a dict."""
+    start = time.perf_counter()
+    results: dict[str, Any] = {"machine": describe_machine(), "command": sys.argv,
+                               "settings": dataclasses.asdict(settings), "workloads": [],
+                               "targets": [], "scaling": []}
+    with tempfile.TemporaryDirectory(prefix="nnc-bench-") as folder:
+        workdir = Path(folder)
+        results["workloads"] = [run_workload(build(), settings, workdir, log) for build in builders]
+        results["targets"] = evaluate_targets(results["workloads"])
+        if scaling:
+            results["scaling"] = run_scaling(settings, workdir, log)
+    results["seconds"] = time.perf_counter() - start
+    return results
+
+
+def render(results: dict[str, Any]) -> str:
+    """Every table of a results dict, in the order the README shows them."""
+    parts = [f"machine: {machine_text(results['machine'])}",
+             f"settings: {results['settings']['repeats']} interleaved repeats; times are medians, "
+             "IQR = q3 - q1 over repeats; 'x ÷ nnc C' = this runtime's time / nnc C loop's time"]
+    parts += [workload_table(record) for record in results["workloads"]]
+    if results["targets"]:
+        parts += ["== targets (issue 6), reported, not asserted", targets_table(results["targets"])]
+    if results["scaling"]:
+        parts += ["== scaling (nnc C loop and torch eager)", scaling_table(results["scaling"])]
+    parts.append(f"total {results['seconds']:.0f} s")
+    return "\n\n".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
