@@ -548,10 +548,11 @@ def _define_eval(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
     b.ret(ir.Constant(I32, 0))
 
 
-def _define_eval_batch(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
-    """for (i = 0; i < n; i++) kernel(x + i*in, y + i*out); returns -1 when n < 0."""
-    fn = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), abi.eval_batch)
-    n, x, y = fn.args
+@contextlib.contextmanager
+def _sample_loop(fn: ir.Function) -> Iterator[tuple[ir.IRBuilder, ir.Value]]:
+    """The body of `for (i = 0; i < n; i++)` over fn's first argument n; the function returns 0,
+    or -1 when n < 0. Yields the builder inside the loop and i."""
+    n = fn.args[0]
     entry, head, body, done, bad = (fn.append_basic_block(s) for s in
                                     ("entry", "loop", "body", "done", "bad"))
     b = ir.IRBuilder(entry)
@@ -561,15 +562,23 @@ def _define_eval_batch(module: ir.Module, abi: Abi, kernel: ir.Function) -> None
     i.add_incoming(_i64(0), entry)
     b.cbranch(b.icmp_signed("<", i, n), body, done)
     b.position_at_end(body)
-    xi = b.gep(x, [b.mul(i, _i64(abi.input_numel))], source_etype=F64)
-    yi = b.gep(y, [b.mul(i, _i64(abi.output.numel))], source_etype=F64)
-    b.call(kernel, [xi, yi])
-    i.add_incoming(b.add(i, _i64(1)), body)
+    yield b, i
+    i.add_incoming(b.add(i, _i64(1)), b.block)
     b.branch(head)
     b.position_at_end(done)
     b.ret(ir.Constant(I32, 0))
     b.position_at_end(bad)
     b.ret(ir.Constant(I32, -1))
+
+
+def _define_eval_batch(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
+    """for (i = 0; i < n; i++) kernel(x + i*in, y + i*out)"""
+    fn = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), abi.eval_batch)
+    _, x, y = fn.args
+    with _sample_loop(fn) as (b, i):
+        xi = b.gep(x, [b.mul(i, _i64(abi.input_numel))], source_etype=F64)
+        yi = b.gep(y, [b.mul(i, _i64(abi.output.numel))], source_etype=F64)
+        b.call(kernel, [xi, yi])
 
 
 def _define_metadata(module: ir.Module, abi: Abi) -> None:
@@ -631,34 +640,20 @@ def _define_columns(module: ir.Module, abi: Abi, suffix: str, scalar: ir.Functio
                      abi.column_entry(suffix))
     for arg in fn.args[1:]:
         arg.add_attribute("noalias")
-    n, columns, out = fn.args[0], fn.args[1 : count + 1], fn.args[count + 1]
-    entry, head, body, done, bad = (fn.append_basic_block(s) for s in
-                                    ("entry", "loop", "body", "done", "bad"))
-    b = ir.IRBuilder(entry)
-    b.cbranch(b.icmp_signed("<", n, _i64(0)), bad, head)
-    b.position_at_end(head)
-    i = b.phi(I64)
-    i.add_incoming(_i64(0), entry)
-    b.cbranch(b.icmp_signed("<", i, n), body, done)
-    b.position_at_end(body)
-    loaded = [b.load(b.gep(c, [i], source_etype=element), typ=element) for c in columns]
-    if closed is not None:
-        bounds = closed.attrs.get("bounds") or {}
-        lane = _lane(closed.dtype)
-        if suffix == "i32" and fits_int32(closed.attrs["expr"], bounds):
-            lane = I32
-        symbols = {a.name: _to_lane(b, v, lane) for a, v in zip(abi.scalar_args, loaded)}
-        result = ExprEmitter(b, module, symbols, lane, bounds).value(closed.attrs["expr"])
-    else:
-        params = [p.type for p in scalar.args]
-        result = b.call(scalar, [_to_lane(b, v, t) for v, t in zip(loaded, params)])
-    b.store(_to_lane(b, result, element), b.gep(out, [i], source_etype=element))
-    i.add_incoming(b.add(i, _i64(1)), body)
-    b.branch(head)
-    b.position_at_end(done)
-    b.ret(ir.Constant(I32, 0))
-    b.position_at_end(bad)
-    b.ret(ir.Constant(I32, -1))
+    columns, out = fn.args[1 : count + 1], fn.args[count + 1]
+    with _sample_loop(fn) as (b, i):
+        loaded = [b.load(b.gep(c, [i], source_etype=element), typ=element) for c in columns]
+        if closed is not None:
+            bounds = closed.attrs.get("bounds") or {}
+            lane = _lane(closed.dtype)
+            if suffix == "i32" and fits_int32(closed.attrs["expr"], bounds):
+                lane = I32
+            symbols = {a.name: _to_lane(b, v, lane) for a, v in zip(abi.scalar_args, loaded)}
+            result = ExprEmitter(b, module, symbols, lane, bounds).value(closed.attrs["expr"])
+        else:
+            params = [p.type for p in scalar.args]
+            result = b.call(scalar, [_to_lane(b, v, t) for v, t in zip(loaded, params)])
+        b.store(_to_lane(b, result, element), b.gep(out, [i], source_etype=element))
 
 
 def _to_lane(b: ir.IRBuilder, value: ir.Value, lane: ir.Type) -> ir.Value:
