@@ -233,18 +233,29 @@ def _layer(graph: Graph, pre: str, position: dict[str, int]) -> Layer | None:
     out = sinks[0]
     if out == pre:
         return Layer(pre, pre, (), (1.0, 1.0))
-    matcher = SLOPES.get(graph[out].op)
-    return Layer(pre, out, cone, matcher(graph, pre, cone) if matcher else None)
+    return Layer(pre, out, cone, _slopes(graph, pre, cone))
+
+
+def _slopes(graph: Graph, pre: str, cone: tuple[str, ...]) -> tuple[float, float] | None:
+    """The slopes of a ReLU-family activation, looking through reshapes before and after it."""
+    shaped = {pre, *(n for n in cone if graph[n].op is Op.RESHAPE)}
+    core = tuple(n for n in cone if n not in shaped)
+    if not core:
+        return (1.0, 1.0)
+    reads = [i for i in graph[core[0]].inputs if i in shaped]
+    matcher = SLOPES.get(graph[core[-1]].op)
+    return matcher(graph, reads[0], core) if matcher and len(reads) == 1 else None
 
 
 def _cone(graph: Graph, pre: str, position: dict[str, int]) -> tuple[str, ...]:
-    """Nodes computed unit by unit from `pre` alone: elementwise, same shape, other inputs scalars."""
-    shape, reachable, stack = graph[pre].shape, set(), [pre]
+    """Nodes computed unit by unit from `pre` alone: elementwise ops whose other inputs are
+    scalars, and reshapes of the leading axes; the last axis, the units, stays."""
+    width, reachable, stack = graph[pre].shape[-1], set(), [pre]
     while stack:
         for user in graph.users(stack.pop()):
             node = graph[user]
-            if (user not in reachable and OP_TABLE[node.op].category == "elementwise"
-                    and node.shape == shape):
+            per_unit = OP_TABLE[node.op].category == "elementwise" or node.op is Op.RESHAPE
+            if user not in reachable and per_unit and node.shape and node.shape[-1] == width:
                 reachable.add(user)
                 stack.append(user)
     members = {pre}
@@ -259,30 +270,30 @@ def _scalar(graph: Graph, name: str) -> float | None:
     return float(node.value.reshape(-1)[0]) if node.op is Op.CONST and node.numel == 1 else None
 
 
-# --- ReLU-family activations: (slope below 0, slope above 0), one matcher per output op ---------
+# --- ReLU-family activations of z: (slope below 0, slope above 0), by the activation's last op ----
 
 
-def relu_slopes(graph: Graph, pre: str, cone: tuple[str, ...]) -> tuple[float, float] | None:
+def relu_slopes(graph: Graph, z: str, core: tuple[str, ...]) -> tuple[float, float] | None:
     """relu(z)"""
-    return (0.0, 1.0) if len(cone) == 1 else None
+    return (0.0, 1.0) if len(core) == 1 else None
 
 
-def clamp_slopes(graph: Graph, pre: str, cone: tuple[str, ...]) -> tuple[float, float] | None:
+def clamp_slopes(graph: Graph, z: str, core: tuple[str, ...]) -> tuple[float, float] | None:
     """maximum(z, 0), as clamp(min=0) lowers"""
-    others = [i for i in graph[cone[-1]].inputs if i != pre]
-    zero = len(cone) == 1 and len(others) == 1 and _scalar(graph, others[0]) == 0
+    others = [i for i in graph[core[-1]].inputs if i != z]
+    zero = len(core) == 1 and len(others) == 1 and _scalar(graph, others[0]) == 0
     return (0.0, 1.0) if zero else None
 
 
-def leaky_slopes(graph: Graph, pre: str, cone: tuple[str, ...]) -> tuple[float, float] | None:
+def leaky_slopes(graph: Graph, z: str, core: tuple[str, ...]) -> tuple[float, float] | None:
     """where(z > 0, z, z * s), as leaky_relu lowers"""
-    if len(cone) != 3:
+    if len(core) != 3:
         return None
-    test, kept, scaled = (graph[i] for i in graph[cone[-1]].inputs)
-    if (test.op is not Op.GT or test.inputs[0] != pre or _scalar(graph, test.inputs[1]) != 0
-            or kept.name != pre or scaled.op is not Op.MUL):
+    test, kept, scaled = (graph[i] for i in graph[core[-1]].inputs)
+    if (test.op is not Op.GT or test.inputs[0] != z or _scalar(graph, test.inputs[1]) != 0
+            or kept.name != z or scaled.op is not Op.MUL):
         return None
-    factors = [i for i in scaled.inputs if i != pre]
+    factors = [i for i in scaled.inputs if i != z]
     slope = _scalar(graph, factors[0]) if len(factors) == 1 else None
     return None if slope is None else (slope, 1.0)
 
@@ -334,7 +345,7 @@ def _fix_inputs(net: Net, source: str, elements: torch.Tensor, values: torch.Ten
         if source in form.terms:
             weight = form.terms[source]
             kept = torch.where(elements[:, None], 0.0, weight)
-            bias = form.bias + values[elements] @ weight[elements]
+            bias = form.bias
             forms[root] = dataclasses.replace(form, terms={**form.terms, source: kept}, bias=bias)
     return Net(forms, net.layers, net.inputs)
 
@@ -357,8 +368,11 @@ def _emit(graph: Graph, base: Net, net: Net) -> Graph:
         layer = layer_of.get(node.name)
         for name in layer.cone if layer is not None else ():
             source = graph[name]
+            attrs = source.attrs
+            if source.op is Op.RESHAPE:
+                attrs = {**attrs, "shape": (*attrs["shape"][:-1], form.shape[-1])}
             renamed[name] = out.add(source.op, [renamed.get(i, i) for i in source.inputs],
-                                    source.attrs, name=_base(name), meta=source.meta)
+                                    attrs, name=_base(name), meta=source.meta)
     for old, new in renamed.items():
         if out[old].shape == out[new].shape:
             out.replace_uses(old, new)
@@ -419,13 +433,16 @@ def _proved(net: Net, bounds: dict[str, Interval], ctx: PassContext) -> Net:
             continue
         width = net.forms[layer.pre].bias.numel()
         lo, hi = (t.reshape(-1, width) for t in bounds[layer.pre])
-        dead, active = hi.amax(0) <= 0, lo.amin(0) >= 0
         below, above = (torch.tensor(s, dtype=torch.float64) for s in layer.slopes)
+        dead = hi.amax(0) <= 0
+        # NOTE: a unit is affine on the domain when its pre-activation stays on one side of 0,
+        # or everywhere when the slopes agree (no activation)
+        affine = dead | (lo.amin(0) >= 0) | (below == above)
         scale = torch.where(dead, below, above)
-        linear = (dead | active) & (scale != 0)
+        linear = affine & (scale != 0)
         if not _worth_folding(net, layer, int(linear.sum())):
             linear = torch.zeros_like(linear)
-        units = linear | ((dead | active) & (scale == 0))
+        units = linear | (affine & (scale == 0))
         if not units.any():
             continue
         net = _substitute(net, layer.out, units, scale[units], torch.zeros(int(units.sum())))
@@ -442,9 +459,12 @@ def _count(ctx: PassContext, what: str, n: int) -> None:
 
 
 def _worth_folding(net: Net, layer: Layer, count: int) -> bool:
-    """Folding `count` linear units saves their weights and bias; new skip terms cost theirs."""
+    """Folding `count` linear units saves their weights and bias; new skip terms cost theirs.
+    Readers must see the positions as the layer's pre-activation does (no reshape between)."""
     pre = net.forms[layer.pre]
     readers = _readers_of(net, layer.out)
+    if any(f.shape[:-1] != pre.shape[:-1] for f in readers):
+        return False
     per_unit = sum(w.shape[0] for w in pre.terms.values()) + 1 + sum(f.bias.numel() for f in readers)
     added = sum(w.shape[0] * f.bias.numel()
                 for f in readers for source, w in pre.terms.items() if source not in f.terms)
