@@ -12,6 +12,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from nnc.errors import BackendError, InputError, MissingDependencyError
@@ -38,15 +39,16 @@ def zig_installed() -> bool:
     return importlib.util.find_spec("ziglang") is not None
 
 
-def write_shared_library(object_code: bytes, path: Path) -> None:
-    """Link `object_code` into `path` (atomically)."""
+def write_shared_library(object_code: bytes, path: Path, libraries: Sequence[str] = ("m",)
+                         ) -> None:
+    """Link `object_code` into `path` (atomically) against the given system libraries."""
     command = linker_command()
     with tempfile.TemporaryDirectory(prefix="nnc-") as work:
         obj = Path(work) / "algo.o"
         obj.write_bytes(object_code)
         linked = Path(work) / "algo.so"
         result = subprocess.run(
-            [*command, "-shared", "-o", str(linked), str(obj), "-lm"],
+            [*command, "-shared", "-o", str(linked), str(obj), *[f"-l{lib}" for lib in libraries]],
             capture_output=True, text=True, check=False,
         )
         if result.returncode != 0:

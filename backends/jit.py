@@ -9,7 +9,9 @@ import llvmlite.ir as ir
 
 from nnc.errors import BackendError
 
-__all__ = ["target_machine", "optimize", "jit", "OPT_LEVEL"]
+from .vectormath import load_libmvec, use_libmvec
+
+__all__ = ["target_machine", "optimize", "jit", "needs_libmvec", "OPT_LEVEL"]
 
 OPT_LEVEL = 3
 
@@ -45,11 +47,21 @@ def optimize(module: ir.Module, machine: llvm.TargetMachine) -> llvm.ModuleRef:
     options.slp_vectorization = True
     builder = llvm.create_pass_builder(machine, options)
     builder.getModulePassManager().run(parsed, builder)
+    text, changed = use_libmvec(str(parsed))
+    if changed:
+        parsed = llvm.parse_assembly(text)
+        parsed.verify()
     return parsed
+
+
+def needs_libmvec(parsed: llvm.ModuleRef) -> bool:
+    return any(f.name.startswith("_ZGV") for f in parsed.functions)
 
 
 def jit(parsed: llvm.ModuleRef, machine: llvm.TargetMachine) -> llvm.ExecutionEngine:
     """Compile an optimised module in memory; keep the engine alive as long as its functions."""
+    if needs_libmvec(parsed):
+        load_libmvec()
     engine = llvm.create_mcjit_compiler(parsed, machine)
     engine.finalize_object()
     return engine

@@ -10,7 +10,7 @@ from .abi import Abi
 from .aot import write_shared_library
 from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
 from .codegen import build_module
-from .jit import jit, optimize, target_machine
+from .jit import jit, needs_libmvec, optimize, target_machine
 
 __all__ = ["LLVMBackend"]
 
@@ -43,4 +43,5 @@ class LLVMBackend:
         """Write the shared library `path` (atomically)."""
         machine = target_machine(self.cpu)
         parsed = optimize(build_module(graph, abi), machine)
-        write_shared_library(machine.emit_object(parsed), path)
+        libraries = ["mvec", "m"] if needs_libmvec(parsed) else ["m"]
+        write_shared_library(machine.emit_object(parsed), path, libraries)
