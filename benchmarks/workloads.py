@@ -197,10 +197,10 @@ def uniform(width: int, low: float, high: float) -> Callable[[int], np.ndarray]:
 
 
 def _grokking_class() -> type[nn.Module]:
-    """GrokkingTransformer from examples/grokking/model.py (an example, not part of the package);
+    """GrokkingTransformer from examples/grokking/transformer.py (an example, not part of the package);
     registered in sys.modules because torch.compile re-imports the module of the code it traces."""
     if "grokking_model" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("grokking_model", GROKKING / "model.py")
+        spec = importlib.util.spec_from_file_location("grokking_model", GROKKING / "transformer.py")
         assert spec is not None and spec.loader is not None
         module = importlib.util.module_from_spec(spec)
         sys.modules["grokking_model"] = module

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import network_output
-from model import GrokkingTransformer
+from transformer import GrokkingTransformer
 
 import nnc
 

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import torch
-from model import GrokkingTransformer
+from transformer import GrokkingTransformer
 
 import nnc
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import torch
-from model import BODIES, NBody, spring_force
+from graph_network import BODIES, NBody, spring_force
 
 import nnc
 

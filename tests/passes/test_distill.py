@@ -18,7 +18,7 @@ from nnc.ops import Op
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples" / "nbody"))
-from model import NBody  # noqa: E402
+from graph_network import NBody  # noqa: E402
 
 SPEC = "x:float[4,2]=-0.5..0.5"
 
