@@ -82,7 +82,10 @@ class _ReadablePrinter(StrPrinter):
     def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
         if len(expr.args) == 2 and expr.args[0][0] == 1 and expr.args[1] == (0, True):
             return f"[{self._print(expr.args[0][1])}]"
-        return super()._print_Piecewise(expr)
+        if len(expr.args) == 2 and expr.args[1][1] == True:  # noqa: E712 - sympy's true
+            (then, condition), (otherwise, _) = expr.args
+            return f"({self._print(then)} if {self._print(condition)} else {self._print(otherwise)})"
+        return self._print_Basic(expr)
 
 
 def readable(expr: sympy.Expr) -> str:

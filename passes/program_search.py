@@ -23,6 +23,7 @@ MAX_MAGNITUDE = 2**40  # values beyond this are overflow in waiting: dropped
 CHUNK_ELEMENTS = 4_000_000  # int64 values computed per numpy step
 
 # A program: ("var", name) | ("const", value) | (operation, program, program) | ("not", program)
+# | ("select", condition, then, otherwise), the condition being a comparison
 Program = tuple
 
 
@@ -140,6 +141,32 @@ class _Search:
                 yield from self._combine(name, function, nonzero, left_size, right_size)
                 if time.monotonic() > self.deadline:
                     return
+        yield from self._select(size)
+
+    def _select(self, size: int) -> Iterator[tuple[np.ndarray, list[Program]]]:
+        """select(comparison, x, y): comparisons of size 3 (two leaves), branches up to size 3."""
+        if size < 5 or len(self.levels) <= 3:
+            return
+        conditions, condition_programs = self.levels[3]
+        keep = [i for i, p in enumerate(condition_programs) if p[0] in _COMPARISONS]
+        if not keep:
+            return
+        conditions, condition_programs = conditions[keep] != 0, [condition_programs[i] for i in keep]
+        for then_size in range(1, min(3, size - 4) + 1):
+            else_size = size - 4 - then_size
+            if not 1 <= else_size <= 3:
+                continue
+            then, then_programs = self.levels[then_size]
+            other, other_programs = self.levels[else_size]
+            if not then_programs or not other_programs:
+                continue
+            for c in range(len(condition_programs)):
+                block = np.where(conditions[c][None, None, :], then[:, None, :], other[None, :, :])
+                programs = [("select", condition_programs[c], t, o)
+                            for t in then_programs for o in other_programs]
+                yield block.reshape(-1, len(self.sample)), programs
+                if time.monotonic() > self.deadline:
+                    return
 
     def _combine(self, name: str, function: Callable, nonzero: bool, left_size: int,
                  right_size: int) -> Iterator[tuple[np.ndarray, list[Program]]]:
@@ -196,6 +223,9 @@ def evaluate(program: Program, variables: dict[str, np.ndarray], n: int) -> np.n
         return np.full(n, program[1], dtype=np.int64)
     if kind == "not":
         return 1 - evaluate(program[1], variables, n)
+    if kind == "select":
+        condition, then, otherwise = (evaluate(p, variables, n) for p in program[1:])
+        return np.where(condition != 0, then, otherwise)
     left, right = (evaluate(p, variables, n) for p in program[1:])
     return BINARY[kind][0](left, right)
 
@@ -209,8 +239,15 @@ def to_sympy(program: Program) -> sympy.Expr:
         return sympy.Integer(program[1])
     if kind == "not":
         return 1 - to_sympy(program[1])
+    if kind == "select":
+        condition = _RELATIONS[program[1][0]](*(to_sympy(p) for p in program[1][1:]))
+        return sympy.Piecewise((to_sympy(program[2]), condition), (to_sympy(program[3]), True))
     x, y = (to_sympy(p) for p in program[1:])
     return _SYMPY[kind](x, y)
+
+
+_COMPARISONS = ("lt", "le", "eq")
+_RELATIONS = {"lt": sympy.StrictLessThan, "le": sympy.LessThan, "eq": sympy.Eq}
 
 
 def _indicator(condition: sympy.Basic) -> sympy.Expr:

@@ -63,6 +63,7 @@ CASES = {
     "mul mod 29": (lambda a, b: (a * b) % 29, 29),
     "square plus mod 11": (lambda a, b: (a * a + b) % 11, 11),
     "max": (lambda a, b: max(a, b), 21),
+    "select": (lambda a, b: a if a < b else 20, 21),
 }
 
 
