@@ -60,6 +60,8 @@ def _compile_parser() -> argparse.ArgumentParser:
     parser.add_argument("--accept-mismatch", action="store_true",
                         help="write the library even when verification fails")
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--report", metavar="FILE.md", help="also write a Markdown report with "
+                        "plots (matplotlib, when installed) beside it")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     return parser
 
@@ -123,6 +125,8 @@ def _compile(args: argparse.Namespace) -> int:
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"nnc: {line}"))
     artifact = compile(args.model, args.input or None, log=log, **options)
     out = artifact.save(Path(args.out), name=args.name)
+    if args.report:
+        artifact.report.write_markdown(Path(args.report))
     if args.json:
         print(json.dumps(artifact.report.to_json(), indent=2))
     elif not args.quiet:

@@ -68,6 +68,11 @@ class PassContext:
     network: Callable[[list[np.ndarray]], np.ndarray] | None = None
     counts: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)  # structured evidence for the report
+
+    def attach(self, key: str, value: Any) -> None:
+        """Keep a measured series (e.g. a spectrum) for the report's plots and JSON."""
+        self.data[key] = value
 
     def count(self, what: str, n: int = 1) -> None:
         self.counts[what] += n
@@ -87,6 +92,7 @@ class PassRecord:
     seconds: float
     stats: dict[str, int]
     notes: list[str]
+    data: dict[str, Any] = field(default_factory=dict)
 
 
 def run_pipeline(
@@ -113,7 +119,7 @@ def run_pipeline(
         record = PassRecord(
             name, result.fingerprint() != before, (_ops(graph), _ops(result)),
             (graph.parameter_count(), result.parameter_count()), time.perf_counter() - start,
-            dict(ctx.counts), ctx.notes,
+            dict(ctx.counts), ctx.notes, ctx.data,
         )
         log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")
         for note in record.notes:

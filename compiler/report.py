@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from .fidelity import Fidelity
@@ -62,9 +63,63 @@ class Report:
             "passes": [
                 {"name": r.name, "changed": r.changed, "ops": list(r.nodes),
                  "params": list(r.params), "seconds": r.seconds, "stats": r.stats,
-                 "notes": r.notes}
+                 "notes": r.notes, "data": r.data}
                 for r in self.passes
             ],
             "verification": self.fidelity.to_json(),
             "seconds": self.seconds,
         }
+
+    def write_markdown(self, path: Path) -> Path:
+        """A Markdown report for people, with a plot of each measured series (matplotlib, when
+        installed) written beside it."""
+        lines = ["# nnc report", ""]
+        if self.closed_form:
+            lines += [f"**Closed form:** `{self.closed_form}`", ""]
+        lines += [f"**Verification:** {self.fidelity.summary()}", "",
+                  f"Mode `{self.mode}`, output `{self.output}`; {self.graph.get('ops', 0)} ops, "
+                  f"{self.graph.get('params', 0):,} parameters in the result.", "",
+                  "| pass | changed | ops | parameters | time | notes |",
+                  "|---|---|---|---|---|---|"]
+        for r in self.passes:
+            notes = "<br>".join(n.replace("|", "\\|") for n in r.notes)
+            lines.append(f"| {r.name} | {'yes' if r.changed else 'no'} | {r.nodes[0]} → "
+                         f"{r.nodes[1]} | {r.params[0]:,} → {r.params[1]:,} | {r.seconds:.3f} s "
+                         f"| {notes} |")
+        for r in self.passes:
+            spectrum = r.data.get("embedding spectrum")
+            if spectrum:
+                picture = _plot_spectrum(spectrum, path.with_name(path.stem + "-spectrum.png"))
+                lines += ["", "## Fourier spectrum of the token embedding", "",
+                          f"Key frequencies: {spectrum['key frequencies']}.", ""]
+                if picture:
+                    lines.append(f"![embedding spectrum]({picture.name})")
+        if self.fidelity.disagreements:
+            lines += ["", "## Disagreements (input: network → artifact)", ""]
+            lines += [f"- {p}: {n} → {a}" for p, n, a in self.fidelity.disagreements]
+        lines += ["", "Compile time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()),
+                  ""]
+        path.write_text("\n".join(lines))
+        return path
+
+
+def _plot_spectrum(spectrum: dict[str, Any], path: Path) -> Path | None:
+    """Bar chart of the embedding's norm per frequency, key frequencies highlighted."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    share = spectrum["share"]
+    keys = set(spectrum["key frequencies"])
+    figure, axis = plt.subplots(figsize=(9, 3))
+    axis.bar(range(1, len(share)), share[1:],
+             color=["tab:red" if k in keys else "tab:gray" for k in range(1, len(share))])
+    axis.set(xlabel=f"frequency k (over {spectrum['tokens']} tokens)",
+             ylabel="share of embedding norm", title="token embedding spectrum (key in red)")
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return path

@@ -4,9 +4,10 @@ Interval bound propagation: each node gets elementwise float64 tensors (lo, hi),
 node, with lo <= value <= hi at every point of the domain (up to floating-point rounding). Pruning
 uses them to prove a unit dead or always active; the backend can use them to pick narrow lanes.
 
-    %x : f32[1, 2] = input(spec=x)          x in [1, 3] × [-1, 1]
-    %h : f32[1, 2] = matmul(%x, %w)         meta["bounds"] = ([[-1, 0]], [[5, 6]])
-    %r : f32[1, 2] = relu(%h)               meta["bounds"] = ([[0, 0]], [[5, 6]])
+    %x : f32[1, 2] = input(spec=x)              x in [1, 3] × [-1, 1]
+    %w : f32[2, 2] = const(1, 0, 1, 2)
+    %h : f32[1, 2] = matmul(%x, %w)             meta["bounds"] = ([[0, -2]], [[4, 2]])
+    %r : f32[1, 2] = relu(%h)                   meta["bounds"] = ([[0, 0]], [[4, 2]])
 
 Rules, one per op in BOUND_RULES: monotone functions map their endpoints; products, quotients and
 powers take the hull of their corner values; a matmul is the interval matrix product in
@@ -19,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import torch
@@ -28,9 +28,9 @@ from nnc.errors import InputError
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op, is_integer_dtype
 from nnc.pipeline import PassContext, register_pass
-from nnc.spec import InputSpec, Values
+from nnc.spec import InputSpec, Range, Values
 
-__all__ = ["Interval", "node_bounds", "bounds", "BOUND_RULES"]
+__all__ = ["Interval", "node_bounds", "bounds", "domain_ends", "BOUND_RULES"]
 
 Interval = tuple[torch.Tensor, torch.Tensor]
 BoundRule = Callable[[Node, list[Interval]], Interval]
@@ -44,7 +44,7 @@ HUGE = 1e100
 
 @register_pass("bounds", exact=True)
 def bounds(graph: Graph, ctx: PassContext) -> Graph:
-    """Record interval bounds of every node over the input domain in node.meta["bounds"] (analysis)."""
+    """Record interval bounds of every node over the input domain in meta["bounds"] (analysis)."""
     if not ctx.specs:
         ctx.note("skipped: needs the input specs")
         return graph
@@ -53,8 +53,9 @@ def bounds(graph: Graph, ctx: PassContext) -> Graph:
     for name, interval in found.items():
         node = out[name]
         out.replace(name, dataclasses.replace(node, meta={**node.meta, "bounds": interval}))
-    ctx.count("unbounded nodes", sum(not (lo.isfinite().all() and hi.isfinite().all())
-                                     for lo, hi in found.values()))
+    unbounded = sum(not (lo.isfinite().all() and hi.isfinite().all()) for lo, hi in found.values())
+    if unbounded:
+        ctx.count("unbounded nodes", unbounded)
     return out
 
 
@@ -85,7 +86,7 @@ def _input_bounds(node: Node, spec: InputSpec) -> Interval:
         flat = np.asarray(spec.calibration, dtype=np.float64).reshape(len(spec.calibration), -1)
         lo, hi = flat.min(axis=0), flat.max(axis=0)
     else:
-        ends = [_ends(e.domain) for e in spec.elements]
+        ends = [domain_ends(e.domain) for e in spec.elements]
         lo, hi = np.array([e[0] for e in ends]), np.array([e[1] for e in ends])
     if lo.size != node.numel:
         raise InputError(f"input {spec.name!r} has {lo.size} elements in its spec, the graph's "
@@ -94,16 +95,16 @@ def _input_bounds(node: Node, spec: InputSpec) -> Interval:
     return (torch.from_numpy(lo).reshape(node.shape), torch.from_numpy(hi).reshape(node.shape))
 
 
-def _ends(domain: Any) -> tuple[float, float]:
+def domain_ends(domain: Range | Values) -> tuple[float, float]:
+    """The smallest and the largest value of one element's domain."""
     if isinstance(domain, Values):
         return min(domain.values), max(domain.values)
     return domain.lo, domain.hi
 
 
 def _tidy(node: Node, interval: Interval) -> Interval:
-    """float64, the node's shape, NaN endpoints widened to ±inf, integer values rounded inward,
-    -0.0 made +0.0 (so that 1 / lo and lo ** -1 see the sign the values have)."""
-    lo, hi = (torch.as_tensor(t, dtype=torch.float64) + 0.0 for t in interval)
+    """float64, the node's shape, NaN endpoints widened to ±inf, integer values rounded inward."""
+    lo, hi = (torch.as_tensor(t, dtype=torch.float64) for t in interval)
     lo = torch.where(torch.isnan(lo), -INF, lo).expand(node.shape).clone()
     hi = torch.where(torch.isnan(hi), INF, hi).expand(node.shape).clone()
     if is_integer_dtype(node.dtype):
@@ -266,7 +267,8 @@ def _matmul(node: Node, args: list[Interval]) -> Interval:
 def _movement(node: Node, args: list[Interval]) -> Interval:
     """Data movement commutes with bounds: move the lower and the upper ends alike."""
     reference = OP_TABLE[node.op].reference
-    return (reference([a[0] for a in args], node.attrs), reference([a[1] for a in args], node.attrs))
+    return (reference([a[0] for a in args], node.attrs),
+            reference([a[1] for a in args], node.attrs))
 
 
 def _take(node: Node, args: list[Interval]) -> Interval:
@@ -295,12 +297,14 @@ def _table(node: Node, args: list[Interval]) -> Interval:
 
 def below_own_max(graph: Graph, node: Node, interval: Interval,
                   found: dict[str, Interval]) -> Interval:
-    """x - amax(x) <= 0 and x - amin(x) >= 0, as softmax shifts its input"""
+    """x - amax(x) <= 0 and x - amin(x) >= 0, as softmax shifts its input (keepdim: the reduced
+    axes line up with x's)"""
     lo, hi = interval
     reduced = graph[node.inputs[1]]
-    if reduced.inputs == node.inputs[:1] and reduced.op is Op.AMAX:
+    own = reduced.inputs == node.inputs[:1] and reduced.attrs.get("keepdim", False)
+    if own and reduced.op is Op.AMAX:
         hi = hi.clamp(max=0)
-    if reduced.inputs == node.inputs[:1] and reduced.op is Op.AMIN:
+    if own and reduced.op is Op.AMIN:
         lo = lo.clamp(min=0)
     return lo, hi
 
@@ -309,7 +313,9 @@ def share_of_own_sum(graph: Graph, node: Node, interval: Interval,
                      found: dict[str, Interval]) -> Interval:
     """x / sum(x) lies in [0, 1] when x >= 0 (and the sum is not 0), as softmax normalises"""
     total = graph[node.inputs[1]]
-    if total.op is Op.SUM and total.inputs == node.inputs[:1] and (found[node.inputs[0]][0] >= 0).all():
+    x = node.inputs[0]
+    own = total.op is Op.SUM and total.inputs == (x,) and total.attrs["keepdim"]
+    if own and bool((found[x][0] >= 0).all()):
         return interval[0].clamp(0, 1), interval[1].clamp(0, 1)
     return interval
 

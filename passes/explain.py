@@ -38,6 +38,8 @@ def explain(graph: Graph, ctx: PassContext) -> Graph:
     ctx.note(f"embedding %{node.name} ({weights.shape[0]} tokens × {weights.shape[1]}): key "
              f"frequencies {keys} carry {share:.1%} of its non-constant norm")
     ctx.count("key frequencies", len(keys))
+    ctx.attach("embedding spectrum", {"share": (spectrum / spectrum[1:].sum()).tolist(),
+                                      "key frequencies": keys, "tokens": vocabulary})
     restricted = restrict_to_frequencies(node.value, vocabulary, keys)
     agreement = _ablated_agreement(graph, node, restricted, ctx)
     if agreement is not None:

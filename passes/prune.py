@@ -17,10 +17,11 @@ Sound part, every mode. Interval bounds of the pre-activations (bounds.py) prove
 Rounds repeat on the rebuilt graph, whose fused layers bound tighter.
 
 Approximate part, modes auto and symbolic. Units and input elements, least important first
-(spread on the domain samples × norm of their outgoing weights), are replaced by their mean and
-folded into the next bias, in growing blocks, each block kept only if the output stays within
-`prune_budget` (max error relative to the largest output magnitude; default PRUNE_BUDGET, never
-more than the compile's tolerance) of the pass's input graph on validation samples of the domain.
+(largest deviation from their mean on domain samples and box corners × norm of their outgoing
+weights), are replaced by their mean and folded into the next bias, in growing blocks, each block
+kept only if the output stays within half of `prune_budget` (max error relative to the largest
+output magnitude; default PRUNE_BUDGET, never more than the compile's tolerance) of the pass's
+input graph on fresh samples, the box corners and the compile's reference points.
 
 Input elements the pruned graph no longer reads are reported.
 """
@@ -29,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,7 +46,7 @@ from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import remove_dead
 from nnc.spec import Domain
 
-from .bounds import Interval, node_bounds
+from .bounds import Interval, domain_ends, node_bounds
 
 __all__ = ["prune", "PRUNE_BUDGET"]
 
@@ -53,6 +55,7 @@ GATE_SAFETY = 0.5  # the gate holds the error to half the budget: margin for uns
 GATE_POINTS = 2048  # validation samples (a discrete domain this small is enumerated)
 FIT_POINTS = 2048  # samples for unit statistics when the compile passes no reference points
 MAX_CHECK_POINTS = 8192  # reference points the gate checks besides its own samples
+MAX_CORNER_BITS = 10  # all corners of the domain's box up to 2**10, else that many random ones
 MAX_TRIALS = 48  # gate evaluations of the approximate part
 MAX_MISSES = 8  # consecutive rejected single candidates that end it: the budget is spent
 MAX_ROUNDS = 4  # sound rounds
@@ -84,7 +87,7 @@ class Layer:
 
 @dataclass(frozen=True)
 class Net:
-    """The prunable part of a graph: forms by root, hidden layers by output, inputs read by forms."""
+    """What prune can rewrite: forms by root, hidden layers by output, inputs only forms read."""
 
     forms: dict[str, Form]
     layers: dict[str, Layer]
@@ -160,7 +163,7 @@ def _collect(graph: Graph, name: str, shape: tuple[int, ...], terms: dict[str, t
         if _joined(graph, node.inputs[0]):
             parts.append(node.inputs[0])
             sources = list(graph[node.inputs[0]].inputs)
-        rows = weight.value.double().split([graph[s].shape[-1] for s in sources])
+        rows = weight.value.double().split([int(graph[s].shape[-1]) for s in sources])
         for source, block in zip(sources, rows):
             terms[source] = terms.get(source, 0) + block
         return True
@@ -345,7 +348,7 @@ def _fix_inputs(net: Net, source: str, elements: torch.Tensor, values: torch.Ten
         if source in form.terms:
             weight = form.terms[source]
             kept = torch.where(elements[:, None], 0.0, weight)
-            bias = form.bias
+            bias = form.bias + values[elements] @ weight[elements]
             forms[root] = dataclasses.replace(form, terms={**form.terms, source: kept}, bias=bias)
     return Net(forms, net.layers, net.inputs)
 
@@ -419,8 +422,8 @@ def _sound(graph: Graph, ctx: PassContext) -> Graph:
         graph = _emit(graph, net, proved)
     if graph is not start:
         counts = ctx.counts
-        ctx.note(f"proved on the domain: {counts['units removed (dead on the domain)']} units dead, "
-                 f"{counts['units folded (linear on the domain)']} linear units folded, "
+        ctx.note(f"proved on the domain: {counts['units removed (dead on the domain)']} units "
+                 f"dead, {counts['units folded (linear on the domain)']} linear units folded, "
                  f"{counts['layers fused']} layers fused; parameters {start.parameter_count()} → "
                  f"{graph.parameter_count()}")
     return graph
@@ -465,7 +468,8 @@ def _worth_folding(net: Net, layer: Layer, count: int) -> bool:
     readers = _readers_of(net, layer.out)
     if any(f.shape[:-1] != pre.shape[:-1] for f in readers):
         return False
-    per_unit = sum(w.shape[0] for w in pre.terms.values()) + 1 + sum(f.bias.numel() for f in readers)
+    fan_in = sum(w.shape[0] for w in pre.terms.values())
+    per_unit = fan_in + 1 + sum(f.bias.numel() for f in readers)
     added = sum(w.shape[0] * f.bias.numel()
                 for f in readers for source, w in pre.terms.items() if source not in f.terms)
     return count > 0 and count * per_unit > added
@@ -511,7 +515,7 @@ def _approximate(graph: Graph, original: Graph, ctx: PassContext) -> Graph:
 
 
 Candidate = tuple[float, str, int]  # (importance, layer output or input name, unit)
-Stats = tuple[torch.Tensor, torch.Tensor]  # per unit: mean, standard deviation
+Stats = tuple[torch.Tensor, torch.Tensor]  # per unit: mean, largest deviation from it
 
 
 def _budget(options: Any) -> float:
@@ -522,14 +526,17 @@ def _budget(options: Any) -> float:
 
 
 def _statistics(graph: Graph, net: Net, points: list[torch.Tensor]) -> dict[str, Stats]:
-    """Mean and spread of every unit and input element over the points (and positions)."""
+    """Mean of every unit and input element over the points (and positions), and its largest
+    distance from the mean: what replacing it by the mean can cost at worst, on these points."""
     names = [*net.layers, *net.inputs]
     values = [v.reshape(-1, v.shape[-1]) for v in _evaluate(graph, names, points)]
-    return {name: (v.mean(0), v.std(0, correction=0)) for name, v in zip(names, values)}
+    means = [v.mean(0) for v in values]
+    return {name: (m, (v - m).abs().amax(0)) for name, v, m in zip(names, values, means)}
 
 
 def _candidates(net: Net, stats: dict[str, Stats]) -> list[Candidate]:
-    """Every unit and input element, least important first: spread × outgoing weight norm."""
+    """Every unit and input element, least important first: largest deviation from its mean ×
+    norm of its outgoing weights."""
     found = []
     for source in [*net.layers, *net.inputs]:
         norms = sum(form.terms[source].norm(dim=1) for form in _readers_of(net, source))
@@ -638,25 +645,40 @@ def _evaluate(graph: Graph, outputs: Sequence[str], points: list[torch.Tensor]
 
 
 def _fit_points(graph: Graph, ctx: PassContext, seed: int) -> list[torch.Tensor]:
-    """The compile's reference points when it has them, else samples of the domain."""
+    """The compile's reference points when it has them, else samples of the domain; and corners."""
     if ctx.points is not None:
-        return _split(graph, ctx, ctx.points[:MAX_CHECK_POINTS])
-    return _samples(graph, ctx, FIT_POINTS, seed)
+        points = _split(graph, ctx, ctx.points[:MAX_CHECK_POINTS])
+    else:
+        points = _tensors(graph, Domain(ctx.specs).points(FIT_POINTS, FIT_POINTS, seed)[0])
+    return _joined_points(points, _corners(graph, ctx, seed))
 
 
 def _gate_points(graph: Graph, ctx: PassContext, seed: int) -> list[torch.Tensor]:
-    """Fresh samples (all points of a small discrete domain) and the compile's reference points,
-    which verification will check."""
-    points = _samples(graph, ctx, GATE_POINTS, seed)
+    """Fresh samples (all points of a small discrete domain), corners, and the compile's
+    reference points, which verification will check."""
+    points = _tensors(graph, Domain(ctx.specs).points(GATE_POINTS, GATE_POINTS, seed)[0])
+    points = _joined_points(points, _corners(graph, ctx, seed))
     if ctx.points is None:
         return points
-    reference = _split(graph, ctx, ctx.points[:MAX_CHECK_POINTS])
-    return [torch.cat(pair) for pair in zip(points, reference)]
+    return _joined_points(points, _split(graph, ctx, ctx.points[:MAX_CHECK_POINTS]))
 
 
-def _samples(graph: Graph, ctx: PassContext, count: int, seed: int) -> list[torch.Tensor]:
-    arrays, _ = Domain(ctx.specs).points(count, count, seed)
-    return _tensors(graph, arrays)
+def _corners(graph: Graph, ctx: PassContext, seed: int) -> list[torch.Tensor] | None:
+    """Corners of the domain's box, all of them when few, else a random choice: ReLU units
+    peak there, where samples rarely go. None for calibration data (its points are the domain)."""
+    if any(spec.calibration is not None for spec in ctx.specs):
+        return None
+    lo, hi = np.array([domain_ends(e.domain) for spec in ctx.specs for e in spec.elements]).T
+    if len(lo) <= MAX_CORNER_BITS:
+        upper = np.array(list(itertools.product([False, True], repeat=len(lo))))
+    else:
+        upper = np.random.default_rng(seed).integers(0, 2, (1 << MAX_CORNER_BITS, len(lo))) > 0
+    return _split(graph, ctx, np.where(upper, hi, lo))
+
+
+def _joined_points(points: list[torch.Tensor], more: list[torch.Tensor] | None
+                   ) -> list[torch.Tensor]:
+    return points if more is None else [torch.cat(pair) for pair in zip(points, more)]
 
 
 def _split(graph: Graph, ctx: PassContext, flat: np.ndarray) -> list[torch.Tensor]:
@@ -671,7 +693,8 @@ def _tensors(graph: Graph, arrays: Sequence[np.ndarray]) -> list[torch.Tensor]:
     for name, array in zip(graph.inputs, arrays):
         node = graph[name]
         tensor = torch.as_tensor(np.ascontiguousarray(array))
-        out.append(tensor.reshape(len(array), *node.shape).to(DTYPES[node.dtype]))
+        shape = [int(size) for size in node.shape]  # NOTE: traced TorchScript may give SymInts
+        out.append(tensor.reshape(len(array), *shape).to(DTYPES[node.dtype]))
     return out
 
 

@@ -93,3 +93,11 @@ def test_explain_reports_frequencies_and_ablation(compiled: nnc.Artifact) -> Non
     assert "key frequencies" in text and "ablation" in text and not explain.changed
     agreed = int(text.split("agrees with itself on ")[1].split("/")[0])
     assert agreed >= 0.95 * 12769
+
+
+def test_markdown_report_with_the_spectrum_plot(compiled: nnc.Artifact, tmp_path: Path) -> None:
+    path = compiled.report.write_markdown(tmp_path / "report.md")
+    text = path.read_text()
+    assert "**Closed form:** `(a + b) mod 113`" in text and "12769/12769" in text
+    assert "![embedding spectrum](report-spectrum.png)" in text
+    assert (tmp_path / "report-spectrum.png").stat().st_size > 1000
