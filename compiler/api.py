@@ -24,7 +24,7 @@ from .graph import Graph
 from .modelfile import load_model
 from .ops import Op
 from .options import Options, OutputSemantics, make_options, parse_output
-from .pipeline import PASSES, run_pipeline
+from .pipeline import run_pipeline
 from .report import Report
 from .reference import Reference, discrete_problem, reference_run
 from .rewrite import remove_dead
@@ -95,7 +95,7 @@ def compile(  # noqa: A001 - the public name users expect
             points=reference.flat() if problem is not None else None,
             network=lambda points: run_model(loaded.module, points, loaded.static_batch))
     closed_form = is_closed_form(graph)
-    approximate = any(r.changed and not PASSES[r.name].exact for r in records)
+    approximate = any(r.approximate for r in records)
     if opts.mode == "symbolic" and not closed_form:
         raise FidelityError("mode symbolic: no closed form passed the gate for every output",
                             hint="see the pass notes (--json), raise --sr-seconds, or use mode "
@@ -193,13 +193,13 @@ def _verify(reference: Reference, graph: Graph, native: NativeFunction, specs: l
             opts: Options, approximate: bool) -> Fidelity:
     """Run the compiled code on the reference points and compare with the network's outputs:
     to float rounding when every pass was exact, within the gate when a rewrite approximated."""
-    closed_form = approximate
+    closed_form = is_closed_form(graph)
     x = reference.flat()
     n = len(reference.network)
     outputs = native.run(x).reshape(n, *native.output.shape)
     tolerance = opts.tolerance or (opts.gate_max if approximate else
                                    default_tolerance(graph[graph.outputs[0]].dtype))
-    required = math.ceil(opts.min_agreement * n) if closed_form else None
+    required = math.ceil(opts.min_agreement * n) if approximate else None
     if opts.output.kind == "raw":
         if closed_form and not graph[graph.outputs[0]].dtype.startswith("float"):
             # an integer program: compare values exactly, point by point

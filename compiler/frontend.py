@@ -125,7 +125,8 @@ class _Translator:
                 spec = self.specs[user_inputs.index(node.name)]
                 val = node.meta["val"]
                 self.values[node.name] = self.graph.add(
-                    Op.INPUT, name=spec.name, shape=tuple(val.shape), dtype=dtype_name(val.dtype),
+                    Op.INPUT, name=spec.name, shape=tuple(int(d) for d in val.shape),
+                    dtype=dtype_name(val.dtype),
                     attrs={"spec": spec.name},
                 )
 

@@ -75,6 +75,8 @@ class Options:
     # to the RMS of the network's output, and max error relative to its largest magnitude.
     gate_rmse: float = 1e-2
     gate_max: float = 5e-2
+    # approximate pruning (auto, symbolic): max |error| / largest |output| on validation points
+    prune_budget: float = 1e-3
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
     cpu: str = "host"  # "host" (fastest here) or "generic" (a library that runs on any x86-64)
     quiet: bool = False
@@ -108,6 +110,8 @@ def make_options(**given: Any) -> Options:
         raise InputError(f"unknown engine {options.engine!r}",
                          hint=f"did you mean {close[0]!r}?" if close else
                          f"choose one of: {', '.join(ENGINES)}")
+    if not options.prune_budget >= 0:
+        raise InputError(f"prune_budget {options.prune_budget!r} must be ≥ 0")
     if not 0 < options.min_agreement <= 1:
         raise InputError(f"min_agreement {options.min_agreement!r} must be in (0, 1]")
     if options.tolerance is not None and not options.tolerance > 0:

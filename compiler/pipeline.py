@@ -69,6 +69,7 @@ class PassContext:
     counts: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # structured evidence for the report
+    approximated: bool = False  # set by a pass that kept a rewrite which is not exact
 
     def attach(self, key: str, value: Any) -> None:
         """Keep a measured series (e.g. a spectrum) for the report's plots and JSON."""
@@ -93,6 +94,7 @@ class PassRecord:
     stats: dict[str, int]
     notes: list[str]
     data: dict[str, Any] = field(default_factory=dict)
+    approximate: bool = False  # the pass kept an approximate rewrite: verify against the gate
 
 
 def run_pipeline(
@@ -119,7 +121,7 @@ def run_pipeline(
         record = PassRecord(
             name, result.fingerprint() != before, (_ops(graph), _ops(result)),
             (graph.parameter_count(), result.parameter_count()), time.perf_counter() - start,
-            dict(ctx.counts), ctx.notes, ctx.data,
+            dict(ctx.counts), ctx.notes, ctx.data, ctx.approximated and not registered.exact,
         )
         log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")
         for note in record.notes:

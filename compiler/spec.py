@@ -380,7 +380,7 @@ def _domain(p: _Parser, dtype: str) -> Range | Values:
 def _checked(p: _Parser, integer: bool) -> float:
     p.skip()
     start = p.pos
-    value = p.number()
+    value = p.number() + 0.0  # -0 is 0
     if integer and value != int(value):
         p.pos = start
         raise p.fail("a whole number (the input's type is integer)")

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from . import explain, fold, lower, sr, synth  # noqa: F401 - registers the passes
+from . import bounds, explain, fold, lower, prune, sr, synth  # noqa: F401 - registers the passes
 
 __all__ = ["default_pipeline", "PIPELINES"]
 
 # mode → the passes it runs, in order
 PIPELINES: dict[str, tuple[str, ...]] = {
-    "auto": ("fold", "lower", "explain", "synth", "sr"),
-    "exact": ("fold", "lower"),
-    "symbolic": ("fold", "lower", "explain", "synth", "sr"),
+    "auto": ("fold", "prune", "lower", "explain", "synth", "sr"),
+    "exact": ("fold", "prune", "lower"),
+    "symbolic": ("fold", "prune", "lower", "explain", "synth", "sr"),
 }
 
 

@@ -94,6 +94,7 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
         ctx.note(f"{module} output {j}: {readable(chosen.expr)} (rel RMSE {chosen.rel_rmse:.1e}, "
                  f"max rel error {chosen.max_rel:.1e} against the module)")
         laws.append(chosen.expr)
+    ctx.approximated = True
     return _replace(graph, output, inputs, laws, module)
 
 

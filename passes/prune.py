@@ -508,6 +508,7 @@ def _approximate(graph: Graph, original: Graph, ctx: PassContext) -> Graph:
     units = sum(1 for _, source, _ in accepted if source in net.layers)
     _count(ctx, "units removed (within budget)", units)
     _count(ctx, "input elements fixed (within budget)", len(accepted) - units)
+    ctx.approximated = True
     ctx.note(f"approximate: {units} units and {len(accepted) - units} input elements replaced by "
              f"their mean; error {kept[-1][1]:.2g} of the output scale on {len(check[0])} "
              f"validation points (budget {budget:g})")

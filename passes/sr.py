@@ -77,6 +77,7 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         replacements.append(chosen.expr if chosen else None)
     if all(r is None for r in replacements):
         return graph
+    ctx.approximated = True
     return _replace_outputs(graph, output.name, replacements, elements)
 
 

@@ -64,6 +64,7 @@ def synth(graph: Graph, ctx: PassContext) -> Graph:
                  "entries")
     out.replace_uses(output, name)
     remove_dead(out)
+    ctx.approximated = expr is not None  # a table is exact; a program may disagree on some points
     return out
 
 
