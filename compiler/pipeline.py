@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import sympy
 
 from .errors import InputError, error_context
 from .graph import Graph
-from .ops import Op
+from .ops import OP_TABLE, Op
 from .verify import verify_graph
 
-__all__ = ["DiscreteProblem", "PassContext", "PassRecord", "register_pass", "run_pipeline", "PASSES"]
+__all__ = ["DiscreteProblem", "PassContext", "PassRecord", "register_pass", "run_pipeline", "flops",
+           "PASSES"]
 
 PassFunction = Callable[[Graph, "PassContext"], Graph]
 
@@ -95,6 +97,7 @@ class PassRecord:
     notes: list[str]
     data: dict[str, Any] = field(default_factory=dict)
     approximate: bool = False  # the pass kept an approximate rewrite: verify against the gate
+    flops: tuple[int, int] = (0, 0)  # arithmetic per sample before → after (see flops())
 
 
 def run_pipeline(
@@ -122,6 +125,7 @@ def run_pipeline(
             name, result.fingerprint() != before, (_ops(graph), _ops(result)),
             (graph.parameter_count(), result.parameter_count()), time.perf_counter() - start,
             dict(ctx.counts), ctx.notes, ctx.data, ctx.approximated and not registered.exact,
+            (flops(graph), flops(result)),
         )
         log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")
         for note in record.notes:
@@ -129,6 +133,24 @@ def run_pipeline(
         records.append(record)
         graph = result
     return graph, records
+
+
+def flops(graph: Graph) -> int:
+    """Arithmetic per sample, estimated from shapes: 2·m·k·n per matmul, one per element of an
+    elementwise op or reduction input, the operation count of a closed form."""
+    total = 0
+    for node in graph.nodes():
+        category = node.op.value
+        if node.op is Op.MATMUL:
+            total += 2 * graph[node.inputs[0]].shape[-1] * node.numel
+        elif node.op is Op.EXPR:
+            rows = node.numel if node.attrs.get("rowwise") else 1
+            total += rows * max(1, int(sympy.count_ops(node.attrs["expr"])))
+        elif node.op in (Op.SUM, Op.AMAX, Op.AMIN, Op.ARGMAX):
+            total += graph[node.inputs[0]].numel
+        elif category not in ("input", "const") and OP_TABLE[node.op].category == "elementwise":
+            total += node.numel
+    return total
 
 
 def _ops(graph: Graph) -> int:

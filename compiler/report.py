@@ -30,13 +30,15 @@ class Report:
         lines += [f"mode {self.mode}, output {self.output}: {self.graph.get('ops', 0)} ops, "
                  f"{self.graph.get('params', 0):,} parameters"]
         if self.passes:
-            lines.append(f"  {'pass':<10} {'changed':<8} {'ops':<14} {'parameters':<24} time")
+            lines.append(f"  {'pass':<10} {'changed':<8} {'ops':<14} {'parameters':<24} "
+                         f"{'flops/sample':<24} time")
             for r in self.passes:
                 stats = ", ".join(f"{k} {v}" for k, v in r.stats.items())
                 ops = f"{r.nodes[0]} → {r.nodes[1]}"
                 params = f"{r.params[0]:,} → {r.params[1]:,}"
+                work = f"{r.flops[0]:,} → {r.flops[1]:,}"
                 changed = "yes" if r.changed else "no"
-                lines.append(f"  {r.name:<10} {changed:<8} {ops:<14} {params:<24} "
+                lines.append(f"  {r.name:<10} {changed:<8} {ops:<14} {params:<24} {work:<24} "
                              f"{r.seconds:.3f} s  {stats}".rstrip())
                 lines.extend(f"    {note}" for note in r.notes)
         lines.append(self.fidelity.summary())
@@ -62,7 +64,8 @@ class Report:
             "graph": self.graph,
             "passes": [
                 {"name": r.name, "changed": r.changed, "ops": list(r.nodes),
-                 "params": list(r.params), "seconds": r.seconds, "stats": r.stats,
+                 "params": list(r.params), "flops": list(r.flops), "seconds": r.seconds,
+                 "stats": r.stats, "approximate": r.approximate,
                  "notes": r.notes, "data": r.data}
                 for r in self.passes
             ],
@@ -79,12 +82,13 @@ class Report:
         lines += [f"**Verification:** {self.fidelity.summary()}", "",
                   f"Mode `{self.mode}`, output `{self.output}`; {self.graph.get('ops', 0)} ops, "
                   f"{self.graph.get('params', 0):,} parameters in the result.", "",
-                  "| pass | changed | ops | parameters | time | notes |",
-                  "|---|---|---|---|---|---|"]
+                  "| pass | changed | ops | parameters | flops/sample | time | notes |",
+                  "|---|---|---|---|---|---|---|"]
         for r in self.passes:
             notes = "<br>".join(n.replace("|", "\\|") for n in r.notes)
             lines.append(f"| {r.name} | {'yes' if r.changed else 'no'} | {r.nodes[0]} → "
-                         f"{r.nodes[1]} | {r.params[0]:,} → {r.params[1]:,} | {r.seconds:.3f} s "
+                         f"{r.nodes[1]} | {r.params[0]:,} → {r.params[1]:,} | {r.flops[0]:,} → {r.flops[1]:,} "
+                         f"| {r.seconds:.3f} s "
                          f"| {notes} |")
         for r in self.passes:
             spectrum = r.data.get("embedding spectrum")
