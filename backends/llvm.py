@@ -9,7 +9,7 @@ from nnc.graph import Graph
 from .abi import Abi
 from .aot import write_shared_library
 from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
-from .codegen import build_module
+from .entrypoints import build_module
 from .jit import jit, needs_libmvec, optimize, target_machine
 
 __all__ = ["LLVMBackend"]
