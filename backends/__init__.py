@@ -12,7 +12,7 @@ from nnc.errors import InputError
 if TYPE_CHECKING:
     from .llvm import LLVMBackend
 
-__all__ = ["get_backend", "BACKENDS"]
+__all__ = ["BACKENDS", "get_backend"]
 
 BACKENDS = ("llvm",)
 

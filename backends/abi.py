@@ -1,11 +1,11 @@
 """The C ABI as data: symbol names, signatures and metadata; codegen, header and loader all read it.
 
-    int     NAME_eval(const double *x, double *y);                  one sample, flat row-major
-    int     NAME_eval_batch(int64_t n, const double *x, double *y); n samples back to back
-    const char *NAME_metadata(void);                                JSON
-    int64_t NAME(int64_t a, int64_t b);                             scalar form, when it exists
-    int     NAME_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);
-                                        column-wise, native types: _i32/_i64 or _f32/_f64
+int     NAME_eval(const double *x, double *y);                  one sample, flat row-major
+int     NAME_eval_batch(int64_t n, const double *x, double *y); n samples back to back
+const char *NAME_metadata(void);                                JSON
+int64_t NAME(int64_t a, int64_t b);                             scalar form, when it exists
+int     NAME_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);
+                                    column-wise, native types: _i32/_i64 or _f32/_f64
 """
 
 from __future__ import annotations
@@ -18,11 +18,29 @@ from typing import Any
 
 from nnc.errors import InputError
 
-__all__ = ["Abi", "ScalarArg", "TensorInfo", "check_prefix", "C_TYPES"]
+__all__ = ["C_TYPES", "Abi", "ScalarArg", "TensorInfo", "check_prefix"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_C_KEYWORDS = {"int", "double", "char", "void", "return", "if", "else", "for", "while", "const",
-               "static", "long", "short", "float", "signed", "unsigned", "struct", "union"}
+_C_KEYWORDS = {
+    "int",
+    "double",
+    "char",
+    "void",
+    "return",
+    "if",
+    "else",
+    "for",
+    "while",
+    "const",
+    "static",
+    "long",
+    "short",
+    "float",
+    "signed",
+    "unsigned",
+    "struct",
+    "union",
+}
 
 
 def check_prefix(prefix: str) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from nnc.errors import BackendError, InputError, MissingDependencyError
 
-__all__ = ["linker_command", "write_shared_library", "write_atomically", "check_output_path"]
+__all__ = ["check_output_path", "linker_command", "write_atomically", "write_shared_library"]
 
 
 def linker_command() -> list[str]:
@@ -39,8 +39,7 @@ def zig_installed() -> bool:
     return importlib.util.find_spec("ziglang") is not None
 
 
-def write_shared_library(object_code: bytes, path: Path, libraries: Sequence[str] = ("m",)
-                         ) -> None:
+def write_shared_library(object_code: bytes, path: Path, libraries: Sequence[str] = ("m",)) -> None:
     """Link `object_code` into `path` (atomically) against the given system libraries."""
     command = linker_command()
     with tempfile.TemporaryDirectory(prefix="nnc-") as work:
@@ -49,7 +48,9 @@ def write_shared_library(object_code: bytes, path: Path, libraries: Sequence[str
         linked = Path(work) / "algo.so"
         result = subprocess.run(
             [*command, "-shared", "-o", str(linked), str(obj), *[f"-l{lib}" for lib in libraries]],
-            capture_output=True, text=True, check=False,
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if result.returncode != 0:
             raise BackendError(
@@ -64,15 +65,20 @@ def write_shared_library(object_code: bytes, path: Path, libraries: Sequence[str
 def check_output_path(path: Path) -> None:
     """Fail early, before any work, when `path` cannot be written."""
     if path.is_dir():
-        raise InputError(f"output path {str(path)!r} is a folder",
-                         hint="give a file name such as algo.so")
+        raise InputError(
+            f"output path {str(path)!r} is a folder", hint="give a file name such as algo.so"
+        )
     folder = path.parent
     if not folder.is_dir():
-        raise InputError(f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist",
-                         hint="create the folder first or choose another output path")
+        raise InputError(
+            f"cannot write {str(path)!r}: folder {str(folder)!r} does not exist",
+            hint="create the folder first or choose another output path",
+        )
     if not os.access(folder, os.W_OK):
-        raise InputError(f"cannot write {str(path)!r}: folder {str(folder)!r} is not writable",
-                         hint="choose an output path in a folder you can write to")
+        raise InputError(
+            f"cannot write {str(path)!r}: folder {str(folder)!r} is not writable",
+            hint="choose an output path in a folder you can write to",
+        )
 
 
 def write_atomically(path: Path, data: bytes) -> None:
@@ -82,8 +88,10 @@ def write_atomically(path: Path, data: bytes) -> None:
     try:
         handle, temporary = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as error:
-        raise InputError(f"cannot write {str(path)!r}: {error.strerror}",
-                         hint="choose an output path in a folder you can write to") from error
+        raise InputError(
+            f"cannot write {str(path)!r}: {error.strerror}",
+            hint="choose an output path in a folder you can write to",
+        ) from error
     try:
         with os.fdopen(handle, "wb") as out:
             out.write(data)

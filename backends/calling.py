@@ -11,12 +11,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-
 from nnc.errors import BackendError, InputError
 
 from .abi import TensorInfo
 
-__all__ = ["NativeFunction", "EVAL_BATCH_TYPE", "column_type"]
+__all__ = ["EVAL_BATCH_TYPE", "NativeFunction", "column_type"]
 
 EVAL_BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
 _OUTPUT_DTYPES = {"argmax": np.int64, "threshold": np.bool_}
@@ -31,9 +30,15 @@ def column_type(arguments: int) -> Any:
 class NativeFunction:
     """Calls `NAME_eval_batch` on one sample (input shapes as declared) or a batch (n, *shape)."""
 
-    def __init__(self, eval_batch: Any, inputs: Sequence[TensorInfo], output: TensorInfo,
-                 semantics: str, keepalive: Any = None,
-                 column_entries: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        eval_batch: Any,
+        inputs: Sequence[TensorInfo],
+        output: TensorInfo,
+        semantics: str,
+        keepalive: Any = None,
+        column_entries: dict[str, Any] | None = None,
+    ) -> None:
         self._eval_batch = eval_batch
         self._columns = column_entries or {}  # "i32" → NAME_batch_i32, ...
         self.inputs = tuple(inputs)
@@ -44,8 +49,9 @@ class NativeFunction:
     def __call__(self, *args: Any) -> Any:
         if len(args) != len(self.inputs):
             names = ", ".join(i.name for i in self.inputs)
-            raise InputError(f"the artifact takes {len(self.inputs)} input(s) ({names}), got "
-                             f"{len(args)}")
+            raise InputError(
+                f"the artifact takes {len(self.inputs)} input(s) ({names}), got {len(args)}"
+            )
         as_torch = any(type(a).__module__.startswith("torch") for a in args)
         arrays = [_to_numpy(a) for a in args]
         batched, n = self._batch_size(arrays)
@@ -70,8 +76,9 @@ class NativeFunction:
         """Raw call: x (n, input_numel) float64 → y (n, output_numel) float64."""
         x = np.ascontiguousarray(x, dtype=np.float64)
         y = np.empty((len(x), self.output.numel), dtype=np.float64)
-        status = self._eval_batch(len(x), x.__array_interface__["data"][0],
-                                  y.__array_interface__["data"][0])
+        status = self._eval_batch(
+            len(x), x.__array_interface__["data"][0], y.__array_interface__["data"][0]
+        )
         if status != 0:
             raise BackendError(f"the compiled function returned status {status}")
         return y
@@ -80,13 +87,19 @@ class NativeFunction:
         """Column-wise call through the typed entry matching the arrays' dtype (int32 → _i32, ...):
         one 1-D array per scalar argument, no copies when they are contiguous and of that type."""
         if not self._columns:
-            raise InputError("this artifact has no column-wise entries",
-                             hint="they exist when every input element is a scalar argument of "
-                             "one kind (all integer or all real)")
+            raise InputError(
+                "this artifact has no column-wise entries",
+                hint="they exist when every input element is a scalar argument of "
+                "one kind (all integer or all real)",
+            )
         columns = [np.asarray(a) for a in arrays]
         kind = columns[0].dtype
-        suffix = {np.dtype(np.int32): "i32", np.dtype(np.int64): "i64",
-                  np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}.get(kind)
+        suffix = {
+            np.dtype(np.int32): "i32",
+            np.dtype(np.int64): "i64",
+            np.dtype(np.float32): "f32",
+            np.dtype(np.float64): "f64",
+        }.get(kind)
         if suffix not in self._columns:
             suffix = "i64" if "i64" in self._columns else "f64"
         dtype = _COLUMN_DTYPES[suffix]
@@ -114,8 +127,10 @@ class NativeFunction:
                     hint="reshape the array, or check the --input spec the artifact was built with",
                 )
         if len(sizes) > 1:
-            raise InputError("inputs mix single samples and batches, or batches of different "
-                             f"sizes ({sorted(s for s in sizes if s is not None)})")
+            raise InputError(
+                "inputs mix single samples and batches, or batches of different "
+                f"sizes ({sorted(s for s in sizes if s is not None)})"
+            )
         (size,) = sizes
         return (size is not None, 1 if size is None else size)
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import llvmlite.ir as ir
 import sympy
-
+from llvmlite import ir
 from nnc.errors import BackendError
 from nnc.graph import Node
 
@@ -34,8 +33,14 @@ class ExprEmitter:
     a subtract when 0 ≤ x < 2m, and disappears when 0 ≤ x < m.
     """
 
-    def __init__(self, b: ir.IRBuilder, module: ir.Module, symbols: dict[str, ir.Value],
-                 lane: ir.Type, bounds: dict[str, tuple[int, int]] | None = None) -> None:
+    def __init__(
+        self,
+        b: ir.IRBuilder,
+        module: ir.Module,
+        symbols: dict[str, ir.Value],
+        lane: ir.Type,
+        bounds: dict[str, tuple[int, int]] | None = None,
+    ) -> None:
         self.b, self.module, self.symbols, self.lane = b, module, symbols, lane
         self.bounds = bounds or {}
 
@@ -44,8 +49,10 @@ class ExprEmitter:
             method = getattr(self, f"_emit_{cls.__name__}", None)
             if method is not None:
                 return method(expr)
-        raise BackendError(f"nnc cannot generate code for {type(expr).__name__} in {expr}",
-                           hint="this closed form uses a function the backend lacks; report it")
+        raise BackendError(
+            f"nnc cannot generate code for {type(expr).__name__} in {expr}",
+            hint="this closed form uses a function the backend lacks; report it",
+        )
 
     def value(self, expr: sympy.Basic) -> ir.Value:
         """The expression as a number in the lane (conditions become 0/1)."""
@@ -55,8 +62,11 @@ class ExprEmitter:
         if result.type != self.lane:
             if self._integer() and isinstance(result.type, ir.IntType):
                 return (self.b.sext if result.type.width < self.lane.width else self.b.trunc)(
-                    result, self.lane)
-            return self.b.sitofp(result, F64) if self.lane == F64 else self.b.fptosi(result, self.lane)
+                    result, self.lane
+                )
+            return (
+                self.b.sitofp(result, F64) if self.lane == F64 else self.b.fptosi(result, self.lane)
+            )
         return result
 
     def condition(self, expr: sympy.Basic) -> ir.Value:
@@ -64,7 +74,9 @@ class ExprEmitter:
         if result.type == I1:
             return result
         zero = ir.Constant(result.type, 0)
-        compare = self.b.icmp_signed if isinstance(result.type, ir.IntType) else self.b.fcmp_unordered
+        compare = (
+            self.b.icmp_signed if isinstance(result.type, ir.IntType) else self.b.fcmp_unordered
+        )
         return compare("!=", result, zero)
 
     def _integer(self) -> bool:
@@ -91,8 +103,10 @@ class ExprEmitter:
     def _emit_Function(self, expr: sympy.Basic) -> ir.Value:
         name = _FUNCTIONS.get(type(expr).__name__)
         if name is None or self._integer():
-            raise BackendError(f"nnc cannot generate code for {type(expr).__name__} in {expr}",
-                               hint="this closed form uses a function the backend lacks")
+            raise BackendError(
+                f"nnc cannot generate code for {type(expr).__name__} in {expr}",
+                hint="this closed form uses a function the backend lacks",
+            )
         return self._call(name, [self.value(a) for a in expr.args])
 
     def _emit_BooleanTrue(self, expr: sympy.Basic) -> ir.Value:
@@ -120,14 +134,22 @@ class ExprEmitter:
         if exponent.is_Integer and 0 <= int(exponent) <= 16:
             result, factor = None, self.value(base)
             for _ in range(int(exponent)):
-                result = factor if result is None else (self.b.mul if self._integer() else self.b.fmul)(result, factor)
-            return result if result is not None else ir.Constant(self.lane, 1 if self._integer() else 1.0)
+                result = (
+                    factor
+                    if result is None
+                    else (self.b.mul if self._integer() else self.b.fmul)(result, factor)
+                )
+            return (
+                result
+                if result is not None
+                else ir.Constant(self.lane, 1 if self._integer() else 1.0)
+            )
         if self._integer():
             raise BackendError(f"{expr} is not an integer power")
         if exponent == sympy.Rational(1, 2):
             return self._call("llvm.sqrt.f64", [self.value(base)])
         if exponent.is_Integer and int(exponent) < 0:
-            return self.b.fdiv(ir.Constant(F64, 1.0), self.value(base ** -exponent))
+            return self.b.fdiv(ir.Constant(F64, 1.0), self.value(base**-exponent))
         return self._call("llvm.pow.f64", [self.value(base), self.value(exponent)])
 
     def _emit_Mod(self, expr: sympy.Mod) -> ir.Value:
@@ -144,13 +166,19 @@ class ExprEmitter:
         x, m = (self.value(a) for a in expr.args)
         if not self._integer():
             r = self.b.frem(x, m)
-            fix = self.b.and_(self.b.fcmp_unordered("!=", r, ir.Constant(F64, 0)),
-                              self.b.xor(self.b.fcmp_ordered("<", r, ir.Constant(F64, 0)),
-                                         self.b.fcmp_ordered("<", m, ir.Constant(F64, 0))))
+            fix = self.b.and_(
+                self.b.fcmp_unordered("!=", r, ir.Constant(F64, 0)),
+                self.b.xor(
+                    self.b.fcmp_ordered("<", r, ir.Constant(F64, 0)),
+                    self.b.fcmp_ordered("<", m, ir.Constant(F64, 0)),
+                ),
+            )
             return self.b.select(fix, self.b.fadd(r, m), r)
         r = self.b.srem(x, m)
-        fix = self.b.and_(self.b.icmp_signed("!=", r, self._int(0)),
-                          self.b.icmp_signed("<", self.b.xor(r, m), self._int(0)))
+        fix = self.b.and_(
+            self.b.icmp_signed("!=", r, self._int(0)),
+            self.b.icmp_signed("<", self.b.xor(r, m), self._int(0)),
+        )
         return self.b.select(fix, self.b.add(r, m), r)
 
     def _emit_floor(self, expr: sympy.Basic) -> ir.Value:
@@ -158,26 +186,38 @@ class ExprEmitter:
         if self._integer() and denominator != 1:
             x, y = self.value(numerator), self.value(denominator)
             q, r = self.b.sdiv(x, y), self.b.srem(x, y)
-            adjust = self.b.and_(self.b.icmp_signed("!=", r, self._int(0)),
-                                 self.b.icmp_signed("<", self.b.xor(r, y), self._int(0)))
+            adjust = self.b.and_(
+                self.b.icmp_signed("!=", r, self._int(0)),
+                self.b.icmp_signed("<", self.b.xor(r, y), self._int(0)),
+            )
             return self.b.sub(q, self.b.zext(adjust, self.lane))
         if self._integer():
             return self.value(expr.args[0])
         return self._call("llvm.floor.f64", [self.value(expr.args[0])])
 
     def _emit_Min(self, expr: sympy.Basic) -> ir.Value:
-        return self._fold(expr, lambda x, y: self.b.select(self.b.icmp_signed("<", x, y), x, y),
-                          lambda x, y: self._call("llvm.minnum.f64", [x, y]))
+        return self._fold(
+            expr,
+            lambda x, y: self.b.select(self.b.icmp_signed("<", x, y), x, y),
+            lambda x, y: self._call("llvm.minnum.f64", [x, y]),
+        )
 
     def _emit_Max(self, expr: sympy.Basic) -> ir.Value:
-        return self._fold(expr, lambda x, y: self.b.select(self.b.icmp_signed(">", x, y), x, y),
-                          lambda x, y: self._call("llvm.maxnum.f64", [x, y]))
+        return self._fold(
+            expr,
+            lambda x, y: self.b.select(self.b.icmp_signed(">", x, y), x, y),
+            lambda x, y: self._call("llvm.maxnum.f64", [x, y]),
+        )
 
     def _emit_Piecewise(self, expr: sympy.Piecewise) -> ir.Value:
         result = None
         for value, condition in reversed(expr.args):
             current = self.value(value)
-            result = current if result is None else self.b.select(self.condition(condition), current, result)
+            result = (
+                current
+                if result is None
+                else self.b.select(self.condition(condition), current, result)
+            )
         return result
 
     # --- conditions -------------------------------------------------------------------------
@@ -226,15 +266,28 @@ class ExprEmitter:
 
     def _call(self, name: str, args: list[ir.Value]) -> ir.Value:
         module = self.module
-        fn = module.globals.get(name) or ir.Function(module, ir.FunctionType(F64, [F64] * len(args)), name)
+        fn = module.globals.get(name) or ir.Function(
+            module, ir.FunctionType(F64, [F64] * len(args)), name
+        )
         return self.b.call(fn, args)
 
 
 # sympy function → LLVM intrinsic or libm symbol (sympy's known_functions_C99, as symbols)
-_FUNCTIONS = {"sin": "llvm.sin.f64", "cos": "llvm.cos.f64", "exp": "llvm.exp.f64",
-              "log": "llvm.log.f64", "Abs": "llvm.fabs.f64", "tanh": "tanh", "tan": "tan",
-              "sinh": "sinh", "cosh": "cosh", "atan": "atan", "asin": "asin", "acos": "acos",
-              "erf": "erf"}
+_FUNCTIONS = {
+    "sin": "llvm.sin.f64",
+    "cos": "llvm.cos.f64",
+    "exp": "llvm.exp.f64",
+    "log": "llvm.log.f64",
+    "Abs": "llvm.fabs.f64",
+    "tanh": "tanh",
+    "tan": "tan",
+    "sinh": "sinh",
+    "cosh": "cosh",
+    "atan": "atan",
+    "asin": "asin",
+    "acos": "acos",
+    "erf": "erf",
+}
 
 
 def _interval(expr: sympy.Basic, bounds: dict[str, tuple[int, int]]) -> tuple[int, int] | None:
@@ -264,7 +317,9 @@ def _interval(expr: sympy.Basic, bounds: dict[str, tuple[int, int]]) -> tuple[in
 
 def fits_int32(expr: sympy.Basic, bounds: dict[str, tuple[int, int]]) -> bool:
     """Whether every subexpression provably stays within int32 on the verified domain."""
-    if expr.is_Relational or isinstance(expr, (sympy.Piecewise, sympy.logic.boolalg.BooleanFunction)):
+    if expr.is_Relational or isinstance(
+        expr, (sympy.Piecewise, sympy.logic.boolalg.BooleanFunction)
+    ):
         return False  # conditions are not narrowed (yet)
     interval = _interval(expr, bounds)
     if interval is None or not (-(2**31) <= interval[0] and interval[1] < 2**31):
@@ -281,8 +336,10 @@ def emit_expr(k: _Kernel, node: Node) -> _Buffer:
     last dimension when the node is `rowwise` (a distilled module applied to every edge)."""
     out = k.new_buffer(node)
     if not node.attrs.get("rowwise"):
-        symbols = {name: _element(k, node, position, element, out.lane)
-                   for name, position, element in node.attrs["bindings"]}
+        symbols = {
+            name: _element(k, node, position, element, out.lane)
+            for name, position, element in node.attrs["bindings"]
+        }
         emitter = ExprEmitter(k.b, k.module, symbols, out.lane, node.attrs.get("bounds"))
         k.store(out, _i64(0), emitter.value(node.attrs["expr"]))
         return out
@@ -308,7 +365,9 @@ def emit_table(k: _Kernel, node: Node) -> _Buffer:
         if ints == list(range(ints[0], ints[0] + len(ints))):
             offset = b.sub(value, _i64(ints[0]))
             offset = b.select(b.icmp_signed("<", offset, _i64(0)), _i64(0), offset)
-            offset = b.select(b.icmp_signed(">", offset, _i64(len(ints) - 1)), _i64(len(ints) - 1), offset)
+            offset = b.select(
+                b.icmp_signed(">", offset, _i64(len(ints) - 1)), _i64(len(ints) - 1), offset
+            )
         else:
             offset = _i64(0)
             for j, v in enumerate(ints):

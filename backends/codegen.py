@@ -13,19 +13,36 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
-import llvmlite.ir as ir
-
+from llvmlite import ir
 from nnc.errors import BackendError
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op, is_integer_dtype
 
 from .closed_forms import emit_expr, emit_table
 
-__all__ = ["emit_kernel", "convert", "lane_of", "MAX_STACK_BYTES", "F64", "F32", "I64", "I32", "PTR"]
+__all__ = [
+    "F32",
+    "F64",
+    "I32",
+    "I64",
+    "MAX_STACK_BYTES",
+    "PTR",
+    "convert",
+    "emit_kernel",
+    "lane_of",
+]
 
-F64, F32, I64, I32, I8 = ir.DoubleType(), ir.FloatType(), ir.IntType(64), ir.IntType(32), ir.IntType(8)
+F64, F32, I64, I32, I8 = (
+    ir.DoubleType(),
+    ir.FloatType(),
+    ir.IntType(64),
+    ir.IntType(32),
+    ir.IntType(8),
+)
 PTR = ir.PointerType()
-MAX_STACK_BYTES = 4 << 20  # intermediate buffers of one sample; beyond this a thread stack may overflow
+MAX_STACK_BYTES = (
+    4 << 20
+)  # intermediate buffers of one sample; beyond this a thread stack may overflow
 
 _STORAGE = {"float32": F32, "float16": F32, "bfloat16": F32, "float64": F64}
 
@@ -274,7 +291,9 @@ _FLOAT: dict[Op, Callable] = {
 }
 _INT: dict[Op, Callable] = {
     Op.NEG: lambda k, a: k.b.sub(_ZERO_I, a[0]),
-    Op.ABS: lambda k, a: k.b.select(k.b.icmp_signed("<", a[0], _ZERO_I), k.b.sub(_ZERO_I, a[0]), a[0]),
+    Op.ABS: lambda k, a: k.b.select(
+        k.b.icmp_signed("<", a[0], _ZERO_I), k.b.sub(_ZERO_I, a[0]), a[0]
+    ),
     Op.RELU: lambda k, a: k.b.select(k.b.icmp_signed("<", a[0], _ZERO_I), _ZERO_I, a[0]),
     Op.ADD: lambda k, a: k.b.add(a[0], a[1]),
     Op.SUB: lambda k, a: k.b.sub(a[0], a[1]),
@@ -285,9 +304,14 @@ _INT: dict[Op, Callable] = {
 }
 # ops whose operands are compared in a common lane; the result is 0/1 in the int64 lane
 _PREDICATES: dict[Op, Callable] = {
-    Op.EQ: _compare("=="), Op.NE: _compare("!="), Op.LT: _compare("<"), Op.LE: _compare("<="),
-    Op.GT: _compare(">"), Op.GE: _compare(">="),
-    Op.AND: _logic(lambda b, x, y: b.and_(x, y)), Op.OR: _logic(lambda b, x, y: b.or_(x, y)),
+    Op.EQ: _compare("=="),
+    Op.NE: _compare("!="),
+    Op.LT: _compare("<"),
+    Op.LE: _compare("<="),
+    Op.GT: _compare(">"),
+    Op.GE: _compare(">="),
+    Op.AND: _logic(lambda b, x, y: b.and_(x, y)),
+    Op.OR: _logic(lambda b, x, y: b.or_(x, y)),
     Op.NOT: lambda k, a: k.b.zext(k.b.not_(_truth(k, a[0])), I64),
 }
 
@@ -315,8 +339,9 @@ def _emit_elementwise(k: _Kernel, node: Node) -> _Buffer:
     if node.op in (Op.CAST, Op.WHERE):
         lanes[0] = sources[0].lane  # converted by the op itself
     with k.nest(node.shape) as index:
-        values = [k.load(s, k.broadcast_offset(index, s.shape), lane)
-                  for s, lane in zip(sources, lanes)]
+        values = [
+            k.load(s, k.broadcast_offset(index, s.shape), lane) for s, lane in zip(sources, lanes)
+        ]
         k.store(out, k.offset(index, _strides(node.shape)), _element(k, node, lanes[-1], values))
     return out
 
@@ -362,16 +387,21 @@ def _emit_reduction(k: _Kernel, node: Node) -> _Buffer:
                 k.b.store(k.b.select(better, position, k.b.load(best_index, typ=I64)), best_index)
             else:
                 k.b.store(_REDUCERS[(node.op, lane == F64)](k, [current, value]), accumulator)
-        result = k.b.load(best_index if node.op is Op.ARGMAX else accumulator,
-                          typ=I64 if node.op is Op.ARGMAX else lane)
+        result = k.b.load(
+            best_index if node.op is Op.ARGMAX else accumulator,
+            typ=I64 if node.op is Op.ARGMAX else lane,
+        )
         k.store(out, k.offset(outer, _strides(out_shape)), result)
     return out
 
 
 _START = {  # (op, float lane) → the identity the accumulator starts from
-    (Op.SUM, True): 0.0, (Op.SUM, False): 0,
-    (Op.AMAX, True): -math.inf, (Op.AMAX, False): -(2**63),
-    (Op.AMIN, True): math.inf, (Op.AMIN, False): 2**63 - 1,
+    (Op.SUM, True): 0.0,
+    (Op.SUM, False): 0,
+    (Op.AMAX, True): -math.inf,
+    (Op.AMAX, False): -(2**63),
+    (Op.AMIN, True): math.inf,
+    (Op.AMIN, False): 2**63 - 1,
     (Op.ARGMAX, True): -math.inf,
 }
 
@@ -381,9 +411,12 @@ def _reduction_start(op: Op, lane: ir.Type) -> ir.Constant:
 
 
 _REDUCERS = {
-    (Op.SUM, True): _FLOAT[Op.ADD], (Op.SUM, False): _INT[Op.ADD],
-    (Op.AMAX, True): _FLOAT[Op.MAXIMUM], (Op.AMAX, False): _INT[Op.MAXIMUM],
-    (Op.AMIN, True): _FLOAT[Op.MINIMUM], (Op.AMIN, False): _INT[Op.MINIMUM],
+    (Op.SUM, True): _FLOAT[Op.ADD],
+    (Op.SUM, False): _INT[Op.ADD],
+    (Op.AMAX, True): _FLOAT[Op.MAXIMUM],
+    (Op.AMAX, False): _INT[Op.MAXIMUM],
+    (Op.AMIN, True): _FLOAT[Op.MINIMUM],
+    (Op.AMIN, False): _INT[Op.MINIMUM],
 }
 
 
@@ -434,7 +467,9 @@ def _emit_reshape(k: _Kernel, node: Node) -> _Buffer:
     return _Buffer(source.ptr, source.storage, source.lane, node.shape)
 
 
-def _emit_gather(k: _Kernel, node: Node, source_offset: Callable[[list[ir.Value]], ir.Value]) -> _Buffer:
+def _emit_gather(
+    k: _Kernel, node: Node, source_offset: Callable[[list[ir.Value]], ir.Value]
+) -> _Buffer:
     """out[index] = source[source_offset(index)]"""
     source = k.buffers[node.inputs[0]]
     out = k.new_buffer(node)
@@ -476,7 +511,9 @@ def _emit_take(k: _Kernel, node: Node) -> _Buffer:
 
     def source_offset(index: list[ir.Value]) -> ir.Value:
         picked = k.load(idx, k.offset(index[dim : dim + rank], _strides(idx.shape)), I64)
-        picked = k.b.select(k.b.icmp_signed("<", picked, _i64(0)), k.b.add(picked, _i64(size)), picked)
+        picked = k.b.select(
+            k.b.icmp_signed("<", picked, _i64(0)), k.b.add(picked, _i64(size)), picked
+        )
         low = k.b.select(k.b.icmp_signed("<", picked, _i64(0)), _i64(0), picked)
         clamped = k.b.select(k.b.icmp_signed(">", low, _i64(size - 1)), _i64(size - 1), low)
         moved = [*index[:dim], clamped, *index[dim + rank :]]

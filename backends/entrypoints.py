@@ -6,8 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import llvmlite.ir as ir
-
+from llvmlite import ir
 from nnc.graph import Graph, Node
 from nnc.ops import Op
 
@@ -34,8 +33,11 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
     _define_metadata(module, abi)
     if abi.scalar_args is not None:
         output = graph[graph.outputs[0]]
-        closed = output.op is Op.EXPR and set(output.inputs) <= set(graph.inputs) and \
-            not output.attrs.get("rowwise")
+        closed = (
+            output.op is Op.EXPR
+            and set(output.inputs) <= set(graph.inputs)
+            and not output.attrs.get("rowwise")
+        )
         if closed:
             scalar = _define_scalar_closed_form(module, abi, output)
         else:
@@ -57,8 +59,9 @@ def _sample_loop(fn: ir.Function) -> Iterator[tuple[ir.IRBuilder, ir.Value]]:
     """The body of `for (i = 0; i < n; i++)` over fn's first argument n; the function returns 0,
     or -1 when n < 0. Yields the builder inside the loop and i."""
     n = fn.args[0]
-    entry, head, body, done, bad = (fn.append_basic_block(s) for s in
-                                    ("entry", "loop", "body", "done", "bad"))
+    entry, head, body, done, bad = (
+        fn.append_basic_block(s) for s in ("entry", "loop", "body", "done", "bad")
+    )
     b = ir.IRBuilder(entry)
     b.cbranch(b.icmp_signed("<", n, _i64(0)), bad, head)
     b.position_at_end(head)
@@ -122,7 +125,9 @@ def _define_scalar_closed_form(module: ir.Module, abi: Abi, node: Node) -> ir.Fu
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     lane = lane_of(node.dtype)
     symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, fn.args)}
-    value = ExprEmitter(b, module, symbols, lane, node.attrs.get("bounds")).value(node.attrs["expr"])
+    value = ExprEmitter(b, module, symbols, lane, node.attrs.get("bounds")).value(
+        node.attrs["expr"]
+    )
     b.ret(convert(b, value, result_type))
     return fn
 
@@ -130,8 +135,9 @@ def _define_scalar_closed_form(module: ir.Module, abi: Abi, node: Node) -> ir.Fu
 _COLUMN_TYPES = {"i32": I32, "i64": I64, "f32": F32, "f64": F64}
 
 
-def _define_columns(module: ir.Module, abi: Abi, suffix: str, scalar: ir.Function,
-                    closed: Node | None) -> None:
+def _define_columns(
+    module: ir.Module, abi: Abi, suffix: str, scalar: ir.Function, closed: Node | None
+) -> None:
     """NAME_batch_<t>(n, a, b, ..., out): out[i] = NAME(a[i], b[i], ...) over typed columns.
 
     For a closed form the expression is emitted in the loop itself, in int32 lanes when the
@@ -140,8 +146,9 @@ def _define_columns(module: ir.Module, abi: Abi, suffix: str, scalar: ir.Functio
     assert abi.scalar_args is not None
     element = _COLUMN_TYPES[suffix]
     count = len(abi.scalar_args)
-    fn = ir.Function(module, ir.FunctionType(I32, [I64] + [PTR] * (count + 1)),
-                     abi.column_entry(suffix))
+    fn = ir.Function(
+        module, ir.FunctionType(I32, [I64] + [PTR] * (count + 1)), abi.column_entry(suffix)
+    )
     for arg in fn.args[1:]:
         arg.add_attribute("noalias")
     columns, out = fn.args[1 : count + 1], fn.args[count + 1]

@@ -38,14 +38,22 @@ def render_header(abi: Abi) -> str:
         f"const char *{abi.metadata_symbol}(void);  /* JSON */",
     ]
     if abi.scalar_args is not None:
-        params = ", ".join(f"{'int64_t' if a.integer else 'double'} {a.name}"
-                           for a in abi.scalar_args) or "void"
+        params = (
+            ", ".join(f"{'int64_t' if a.integer else 'double'} {a.name}" for a in abi.scalar_args)
+            or "void"
+        )
         result = "int64_t" if abi.output_integer else "double"
-        lines += ["", "/* Scalar form: one call per sample, constants of the input spec filled in. */",
-                  f"{result} {abi.prefix}({params});"]
+        lines += [
+            "",
+            "/* Scalar form: one call per sample, constants of the input spec filled in. */",
+            f"{result} {abi.prefix}({params});",
+        ]
     if abi.columns:
-        lines += ["", "/* Column-wise batches in native types: one array per scalar argument, no "
-                  "aliasing; return 0, or -1 when n < 0. */"]
+        lines += [
+            "",
+            "/* Column-wise batches in native types: one array per scalar argument, no "
+            "aliasing; return 0, or -1 when n < 0. */",
+        ]
     for suffix in abi.columns:
         ctype = C_TYPES[suffix]
         columns = ", ".join(f"const {ctype} *{a.name}" for a in abi.scalar_args or ())

@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 
 import llvmlite.binding as llvm
-import llvmlite.ir as ir
-
+from llvmlite import ir
 from nnc.errors import BackendError
 
 from .vectormath import load_libmvec, use_libmvec
 
-__all__ = ["target_machine", "optimize", "jit", "needs_libmvec", "OPT_LEVEL"]
+__all__ = ["OPT_LEVEL", "jit", "needs_libmvec", "optimize", "target_machine"]
 
 OPT_LEVEL = 3
 
@@ -28,8 +27,9 @@ def target_machine(cpu: str = "host") -> llvm.TargetMachine:
     target = llvm.Target.from_default_triple()
     name = llvm.get_host_cpu_name() if cpu == "host" else cpu
     features = llvm.get_host_cpu_features().flatten() if cpu == "host" else ""
-    return target.create_target_machine(cpu=name, features=features, opt=OPT_LEVEL, reloc="pic",
-                                        codemodel="default")
+    return target.create_target_machine(
+        cpu=name, features=features, opt=OPT_LEVEL, reloc="pic", codemodel="default"
+    )
 
 
 def optimize(module: ir.Module, machine: llvm.TargetMachine) -> llvm.ModuleRef:
@@ -40,8 +40,10 @@ def optimize(module: ir.Module, machine: llvm.TargetMachine) -> llvm.ModuleRef:
         parsed = llvm.parse_assembly(str(module))
         parsed.verify()
     except RuntimeError as error:
-        raise BackendError(f"LLVM rejected the generated module: {error}",
-                           hint="this is a bug in nnc's code generator; please report it") from error
+        raise BackendError(
+            f"LLVM rejected the generated module: {error}",
+            hint="this is a bug in nnc's code generator; please report it",
+        ) from error
     options = llvm.create_pipeline_tuning_options(speed_level=OPT_LEVEL)
     options.loop_vectorization = True
     options.slp_vectorization = True

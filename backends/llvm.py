@@ -34,10 +34,12 @@ class LLVMBackend:
         engine = jit(optimize(build_module(graph, abi), machine), machine)
         eval_batch = EVAL_BATCH_TYPE(engine.get_function_address(abi.eval_batch))
         prototype = column_type(len(abi.scalar_args or ()))
-        columns = {s: prototype(engine.get_function_address(abi.column_entry(s)))
-                   for s in abi.columns}
-        return NativeFunction(eval_batch, abi.inputs, abi.output, semantics, keepalive=engine,
-                              column_entries=columns)
+        columns = {
+            s: prototype(engine.get_function_address(abi.column_entry(s))) for s in abi.columns
+        }
+        return NativeFunction(
+            eval_batch, abi.inputs, abi.output, semantics, keepalive=engine, column_entries=columns
+        )
 
     def write(self, graph: Graph, abi: Abi, path: Path) -> None:
         """Write the shared library `path` (atomically)."""

@@ -13,7 +13,7 @@ from nnc.errors import InputError
 from .abi import TensorInfo
 from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
 
-__all__ = ["load", "LoadedLibrary"]
+__all__ = ["LoadedLibrary", "load"]
 
 _METADATA_SYMBOL = re.compile(rb"([A-Za-z_][A-Za-z0-9_]*)_metadata\0")
 
@@ -29,12 +29,16 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     """Open `path` (an nnc .so); `name` is its symbol prefix, found in the file when omitted."""
     path = Path(path)
     if not path.is_file():
-        raise InputError(f"no library at {str(path)!r}", hint="pass the path of a .so written by nnc")
+        raise InputError(
+            f"no library at {str(path)!r}", hint="pass the path of a .so written by nnc"
+        )
     try:
         library = ctypes.CDLL(str(path.resolve()))
     except OSError as error:
-        raise InputError(f"cannot load {path.name!r}: {error}",
-                         hint="pass a shared library built by nnc for this machine") from error
+        raise InputError(
+            f"cannot load {path.name!r}: {error}",
+            hint="pass a shared library built by nnc for this machine",
+        ) from error
     prefix = name or _find_prefix(path, library)
     metadata_fn = getattr(library, f"{prefix}_metadata")
     metadata_fn.restype = ctypes.c_char_p
@@ -44,10 +48,14 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     output = TensorInfo("y", tuple(abi["output"]["shape"]), abi["output"]["dtype"])
     eval_batch = EVAL_BATCH_TYPE((f"{prefix}_eval_batch", library))
     arguments = len(abi["scalar"] or ())
-    columns = {s: column_type(arguments)((f"{prefix}_batch_{s}", library))
-               for s in ("i32", "i64", "f32", "f64") if hasattr(library, f"{prefix}_batch_{s}")}
-    loaded = LoadedLibrary(eval_batch, inputs, output, metadata["output"]["semantics"], library,
-                           columns)
+    columns = {
+        s: column_type(arguments)((f"{prefix}_batch_{s}", library))
+        for s in ("i32", "i64", "f32", "f64")
+        if hasattr(library, f"{prefix}_batch_{s}")
+    }
+    loaded = LoadedLibrary(
+        eval_batch, inputs, output, metadata["output"]["semantics"], library, columns
+    )
     loaded.metadata = metadata
     loaded.prefix = prefix
     return loaded
@@ -59,5 +67,7 @@ def _find_prefix(path: Path, library: ctypes.CDLL) -> str:
     for prefix in candidates:
         if hasattr(library, f"{prefix}_metadata") and hasattr(library, f"{prefix}_eval_batch"):
             return prefix
-    raise InputError(f"{path.name!r} exports no nnc functions",
-                     hint="pass a library written by nnc, or its prefix with name=")
+    raise InputError(
+        f"{path.name!r} exports no nnc functions",
+        hint="pass a library written by nnc, or its prefix with name=",
+    )

@@ -15,14 +15,25 @@ import re
 
 import llvmlite.binding as llvm
 
-__all__ = ["use_libmvec", "LIBMVEC_FUNCTIONS", "load_libmvec"]
+__all__ = ["LIBMVEC_FUNCTIONS", "load_libmvec", "use_libmvec"]
 
 # intrinsic → libmvec base name (and its vector ABI parameter code: one 'v' per argument)
-LIBMVEC_FUNCTIONS = {"cos": ("cos", "v"), "sin": ("sin", "v"), "exp": ("exp", "v"),
-                     "log": ("log", "v"), "pow": ("pow", "vv")}
+LIBMVEC_FUNCTIONS = {
+    "cos": ("cos", "v"),
+    "sin": ("sin", "v"),
+    "exp": ("exp", "v"),
+    "log": ("log", "v"),
+    "pow": ("pow", "vv"),
+}
 # (lanes, element) → x86 vector ABI ISA letter: b = SSE, d = AVX2, e = AVX-512
-_ISA = {(2, "f64"): "b", (4, "f64"): "d", (8, "f64"): "e",
-        (4, "f32"): "b", (8, "f32"): "d", (16, "f32"): "e"}
+_ISA = {
+    (2, "f64"): "b",
+    (4, "f64"): "d",
+    (8, "f64"): "e",
+    (4, "f32"): "b",
+    (8, "f32"): "d",
+    (16, "f32"): "e",
+}
 _CALL = re.compile(r"@llvm\.(cos|sin|exp|log|pow)\.v(\d+)(f64|f32)\b")
 
 

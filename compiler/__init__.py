@@ -18,9 +18,18 @@ from .errors import (
 from .version import __version__
 
 __all__ = [
-    "compile", "load", "save_model", "InputSpec", "Artifact", "NNCError", "InputError",
-    "UnsupportedOpError", "FidelityError", "BackendError", "MissingDependencyError",
+    "Artifact",
+    "BackendError",
+    "FidelityError",
+    "InputError",
+    "InputSpec",
+    "MissingDependencyError",
+    "NNCError",
+    "UnsupportedOpError",
     "__version__",
+    "compile",
+    "load",
+    "save_model",
 ]
 
 _LAZY = {

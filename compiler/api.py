@@ -9,15 +9,13 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-
-from nnc.passes import default_pipeline
 from nnc.backends import get_backend
 from nnc.backends.calling import NativeFunction
+from nnc.passes import default_pipeline
 
 from .artifact import JIT_PREFIX, Artifact, make_abi
-from .errors import InputError, error_context
 from .closed_form import closed_form_text, is_closed_form
-from .errors import FidelityError
+from .errors import FidelityError, InputError, error_context
 from .fidelity import Fidelity, check, default_tolerance, measure, run_model
 from .frontend import to_graph, trace
 from .graph import Graph
@@ -25,8 +23,8 @@ from .modelfile import load_model
 from .ops import Op
 from .options import Options, OutputSemantics, make_options, parse_output
 from .pipeline import run_pipeline
-from .report import Report
 from .reference import Reference, discrete_problem, reference_run
+from .report import Report
 from .rewrite import remove_dead
 from .spec import InputSpec, calibration_spec, parse_spec
 from .verify import verify_graph
@@ -34,7 +32,7 @@ from .verify import verify_graph
 __all__ = ["compile", "parse_inputs", "with_output_head"]
 
 
-def compile(  # noqa: A001 - the public name users expect
+def compile(
     model: Any,
     inputs: Sequence[Any] | Mapping[str, Any] | None = None,
     *,
@@ -72,8 +70,10 @@ def compile(  # noqa: A001 - the public name users expect
     with _stage("load", seconds), error_context("loading the model"):
         loaded = load_model(model, opts.trust)
         if inputs is None and not loaded.inputs:
-            raise InputError("no input spec given",
-                             hint="pass inputs=['x:float[3]=1..3'] (CLI: --input 'x:float[3]=1..3')")
+            raise InputError(
+                "no input spec given",
+                hint="pass inputs=['x:float[3]=1..3'] (CLI: --input 'x:float[3]=1..3')",
+            )
         specs = parse_inputs(inputs if inputs is not None else loaded.inputs)
         if "output" not in options and loaded.output:
             opts = make_options(**{**options, "output": parse_output(loaded.output)})
@@ -91,32 +91,49 @@ def compile(  # noqa: A001 - the public name users expect
     with _stage("passes", seconds):
         names = opts.passes if opts.passes is not None else default_pipeline(opts.mode)
         graph, records = run_pipeline(
-            graph, names, opts, log=say, discrete=problem, specs=specs,
+            graph,
+            names,
+            opts,
+            log=say,
+            discrete=problem,
+            specs=specs,
             points=reference.flat() if problem is not None else None,
-            network=lambda points: run_model(loaded.module, points, loaded.static_batch))
+            network=lambda points: run_model(loaded.module, points, loaded.static_batch),
+        )
     closed_form = is_closed_form(graph)
     approximate = any(r.approximate for r in records)
     if opts.mode == "symbolic" and not closed_form:
-        raise FidelityError("mode symbolic: no closed form passed the gate for every output",
-                            hint="see the pass notes (--json), raise --sr-seconds, or use mode "
-                            "auto to keep the faithful network where no formula is found")
+        raise FidelityError(
+            "mode symbolic: no closed form passed the gate for every output",
+            hint="see the pass notes (--json), raise --sr-seconds, or use mode "
+            "auto to keep the faithful network where no formula is found",
+        )
     with _stage("codegen", seconds), error_context("JIT compilation"):
-        native = get_backend("llvm", opts.cpu).jit(graph, make_abi(JIT_PREFIX, graph, specs, {}),
-                                                   opts.output.kind)
+        native = get_backend("llvm", opts.cpu).jit(
+            graph, make_abi(JIT_PREFIX, graph, specs, {}), opts.output.kind
+        )
     with _stage("verify", seconds), error_context("verifying against the network"):
         fidelity = _verify(reference, graph, native, specs, opts, approximate)
     say(fidelity.summary())
     truth = _against_labels(labels, loaded, native) if labels is not None else None
     ops = sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
-    report = Report(opts.mode, str(opts.output), records, fidelity, seconds,
-                    {"ops": ops, "params": graph.parameter_count()}, closed_form_text(graph),
-                    truth)
+    report = Report(
+        opts.mode,
+        str(opts.output),
+        records,
+        fidelity,
+        seconds,
+        {"ops": ops, "params": graph.parameter_count()},
+        closed_form_text(graph),
+        truth,
+    )
     check(fidelity, opts.accept_mismatch)
     return Artifact(graph, specs, opts, report, native)
 
 
-def _against_labels(labels: tuple[Any, Any], loaded: Any, native: NativeFunction
-                    ) -> dict[str, float]:
+def _against_labels(
+    labels: tuple[Any, Any], loaded: Any, native: NativeFunction
+) -> dict[str, float]:
     """Max and RMS error of the network and of the compiled artifact against labelled data."""
     inputs, truth = labels
     points = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
@@ -125,9 +142,14 @@ def _against_labels(labels: tuple[Any, Any], loaded: Any, native: NativeFunction
     flat = np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in points], axis=1)
     compiled = native.run(flat).reshape(truth.shape)
     scale = float(np.abs(truth).max()) or 1.0
-    return {f"{who}_{what}": value for who, values in (("network", network), ("artifact", compiled))
-            for what, value in (("max_rel_error", float(np.abs(values - truth).max()) / scale),
-                                ("rmse", float(np.sqrt(np.mean((values - truth) ** 2)))))}
+    return {
+        f"{who}_{what}": value
+        for who, values in (("network", network), ("artifact", compiled))
+        for what, value in (
+            ("max_rel_error", float(np.abs(values - truth).max()) / scale),
+            ("rmse", float(np.sqrt(np.mean((values - truth) ** 2)))),
+        )
+    }
 
 
 def parse_inputs(inputs: Sequence[Any] | Mapping[str, Any]) -> list[InputSpec]:
@@ -145,8 +167,10 @@ def parse_inputs(inputs: Sequence[Any] | Mapping[str, Any]) -> list[InputSpec]:
         elif name is not None:
             specs.append(calibration_spec(name, value))
         else:
-            raise InputError(f"input {value!r} is not a spec",
-                             hint="pass spec strings, or {name: samples} for calibration data")
+            raise InputError(
+                f"input {value!r} is not a spec",
+                hint="pass spec strings, or {name: samples} for calibration data",
+            )
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
         raise InputError(f"input names repeat: {names}", hint="give each input its own name")
@@ -163,8 +187,9 @@ def with_output_head(graph: Graph, output: OutputSemantics) -> Graph:
     if output.kind == "argmax":
         if len(node.shape) < 2:
             raise InputError(f"--output argmax needs class scores; the model outputs {node.shape}")
-        head = headed.add(Op.ARGMAX, [name], {"dims": (len(node.shape) - 1,), "keepdim": False},
-                          name="decision")
+        head = headed.add(
+            Op.ARGMAX, [name], {"dims": (len(node.shape) - 1,), "keepdim": False}, name="decision"
+        )
     else:
         threshold = headed.add(Op.CONST, value=_scalar(output.threshold), name="threshold")
         head = headed.add(Op.GT, [name, threshold], name="decision")
@@ -189,24 +214,47 @@ def _check_batch_dimension(graph: Graph) -> None:
         )
 
 
-def _verify(reference: Reference, graph: Graph, native: NativeFunction, specs: list[InputSpec],
-            opts: Options, approximate: bool) -> Fidelity:
+def _verify(
+    reference: Reference,
+    graph: Graph,
+    native: NativeFunction,
+    specs: list[InputSpec],
+    opts: Options,
+    approximate: bool,
+) -> Fidelity:
     """Run the compiled code on the reference points and compare with the network's outputs:
     to float rounding when every pass was exact, within the gate when a rewrite approximated."""
     closed_form = is_closed_form(graph)
     x = reference.flat()
     n = len(reference.network)
     outputs = native.run(x).reshape(n, *native.output.shape)
-    tolerance = opts.tolerance or (opts.gate_max if approximate else
-                                   default_tolerance(graph[graph.outputs[0]].dtype))
+    tolerance = opts.tolerance or (
+        opts.gate_max if approximate else default_tolerance(graph[graph.outputs[0]].dtype)
+    )
     required = math.ceil(opts.min_agreement * n) if approximate else None
     if opts.output.kind == "raw":
         if closed_form and not graph[graph.outputs[0]].dtype.startswith("float"):
             # an integer program: compare values exactly, point by point
-            return measure(reference.network, None, outputs, opts.output, tolerance,
-                           reference.domain_size, reference.complete, required, x)
-        return measure(reference.network, outputs, None, opts.output, tolerance,
-                       reference.domain_size, reference.complete)
+            return measure(
+                reference.network,
+                None,
+                outputs,
+                opts.output,
+                tolerance,
+                reference.domain_size,
+                reference.complete,
+                required,
+                x,
+            )
+        return measure(
+            reference.network,
+            outputs,
+            None,
+            opts.output,
+            tolerance,
+            reference.domain_size,
+            reference.complete,
+        )
     raw = None
     head = graph[graph.outputs[0]]
     if not closed_form:  # the faithful network under a decision head: check its raw values too
@@ -214,10 +262,20 @@ def _verify(reference: Reference, graph: Graph, native: NativeFunction, specs: l
         scores.outputs = [head.inputs[0]]
         remove_dead(scores)
         raw_native = get_backend("llvm", opts.cpu).jit(
-            scores, make_abi(JIT_PREFIX, scores, specs, {}), "raw")
+            scores, make_abi(JIT_PREFIX, scores, specs, {}), "raw"
+        )
         raw = raw_native.run(x).reshape(reference.network.shape)
-    return measure(reference.network, raw, outputs, opts.output, tolerance,
-                   reference.domain_size, reference.complete, required, x)
+    return measure(
+        reference.network,
+        raw,
+        outputs,
+        opts.output,
+        tolerance,
+        reference.domain_size,
+        reference.complete,
+        required,
+        x,
+    )
 
 
 @contextmanager

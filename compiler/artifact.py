@@ -22,7 +22,7 @@ from .report import Report
 from .spec import InputSpec
 from .version import __version__
 
-__all__ = ["Artifact", "make_abi", "MAX_SCALAR_ARGS", "JIT_PREFIX"]
+__all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "Artifact", "make_abi"]
 
 MAX_SCALAR_ARGS = 32  # beyond this many free input elements there is no scalar entry point
 JIT_PREFIX = "nnc"
@@ -31,8 +31,14 @@ JIT_PREFIX = "nnc"
 class Artifact:
     """The result of nnc.compile: call it on numpy arrays or torch tensors, or save it."""
 
-    def __init__(self, graph: Graph, specs: Sequence[InputSpec], options: Options,
-                 report: Report, native: NativeFunction) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        specs: Sequence[InputSpec],
+        options: Options,
+        report: Report,
+        native: NativeFunction,
+    ) -> None:
         self.graph = graph
         self.specs = list(specs)
         self.options = options
@@ -64,8 +70,11 @@ class Artifact:
             "mode": self.options.mode,
             "closed_form": self.report.closed_form,
             "inputs": [s.to_json() for s in self.specs],
-            "output": {**self.options.output.to_json(), "shape": list(output.shape[1:]),
-                       "dtype": output.dtype},
+            "output": {
+                **self.options.output.to_json(),
+                "shape": list(output.shape[1:]),
+                "dtype": output.dtype,
+            },
             "verification": self.report.fidelity.to_json(),
             "abi": _abi_json(self.graph, self.specs),
         }
@@ -81,8 +90,10 @@ class Artifact:
         parts = output_forms(self.graph)
         if parts is not None:
             return [p.attrs["expr"] if p.op.value == "expr" else None for p in parts]
-        names = {name: [e.name for e in spec.elements]
-                 for name, spec in zip(self.graph.inputs, self.specs)}
+        names = {
+            name: [e.name for e in spec.elements]
+            for name, spec in zip(self.graph.inputs, self.specs)
+        }
         node = self.graph[self.graph.outputs[0]]
         return symbolic_outputs(self.graph, names) or [None] * max(1, node.numel)
 
@@ -123,8 +134,9 @@ def _abi_json(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Any]:
     }
 
 
-def make_abi(prefix: str, graph: Graph, specs: Sequence[InputSpec],
-             metadata: dict[str, Any]) -> Abi:
+def make_abi(
+    prefix: str, graph: Graph, specs: Sequence[InputSpec], metadata: dict[str, Any]
+) -> Abi:
     """The C interface of this graph: per-sample shapes (the traced batch dimension dropped)."""
     inputs = tuple(TensorInfo(s.name, s.shape, s.dtype) for s in specs)
     node = graph[graph.outputs[0]]
@@ -140,21 +152,40 @@ def make_abi(prefix: str, graph: Graph, specs: Sequence[InputSpec],
     scalar = math.prod(output.shape) == 1 and len(free) <= MAX_SCALAR_ARGS
     integer = node.dtype.startswith(("int", "uint")) or node.dtype == "bool"
     columns = _column_types(free, integer, specs, node) if scalar else ()
-    return Abi(prefix, inputs, output, integer, tuple(free) if scalar else None,
-               tuple(constants), metadata, columns)
+    return Abi(
+        prefix,
+        inputs,
+        output,
+        integer,
+        tuple(free) if scalar else None,
+        tuple(constants),
+        metadata,
+        columns,
+    )
 
 
-def _column_types(free: list[ScalarArg], integer_output: bool, specs: Sequence[InputSpec],
-                  node: Any) -> tuple[str, ...]:
+def _column_types(
+    free: list[ScalarArg], integer_output: bool, specs: Sequence[InputSpec], node: Any
+) -> tuple[str, ...]:
     """Typed column-wise entries that fit: int32/int64 for integer programs (int32 only when the
     domain and the output provably fit), float/double for real-valued ones."""
     if free and all(a.integer for a in free) and integer_output:
-        bounds = [(e.domain.lo, e.domain.hi) if hasattr(e.domain, "lo") else
-                  (min(e.domain.values), max(e.domain.values))
-                  for spec in specs for e in spec.elements]
+        bounds = [
+            (e.domain.lo, e.domain.hi)
+            if hasattr(e.domain, "lo")
+            else (min(e.domain.values), max(e.domain.values))
+            for spec in specs
+            for e in spec.elements
+        ]
         small_inputs = all(-(2**31) <= lo and hi < 2**31 for lo, hi in bounds)
-        small_output = node.op is Op.ARGMAX or (node.op is Op.EXPR and fits_int32(
-            node.attrs["expr"], node.attrs.get("bounds") or {})) or node.dtype == "bool"
+        small_output = (
+            node.op is Op.ARGMAX
+            or (
+                node.op is Op.EXPR
+                and fits_int32(node.attrs["expr"], node.attrs.get("bounds") or {})
+            )
+            or node.dtype == "bool"
+        )
         return ("i32", "i64") if small_inputs and small_output else ("i64",)
     if free and not any(a.integer for a in free) and not integer_output:
         return ("f32", "f64")

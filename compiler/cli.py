@@ -31,52 +31,94 @@ def _compile_parser() -> argparse.ArgumentParser:
         "a library; `nnc --list-ops` lists the supported ops. Exit codes: 0 ok, 2 bad "
         "input, 3 verification failed, 4 missing dependency, 5 backend, 70 internal error.",
     )
-    parser.add_argument("model", help="a .pt2 (torch.export.save), TorchScript file, or a "
-                        "pickled module with --trust-pickle")
+    parser.add_argument(
+        "model",
+        help="a .pt2 (torch.export.save), TorchScript file, or a "
+        "pickled module with --trust-pickle",
+    )
     parser.add_argument("-o", "--out", required=True, help="the shared library to write (.so)")
     _common(parser)
-    parser.add_argument("--mode", default="auto", choices=("auto", "exact", "symbolic"),
-                        help="auto (default): closed forms where they pass verification, the "
-                        "faithful network elsewhere; exact: what the network computes, to float "
-                        "rounding; symbolic: a closed form or an error")
+    parser.add_argument(
+        "--mode",
+        default="auto",
+        choices=("auto", "exact", "symbolic"),
+        help="auto (default): closed forms where they pass verification, the "
+        "faithful network elsewhere; exact: what the network computes, to float "
+        "rounding; symbolic: a closed form or an error",
+    )
     parser.add_argument("--output", help="raw (default), argmax, or threshold=T")
     parser.add_argument("--name", help="prefix of the C functions (default: the output's stem)")
-    parser.add_argument("--engine", help="symbolic regression engine: operon (default), pysr, basis")
-    parser.add_argument("--sr-seconds", type=float, help="time budget of symbolic regression per "
-                        "output (default 30)")
-    parser.add_argument("--synth-seconds", type=float, help="time budget of integer-program "
-                        "synthesis (default 60)")
-    parser.add_argument("--symbolic", metavar="MODULES", help="comma-separated modules to distil "
-                        "into closed forms, e.g. --symbolic edge_model")
-    parser.add_argument("--gate-rmse", type=float, help="gate for a closed form: RMSE relative to "
-                        "the network output's RMS (default 0.01)")
-    parser.add_argument("--gate-max", type=float, help="gate for a closed form: max error relative "
-                        "to the network output's largest magnitude (default 0.05)")
+    parser.add_argument(
+        "--engine", help="symbolic regression engine: operon (default), pysr, basis"
+    )
+    parser.add_argument(
+        "--sr-seconds",
+        type=float,
+        help="time budget of symbolic regression per output (default 30)",
+    )
+    parser.add_argument(
+        "--synth-seconds", type=float, help="time budget of integer-program synthesis (default 60)"
+    )
+    parser.add_argument(
+        "--symbolic",
+        metavar="MODULES",
+        help="comma-separated modules to distil into closed forms, e.g. --symbolic edge_model",
+    )
+    parser.add_argument(
+        "--gate-rmse",
+        type=float,
+        help="gate for a closed form: RMSE relative to the network output's RMS (default 0.01)",
+    )
+    parser.add_argument(
+        "--gate-max",
+        type=float,
+        help="gate for a closed form: max error relative "
+        "to the network output's largest magnitude (default 0.05)",
+    )
     parser.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result")
     parser.add_argument("--passes", help="comma-separated passes to run instead of the default")
-    parser.add_argument("--cpu", default="host", choices=("host", "generic"),
-                        help="optimise for this machine (host) or any x86-64 (generic)")
+    parser.add_argument(
+        "--cpu",
+        default="host",
+        choices=("host", "generic"),
+        help="optimise for this machine (host) or any x86-64 (generic)",
+    )
     parser.add_argument("--tolerance", type=float, help="max relative error accepted")
-    parser.add_argument("--accept-mismatch", action="store_true",
-                        help="write the library even when verification fails")
+    parser.add_argument(
+        "--accept-mismatch",
+        action="store_true",
+        help="write the library even when verification fails",
+    )
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument("--report", metavar="FILE.md", help="also write a Markdown report with "
-                        "plots (matplotlib, when installed) beside it")
+    parser.add_argument(
+        "--report",
+        metavar="FILE.md",
+        help="also write a Markdown report with plots (matplotlib, when installed) beside it",
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     return parser
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--input", action="append", default=[], metavar="SPEC",
-                        help="an input spec, e.g. 'x:float[3]=1..3' (repeat per input)")
-    parser.add_argument("--trust-pickle", action="store_true",
-                        help="allow loading a pickled whole module (runs code from the file)")
+    parser.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="an input spec, e.g. 'x:float[3]=1..3' (repeat per input)",
+    )
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow loading a pickled whole module (runs code from the file)",
+    )
 
 
 def _inspect_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnc inspect",
-                                     description="Trace a model and print its graph, parameter "
-                                     "count and op coverage.")
+    parser = argparse.ArgumentParser(
+        prog="nnc inspect",
+        description="Trace a model and print its graph, parameter count and op coverage.",
+    )
     parser.add_argument("model")
     _common(parser)
     return parser
@@ -103,8 +145,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         if os.environ.get("NNC_DEBUG"):
             traceback.print_exc()
         print(f"nnc: internal error: {type(error).__name__}: {error}", file=sys.stderr)
-        print("nnc: hint: this is a bug in nnc; rerun with NNC_DEBUG=1 and report the traceback",
-              file=sys.stderr)
+        print(
+            "nnc: hint: this is a bug in nnc; rerun with NNC_DEBUG=1 and report the traceback",
+            file=sys.stderr,
+        )
         return 70
 
 
@@ -116,10 +160,24 @@ def _compile(args: argparse.Namespace) -> int:
     from .api import compile
 
     check_output_path(Path(args.out))
-    options = {"mode": args.mode, "trust": args.trust_pickle, "cpu": args.cpu,
-               "accept_mismatch": args.accept_mismatch}
-    for key in ("output", "passes", "tolerance", "engine", "sr_seconds", "synth_seconds", "seed",
-                "symbolic", "gate_rmse", "gate_max"):
+    options = {
+        "mode": args.mode,
+        "trust": args.trust_pickle,
+        "cpu": args.cpu,
+        "accept_mismatch": args.accept_mismatch,
+    }
+    for key in (
+        "output",
+        "passes",
+        "tolerance",
+        "engine",
+        "sr_seconds",
+        "synth_seconds",
+        "seed",
+        "symbolic",
+        "gate_rmse",
+        "gate_max",
+    ):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"nnc: {line}"))
@@ -136,11 +194,17 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _show_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnc show", description="Describe a library nnc wrote: "
-                                     "its closed form, verification, C ABI, and (--asm) its code.")
+    parser = argparse.ArgumentParser(
+        prog="nnc show",
+        description="Describe a library nnc wrote: "
+        "its closed form, verification, C ABI, and (--asm) its code.",
+    )
     parser.add_argument("library")
-    parser.add_argument("--asm", action="store_true", help="disassemble the exported functions "
-                        "(needs objdump, from binutils)")
+    parser.add_argument(
+        "--asm",
+        action="store_true",
+        help="disassemble the exported functions (needs objdump, from binutils)",
+    )
     return parser
 
 
@@ -155,12 +219,20 @@ def _show(args: argparse.Namespace) -> int:
     library = load(args.library)
     meta = library.metadata
     verification = meta["verification"]
-    print(f"{args.library}: nnc {meta['nnc_version']}, mode {meta['mode']}, output "
-          f"{meta['output']['semantics']}")
+    print(
+        f"{args.library}: nnc {meta['nnc_version']}, mode {meta['mode']}, output "
+        f"{meta['output']['semantics']}"
+    )
     print(f"closed form: {meta.get('closed_form') or '(the faithful network)'}")
-    print(f"verified on {verification['points']} points (complete domain: "
-          f"{verification['complete']}), passed: {verification['passed']}")
-    symbols = [f"{library.prefix}_eval", f"{library.prefix}_eval_batch", f"{library.prefix}_metadata"]
+    print(
+        f"verified on {verification['points']} points (complete domain: "
+        f"{verification['complete']}), passed: {verification['passed']}"
+    )
+    symbols = [
+        f"{library.prefix}_eval",
+        f"{library.prefix}_eval_batch",
+        f"{library.prefix}_metadata",
+    ]
     if meta["abi"]["scalar"] is not None:
         symbols.insert(0, library.prefix)
     print("exports: " + ", ".join(symbols))
@@ -168,8 +240,12 @@ def _show(args: argparse.Namespace) -> int:
         if shutil.which("objdump") is None:
             raise MissingDependencyError("--asm needs objdump", hint="apt-get install binutils")
         for symbol in symbols[:-1]:
-            listing = subprocess.run(["objdump", "-d", "--no-show-raw-insn", f"--disassemble={symbol}",
-                                      args.library], capture_output=True, text=True, check=True)
+            listing = subprocess.run(
+                ["objdump", "-d", "--no-show-raw-insn", f"--disassemble={symbol}", args.library],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
             body = listing.stdout.split(f"<{symbol}>:", 1)[-1].strip().split("\n\n")[0]
             print(f"\n{symbol}:\n{body}")
     return 0
@@ -196,8 +272,10 @@ def _inspect(args: argparse.Namespace) -> int:
     supported = {str(k) for k in LOWERINGS}
     print("op coverage (ATen op: count):")
     for op, count in sorted(used.items()):
-        print(f"  {'ok ' if op in supported or op == '<built-in function getitem>' else 'NO '} "
-              f"{op}: {count}")
+        print(
+            f"  {'ok ' if op in supported or op == '<built-in function getitem>' else 'NO '} "
+            f"{op}: {count}"
+        )
     graph = to_graph(program, specs)
     print(graph.format())
     print(f"{len(graph)} nodes, {graph.parameter_count():,} parameters")

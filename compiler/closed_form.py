@@ -11,28 +11,44 @@ import sympy
 import torch
 from sympy.printing.str import StrPrinter
 
-__all__ = ["Binding", "evaluate_expr", "evaluate_table", "readable", "gather_elements",
-           "closed_form_text", "is_closed_form", "output_forms"]
+__all__ = [
+    "Binding",
+    "closed_form_text",
+    "evaluate_expr",
+    "evaluate_table",
+    "gather_elements",
+    "is_closed_form",
+    "output_forms",
+    "readable",
+]
 
 # A symbol of an EXPR node, or an axis of a TABLE node: (name, position in node.inputs, flat
 # element index inside that input's per-sample tensor).
 Binding = tuple[str, int, int]
 
 
-def gather_elements(inputs: Sequence[torch.Tensor], bindings: Sequence[Binding],
-                    rowwise: bool = False) -> list[np.ndarray]:
+def gather_elements(
+    inputs: Sequence[torch.Tensor], bindings: Sequence[Binding], rowwise: bool = False
+) -> list[np.ndarray]:
     """The bound elements as float64 arrays over the batch (inputs keep their batch dimension);
     `rowwise`: over every row of the inputs' last dimension instead."""
+
     def rows(t: torch.Tensor) -> torch.Tensor:
         return t.reshape(-1, t.shape[-1]) if rowwise else t.reshape(len(t), -1)
 
-    return [rows(inputs[position])[:, element].double().numpy()
-            for _, position, element in bindings]
+    return [
+        rows(inputs[position])[:, element].double().numpy() for _, position, element in bindings
+    ]
 
 
-def evaluate_expr(expr: sympy.Expr, bindings: Sequence[Binding], inputs: Sequence[torch.Tensor],
-                  shape: tuple[int, ...], dtype: torch.dtype, rowwise: bool = False
-                  ) -> torch.Tensor:
+def evaluate_expr(
+    expr: sympy.Expr,
+    bindings: Sequence[Binding],
+    inputs: Sequence[torch.Tensor],
+    shape: tuple[int, ...],
+    dtype: torch.dtype,
+    rowwise: bool = False,
+) -> torch.Tensor:
     """Evaluate an EXPR node's expression on input tensors (batch first): one value per sample,
     or — `rowwise` — one per row of the inputs' last dimension (shape (..., 1))."""
     symbols = [sympy.Symbol(name) for name, _, _ in bindings]
@@ -47,12 +63,16 @@ def evaluate_expr(expr: sympy.Expr, bindings: Sequence[Binding], inputs: Sequenc
     return torch.from_numpy(values).to(dtype).reshape(batch, *shape[1:])
 
 
-def evaluate_table(table: torch.Tensor, axes: Sequence[tuple[str, int, int, tuple[float, ...]]],
-                   inputs: Sequence[torch.Tensor], shape: tuple[int, ...]) -> torch.Tensor:
+def evaluate_table(
+    table: torch.Tensor,
+    axes: Sequence[tuple[str, int, int, tuple[float, ...]]],
+    inputs: Sequence[torch.Tensor],
+    shape: tuple[int, ...],
+) -> torch.Tensor:
     """Look up a TABLE node: each axis's element is mapped to its position among the axis values
     (mixed radix, first axis slowest); a value outside them is an error, not a guess."""
     index = np.zeros(len(inputs[0]), dtype=np.int64)
-    for (name, position, element, values) in axes:
+    for name, position, element, values in axes:
         column = inputs[position].reshape(len(inputs[position]), -1)[:, element].double().numpy()
         known = np.asarray(values, dtype=np.float64)
         where = np.searchsorted(known, column)
@@ -82,9 +102,11 @@ class _ReadablePrinter(StrPrinter):
     def _print_Piecewise(self, expr: sympy.Piecewise) -> str:
         if len(expr.args) == 2 and expr.args[0][0] == 1 and expr.args[1] == (0, True):
             return f"[{self._print(expr.args[0][1])}]"
-        if len(expr.args) == 2 and expr.args[1][1] == True:  # noqa: E712 - sympy's true
+        if len(expr.args) == 2 and expr.args[1][1] == True:
             (then, condition), (otherwise, _) = expr.args
-            return f"({self._print(then)} if {self._print(condition)} else {self._print(otherwise)})"
+            return (
+                f"({self._print(then)} if {self._print(condition)} else {self._print(otherwise)})"
+            )
         return self._print_Basic(expr)
 
 
@@ -112,6 +134,10 @@ def closed_form_text(graph: Any) -> str | None:
     parts = output_forms(graph)
     if parts is None:
         return None
-    texts = [readable(p.attrs["expr"]) if p.op.value == "expr"
-             else f"exact lookup table of {p.attrs['table'].numel()} entries" for p in parts]
+    texts = [
+        readable(p.attrs["expr"])
+        if p.op.value == "expr"
+        else f"exact lookup table of {p.attrs['table'].numel()} entries"
+        for p in parts
+    ]
     return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"

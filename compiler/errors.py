@@ -6,17 +6,17 @@ import contextlib
 from collections.abc import Iterator
 
 __all__ = [
-    "NNCError",
-    "InputError",
-    "UnsupportedOpError",
-    "GraphInvariantError",
-    "FidelityError",
-    "BackendError",
-    "MissingDependencyError",
-    "InternalError",
     "EXIT_CODES",
-    "exit_code",
+    "BackendError",
+    "FidelityError",
+    "GraphInvariantError",
+    "InputError",
+    "InternalError",
+    "MissingDependencyError",
+    "NNCError",
+    "UnsupportedOpError",
     "error_context",
+    "exit_code",
 ]
 
 
@@ -92,7 +92,7 @@ def error_context(what: str) -> Iterator[None]:
     except NNCError as error:
         error.context.append(what)
         raise
-    except Exception as error:  # noqa: BLE001 - any foreign failure becomes an InternalError
+    except Exception as error:
         wrapped = InternalError(
             f"{type(error).__name__}: {error}",
             hint="this is a bug in nnc; rerun with NNC_DEBUG=1 and report the traceback",

@@ -17,7 +17,7 @@ from .errors import FidelityError, InputError
 from .modelfile import eval_mode
 from .options import OutputSemantics
 
-__all__ = ["Fidelity", "measure", "check", "decide", "run_model", "default_tolerance"]
+__all__ = ["Fidelity", "check", "decide", "default_tolerance", "measure", "run_model"]
 
 CHUNK = 4096  # samples per model call while verifying
 
@@ -46,12 +46,17 @@ class Fidelity:
         return values_ok and decisions_ok
 
     def summary(self) -> str:
-        where = (f"every point of the domain ({self.points})" if self.complete
-                 else f"{self.points} sampled points")
+        where = (
+            f"every point of the domain ({self.points})"
+            if self.complete
+            else f"{self.points} sampled points"
+        )
         parts = []
         if self.max_abs is not None:
-            parts.append(f"max abs error {self.max_abs:.3g}, max rel error {self.max_rel:.3g} "
-                         f"(tolerance {self.tolerance:.0e})")
+            parts.append(
+                f"max abs error {self.max_abs:.3g}, max rel error {self.max_rel:.3g} "
+                f"(tolerance {self.tolerance:.0e})"
+            )
         if self.agreement is not None:
             ties = f", {self.ties} ties within rounding" if self.ties else ""
             parts.append(f"decisions agree on {self.agreement}/{self.points}{ties}")
@@ -59,10 +64,17 @@ class Fidelity:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "points": self.points, "domain_size": self.domain_size, "complete": self.complete,
-            "max_abs_error": self.max_abs, "max_rel_error": self.max_rel, "rmse": self.rmse,
-            "tolerance": self.tolerance, "agreement": self.agreement, "ties": self.ties,
-            "required_agreement": self.required, "passed": self.passed,
+            "points": self.points,
+            "domain_size": self.domain_size,
+            "complete": self.complete,
+            "max_abs_error": self.max_abs,
+            "max_rel_error": self.max_rel,
+            "rmse": self.rmse,
+            "tolerance": self.tolerance,
+            "agreement": self.agreement,
+            "ties": self.ties,
+            "required_agreement": self.required,
+            "passed": self.passed,
             "disagreements": [list(d) for d in self.disagreements],
         }
 
@@ -72,18 +84,23 @@ def default_tolerance(dtype: str) -> float:
     return 1e-9 if dtype == "float64" else 1e-5
 
 
-def run_model(model: Callable[..., Any], inputs: Sequence[np.ndarray],
-              batch: int | None = None) -> np.ndarray:
+def run_model(
+    model: Callable[..., Any], inputs: Sequence[np.ndarray], batch: int | None = None
+) -> np.ndarray:
     """The network's output on the points, as float64 (n, *per-sample shape), `batch` at a time."""
     n, step = len(inputs[0]), batch or CHUNK
     outputs = []
     with torch.no_grad(), eval_mode(model):
         for start in range(0, n, step):
-            chunk = [torch.from_numpy(np.ascontiguousarray(a[start : start + step])) for a in inputs]
+            chunk = [
+                torch.from_numpy(np.ascontiguousarray(a[start : start + step])) for a in inputs
+            ]
             out = model(*chunk)
             if not isinstance(out, torch.Tensor):
-                raise InputError(f"the model returned {type(out).__name__}, not a tensor",
-                                 hint="wrap the model so forward returns a single tensor")
+                raise InputError(
+                    f"the model returned {type(out).__name__}, not a tensor",
+                    hint="wrap the model so forward returns a single tensor",
+                )
             outputs.append(out.detach().double().numpy())
     return np.concatenate(outputs)
 
@@ -103,9 +120,11 @@ def measure(
     max_abs = max_rel = rmse = None
     if raw is not None:
         if network.shape != raw.shape:
-            raise InputError(f"the network gives outputs of shape {network.shape[1:]} per sample "
-                             f"at batch size {len(network)}, the compiled graph {raw.shape[1:]}",
-                             hint="the model's output must keep the batch dimension first")
+            raise InputError(
+                f"the network gives outputs of shape {network.shape[1:]} per sample "
+                f"at batch size {len(network)}, the compiled graph {raw.shape[1:]}",
+                hint="the model's output must keep the batch dimension first",
+            )
         error = np.abs(raw - network)
         max_abs = float(error.max()) if error.size else 0.0
         scale = float(np.abs(network).max()) if network.size else 0.0
@@ -115,7 +134,9 @@ def measure(
             max_rel = max_abs = float("inf")
     agreement, mismatched, ties = None, (), 0
     if decisions is not None:
-        expected, margin = decide(network, semantics) if semantics.kind != "raw" else (network, None)
+        expected, margin = (
+            decide(network, semantics) if semantics.kind != "raw" else (network, None)
+        )
         expected = np.asarray(expected).reshape(len(network), -1)
         wrong = np.flatnonzero((expected != decisions.reshape(expected.shape)).any(axis=1))
         agreement = len(network) - len(wrong)
@@ -124,8 +145,19 @@ def measure(
         got = decisions.reshape(expected.shape)
         where = (lambda i: _scalar(points[i])) if points is not None else int
         mismatched = tuple((where(i), _scalar(expected[i]), _scalar(got[i])) for i in wrong[:1000])
-    return Fidelity(len(network), domain_size, complete, max_abs, max_rel, rmse, tolerance,
-                    agreement, mismatched, ties, required)
+    return Fidelity(
+        len(network),
+        domain_size,
+        complete,
+        max_abs,
+        max_rel,
+        rmse,
+        tolerance,
+        agreement,
+        mismatched,
+        ties,
+        required,
+    )
 
 
 def _scalar(row: np.ndarray) -> Any:
@@ -152,8 +184,9 @@ def check(fidelity: Fidelity, accept_mismatch: bool) -> None:
         return
     details = fidelity.summary()
     if fidelity.disagreements:
-        shown = ", ".join(f"input {i}: network {a}, artifact {b}"
-                          for i, a, b in fidelity.disagreements[:3])
+        shown = ", ".join(
+            f"input {i}: network {a}, artifact {b}" for i, a, b in fidelity.disagreements[:3]
+        )
         details += f"; first disagreements: {shown}"
     raise FidelityError(
         f"the compiled artifact does not match the network: {details}",

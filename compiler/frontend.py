@@ -24,7 +24,7 @@ from .modelfile import eval_mode
 from .ops import Op, dtype_name
 from .spec import InputSpec
 
-__all__ = ["trace", "to_graph", "example_inputs", "LOWERINGS"]
+__all__ = ["LOWERINGS", "example_inputs", "to_graph", "trace"]
 
 aten = torch.ops.aten
 
@@ -36,15 +36,22 @@ def example_inputs(specs: Sequence[InputSpec]) -> tuple[torch.Tensor, ...]:
         if spec.calibration is not None:
             sample = torch.as_tensor(spec.calibration[:1])
         else:
-            values = [e.domain.values[0] if hasattr(e.domain, "values") else e.domain.lo
-                      for e in spec.elements]
+            values = [
+                e.domain.values[0] if hasattr(e.domain, "values") else e.domain.lo
+                for e in spec.elements
+            ]
             sample = torch.tensor(values, dtype=torch.float64).reshape(1, *spec.shape)
         out.append(sample.to(_TORCH_DTYPES[spec.dtype]))
     return tuple(out)
 
 
-_TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64, "int64": torch.int64,
-                 "int32": torch.int32, "bool": torch.bool}
+_TORCH_DTYPES = {
+    "float32": torch.float32,
+    "float64": torch.float64,
+    "int64": torch.int64,
+    "int32": torch.int32,
+    "bool": torch.bool,
+}
 
 
 def trace(model: torch.nn.Module, specs: Sequence[InputSpec]) -> torch.export.ExportedProgram:
@@ -60,7 +67,7 @@ def trace(model: torch.nn.Module, specs: Sequence[InputSpec]) -> torch.export.Ex
             else:
                 program = torch.export.export(model, example_inputs(specs), strict=False)
             return program.run_decompositions()
-        except Exception as error:  # noqa: BLE001 - torch.export raises many kinds
+        except Exception as error:
             first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
             raise InputError(
                 f"torch.export could not trace the model with inputs "
@@ -125,7 +132,9 @@ class _Translator:
                 spec = self.specs[user_inputs.index(node.name)]
                 val = node.meta["val"]
                 self.values[node.name] = self.graph.add(
-                    Op.INPUT, name=spec.name, shape=tuple(int(d) for d in val.shape),
+                    Op.INPUT,
+                    name=spec.name,
+                    shape=tuple(int(d) for d in val.shape),
                     dtype=dtype_name(val.dtype),
                     attrs={"spec": spec.name},
                 )
@@ -137,7 +146,9 @@ class _Translator:
         kwargs = torch.fx.node.map_arg(node.kwargs, lambda n: self.values[n.name])
         if not any(isinstance(v, str) for v in _flatten((args, kwargs))):
             return node.target(*args, **kwargs)  # a constant subexpression: evaluate it now
-        rule = LOWERINGS.get(node.target) or LOWERINGS.get(getattr(node.target, "overloadpacket", None))
+        rule = LOWERINGS.get(node.target) or LOWERINGS.get(
+            getattr(node.target, "overloadpacket", None)
+        )
         if rule is None:
             raise UnsupportedOpError(
                 f"unsupported op {_op_name(node)} at %{node.name} ({source_line(node)})",
@@ -168,10 +179,14 @@ class _Translator:
     # --- helpers used by the lowering rules ---------------------------------------------
     def add(self, op: Op, inputs: Sequence[Any], **attrs: Any) -> str:
         names = [self._as_node(i) for i in inputs]
-        meta = ({"source": source_line(self.current), "module": module_path(self.current)}
-                if self.current is not None else {})
-        return self.graph.add(op, names, attrs, name=self.current.name if self.current else None,
-                              meta=meta)
+        meta = (
+            {"source": source_line(self.current), "module": module_path(self.current)}
+            if self.current is not None
+            else {}
+        )
+        return self.graph.add(
+            op, names, attrs, name=self.current.name if self.current else None, meta=meta
+        )
 
     def _as_node(self, value: Any) -> str:
         if isinstance(value, str):
@@ -418,8 +433,10 @@ def _mean(t: T, x: Any, dims: Any = None, keepdim: bool = False, **_: Any) -> st
 
 def _max_dim(t: T, x: Any, dim: int, keepdim: bool = False) -> tuple[str, str]:
     dims = _dims(t.shape(x), dim)
-    return (t.add(Op.AMAX, [x], dims=dims, keepdim=keepdim),
-            t.add(Op.ARGMAX, [x], dims=dims, keepdim=keepdim))
+    return (
+        t.add(Op.AMAX, [x], dims=dims, keepdim=keepdim),
+        t.add(Op.ARGMAX, [x], dims=dims, keepdim=keepdim),
+    )
 
 
 def _argmax(t: T, x: Any, dim: int | None = None, keepdim: bool = False) -> str:
@@ -443,7 +460,9 @@ def _log_softmax(t: T, x: Any, dim: int, *_: Any) -> str:
     return t.add(Op.SUB, [shifted, t.add(Op.LOG, [total])])
 
 
-def _layer_norm(t: T, x: Any, normalized: Sequence[int], weight: Any, bias: Any, eps: float) -> tuple:
+def _layer_norm(
+    t: T, x: Any, normalized: Sequence[int], weight: Any, bias: Any, eps: float
+) -> tuple:
     shape = t.shape(x)
     dims = tuple(range(len(shape) - len(normalized), len(shape)))
     count = float(math.prod(normalized))
@@ -459,8 +478,9 @@ def _layer_norm(t: T, x: Any, normalized: Sequence[int], weight: Any, bias: Any,
     return (out, mean, rstd)
 
 
-def _batch_norm(t: T, x: Any, weight: Any, bias: Any, mean: Any, var: Any, momentum: float,
-                eps: float) -> tuple:
+def _batch_norm(
+    t: T, x: Any, weight: Any, bias: Any, mean: Any, var: Any, momentum: float, eps: float
+) -> tuple:
     """Eval-mode batch norm: the running statistics are constants, so all but x folds away."""
     rank = len(t.shape(x))
     channel = (-1,) + (1,) * (rank - 2)
@@ -479,51 +499,96 @@ def _masked_fill(t: T, x: Any, mask: Any, value: Any) -> str:
 
 
 LOWERINGS: dict[Any, Rule] = {
-    aten.add.Tensor: _add, aten.add.Scalar: _add,
-    aten.sub.Tensor: _sub, aten.sub.Scalar: _sub,
+    aten.add.Tensor: _add,
+    aten.add.Scalar: _add,
+    aten.sub.Tensor: _sub,
+    aten.sub.Scalar: _sub,
     aten.rsub.Scalar: lambda t, a, b, alpha=1: _sub(t, b, a, alpha),
-    aten.mul.Tensor: _binary(Op.MUL), aten.mul.Scalar: _binary(Op.MUL),
-    aten.div.Tensor: _div, aten.div.Scalar: _div, aten.div.Tensor_mode: _div,
-    aten.pow.Tensor_Scalar: _binary(Op.POW), aten.pow.Tensor_Tensor: _binary(Op.POW),
+    aten.mul.Tensor: _binary(Op.MUL),
+    aten.mul.Scalar: _binary(Op.MUL),
+    aten.div.Tensor: _div,
+    aten.div.Scalar: _div,
+    aten.div.Tensor_mode: _div,
+    aten.pow.Tensor_Scalar: _binary(Op.POW),
+    aten.pow.Tensor_Tensor: _binary(Op.POW),
     aten.pow.Scalar: _binary(Op.POW),
-    aten.maximum.default: _binary(Op.MAXIMUM), aten.minimum.default: _binary(Op.MINIMUM),
-    aten.clamp.default: _clamp, aten.clamp_min.default: _clamp,
+    aten.maximum.default: _binary(Op.MAXIMUM),
+    aten.minimum.default: _binary(Op.MINIMUM),
+    aten.clamp.default: _clamp,
+    aten.clamp_min.default: _clamp,
     aten.clamp_max.default: lambda t, x, hi: _clamp(t, x, None, hi),
     aten.hardtanh.default: lambda t, x, lo=-1.0, hi=1.0: _clamp(t, x, lo, hi),
-    aten.eq.Tensor: _binary(Op.EQ), aten.eq.Scalar: _binary(Op.EQ),
-    aten.ne.Tensor: _binary(Op.NE), aten.ne.Scalar: _binary(Op.NE),
-    aten.lt.Tensor: _binary(Op.LT), aten.lt.Scalar: _binary(Op.LT),
-    aten.le.Tensor: _binary(Op.LE), aten.le.Scalar: _binary(Op.LE),
-    aten.gt.Tensor: _binary(Op.GT), aten.gt.Scalar: _binary(Op.GT),
-    aten.ge.Tensor: _binary(Op.GE), aten.ge.Scalar: _binary(Op.GE),
-    aten.logical_and.default: _binary(Op.AND), aten.logical_or.default: _binary(Op.OR),
-    aten.logical_not.default: _unary(Op.NOT), aten.bitwise_not.default: _unary(Op.NOT),
-    aten.where.self: _where, aten.masked_fill.Scalar: _masked_fill,
+    aten.eq.Tensor: _binary(Op.EQ),
+    aten.eq.Scalar: _binary(Op.EQ),
+    aten.ne.Tensor: _binary(Op.NE),
+    aten.ne.Scalar: _binary(Op.NE),
+    aten.lt.Tensor: _binary(Op.LT),
+    aten.lt.Scalar: _binary(Op.LT),
+    aten.le.Tensor: _binary(Op.LE),
+    aten.le.Scalar: _binary(Op.LE),
+    aten.gt.Tensor: _binary(Op.GT),
+    aten.gt.Scalar: _binary(Op.GT),
+    aten.ge.Tensor: _binary(Op.GE),
+    aten.ge.Scalar: _binary(Op.GE),
+    aten.logical_and.default: _binary(Op.AND),
+    aten.logical_or.default: _binary(Op.OR),
+    aten.logical_not.default: _unary(Op.NOT),
+    aten.bitwise_not.default: _unary(Op.NOT),
+    aten.where.self: _where,
+    aten.masked_fill.Scalar: _masked_fill,
     aten.masked_fill.Tensor: _masked_fill,
-    aten.neg.default: _unary(Op.NEG), aten.abs.default: _unary(Op.ABS),
-    aten.exp.default: _unary(Op.EXP), aten.log.default: _unary(Op.LOG),
-    aten.log1p.default: _unary(Op.LOG1P), aten.sin.default: _unary(Op.SIN),
-    aten.cos.default: _unary(Op.COS), aten.sqrt.default: _unary(Op.SQRT),
-    aten.rsqrt.default: _unary(Op.RSQRT), aten.tanh.default: _unary(Op.TANH),
-    aten.sigmoid.default: _unary(Op.SIGMOID), aten.relu.default: _unary(Op.RELU),
+    aten.neg.default: _unary(Op.NEG),
+    aten.abs.default: _unary(Op.ABS),
+    aten.exp.default: _unary(Op.EXP),
+    aten.log.default: _unary(Op.LOG),
+    aten.log1p.default: _unary(Op.LOG1P),
+    aten.sin.default: _unary(Op.SIN),
+    aten.cos.default: _unary(Op.COS),
+    aten.sqrt.default: _unary(Op.SQRT),
+    aten.rsqrt.default: _unary(Op.RSQRT),
+    aten.tanh.default: _unary(Op.TANH),
+    aten.sigmoid.default: _unary(Op.SIGMOID),
+    aten.relu.default: _unary(Op.RELU),
     aten.erf.default: _unary(Op.ERF),
-    aten.gelu.default: _gelu, aten.leaky_relu.default: _leaky_relu,
-    aten.addmm.default: _addmm, aten.mm.default: _binary(Op.MATMUL),
-    aten.bmm.default: _binary(Op.MATMUL), aten.matmul.default: _binary(Op.MATMUL),
-    aten.view.default: _reshape, aten.reshape.default: _reshape,
-    aten._unsafe_view.default: _reshape, aten.unsqueeze.default: _unsqueeze,
-    aten.squeeze.dim: _unsqueeze, aten.squeeze.dims: _unsqueeze, aten.squeeze.default: _unsqueeze,
+    aten.gelu.default: _gelu,
+    aten.leaky_relu.default: _leaky_relu,
+    aten.addmm.default: _addmm,
+    aten.mm.default: _binary(Op.MATMUL),
+    aten.bmm.default: _binary(Op.MATMUL),
+    aten.matmul.default: _binary(Op.MATMUL),
+    aten.view.default: _reshape,
+    aten.reshape.default: _reshape,
+    aten._unsafe_view.default: _reshape,
+    aten.unsqueeze.default: _unsqueeze,
+    aten.squeeze.dim: _unsqueeze,
+    aten.squeeze.dims: _unsqueeze,
+    aten.squeeze.default: _unsqueeze,
     aten.flatten.using_ints: _unsqueeze,
-    aten.permute.default: _permute, aten.transpose.int: _transpose, aten.t.default: _t,
-    aten.expand.default: _expand, aten.slice.Tensor: _slice, aten.select.int: _select,
-    aten.cat.default: _cat, aten.index.Tensor: _index, aten.flip.default: _flip, aten.embedding.default: _embedding,
-    aten.clone.default: _copy, aten.alias.default: _copy, aten._to_copy.default: _copy,
-    aten.detach.default: _copy, aten.lift_fresh_copy.default: _copy,
-    aten.sum.dim_IntList: _reduction(Op.SUM), aten.sum.default: _reduction(Op.SUM),
-    aten.amax.default: _reduction(Op.AMAX), aten.amin.default: _reduction(Op.AMIN),
-    aten.mean.dim: _mean, aten.mean.default: _mean,
-    aten.max.dim: _max_dim, aten.argmax.default: _argmax,
-    aten._softmax.default: _softmax, aten._log_softmax.default: _log_softmax,
+    aten.permute.default: _permute,
+    aten.transpose.int: _transpose,
+    aten.t.default: _t,
+    aten.expand.default: _expand,
+    aten.slice.Tensor: _slice,
+    aten.select.int: _select,
+    aten.cat.default: _cat,
+    aten.index.Tensor: _index,
+    aten.flip.default: _flip,
+    aten.embedding.default: _embedding,
+    aten.clone.default: _copy,
+    aten.alias.default: _copy,
+    aten._to_copy.default: _copy,
+    aten.detach.default: _copy,
+    aten.lift_fresh_copy.default: _copy,
+    aten.sum.dim_IntList: _reduction(Op.SUM),
+    aten.sum.default: _reduction(Op.SUM),
+    aten.amax.default: _reduction(Op.AMAX),
+    aten.amin.default: _reduction(Op.AMIN),
+    aten.mean.dim: _mean,
+    aten.mean.default: _mean,
+    aten.max.dim: _max_dim,
+    aten.argmax.default: _argmax,
+    aten._softmax.default: _softmax,
+    aten._log_softmax.default: _log_softmax,
     aten.native_layer_norm.default: _layer_norm,
     aten._native_batch_norm_legit_no_training.default: _batch_norm,
 }

@@ -14,7 +14,7 @@ import torch
 from .errors import GraphInvariantError
 from .ops import DTYPES, OP_TABLE, Op, dtype_name
 
-__all__ = ["Node", "Graph", "infer_meta"]
+__all__ = ["Graph", "Node", "infer_meta"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -65,7 +65,9 @@ def _summary(value: torch.Tensor | None) -> str:
     return f"{value.numel()} values"
 
 
-def infer_meta(op: Op, inputs: Sequence[Node], attrs: dict[str, Any]) -> tuple[tuple[int, ...], str]:
+def infer_meta(
+    op: Op, inputs: Sequence[Node], attrs: dict[str, Any]
+) -> tuple[tuple[int, ...], str]:
     """Shape and dtype of `op` on these inputs, found by running its reference on meta tensors."""
     info = OP_TABLE[op]
     if info.declared_meta:
@@ -108,8 +110,14 @@ class Graph:
         elif shape is None or dtype is None:
             shape, dtype = infer_meta(op, [self[i] for i in inputs], attrs)
         node = Node(
-            self._unique(name or op.value), op, tuple(inputs), attrs, tuple(shape), dtype,
-            value, dict(meta or {}),
+            self._unique(name or op.value),
+            op,
+            tuple(inputs),
+            attrs,
+            tuple(shape),
+            dtype,
+            value,
+            dict(meta or {}),
         )
         self._insert(node)
         if op is Op.INPUT:

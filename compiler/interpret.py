@@ -10,7 +10,7 @@ from .errors import InputError
 from .graph import Graph, Node
 from .ops import DTYPES, OP_TABLE, Op
 
-__all__ = ["interpret", "evaluate_node"]
+__all__ = ["evaluate_node", "interpret"]
 
 
 def evaluate_node(node: Node, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -29,8 +29,9 @@ def interpret(graph: Graph, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor
         node = graph[name]
         tensor = torch.as_tensor(value).to(DTYPES[node.dtype])
         if tuple(tensor.shape) != node.shape:
-            raise InputError(f"input {name!r} has shape {tuple(tensor.shape)}, the graph takes "
-                             f"{node.shape}")
+            raise InputError(
+                f"input {name!r} has shape {tuple(tensor.shape)}, the graph takes {node.shape}"
+            )
         env[name] = tensor
     for node in graph.nodes():
         if node.op is Op.CONST:

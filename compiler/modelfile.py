@@ -19,7 +19,7 @@ import torch
 
 from .errors import InputError
 
-__all__ = ["LoadedModel", "load_model", "save_model", "eval_mode", "EXTRA_FILE"]
+__all__ = ["EXTRA_FILE", "LoadedModel", "eval_mode", "load_model", "save_model"]
 
 EXTRA_FILE = "nnc.json"  # inside a .pt2: {"inputs": [spec, ...], "output": "argmax"}
 
@@ -34,11 +34,17 @@ class LoadedModel:
     static_batch: int | None = None  # an ExportedProgram traced with a fixed batch size
 
 
-def _from_program(program: torch.export.ExportedProgram, inputs: list[str] | None = None,
-                  output: str | None = None) -> LoadedModel:
+def _from_program(
+    program: torch.export.ExportedProgram,
+    inputs: list[str] | None = None,
+    output: str | None = None,
+) -> LoadedModel:
     user = set(program.graph_signature.user_inputs)
-    sizes = [n.meta["val"].shape[0] for n in program.graph.nodes
-             if n.op == "placeholder" and n.name in user and n.meta["val"].dim() > 0]
+    sizes = [
+        n.meta["val"].shape[0]
+        for n in program.graph.nodes
+        if n.op == "placeholder" and n.name in user and n.meta["val"].dim() > 0
+    ]
     static = {int(s) for s in sizes if isinstance(s, int)}
     if static - {1}:
         raise InputError(
@@ -56,12 +62,16 @@ def load_model(source: Any, trust: bool = False) -> LoadedModel:
     if isinstance(source, torch.nn.Module):
         return LoadedModel(source)
     if not isinstance(source, (str, Path)):
-        raise InputError(f"cannot compile a {type(source).__name__}",
-                         hint="pass a torch.nn.Module, an ExportedProgram or a model file path")
+        raise InputError(
+            f"cannot compile a {type(source).__name__}",
+            hint="pass a torch.nn.Module, an ExportedProgram or a model file path",
+        )
     path = Path(source)
     if not path.is_file():
-        raise InputError(f"model file {str(path)!r} does not exist",
-                         hint="check the path (a .pt2 from torch.export.save, or TorchScript)")
+        raise InputError(
+            f"model file {str(path)!r} does not exist",
+            hint="check the path (a .pt2 from torch.export.save, or TorchScript)",
+        )
     kind = _file_kind(path)
     try:
         if kind == "export":
@@ -71,7 +81,7 @@ def load_model(source: Any, trust: bool = False) -> LoadedModel:
         return _load_pickle(path, trust)
     except InputError:
         raise
-    except Exception as error:  # noqa: BLE001 - torch raises many kinds on bad files
+    except Exception as error:
         raise InputError(
             f"cannot read model file {path.name!r}: it is truncated, corrupt or not a model "
             f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})",
@@ -91,8 +101,10 @@ def _file_kind(path: Path) -> str:
         return "export"
     if any(n.endswith("data.pkl") for n in names):
         return "pickle"
-    raise InputError(f"model file {path.name!r} is a zip archive nnc does not recognise",
-                     hint="pass a .pt2 from torch.export.save or a TorchScript file")
+    raise InputError(
+        f"model file {path.name!r} is a zip archive nnc does not recognise",
+        hint="pass a .pt2 from torch.export.save or a TorchScript file",
+    )
 
 
 def _load_exported(path: Path) -> LoadedModel:
@@ -123,13 +135,16 @@ def _load_pickle(path: Path, trust: bool) -> LoadedModel:
         )
     loaded = torch.load(str(path), map_location="cpu", weights_only=False)
     if not isinstance(loaded, torch.nn.Module):
-        raise InputError(f"model file {path.name!r} holds a {type(loaded).__name__}, not a module",
-                         hint="save the whole module, or export it with torch.export.save")
+        raise InputError(
+            f"model file {path.name!r} holds a {type(loaded).__name__}, not a module",
+            hint="save the whole module, or export it with torch.export.save",
+        )
     return LoadedModel(loaded)
 
 
-def save_model(model: torch.nn.Module, path: str | Path, inputs: Sequence[str],
-               output: str | None = None) -> None:
+def save_model(
+    model: torch.nn.Module, path: str | Path, inputs: Sequence[str], output: str | None = None
+) -> None:
     """Export `model` with a dynamic batch dimension and save it as a .pt2 that carries its input
     specs and output semantics (so `nnc model.pt2 -o algo.so` needs no flags) and no source
     paths of the machine that saved it."""

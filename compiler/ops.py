@@ -16,7 +16,7 @@ import torch
 
 from .closed_form import evaluate_expr, evaluate_table
 
-__all__ = ["Op", "OpInfo", "OP_TABLE", "DTYPES", "dtype_name", "is_integer_dtype"]
+__all__ = ["DTYPES", "OP_TABLE", "Op", "OpInfo", "dtype_name", "is_integer_dtype"]
 
 
 class Op(enum.Enum):
@@ -168,12 +168,14 @@ OP_TABLE: dict[Op, OpInfo] = {
 
 
 def _expr(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
-    return evaluate_expr(a["expr"], a["bindings"], t, a["shape"], DTYPES[a["dtype"]],
-                         a.get("rowwise", False))
+    return evaluate_expr(
+        a["expr"], a["bindings"], t, a["shape"], DTYPES[a["dtype"]], a.get("rowwise", False)
+    )
 
 
 def _table(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
     return evaluate_table(a["table"], a["axes"], t, a["shape"])
+
 
 # Dtype names used in specs, graphs, metadata and the C ABI.
 DTYPES: dict[str, torch.dtype] = {

@@ -42,8 +42,10 @@ def parse_output(text: str | OutputSemantics) -> OutputSemantics:
             return OutputSemantics("threshold", float(text.split("=", 1)[1]))
         except ValueError:
             pass
-    raise InputError(f"output {text!r} is not understood",
-                     hint="use --output raw, --output argmax or --output threshold=0.5")
+    raise InputError(
+        f"output {text!r} is not understood",
+        hint="use --output raw, --output argmax or --output threshold=0.5",
+    )
 
 
 @dataclass(frozen=True)
@@ -64,12 +66,16 @@ class Options:
     synth_seconds: float = 60.0  # time budget of the integer-program search
     symbolic: tuple[str, ...] = ()  # modules to distil into closed forms (e.g. "edge_model")
     engine: str = "operon"  # symbolic regression: operon (default), pysr or basis
-    basis_too: bool = True  # add the (fast, deterministic) basis engine's candidates to every search
+    basis_too: bool = (
+        True  # add the (fast, deterministic) basis engine's candidates to every search
+    )
     operators: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt")
     max_complexity: int = 25  # largest expression the engines may propose
     sr_seconds: float = 30.0  # time budget of symbolic regression, per output
     sr_threads: int = 1  # engine threads; 1 keeps the search deterministic under a seed
-    sr_max_inputs: int = 10  # whole-network regression when the inputs have at most this many elements
+    sr_max_inputs: int = (
+        10  # whole-network regression when the inputs have at most this many elements
+    )
     sr_samples: int = 2000  # space-filling training samples (as many again for validation)
     # The gate a closed form must pass against the network, on validation samples: RMSE relative
     # to the RMS of the network's output, and max error relative to its largest magnitude.
@@ -97,8 +103,9 @@ def make_options(**given: Any) -> Options:
             given[key] = tuple(p.strip() for p in given[key].split(",") if p.strip())
     options = Options(**given)
     if options.mode not in MODES:
-        raise InputError(f"mode {options.mode!r} is not available",
-                         hint=f"choose one of: {', '.join(MODES)}")
+        raise InputError(
+            f"mode {options.mode!r} is not available", hint=f"choose one of: {', '.join(MODES)}"
+        )
     if options.cpu not in ("host", "generic"):
         raise InputError(f"cpu {options.cpu!r} is not understood", hint="use 'host' or 'generic'")
     if options.samples < 1 or options.enumerate_limit < 1:
@@ -107,9 +114,10 @@ def make_options(**given: Any) -> Options:
 
     if options.engine not in ENGINES:
         close = difflib.get_close_matches(options.engine, list(ENGINES), n=1)
-        raise InputError(f"unknown engine {options.engine!r}",
-                         hint=f"did you mean {close[0]!r}?" if close else
-                         f"choose one of: {', '.join(ENGINES)}")
+        raise InputError(
+            f"unknown engine {options.engine!r}",
+            hint=f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(ENGINES)}",
+        )
     if not options.prune_budget >= 0:
         raise InputError(f"prune_budget {options.prune_budget!r} must be ≥ 0")
     if not 0 < options.min_agreement <= 1:

@@ -16,8 +16,15 @@ from .graph import Graph
 from .ops import OP_TABLE, Op
 from .verify import verify_graph
 
-__all__ = ["DiscreteProblem", "PassContext", "PassRecord", "register_pass", "run_pipeline", "flops",
-           "PASSES"]
+__all__ = [
+    "PASSES",
+    "DiscreteProblem",
+    "PassContext",
+    "PassRecord",
+    "flops",
+    "register_pass",
+    "run_pipeline",
+]
 
 PassFunction = Callable[[Graph, "PassContext"], Graph]
 
@@ -101,7 +108,10 @@ class PassRecord:
 
 
 def run_pipeline(
-    graph: Graph, names: Sequence[str], options: Any, log: Callable[[str], None] = lambda s: None,
+    graph: Graph,
+    names: Sequence[str],
+    options: Any,
+    log: Callable[[str], None] = lambda s: None,
     discrete: DiscreteProblem | None = None,
     specs: Sequence[Any] = (),
     points: np.ndarray | None = None,
@@ -114,17 +124,29 @@ def run_pipeline(
     records = []
     for name in names:
         registered = PASSES[name]
-        ctx = PassContext(options, discrete, lambda line, name=name: log(f"{name}: {line}"),
-                          specs, points, network)
+        ctx = PassContext(
+            options,
+            discrete,
+            lambda line, name=name: log(f"{name}: {line}"),
+            specs,
+            points,
+            network,
+        )
         before = graph.fingerprint()
         start = time.perf_counter()
         with error_context(f"pass {name}"):
             result = registered.function(graph, ctx)
             verify_graph(result, after=f"pass {name}")
         record = PassRecord(
-            name, result.fingerprint() != before, (_ops(graph), _ops(result)),
-            (graph.parameter_count(), result.parameter_count()), time.perf_counter() - start,
-            dict(ctx.counts), ctx.notes, ctx.data, ctx.approximated and not registered.exact,
+            name,
+            result.fingerprint() != before,
+            (_ops(graph), _ops(result)),
+            (graph.parameter_count(), result.parameter_count()),
+            time.perf_counter() - start,
+            dict(ctx.counts),
+            ctx.notes,
+            ctx.data,
+            ctx.approximated and not registered.exact,
             (flops(graph), flops(result)),
         )
         log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")

@@ -14,8 +14,9 @@ WIDTH = 20
 
 
 @contextmanager
-def ticking(label: str, budget: float, quiet: bool = False,
-            status: Callable[[], str] = lambda: "") -> Iterator[None]:
+def ticking(
+    label: str, budget: float, quiet: bool = False, status: Callable[[], str] = lambda: ""
+) -> Iterator[None]:
     """Redraw `label [####----] 12/30 s status` on stderr twice a second while the body runs
     (only on a terminal, and not when quiet)."""
     if quiet or not sys.stderr.isatty():

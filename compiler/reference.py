@@ -14,7 +14,7 @@ from .options import Options
 from .pipeline import DiscreteProblem
 from .spec import Domain, InputSpec, Range
 
-__all__ = ["Reference", "reference_run", "discrete_problem"]
+__all__ = ["Reference", "discrete_problem", "reference_run"]
 
 MAX_CONSTANTS = 10
 
@@ -28,8 +28,9 @@ class Reference:
 
     def flat(self) -> np.ndarray:
         """The points as the ABI takes them: (n, sum of input sizes) float64."""
-        return np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in self.points],
-                              axis=1)
+        return np.concatenate(
+            [p.reshape(len(p), -1).astype(np.float64) for p in self.points], axis=1
+        )
 
 
 def reference_run(loaded: LoadedModel, specs: Sequence[InputSpec], options: Options) -> Reference:
@@ -39,15 +40,18 @@ def reference_run(loaded: LoadedModel, specs: Sequence[InputSpec], options: Opti
     return Reference(points, complete, domain.size(), network)
 
 
-def discrete_problem(reference: Reference, specs: Sequence[InputSpec], options: Options,
-                     output_dtype: str) -> DiscreteProblem | None:
+def discrete_problem(
+    reference: Reference, specs: Sequence[InputSpec], options: Options, output_dtype: str
+) -> DiscreteProblem | None:
     """The synthesis problem, or None when the domain is not enumerated, not integer-valued, or the
     output is not one discrete value per sample."""
     semantics = options.output
     integer_output = output_dtype.startswith("int") or output_dtype == "bool"
     if not reference.complete or not (semantics.kind != "raw" or integer_output):
         return None
-    target = decide(reference.network, semantics)[0] if semantics.kind != "raw" else reference.network
+    target = (
+        decide(reference.network, semantics)[0] if semantics.kind != "raw" else reference.network
+    )
     target = np.asarray(target).reshape(len(reference.network), -1)
     if target.shape[1] != 1:
         return None
@@ -69,5 +73,6 @@ def discrete_problem(reference: Reference, specs: Sequence[InputSpec], options: 
                 constants |= {lo, hi, hi - lo + 1}
     if semantics.kind == "argmax":
         constants.add(reference.network.shape[-1])
-    return DiscreteProblem(variables, tuple(bindings), target[:, 0].astype(np.int64),
-                           sorted(constants)[:MAX_CONSTANTS])
+    return DiscreteProblem(
+        variables, tuple(bindings), target[:, 0].astype(np.int64), sorted(constants)[:MAX_CONSTANTS]
+    )

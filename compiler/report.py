@@ -27,30 +27,40 @@ class Report:
 
     def text(self) -> str:
         lines = [f"closed form: {self.closed_form}"] if self.closed_form else []
-        lines += [f"mode {self.mode}, output {self.output}: {self.graph.get('ops', 0)} ops, "
-                 f"{self.graph.get('params', 0):,} parameters"]
+        lines += [
+            f"mode {self.mode}, output {self.output}: {self.graph.get('ops', 0)} ops, "
+            f"{self.graph.get('params', 0):,} parameters"
+        ]
         if self.passes:
-            lines.append(f"  {'pass':<10} {'changed':<8} {'ops':<14} {'parameters':<24} "
-                         f"{'flops/sample':<24} time")
+            lines.append(
+                f"  {'pass':<10} {'changed':<8} {'ops':<14} {'parameters':<24} "
+                f"{'flops/sample':<24} time"
+            )
             for r in self.passes:
                 stats = ", ".join(f"{k} {v}" for k, v in r.stats.items())
                 ops = f"{r.nodes[0]} → {r.nodes[1]}"
                 params = f"{r.params[0]:,} → {r.params[1]:,}"
                 work = f"{r.flops[0]:,} → {r.flops[1]:,}"
                 changed = "yes" if r.changed else "no"
-                lines.append(f"  {r.name:<10} {changed:<8} {ops:<14} {params:<24} {work:<24} "
-                             f"{r.seconds:.3f} s  {stats}".rstrip())
+                lines.append(
+                    f"  {r.name:<10} {changed:<8} {ops:<14} {params:<24} {work:<24} "
+                    f"{r.seconds:.3f} s  {stats}".rstrip()
+                )
                 lines.extend(f"    {note}" for note in r.notes)
         lines.append(self.fidelity.summary())
         if self.fidelity.disagreements:
             lines.append("disagreements (input: network → artifact):")
-            lines.extend(f"  {point}: {network} → {artifact}"
-                         for point, network, artifact in self.fidelity.disagreements)
+            lines.extend(
+                f"  {point}: {network} → {artifact}"
+                for point, network, artifact in self.fidelity.disagreements
+            )
         if self.truth:
             t = self.truth
-            lines.append(f"against the labelled data: network max rel error "
-                         f"{t['network_max_rel_error']:.3g} (RMSE {t['network_rmse']:.3g}), "
-                         f"artifact {t['artifact_max_rel_error']:.3g} (RMSE {t['artifact_rmse']:.3g})")
+            lines.append(
+                f"against the labelled data: network max rel error "
+                f"{t['network_max_rel_error']:.3g} (RMSE {t['network_rmse']:.3g}), "
+                f"artifact {t['artifact_max_rel_error']:.3g} (RMSE {t['artifact_rmse']:.3g})"
+            )
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
         lines.append(f"compile time: {stages}")
         return "\n".join(lines)
@@ -63,10 +73,18 @@ class Report:
             "truth": self.truth,
             "graph": self.graph,
             "passes": [
-                {"name": r.name, "changed": r.changed, "ops": list(r.nodes),
-                 "params": list(r.params), "flops": list(r.flops), "seconds": r.seconds,
-                 "stats": r.stats, "approximate": r.approximate,
-                 "notes": r.notes, "data": r.data}
+                {
+                    "name": r.name,
+                    "changed": r.changed,
+                    "ops": list(r.nodes),
+                    "params": list(r.params),
+                    "flops": list(r.flops),
+                    "seconds": r.seconds,
+                    "stats": r.stats,
+                    "approximate": r.approximate,
+                    "notes": r.notes,
+                    "data": r.data,
+                }
                 for r in self.passes
             ],
             "verification": self.fidelity.to_json(),
@@ -79,30 +97,44 @@ class Report:
         lines = ["# nnc report", ""]
         if self.closed_form:
             lines += [f"**Closed form:** `{self.closed_form}`", ""]
-        lines += [f"**Verification:** {self.fidelity.summary()}", "",
-                  f"Mode `{self.mode}`, output `{self.output}`; {self.graph.get('ops', 0)} ops, "
-                  f"{self.graph.get('params', 0):,} parameters in the result.", "",
-                  "| pass | changed | ops | parameters | flops/sample | time | notes |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"**Verification:** {self.fidelity.summary()}",
+            "",
+            f"Mode `{self.mode}`, output `{self.output}`; {self.graph.get('ops', 0)} ops, "
+            f"{self.graph.get('params', 0):,} parameters in the result.",
+            "",
+            "| pass | changed | ops | parameters | flops/sample | time | notes |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in self.passes:
             notes = "<br>".join(n.replace("|", "\\|") for n in r.notes)
-            lines.append(f"| {r.name} | {'yes' if r.changed else 'no'} | {r.nodes[0]} → "
-                         f"{r.nodes[1]} | {r.params[0]:,} → {r.params[1]:,} | {r.flops[0]:,} → {r.flops[1]:,} "
-                         f"| {r.seconds:.3f} s "
-                         f"| {notes} |")
+            lines.append(
+                f"| {r.name} | {'yes' if r.changed else 'no'} | {r.nodes[0]} → "
+                f"{r.nodes[1]} | {r.params[0]:,} → {r.params[1]:,} | {r.flops[0]:,} → {r.flops[1]:,} "
+                f"| {r.seconds:.3f} s "
+                f"| {notes} |"
+            )
         for r in self.passes:
             spectrum = r.data.get("embedding spectrum")
             if spectrum:
                 picture = _plot_spectrum(spectrum, path.with_name(path.stem + "-spectrum.png"))
-                lines += ["", "## Fourier spectrum of the token embedding", "",
-                          f"Key frequencies: {spectrum['key frequencies']}.", ""]
+                lines += [
+                    "",
+                    "## Fourier spectrum of the token embedding",
+                    "",
+                    f"Key frequencies: {spectrum['key frequencies']}.",
+                    "",
+                ]
                 if picture:
                     lines.append(f"![embedding spectrum]({picture.name})")
         if self.fidelity.disagreements:
             lines += ["", "## Disagreements (input: network → artifact)", ""]
             lines += [f"- {p}: {n} → {a}" for p, n, a in self.fidelity.disagreements]
-        lines += ["", "Compile time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()),
-                  ""]
+        lines += [
+            "",
+            "Compile time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()),
+            "",
+        ]
         path.write_text("\n".join(lines))
         return path
 
@@ -119,10 +151,16 @@ def _plot_spectrum(spectrum: dict[str, Any], path: Path) -> Path | None:
     share = spectrum["share"]
     keys = set(spectrum["key frequencies"])
     figure, axis = plt.subplots(figsize=(9, 3))
-    axis.bar(range(1, len(share)), share[1:],
-             color=["tab:red" if k in keys else "tab:gray" for k in range(1, len(share))])
-    axis.set(xlabel=f"frequency k (over {spectrum['tokens']} tokens)",
-             ylabel="share of embedding norm", title="token embedding spectrum (key in red)")
+    axis.bar(
+        range(1, len(share)),
+        share[1:],
+        color=["tab:red" if k in keys else "tab:gray" for k in range(1, len(share))],
+    )
+    axis.set(
+        xlabel=f"frequency k (over {spectrum['tokens']} tokens)",
+        ylabel="share of embedding norm",
+        title="token embedding spectrum (key in red)",
+    )
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)

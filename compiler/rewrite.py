@@ -8,7 +8,7 @@ from .errors import InternalError
 from .graph import Graph, Node
 from .ops import Op
 
-__all__ = ["Rule", "rewrite", "remove_dead"]
+__all__ = ["Rule", "remove_dead", "rewrite"]
 
 # A rule looks at one node and returns the name of a value to use instead of it, or None.
 # It may add nodes to the graph to build that value; it never edits existing ones.

@@ -23,11 +23,18 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Range", "Values", "Element", "InputSpec", "parse_spec", "Domain"]
+__all__ = ["Domain", "Element", "InputSpec", "Range", "Values", "parse_spec"]
 
 _DTYPE_ALIASES = {
-    "float": "float32", "float32": "float32", "double": "float64", "float64": "float64",
-    "int": "int64", "int64": "int64", "long": "int64", "int32": "int32", "bool": "bool",
+    "float": "float32",
+    "float32": "float32",
+    "double": "float64",
+    "float64": "float64",
+    "int": "int64",
+    "int64": "int64",
+    "long": "int64",
+    "int32": "int32",
+    "bool": "bool",
 }
 
 
@@ -156,8 +163,11 @@ class Domain:
         columns = [_from_unit(spec, e, unit[:, k]) for k, (spec, e) in enumerate(elements)]
         out, start = [], 0
         for spec in self.specs:
-            block = np.stack(columns[start : start + spec.numel], axis=1) if spec.numel else \
-                np.zeros((n, 0))
+            block = (
+                np.stack(columns[start : start + spec.numel], axis=1)
+                if spec.numel
+                else np.zeros((n, 0))
+            )
             out.append(block.reshape(n, *spec.shape).astype(_numpy_dtype(spec.dtype)))
             start += spec.numel
         return out
@@ -395,7 +405,7 @@ def _calibration_spec(name: str, path: Path, text: str) -> InputSpec:
         )
     try:
         loaded = np.load(path, allow_pickle=False)
-    except Exception as error:  # noqa: BLE001 - numpy raises many kinds here
+    except Exception as error:
         raise InputError(
             f"cannot read calibration file {path.name!r}: {error}",
             hint="save samples with numpy.savez(path, x=array) (pickled arrays are refused)",

@@ -29,8 +29,9 @@ def verify_graph(graph: Graph, after: str = "front end") -> None:
     for node in graph.nodes():
         info = OP_TABLE[node.op]
         if info.arity is not None and len(node.inputs) != info.arity:
-            raise fail(f"%{node.name}: {node.op.value} takes {info.arity} inputs, has "
-                       f"{len(node.inputs)}")
+            raise fail(
+                f"%{node.name}: {node.op.value} takes {info.arity} inputs, has {len(node.inputs)}"
+            )
         if node.op is Op.CONST:
             if node.value is None or tuple(node.value.shape) != node.shape:
                 raise fail(f"%{node.name}: constant value does not match its shape {node.shape}")
@@ -39,5 +40,7 @@ def verify_graph(graph: Graph, after: str = "front end") -> None:
         elif node.op is not Op.INPUT:
             expected = infer_meta(node.op, [graph[i] for i in node.inputs], node.attrs)
             if expected != (node.shape, node.dtype):
-                raise fail(f"%{node.name}: recorded {node.dtype}{list(node.shape)}, its op gives "
-                           f"{expected[1]}{list(expected[0])}")
+                raise fail(
+                    f"%{node.name}: recorded {node.dtype}{list(node.shape)}, its op gives "
+                    f"{expected[1]}{list(expected[0])}"
+                )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import bounds, explain, fold, lower, prune, sr, synth  # noqa: F401 - registers the passes
 
-__all__ = ["default_pipeline", "PIPELINES"]
+__all__ = ["PIPELINES", "default_pipeline"]
 
 # mode → the passes it runs, in order
 PIPELINES: dict[str, tuple[str, ...]] = {

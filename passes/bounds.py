@@ -23,14 +23,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-
 from nnc.errors import InputError
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op, is_integer_dtype
 from nnc.pipeline import PassContext, register_pass
 from nnc.spec import InputSpec, Range, Values
 
-__all__ = ["Interval", "node_bounds", "bounds", "domain_ends", "BOUND_RULES"]
+__all__ = ["BOUND_RULES", "Interval", "bounds", "domain_ends", "node_bounds"]
 
 Interval = tuple[torch.Tensor, torch.Tensor]
 BoundRule = Callable[[Node, list[Interval]], Interval]
@@ -62,8 +61,10 @@ def bounds(graph: Graph, ctx: PassContext) -> Graph:
 def node_bounds(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Interval]:
     """(lo, hi) of every node, float64 and shaped like it, over the domain the specs declare."""
     if len(specs) != len(graph.inputs):
-        raise InputError(f"the graph takes {len(graph.inputs)} inputs, {len(specs)} specs given",
-                         hint="give one input spec per model input, in the order forward() takes")
+        raise InputError(
+            f"the graph takes {len(graph.inputs)} inputs, {len(specs)} specs given",
+            hint="give one input spec per model input, in the order forward() takes",
+        )
     found: dict[str, Interval] = {}
     for node in graph.nodes():
         if node.op is Op.INPUT:
@@ -89,9 +90,11 @@ def _input_bounds(node: Node, spec: InputSpec) -> Interval:
         ends = [domain_ends(e.domain) for e in spec.elements]
         lo, hi = np.array([e[0] for e in ends]), np.array([e[1] for e in ends])
     if lo.size != node.numel:
-        raise InputError(f"input {spec.name!r} has {lo.size} elements in its spec, the graph's "
-                         f"input %{node.name} has {node.numel}",
-                         hint="the spec's shape must match what forward() takes")
+        raise InputError(
+            f"input {spec.name!r} has {lo.size} elements in its spec, the graph's "
+            f"input %{node.name} has {node.numel}",
+            hint="the spec's shape must match what forward() takes",
+        )
     return (torch.from_numpy(lo).reshape(node.shape), torch.from_numpy(hi).reshape(node.shape))
 
 
@@ -213,6 +216,7 @@ def _boolean(fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> BoundR
 
 def _greater(strict: bool, swap: bool) -> BoundRule:
     """a > b (or >=): surely true when a.lo beats b.hi, possibly true when a.hi beats b.lo."""
+
     def rule(node: Node, args: list[Interval]) -> Interval:
         (alo, ahi), (blo, bhi) = args[::-1] if swap else args
         beats = torch.gt if strict else torch.ge
@@ -240,6 +244,7 @@ def _where(node: Node, args: list[Interval]) -> Interval:
 
 def _reduce(fn: Callable[..., torch.Tensor]) -> BoundRule:
     """Sum, max and min are non-decreasing in every element: reduce each endpoint."""
+
     def rule(node: Node, args: list[Interval]) -> Interval:
         dims, keep = list(node.attrs["dims"]), node.attrs["keepdim"]
         return fn(args[0][0], dims, keepdim=keep), fn(args[0][1], dims, keepdim=keep)
@@ -258,8 +263,11 @@ def _matmul(node: Node, args: list[Interval]) -> Interval:
     a_mid, a_rad = (ahi + alo) / 2, (ahi - alo) / 2
     b_mid, b_rad = (bhi + blo) / 2, (bhi - blo) / 2
     mid = torch.matmul(a_mid, b_mid)
-    rad = (torch.matmul(a_mid.abs(), b_rad) + torch.matmul(a_rad, b_mid.abs())
-           + torch.matmul(a_rad, b_rad))
+    rad = (
+        torch.matmul(a_mid.abs(), b_rad)
+        + torch.matmul(a_rad, b_mid.abs())
+        + torch.matmul(a_rad, b_rad)
+    )
     low, high = mid - rad, mid + rad
     return torch.where(low <= -HUGE, -INF, low), torch.where(high >= HUGE, INF, high)
 
@@ -267,8 +275,10 @@ def _matmul(node: Node, args: list[Interval]) -> Interval:
 def _movement(node: Node, args: list[Interval]) -> Interval:
     """Data movement commutes with bounds: move the lower and the upper ends alike."""
     reference = OP_TABLE[node.op].reference
-    return (reference([a[0] for a in args], node.attrs),
-            reference([a[1] for a in args], node.attrs))
+    return (
+        reference([a[0] for a in args], node.attrs),
+        reference([a[1] for a in args], node.attrs),
+    )
 
 
 def _take(node: Node, args: list[Interval]) -> Interval:
@@ -295,8 +305,9 @@ def _table(node: Node, args: list[Interval]) -> Interval:
 # --- relations: facts about a node and its own inputs that intervals alone forget ----------------
 
 
-def below_own_max(graph: Graph, node: Node, interval: Interval,
-                  found: dict[str, Interval]) -> Interval:
+def below_own_max(
+    graph: Graph, node: Node, interval: Interval, found: dict[str, Interval]
+) -> Interval:
     """x - amax(x) <= 0 and x - amin(x) >= 0, as softmax shifts its input (keepdim: the reduced
     axes line up with x's)"""
     lo, hi = interval
@@ -309,8 +320,9 @@ def below_own_max(graph: Graph, node: Node, interval: Interval,
     return lo, hi
 
 
-def share_of_own_sum(graph: Graph, node: Node, interval: Interval,
-                     found: dict[str, Interval]) -> Interval:
+def share_of_own_sum(
+    graph: Graph, node: Node, interval: Interval, found: dict[str, Interval]
+) -> Interval:
     """x / sum(x) lies in [0, 1] when x >= 0 (and the sum is not 0), as softmax normalises"""
     total = graph[node.inputs[1]]
     x = node.inputs[0]

@@ -11,7 +11,7 @@ import numpy as np
 import sympy
 from scipy.optimize import least_squares
 
-__all__ = ["snap_constants", "nearest_simple", "refit"]
+__all__ = ["nearest_simple", "refit", "snap_constants"]
 
 MAX_DENOMINATOR = 12
 MAX_NUMERATOR = 50  # 127/5 is not a "simple" number; 3/2 and 9/8 are
@@ -32,14 +32,19 @@ def nearest_simple(value: float, rel_tol: float) -> sympy.Expr | None:
     for named in NAMED:
         ratio = Fraction(value / float(named)).limit_denominator(4)
         if ratio.numerator and abs(ratio.numerator) <= 12:
-            options.append((sympy.Rational(ratio.numerator, ratio.denominator) * named,
-                            min(rel_tol, NAMED_TOLERANCE)))
+            options.append(
+                (
+                    sympy.Rational(ratio.numerator, ratio.denominator) * named,
+                    min(rel_tol, NAMED_TOLERANCE),
+                )
+            )
     close = [o for o, tol in options if abs(float(o) - value) <= tol * abs(value)]
     return min(close, key=lambda o: (abs(float(o) - value), sympy.count_ops(o))) if close else None
 
 
-def refit(expr: sympy.Expr, symbols: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray
-          ) -> sympy.Expr:
+def refit(
+    expr: sympy.Expr, symbols: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray
+) -> sympy.Expr:
     """Least-squares values for the expression's remaining float constants."""
     floats = sorted(expr.atoms(sympy.Float), key=float)
     if not floats:
@@ -58,8 +63,14 @@ def refit(expr: sympy.Expr, symbols: Sequence[sympy.Symbol], X: np.ndarray, y: n
     return template.xreplace({p: sympy.Float(v) for p, v in zip(parameters, solution.x)})
 
 
-def snap_constants(expr: sympy.Expr, symbols: Sequence[sympy.Symbol], X: np.ndarray,
-                   y: np.ndarray, rel_tol: float = 1e-2, slack: float = 1.5) -> sympy.Expr:
+def snap_constants(
+    expr: sympy.Expr,
+    symbols: Sequence[sympy.Symbol],
+    X: np.ndarray,
+    y: np.ndarray,
+    rel_tol: float = 1e-2,
+    slack: float = 1.5,
+) -> sympy.Expr:
     """Snap constants one at a time (the closest to a simple number first), refitting the rest;
     a snap is kept when the RMSE stays within `slack` times the unsnapped fit (or tiny)."""
     error = _rmse_function(symbols, X, y)
@@ -72,7 +83,9 @@ def snap_constants(expr: sympy.Expr, symbols: Sequence[sympy.Symbol], X: np.ndar
         for f in floats:
             simple = nearest_simple(float(f), rel_tol)
             if simple is not None:
-                attempts.append((abs(float(simple) - float(f)) / max(abs(float(f)), 1e-300), f, simple))
+                attempts.append(
+                    (abs(float(simple) - float(f)) / max(abs(float(f)), 1e-300), f, simple)
+                )
         attempts.sort(key=lambda a: a[0])
         attempts += [(math.inf, f, sympy.Integer(0)) for f in floats]  # a term that should vanish
         improved = False
@@ -82,11 +95,16 @@ def snap_constants(expr: sympy.Expr, symbols: Sequence[sympy.Symbol], X: np.ndar
                 current, improved = candidate, True
                 break
         if not improved:
-            return sympy.nsimplify(current, rational=False) if not current.atoms(sympy.Float) else current
+            return (
+                sympy.nsimplify(current, rational=False)
+                if not current.atoms(sympy.Float)
+                else current
+            )
 
 
-def _rmse_function(symbols: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray
-                   ) -> Callable[[sympy.Expr], float]:
+def _rmse_function(
+    symbols: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray
+) -> Callable[[sympy.Expr], float]:
     def rmse(expr: sympy.Expr) -> float:
         with np.errstate(all="ignore"):
             value = np.broadcast_to(sympy.lambdify(symbols, expr, "numpy")(*X.T), y.shape)

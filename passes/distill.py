@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 import sympy
-
 from nnc.closed_form import readable
 from nnc.errors import InputError
 from nnc.graph import Graph
@@ -32,6 +31,7 @@ __all__ = ["distill_module", "module_nodes"]
 
 def module_nodes(graph: Graph, module: str) -> list[str]:
     """Nodes created by `module` or its submodules, from the front end's provenance."""
+
     def inside(path: str) -> bool:
         return path == module or path.startswith(module + ".")
 
@@ -39,67 +39,100 @@ def module_nodes(graph: Graph, module: str) -> list[str]:
     if not members:
         known = sorted({n.meta.get("module", "") for n in graph.nodes()} - {""})
         close = difflib.get_close_matches(module, known, n=1)
-        raise InputError(f"the model has no module {module!r} to distil",
-                         hint=f"did you mean {close[0]!r}?" if close else
-                         f"modules in the model: {', '.join(known) or 'none'}")
+        raise InputError(
+            f"the model has no module {module!r} to distil",
+            hint=f"did you mean {close[0]!r}?"
+            if close
+            else f"modules in the model: {', '.join(known) or 'none'}",
+        )
     return members
 
 
 def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
     """The graph with `module` replaced by its regressed law, or unchanged (with a note)."""
     members = set(module_nodes(graph, module))
-    outputs = [m for m in members if m in graph.outputs or any(u not in members for u in graph.users(m))]
-    inputs = sorted({i for m in members for i in graph[m].inputs
-                     if i not in members and graph[i].op is not Op.CONST},
-                    key=lambda name: list(graph.nodes()).index(graph[name]))
+    outputs = [
+        m for m in members if m in graph.outputs or any(u not in members for u in graph.users(m))
+    ]
+    inputs = sorted(
+        {
+            i
+            for m in members
+            for i in graph[m].inputs
+            if i not in members and graph[i].op is not Op.CONST
+        },
+        key=lambda name: list(graph.nodes()).index(graph[name]),
+    )
     if len(outputs) != 1 or not inputs:
-        ctx.note(f"{module}: skipped, it has {len(outputs)} outputs and {len(inputs)} inputs "
-                 "(distillation needs one output and at least one input)")
+        ctx.note(
+            f"{module}: skipped, it has {len(outputs)} outputs and {len(inputs)} inputs "
+            "(distillation needs one output and at least one input)"
+        )
         return graph
     (output,) = outputs
     rows_shape = graph[output].shape[:-1]
     if any(graph[i].shape[:-1] != rows_shape for i in inputs):
-        ctx.note(f"{module}: skipped, its inputs and output do not share leading dimensions "
-                 f"(output {graph[output].shape}, inputs {[graph[i].shape for i in inputs]})")
+        ctx.note(
+            f"{module}: skipped, its inputs and output do not share leading dimensions "
+            f"(output {graph[output].shape}, inputs {[graph[i].shape for i in inputs]})"
+        )
         return graph
     options = ctx.options
     per_sample = max(1, math.prod(rows_shape))
     samples = max(1, math.ceil(options.sr_samples / per_sample))
     domain = Domain(ctx.specs)
     X_train, y_train, X_valid, y_valid = (
-        recorded for seed in (0, 1)
-        for recorded in _record(graph, inputs, output, domain.space_filling(samples, options.seed + seed), ctx))
+        recorded
+        for seed in (0, 1)
+        for recorded in _record(
+            graph, inputs, output, domain.space_filling(samples, options.seed + seed), ctx
+        )
+    )
     names = [f"u{i}" for i in range(X_train.shape[1])]
     symbols = [sympy.Symbol(n) for n in names]
-    ctx.note(f"{module}: {X_train.shape[0]} recorded rows; u0..u{len(names) - 1} are the columns "
-             f"of {', '.join('%' + i for i in inputs)}")
+    ctx.note(
+        f"{module}: {X_train.shape[0]} recorded rows; u0..u{len(names) - 1} are the columns "
+        f"of {', '.join('%' + i for i in inputs)}"
+    )
     engine = get_engine(options.engine)
-    settings = SearchSettings(options.operators, options.max_complexity, options.sr_seconds,
-                              options.sr_threads, options.seed)
+    settings = SearchSettings(
+        options.operators,
+        options.max_complexity,
+        options.sr_seconds,
+        options.sr_threads,
+        options.seed,
+    )
     laws = []
     for j in range(y_train.shape[1]):
         with ticking(f"sr: {module} output {j} ({engine.name})", options.sr_seconds, options.quiet):
             candidates = engine.fit(X_train, y_train[:, j], names, settings)
             if options.basis_too and engine.name != "basis":
                 candidates += get_engine("basis").fit(X_train, y_train[:, j], names, settings)
-        scored = [score(c.expr, symbols, X_train, y_train[:, j], X_valid, y_valid[:, j])
-                  for c in candidates]
+        scored = [
+            score(c.expr, symbols, X_train, y_train[:, j], X_valid, y_valid[:, j])
+            for c in candidates
+        ]
         front = pareto_front([s for s in scored if s is not None])
         ctx.note(f"{module} output {j}: {describe_front(front)}")
         chosen = choose(front, options.gate_rmse, options.gate_max)
         if chosen is None:
             ctx.count("rejected")
-            ctx.note(f"{module} output {j}: no candidate passed the gate; the module stays faithful")
+            ctx.note(
+                f"{module} output {j}: no candidate passed the gate; the module stays faithful"
+            )
             return graph
-        ctx.note(f"{module} output {j}: {readable(chosen.expr)} (rel RMSE {chosen.rel_rmse:.1e}, "
-                 f"max rel error {chosen.max_rel:.1e} against the module)")
+        ctx.note(
+            f"{module} output {j}: {readable(chosen.expr)} (rel RMSE {chosen.rel_rmse:.1e}, "
+            f"max rel error {chosen.max_rel:.1e} against the module)"
+        )
         laws.append(chosen.expr)
     ctx.approximated = True
     return _replace(graph, output, inputs, laws, module)
 
 
-def _record(graph: Graph, inputs: list[str], output: str, points: list[np.ndarray],
-            ctx: PassContext) -> tuple[np.ndarray, np.ndarray]:
+def _record(
+    graph: Graph, inputs: list[str], output: str, points: list[np.ndarray], ctx: PassContext
+) -> tuple[np.ndarray, np.ndarray]:
     """The module's input rows (concatenated) and output rows, with the whole model running."""
     from nnc.artifact import JIT_PREFIX, make_abi
     from nnc.backends import get_backend
@@ -117,8 +150,9 @@ def _record(graph: Graph, inputs: list[str], output: str, points: list[np.ndarra
     return np.concatenate(columns[:-1], axis=1), columns[-1]
 
 
-def _replace(graph: Graph, output: str, inputs: list[str], laws: list[sympy.Expr],
-             module: str) -> Graph:
+def _replace(
+    graph: Graph, output: str, inputs: list[str], laws: list[sympy.Expr], module: str
+) -> Graph:
     """Rowwise EXPR nodes, one per output column, concatenated in place of the module's output."""
     out = graph.copy()
     node = out[output]
@@ -130,8 +164,13 @@ def _replace(graph: Graph, output: str, inputs: list[str], laws: list[sympy.Expr
     parts = []
     for j, law in enumerate(laws):
         used = {s.name for s in law.free_symbols}
-        attrs = {"expr": law, "bindings": tuple(b for b in bindings if b[0] in used),
-                 "rowwise": True, "shape": (*node.shape[:-1], 1), "dtype": node.dtype}
+        attrs = {
+            "expr": law,
+            "bindings": tuple(b for b in bindings if b[0] in used),
+            "rowwise": True,
+            "shape": (*node.shape[:-1], 1),
+            "dtype": node.dtype,
+        }
         parts.append(out.add(Op.EXPR, inputs, attrs, name=f"{module.replace('.', '_')}_law{j}"))
     law_node = parts[0] if len(parts) == 1 else out.add(Op.CAT, parts, {"dim": len(node.shape) - 1})
     out.replace_uses(output, law_node)

@@ -13,7 +13,6 @@ import dataclasses
 
 import numpy as np
 import torch
-
 from nnc.graph import Graph, Node
 from nnc.ops import Op
 from nnc.pipeline import DiscreteProblem, PassContext, register_pass
@@ -35,19 +34,34 @@ def explain(graph: Graph, ctx: PassContext) -> Graph:
     spectrum = fourier_spectrum(weights)
     keys = key_frequencies(spectrum)
     share = spectrum[keys].sum() / spectrum[1:].sum()
-    ctx.note(f"embedding %{node.name} ({weights.shape[0]} tokens × {weights.shape[1]}): key "
-             f"frequencies {keys} carry {share:.1%} of its non-constant norm")
+    ctx.note(
+        f"embedding %{node.name} ({weights.shape[0]} tokens × {weights.shape[1]}): key "
+        f"frequencies {keys} carry {share:.1%} of its non-constant norm"
+    )
     ctx.count("key frequencies", len(keys))
-    ctx.attach("embedding spectrum", {"share": (spectrum / spectrum[1:].sum()).tolist(),
-                                      "key frequencies": keys, "tokens": vocabulary})
+    ctx.attach(
+        "embedding spectrum",
+        {
+            "share": (spectrum / spectrum[1:].sum()).tolist(),
+            "key frequencies": keys,
+            "tokens": vocabulary,
+        },
+    )
     restricted = restrict_to_frequencies(node.value, vocabulary, keys)
     agreement = _ablated_agreement(graph, node, restricted, ctx)
     if agreement is not None:
         total = len(ctx.discrete.target)
-        ctx.note(f"ablation: with the embedding restricted to those frequencies the network "
-                 f"agrees with itself on {agreement}/{total} points")
-    ctx.note("spectrum (frequency: share of norm): " + ", ".join(
-        f"{k}: {spectrum[k] / spectrum[1:].sum():.3f}" for k in np.argsort(-spectrum[1:])[:12] + 1))
+        ctx.note(
+            f"ablation: with the embedding restricted to those frequencies the network "
+            f"agrees with itself on {agreement}/{total} points"
+        )
+    ctx.note(
+        "spectrum (frequency: share of norm): "
+        + ", ".join(
+            f"{k}: {spectrum[k] / spectrum[1:].sum():.3f}"
+            for k in np.argsort(-spectrum[1:])[:12] + 1
+        )
+    )
     return graph
 
 
@@ -72,14 +86,18 @@ def key_frequencies(spectrum: np.ndarray) -> list[int]:
     return sorted(int(k) for k in order[:cut])
 
 
-def restrict_to_frequencies(weights: torch.Tensor, vocabulary: int, keys: list[int]) -> torch.Tensor:
+def restrict_to_frequencies(
+    weights: torch.Tensor, vocabulary: int, keys: list[int]
+) -> torch.Tensor:
     """The embedding's first `vocabulary` rows projected onto the constant and the key frequencies."""
     p = vocabulary
     t = np.arange(p)
     basis = [np.ones(p) / np.sqrt(p)]
     for k in keys:
-        basis += [np.cos(2 * np.pi * k * t / p) * np.sqrt(2 / p),
-                  np.sin(2 * np.pi * k * t / p) * np.sqrt(2 / p)]
+        basis += [
+            np.cos(2 * np.pi * k * t / p) * np.sqrt(2 / p),
+            np.sin(2 * np.pi * k * t / p) * np.sqrt(2 / p),
+        ]
     basis = np.stack(basis, axis=1)  # orthonormal columns
     head = weights.detach().double().numpy()[:p]
     projected = basis @ (basis.T @ head)
@@ -97,8 +115,11 @@ def _token_embedding(graph: Graph, problem: DiscreteProblem | None) -> tuple[Nod
             continue
         table, index = graph[node.inputs[0]], graph[node.inputs[1]]
         if table.op is Op.CONST and len(table.shape) == 2 and index.op is Op.INPUT:
-            names = [name for name, position, _ in problem.bindings
-                     if graph.inputs[position] == index.name]
+            names = [
+                name
+                for name, position, _ in problem.bindings
+                if graph.inputs[position] == index.name
+            ]
             if names:
                 vocabulary = int(max(problem.variables[n].max() for n in names)) + 1
                 if vocabulary >= 8:
@@ -106,8 +127,9 @@ def _token_embedding(graph: Graph, problem: DiscreteProblem | None) -> tuple[Nod
     return None
 
 
-def _ablated_agreement(graph: Graph, node: Node, restricted: torch.Tensor,
-                       ctx: PassContext) -> int | None:
+def _ablated_agreement(
+    graph: Graph, node: Node, restricted: torch.Tensor, ctx: PassContext
+) -> int | None:
     """Decisions of the network with the restricted embedding, compared with the network's own."""
     from nnc.artifact import JIT_PREFIX, make_abi
     from nnc.backends import get_backend
@@ -120,6 +142,7 @@ def _ablated_agreement(graph: Graph, node: Node, restricted: torch.Tensor,
         return None
     specs = ctx.specs
     native = get_backend("llvm", ctx.options.cpu).jit(
-        ablated, make_abi(JIT_PREFIX, ablated, specs, {}), ctx.options.output.kind)
+        ablated, make_abi(JIT_PREFIX, ablated, specs, {}), ctx.options.output.kind
+    )
     decisions = native.run(ctx.points).reshape(len(problem.target))
     return int((decisions == problem.target).sum())

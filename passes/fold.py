@@ -1,7 +1,7 @@
 """fold: exact local rewrites — evaluate constant subexpressions, drop identities and dead nodes.
 
-    %w2 : f32[4, 3] = permute(%w, dims=(1, 0))      →   %w2 : f32[4, 3] = const(12 values)
-    %r  : f32[1, 3] = reshape(%x, shape=(1, 3))     →   (uses of %r read %x)
+%w2 : f32[4, 3] = permute(%w, dims=(1, 0))      →   %w2 : f32[4, 3] = const(12 values)
+%r  : f32[1, 3] = reshape(%x, shape=(1, 3))     →   (uses of %r read %x)
 """
 
 from __future__ import annotations
@@ -78,4 +78,3 @@ RULES = {
 def fold(graph: Graph, ctx: PassContext) -> Graph:
     """Evaluate constant subexpressions and remove identity ops and dead nodes (exact)."""
     return rewrite(graph, RULES, every_op=[constant_subexpression], on_fire=ctx.count)
-

@@ -15,13 +15,12 @@ from typing import Any
 
 import numpy as np
 import sympy
-
 from nnc.graph import Graph, Node
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import remove_dead
 
-__all__ = ["lower", "symbolic_outputs", "MAX_OPS"]
+__all__ = ["MAX_OPS", "lower", "symbolic_outputs"]
 
 MAX_OPS = 120  # operations in the whole closed form beyond which the network stays a network
 MAX_CONSTANT = 4 * MAX_OPS  # a constant larger than this cannot feed a closed form that small
@@ -39,8 +38,9 @@ def _elementwise(function: Callable[..., sympy.Expr]) -> Callable[..., np.ndarra
 def _reduce(function: Callable[[Any], Any]) -> Callable[..., np.ndarray]:
     def apply(node: Node, x: np.ndarray) -> np.ndarray:
         dims = tuple(node.attrs["dims"])
-        out = np.apply_over_axes(lambda a, axis: np.expand_dims(
-            np.apply_along_axis(function, axis, a), axis), x, dims)
+        out = np.apply_over_axes(
+            lambda a, axis: np.expand_dims(np.apply_along_axis(function, axis, a), axis), x, dims
+        )
         return out if node.attrs["keepdim"] else out.reshape(node.shape)
 
     return apply
@@ -96,15 +96,19 @@ SYMBOLIC: dict[Op, Callable[..., np.ndarray]] = {
 def _substitute(node: Node, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
     if node.attrs.get("rowwise"):
         raise _TooLarge("rowwise expr")
-    values = {sympy.Symbol(name): inputs[position].reshape(-1)[element]
-              for name, position, element in node.attrs["bindings"]}
+    values = {
+        sympy.Symbol(name): inputs[position].reshape(-1)[element]
+        for name, position, element in node.attrs["bindings"]
+    }
     return np.array([node.attrs["expr"].xreplace(values)], dtype=object).reshape(node.shape)
 
 
 def _constant(node: Node) -> np.ndarray:
     values = node.value.detach().double().numpy()
-    return np.vectorize(lambda v: sympy.Float(float(v), 8) if v != int(v) else sympy.Integer(int(v)),
-                        otypes=[object])(values)
+    return np.vectorize(
+        lambda v: sympy.Float(float(v), 8) if v != int(v) else sympy.Integer(int(v)),
+        otypes=[object],
+    )(values)
 
 
 def _terms_bound(graph: Graph, node: Node) -> int:
@@ -156,18 +160,27 @@ def lower(graph: Graph, ctx: PassContext) -> Graph:
         return graph
     exprs = symbolic_outputs(graph, names)
     if exprs is None:
-        ctx.note(f"kept the network: its exact closed form has more than {MAX_OPS} operations "
-                 "or an op without a scalar form")
+        ctx.note(
+            f"kept the network: its exact closed form has more than {MAX_OPS} operations "
+            "or an op without a scalar form"
+        )
         return graph
     out = graph.copy()
-    bindings = [(n, position, element) for position, name in enumerate(out.inputs)
-                for element, n in enumerate(names[name])]
+    bindings = [
+        (n, position, element)
+        for position, name in enumerate(out.inputs)
+        for element, n in enumerate(names[name])
+    ]
     parts = []
     vector = len(output.shape) == 2
     for j, expr in enumerate(exprs):
         used = {s.name for s in expr.free_symbols}
-        attrs = {"expr": expr, "bindings": tuple(b for b in bindings if b[0] in used),
-                 "shape": (1, 1) if vector else output.shape, "dtype": output.dtype}
+        attrs = {
+            "expr": expr,
+            "bindings": tuple(b for b in bindings if b[0] in used),
+            "shape": (1, 1) if vector else output.shape,
+            "dtype": output.dtype,
+        }
         parts.append(out.add(Op.EXPR, list(out.inputs), attrs, name=f"exact{j}"))
     out.outputs = [parts[0] if len(parts) == 1 else out.add(Op.CAT, parts, {"dim": 1})]
     remove_dead(out)

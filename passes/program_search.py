@@ -77,8 +77,14 @@ def search_program(
 
 
 class _Search:
-    def __init__(self, variables: dict[str, np.ndarray], target: np.ndarray,
-                 constants: list[int], min_agreement: float, deadline: float) -> None:
+    def __init__(
+        self,
+        variables: dict[str, np.ndarray],
+        target: np.ndarray,
+        constants: list[int],
+        min_agreement: float,
+        deadline: float,
+    ) -> None:
         self.variables = {k: v.astype(np.int64) for k, v in variables.items()}
         self.target = target.astype(np.int64)
         n = len(self.target)
@@ -90,8 +96,9 @@ class _Search:
         self.weights = rng.integers(1, 2**63, size=len(self.sample), dtype=np.uint64)
         self.seen: set[int] = set()
         self.boolean = all(set(np.unique(v)) <= {0, 1} for v in self.variables.values())
-        self.levels: list[tuple[np.ndarray, list[Program]]] = [(np.zeros((0, len(self.sample)),
-                                                                         np.int64), [])]
+        self.levels: list[tuple[np.ndarray, list[Program]]] = [
+            (np.zeros((0, len(self.sample)), np.int64), [])
+        ]
         leaves = [("var", name) for name in self.variables] + [("const", c) for c in constants]
         values = np.stack([self._leaf_values(p)[self.sample] for p in leaves])
         self.levels.append(self._admit(values, leaves))
@@ -118,7 +125,9 @@ class _Search:
                 programs.extend(admitted[1])
                 if sum(len(v) for v in values) >= MAX_LEVEL or time.monotonic() > self.deadline:
                     break
-            stacked = np.concatenate(values) if values else np.zeros((0, len(self.sample)), np.int64)
+            stacked = (
+                np.concatenate(values) if values else np.zeros((0, len(self.sample)), np.int64)
+            )
             self.levels.append((stacked, programs))
             progress(f"size {size}: {len(programs)} new behaviours, {self.explored} in all")
             if time.monotonic() > self.deadline:
@@ -151,7 +160,10 @@ class _Search:
         keep = [i for i, p in enumerate(condition_programs) if p[0] in _COMPARISONS]
         if not keep:
             return
-        conditions, condition_programs = conditions[keep] != 0, [condition_programs[i] for i in keep]
+        conditions, condition_programs = (
+            conditions[keep] != 0,
+            [condition_programs[i] for i in keep],
+        )
         for then_size in range(1, min(3, size - 4) + 1):
             else_size = size - 4 - then_size
             if not 1 <= else_size <= 3:
@@ -162,14 +174,18 @@ class _Search:
                 continue
             for c in range(len(condition_programs)):
                 block = np.where(conditions[c][None, None, :], then[:, None, :], other[None, :, :])
-                programs = [("select", condition_programs[c], t, o)
-                            for t in then_programs for o in other_programs]
+                programs = [
+                    ("select", condition_programs[c], t, o)
+                    for t in then_programs
+                    for o in other_programs
+                ]
                 yield block.reshape(-1, len(self.sample)), programs
                 if time.monotonic() > self.deadline:
                     return
 
-    def _combine(self, name: str, function: Callable, nonzero: bool, left_size: int,
-                 right_size: int) -> Iterator[tuple[np.ndarray, list[Program]]]:
+    def _combine(
+        self, name: str, function: Callable, nonzero: bool, left_size: int, right_size: int
+    ) -> Iterator[tuple[np.ndarray, list[Program]]]:
         left, left_programs = self.levels[left_size]
         right, right_programs = self.levels[right_size]
         if not len(left_programs) or not len(right_programs):
@@ -183,13 +199,18 @@ class _Search:
         for start in range(0, len(left_programs), rows):
             block = function(left[start : start + rows, None, :], right[None, :, :])
             block = block.reshape(-1, len(self.sample))
-            programs = [(name, lp, rp) for lp in left_programs[start : start + rows]
-                        for rp in right_programs]
+            programs = [
+                (name, lp, rp)
+                for lp in left_programs[start : start + rows]
+                for rp in right_programs
+            ]
             yield block, programs
             if time.monotonic() > self.deadline:
                 return
 
-    def _admit(self, values: np.ndarray, programs: list[Program]) -> tuple[np.ndarray, list[Program]]:
+    def _admit(
+        self, values: np.ndarray, programs: list[Program]
+    ) -> tuple[np.ndarray, list[Program]]:
         """Keep the rows whose behaviour is new and whose values stay small."""
         small = (np.abs(values) < MAX_MAGNITUDE).all(axis=1)
         keys = (values.astype(np.uint64) * self.weights).sum(axis=1)

@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.ops import DTYPES, OP_TABLE, Op
@@ -48,7 +47,7 @@ from nnc.spec import Domain
 
 from .bounds import Interval, domain_ends, node_bounds
 
-__all__ = ["prune", "PRUNE_BUDGET"]
+__all__ = ["PRUNE_BUDGET", "prune"]
 
 PRUNE_BUDGET = 1e-3  # default `prune_budget`: approximate error / largest |output|
 GATE_SAFETY = 0.5  # the gate holds the error to half the budget: margin for unseen points
@@ -149,8 +148,14 @@ def _form(graph: Graph, root: str) -> Form | None:
     return Form(root, terms, bias, node.shape, node.dtype, tuple(parts))
 
 
-def _collect(graph: Graph, name: str, shape: tuple[int, ...], terms: dict[str, torch.Tensor],
-             biases: list[torch.Tensor], parts: list[str]) -> bool:
+def _collect(
+    graph: Graph,
+    name: str,
+    shape: tuple[int, ...],
+    terms: dict[str, torch.Tensor],
+    biases: list[torch.Tensor],
+    parts: list[str],
+) -> bool:
     node = graph[name]
     if node.shape != shape:
         return False
@@ -172,8 +177,9 @@ def _collect(graph: Graph, name: str, shape: tuple[int, ...], terms: dict[str, t
     for operand in node.inputs:
         if _is_bias(graph, operand, shape):
             biases.append(graph[operand].value.double().reshape(-1).expand(shape[-1]))
-        elif not (_private(graph, operand, name)
-                  and _collect(graph, operand, shape, terms, biases, parts)):
+        elif not (
+            _private(graph, operand, name) and _collect(graph, operand, shape, terms, biases, parts)
+        ):
             return False
     return True
 
@@ -182,8 +188,13 @@ def _is_bias(graph: Graph, name: str, shape: tuple[int, ...]) -> bool:
     """A floating constant that broadcasts along the last axis only: one value per unit, or one."""
     node = graph[name]
     value = node.value
-    return (node.op is Op.CONST and value.is_floating_point() and value.dim() <= len(shape)
-            and value.numel() in (1, shape[-1]) and all(s == 1 for s in value.shape[:-1]))
+    return (
+        node.op is Op.CONST
+        and value.is_floating_point()
+        and value.dim() <= len(shape)
+        and value.numel() in (1, shape[-1])
+        and all(s == 1 for s in value.shape[:-1])
+    )
 
 
 def _private(graph: Graph, name: str, user: str) -> bool:
@@ -193,8 +204,12 @@ def _private(graph: Graph, name: str, user: str) -> bool:
 def _absorbed(graph: Graph, name: str) -> bool:
     """Whether `name` is an inner part of a larger form (so not a form root itself)."""
     users = graph.users(name)
-    return (len(users) == 1 and _private(graph, name, users[0])
-            and graph[users[0]].op is Op.ADD and _form(graph, users[0]) is not None)
+    return (
+        len(users) == 1
+        and _private(graph, name, users[0])
+        and graph[users[0]].op is Op.ADD
+        and _form(graph, users[0]) is not None
+    )
 
 
 def _readers(graph: Graph, source: str) -> dict[str, Form] | None:
@@ -220,17 +235,25 @@ def _joined(graph: Graph, name: str) -> bool:
     writes a form with several terms): cat(a, b) @ W = a @ W[:len(a)] + b @ W[len(a):]."""
     node = graph[name]
     users = graph.users(name)
-    return (node.op is Op.CAT and node.attrs["dim"] == len(node.shape) - 1 and len(users) == 1
-            and _private(graph, name, users[0]) and graph[users[0]].op is Op.MATMUL
-            and graph[users[0]].inputs[0] == name)
+    return (
+        node.op is Op.CAT
+        and node.attrs["dim"] == len(node.shape) - 1
+        and len(users) == 1
+        and _private(graph, name, users[0])
+        and graph[users[0]].op is Op.MATMUL
+        and graph[users[0]].inputs[0] == name
+    )
 
 
 def _layer(graph: Graph, pre: str, position: dict[str, int]) -> Layer | None:
     """The activation after form root `pre`, if it has a single output of pre's dtype."""
     cone = _cone(graph, pre, position)
     members = {pre, *cone}
-    sinks = [n for n in (pre, *cone)
-             if n in graph.outputs or any(u not in members for u in graph.users(n))]
+    sinks = [
+        n
+        for n in (pre, *cone)
+        if n in graph.outputs or any(u not in members for u in graph.users(n))
+    ]
     if len(sinks) != 1 or graph[sinks[0]].dtype != graph[pre].dtype:
         return None
     out = sinks[0]
@@ -293,8 +316,13 @@ def leaky_slopes(graph: Graph, z: str, core: tuple[str, ...]) -> tuple[float, fl
     if len(core) != 3:
         return None
     test, kept, scaled = (graph[i] for i in graph[core[-1]].inputs)
-    if (test.op is not Op.GT or test.inputs[0] != z or _scalar(graph, test.inputs[1]) != 0
-            or kept.name != z or scaled.op is not Op.MUL):
+    if (
+        test.op is not Op.GT
+        or test.inputs[0] != z
+        or _scalar(graph, test.inputs[1]) != 0
+        or kept.name != z
+        or scaled.op is not Op.MUL
+    ):
         return None
     factors = [i for i in scaled.inputs if i != z]
     slope = _scalar(graph, factors[0]) if len(factors) == 1 else None
@@ -311,8 +339,9 @@ SLOPES: dict[Op, Callable[[Graph, str, tuple[str, ...]], tuple[float, float] | N
 # --- rewriting the net ------------------------------------------------------------------------
 
 
-def _substitute(net: Net, out: str, units: torch.Tensor, scale: torch.Tensor,
-                shift: torch.Tensor) -> Net:
+def _substitute(
+    net: Net, out: str, units: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor
+) -> Net:
     """Replace the masked units of layer `out` by scale · pre-activation + shift in every form
     that reads them, and remove them from the layer (the layer goes when no unit is left)."""
     pre = net.forms[net.layers[out].pre]
@@ -334,8 +363,11 @@ def _substitute(net: Net, out: str, units: torch.Tensor, scale: torch.Tensor,
     keep = ~units
     if keep.any():
         forms[pre.root] = dataclasses.replace(
-            pre, terms={s: w[:, keep] for s, w in pre.terms.items()}, bias=pre.bias[keep],
-            shape=(*pre.shape[:-1], int(keep.sum())))
+            pre,
+            terms={s: w[:, keep] for s, w in pre.terms.items()},
+            bias=pre.bias[keep],
+            shape=(*pre.shape[:-1], int(keep.sum())),
+        )
     else:
         del forms[pre.root], layers[out]
     return Net(forms, layers, net.inputs)
@@ -374,8 +406,13 @@ def _emit(graph: Graph, base: Net, net: Net) -> Graph:
             attrs = source.attrs
             if source.op is Op.RESHAPE:
                 attrs = {**attrs, "shape": (*attrs["shape"][:-1], form.shape[-1])}
-            renamed[name] = out.add(source.op, [renamed.get(i, i) for i in source.inputs],
-                                    attrs, name=_base(name), meta=source.meta)
+            renamed[name] = out.add(
+                source.op,
+                [renamed.get(i, i) for i in source.inputs],
+                attrs,
+                name=_base(name),
+                meta=source.meta,
+            )
     for old, new in renamed.items():
         if out[old].shape == out[new].shape:
             out.replace_uses(old, new)
@@ -388,8 +425,9 @@ def _emit_form(graph: Graph, form: Form, renamed: dict[str, str]) -> str:
     dtype = DTYPES[form.dtype]
     name = _base(form.root)
     if not form.terms:
-        return graph.add(Op.CONST, value=form.bias.to(dtype).expand(form.shape).contiguous(),
-                         name=name)
+        return graph.add(
+            Op.CONST, value=form.bias.to(dtype).expand(form.shape).contiguous(), name=name
+        )
     sources = [renamed.get(source, source) for source in form.terms]
     if len(sources) > 1:
         sources = [graph.add(Op.CAT, sources, {"dim": len(form.shape) - 1}, name="joined")]
@@ -422,10 +460,12 @@ def _sound(graph: Graph, ctx: PassContext) -> Graph:
         graph = _emit(graph, net, proved)
     if graph is not start:
         counts = ctx.counts
-        ctx.note(f"proved on the domain: {counts['units removed (dead on the domain)']} units "
-                 f"dead, {counts['units folded (linear on the domain)']} linear units folded, "
-                 f"{counts['layers fused']} layers fused; parameters {start.parameter_count()} → "
-                 f"{graph.parameter_count()}")
+        ctx.note(
+            f"proved on the domain: {counts['units removed (dead on the domain)']} units "
+            f"dead, {counts['units folded (linear on the domain)']} linear units folded, "
+            f"{counts['layers fused']} layers fused; parameters {start.parameter_count()} → "
+            f"{graph.parameter_count()}"
+        )
     return graph
 
 
@@ -470,8 +510,12 @@ def _worth_folding(net: Net, layer: Layer, count: int) -> bool:
         return False
     fan_in = sum(w.shape[0] for w in pre.terms.values())
     per_unit = fan_in + 1 + sum(f.bias.numel() for f in readers)
-    added = sum(w.shape[0] * f.bias.numel()
-                for f in readers for source, w in pre.terms.items() if source not in f.terms)
+    added = sum(
+        w.shape[0] * f.bias.numel()
+        for f in readers
+        for source, w in pre.terms.items()
+        if source not in f.terms
+    )
     return count > 0 and count * per_unit > added
 
 
@@ -509,9 +553,11 @@ def _approximate(graph: Graph, original: Graph, ctx: PassContext) -> Graph:
     _count(ctx, "units removed (within budget)", units)
     _count(ctx, "input elements fixed (within budget)", len(accepted) - units)
     ctx.approximated = True
-    ctx.note(f"approximate: {units} units and {len(accepted) - units} input elements replaced by "
-             f"their mean; error {kept[-1][1]:.2g} of the output scale on {len(check[0])} "
-             f"validation points (budget {budget:g})")
+    ctx.note(
+        f"approximate: {units} units and {len(accepted) - units} input elements replaced by "
+        f"their mean; error {kept[-1][1]:.2g} of the output scale on {len(check[0])} "
+        f"validation points (budget {budget:g})"
+    )
     return kept[-1][0]
 
 
@@ -559,8 +605,9 @@ def _without(net: Net, chosen: list[Candidate], stats: dict[str, Stats]) -> Net:
     return net
 
 
-def _greedy(order: list[Candidate], attempt: Callable[[list[Candidate]], bool]
-            ) -> tuple[list[Candidate], int]:
+def _greedy(
+    order: list[Candidate], attempt: Callable[[list[Candidate]], bool]
+) -> tuple[list[Candidate], int]:
     """Accept candidates in order, in blocks that double after a success and halve after a
     failure; a single failing candidate is skipped. Returns the accepted and the rejected count."""
     accepted: list[Candidate] = []
@@ -580,8 +627,9 @@ def _greedy(order: list[Candidate], attempt: Callable[[list[Candidate]], bool]
     return accepted, rejected
 
 
-def _gate(original: Graph, graph: Graph, net: Net, points: list[torch.Tensor], budget: float
-          ) -> Callable[[Graph], float | None]:
+def _gate(
+    original: Graph, graph: Graph, net: Net, points: list[torch.Tensor], budget: float
+) -> Callable[[Graph], float | None]:
     """A test of a candidate built from `graph`: its error against `original` on the points,
     relative to the largest output magnitude (decisions must all agree), or None when over the
     budget. Candidates share everything before the forms, which is evaluated once."""
@@ -611,8 +659,11 @@ def _frontier(graph: Graph, net: Net) -> list[str]:
                 region.add(user)
                 stack.append(user)
     read = {i for name in region for i in graph[name].inputs} | set(graph.outputs)
-    return [n.name for n in graph.nodes()
-            if n.name in read and n.name not in region and n.op is not Op.CONST]
+    return [
+        n.name
+        for n in graph.nodes()
+        if n.name in read and n.name not in region and n.op is not Op.CONST
+    ]
 
 
 def _cut(graph: Graph, frontier: list[str]) -> Graph:
@@ -629,16 +680,16 @@ def _outputs(graph: Graph, points: list[torch.Tensor]) -> torch.Tensor:
     return torch.cat([v.reshape(len(v), -1) for v in _evaluate(graph, graph.outputs, points)], 1)
 
 
-def _evaluate(graph: Graph, outputs: Sequence[str], points: list[torch.Tensor]
-              ) -> list[torch.Tensor]:
+def _evaluate(
+    graph: Graph, outputs: Sequence[str], points: list[torch.Tensor]
+) -> list[torch.Tensor]:
     """The named nodes at every point, float64: the batch-1 interpreter vectorised with vmap."""
     sub = graph.copy()
     sub.outputs = list(outputs)
     remove_dead(sub)
     run = torch.func.vmap(lambda *xs: tuple(interpret(sub, list(xs))))
     with torch.no_grad():
-        chunks = [run(*(p[k : k + CHUNK] for p in points))
-                  for k in range(0, len(points[0]), CHUNK)]
+        chunks = [run(*(p[k : k + CHUNK] for p in points)) for k in range(0, len(points[0]), CHUNK)]
     return [torch.cat([c[i] for c in chunks]).double() for i in range(len(outputs))]
 
 
@@ -677,8 +728,9 @@ def _corners(graph: Graph, ctx: PassContext, seed: int) -> list[torch.Tensor] | 
     return _split(graph, ctx, np.where(upper, hi, lo))
 
 
-def _joined_points(points: list[torch.Tensor], more: list[torch.Tensor] | None
-                   ) -> list[torch.Tensor]:
+def _joined_points(
+    points: list[torch.Tensor], more: list[torch.Tensor] | None
+) -> list[torch.Tensor]:
     return points if more is None else [torch.cat(pair) for pair in zip(points, more)]
 
 
@@ -710,8 +762,11 @@ def _report_inputs(graph: Graph, ctx: PassContext) -> None:
     for name in net.inputs:
         weight = sum(form.terms[name].abs().sum(1) for form in _readers_of(net, name))
         spec = ctx.specs[graph.inputs.index(name)]
-        names = ([e.name for e in spec.elements] if len(spec.elements) == len(weight)
-                 else [f"{name}[..., {k}]" for k in range(len(weight))])
+        names = (
+            [e.name for e in spec.elements]
+            if len(spec.elements) == len(weight)
+            else [f"{name}[..., {k}]" for k in range(len(weight))]
+        )
         unused += [names[k] for k in torch.nonzero(weight == 0).reshape(-1).tolist()]
     if unused:
         ctx.count("input elements unused", len(unused))

@@ -11,7 +11,8 @@ import sympy
 
 from .constants import snap_constants
 
-__all__ = ["Scored", "score", "pareto_front", "choose", "describe_front"]
+__all__ = ["Scored", "choose", "describe_front", "pareto_front", "score"]
+
 
 @dataclass(frozen=True)
 class Scored:
@@ -26,16 +27,23 @@ class Scored:
         return self.rel_rmse <= gate_rmse and self.max_rel <= gate_max
 
 
-def score(expr: sympy.Expr, symbols: list[sympy.Symbol], X_train: np.ndarray, y_train: np.ndarray,
-          X_valid: np.ndarray, y_valid: np.ndarray) -> Scored | None:
+def score(
+    expr: sympy.Expr,
+    symbols: list[sympy.Symbol],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+) -> Scored | None:
     """Simplify, snap and refit on the training samples; measure on the validation samples."""
     try:
         cleaned = snap_constants(sympy.simplify(expr), symbols, X_train, y_train)
         if not cleaned.atoms(sympy.Float) and sympy.count_ops(cleaned) <= MAX_SIMPLIFY_OPS:
             cleaned = sympy.simplify(cleaned)  # snapped constants often cancel
         with np.errstate(all="ignore"):
-            values = np.broadcast_to(sympy.lambdify(symbols, cleaned, "numpy")(*X_valid.T),
-                                     y_valid.shape).astype(np.float64)
+            values = np.broadcast_to(
+                sympy.lambdify(symbols, cleaned, "numpy")(*X_valid.T), y_valid.shape
+            ).astype(np.float64)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError):
         return None
     if not np.all(np.isfinite(values)):
@@ -44,8 +52,12 @@ def score(expr: sympy.Expr, symbols: list[sympy.Symbol], X_train: np.ndarray, y_
     rms = float(np.sqrt(np.mean(y_valid**2))) or 1.0
     scale = float(np.abs(y_valid).max()) or 1.0
     complexity = int(sympy.count_ops(cleaned)) + len(cleaned.atoms(sympy.Symbol, sympy.Number))
-    return Scored(cleaned, complexity, float(np.sqrt(np.mean(error**2))) / rms,
-                  float(np.abs(error).max()) / scale)
+    return Scored(
+        cleaned,
+        complexity,
+        float(np.sqrt(np.mean(error**2))) / rms,
+        float(np.abs(error).max()) / scale,
+    )
 
 
 MAX_SIMPLIFY_OPS = 60  # sympy.simplify gets slow on larger expressions
@@ -77,4 +89,5 @@ def describe_front(front: list[Scored]) -> str:
     from nnc.closed_form import readable
 
     return "Pareto front (complexity, rel RMSE, max rel error): " + "; ".join(
-        f"{s.complexity}, {s.rel_rmse:.1e}, {s.max_rel:.1e}: {readable(s.expr)}" for s in front)
+        f"{s.complexity}, {s.rel_rmse:.1e}, {s.max_rel:.1e}: {readable(s.expr)}" for s in front
+    )

@@ -13,9 +13,9 @@ its faithful form.
 from __future__ import annotations
 
 import time
+
 import numpy as np
 import sympy
-
 from nnc.closed_form import readable
 from nnc.graph import Graph
 from nnc.ops import Op
@@ -46,13 +46,19 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     domain = Domain(ctx.specs)
     train, valid = (domain.space_filling(options.sr_samples, options.seed + k) for k in (0, 1))
     X_train, X_valid = (_columns(points, elements) for points in (train, valid))
-    y_train, y_valid = (ctx.network(points).reshape(options.sr_samples, -1)
-                        for points in (train, valid))
+    y_train, y_valid = (
+        ctx.network(points).reshape(options.sr_samples, -1) for points in (train, valid)
+    )
     names = [name for name, _, _ in elements]
     symbols = [sympy.Symbol(n) for n in names]
     engine = get_engine(options.engine)
-    settings = SearchSettings(options.operators, options.max_complexity, options.sr_seconds,
-                              options.sr_threads, options.seed)
+    settings = SearchSettings(
+        options.operators,
+        options.max_complexity,
+        options.sr_seconds,
+        options.sr_threads,
+        options.seed,
+    )
     replacements: list[sympy.Expr | None] = []
     for j in range(y_train.shape[1]):
         start = time.monotonic()
@@ -61,19 +67,27 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
             if options.basis_too and engine.name != "basis":
                 candidates += get_engine("basis").fit(X_train, y_train[:, j], names, settings)
         ctx.count("candidates", len(candidates))
-        scored = [score(c.expr, symbols, X_train, y_train[:, j], X_valid, y_valid[:, j])
-                  for c in candidates]
+        scored = [
+            score(c.expr, symbols, X_train, y_train[:, j], X_valid, y_valid[:, j])
+            for c in candidates
+        ]
         front = pareto_front([s for s in scored if s is not None])
         chosen = choose(front, options.gate_rmse, options.gate_max)
-        ctx.note(f"output {j}: {len(candidates)} candidates from {engine.name} in "
-                 f"{time.monotonic() - start:.1f} s; {describe_front(front)}")
+        ctx.note(
+            f"output {j}: {len(candidates)} candidates from {engine.name} in "
+            f"{time.monotonic() - start:.1f} s; {describe_front(front)}"
+        )
         if chosen is None:
             ctx.count("rejected")
-            ctx.note(f"output {j}: no candidate passed the gate (rel RMSE ≤ {options.gate_rmse:g},"
-                     f" max rel error ≤ {options.gate_max:g}); it keeps its faithful form")
+            ctx.note(
+                f"output {j}: no candidate passed the gate (rel RMSE ≤ {options.gate_rmse:g},"
+                f" max rel error ≤ {options.gate_max:g}); it keeps its faithful form"
+            )
         else:
-            ctx.note(f"output {j}: chose {readable(chosen.expr)} (rel RMSE {chosen.rel_rmse:.1e}, "
-                     f"max rel error {chosen.max_rel:.1e} against the network)")
+            ctx.note(
+                f"output {j}: chose {readable(chosen.expr)} (rel RMSE {chosen.rel_rmse:.1e}, "
+                f"max rel error {chosen.max_rel:.1e} against the network)"
+            )
         replacements.append(chosen.expr if chosen else None)
     if all(r is None for r in replacements):
         return graph
@@ -92,11 +106,17 @@ def _free_elements(graph: Graph, ctx: PassContext) -> list[tuple[str, int, int]]
         reason = "the output is not a raw float value"
     elif len(output.shape) > 2 or (len(output.shape) == 2 and output.shape[1] > 8):
         reason = f"output shape {output.shape} is not a few scalars"
-    elements = [(e.name, position, index) for position, spec in enumerate(ctx.specs)
-                for index, e in enumerate(spec.elements) if e.constant is None]
+    elements = [
+        (e.name, position, index)
+        for position, spec in enumerate(ctx.specs)
+        for index, e in enumerate(spec.elements)
+        if e.constant is None
+    ]
     if reason is None and len(elements) > ctx.options.sr_max_inputs:
-        reason = (f"{len(elements)} input elements (whole-network regression takes at most "
-                  f"{ctx.options.sr_max_inputs})")
+        reason = (
+            f"{len(elements)} input elements (whole-network regression takes at most "
+            f"{ctx.options.sr_max_inputs})"
+        )
     if reason is not None:
         ctx.note(f"skipped: {reason}")
         return None
@@ -104,12 +124,21 @@ def _free_elements(graph: Graph, ctx: PassContext) -> list[tuple[str, int, int]]
 
 
 def _columns(points: list[np.ndarray], elements: list[tuple[str, int, int]]) -> np.ndarray:
-    return np.stack([points[position].reshape(len(points[position]), -1)[:, index]
-                     for _, position, index in elements], axis=1).astype(np.float64)
+    return np.stack(
+        [
+            points[position].reshape(len(points[position]), -1)[:, index]
+            for _, position, index in elements
+        ],
+        axis=1,
+    ).astype(np.float64)
 
 
-def _replace_outputs(graph: Graph, output: str, replacements: list[sympy.Expr | None],
-                     elements: list[tuple[str, int, int]]) -> Graph:
+def _replace_outputs(
+    graph: Graph,
+    output: str,
+    replacements: list[sympy.Expr | None],
+    elements: list[tuple[str, int, int]],
+) -> Graph:
     """EXPR nodes for the replaced output elements, slices of the faithful output for the rest."""
     out = graph.copy()
     node = out[output]
@@ -117,11 +146,17 @@ def _replace_outputs(graph: Graph, output: str, replacements: list[sympy.Expr | 
     parts = []
     for j, expr in enumerate(replacements):
         if expr is None:
-            parts.append(out.add(Op.SLICE, [output], {"dim": 1, "start": j, "end": j + 1, "step": 1}))
+            parts.append(
+                out.add(Op.SLICE, [output], {"dim": 1, "start": j, "end": j + 1, "step": 1})
+            )
             continue
         names = {s.name for s in expr.free_symbols}
-        attrs = {"expr": expr, "bindings": tuple(e for e in elements if e[0] in names),
-                 "shape": (1, 1) if vector else node.shape, "dtype": node.dtype}
+        attrs = {
+            "expr": expr,
+            "bindings": tuple(e for e in elements if e[0] in names),
+            "shape": (1, 1) if vector else node.shape,
+            "dtype": node.dtype,
+        }
         parts.append(out.add(Op.EXPR, list(out.inputs), attrs, name=f"law{j}"))
     result = parts[0] if len(parts) == 1 else out.add(Op.CAT, parts, {"dim": 1}, name="laws")
     out.outputs = [result]

@@ -15,17 +15,16 @@ import time
 import numpy as np
 import sympy
 import torch
-from sympy.logic import SOPform
-
 from nnc.closed_form import readable
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import DiscreteProblem, PassContext, register_pass
 from nnc.rewrite import remove_dead
+from sympy.logic import SOPform
 
 from .program_search import search_program, to_sympy
 
-__all__ = ["synth", "MAX_PROGRAM_SIZE"]
+__all__ = ["MAX_PROGRAM_SIZE", "synth"]
 
 MAX_PROGRAM_SIZE = 9  # leaves and operations; (a*a + b) mod p is 7
 
@@ -39,9 +38,15 @@ def synth(graph: Graph, ctx: PassContext) -> Graph:
         return graph
     variables = {name: values for name, values in problem.variables.items()}
     start = time.monotonic()
-    found = search_program(variables, problem.target, problem.constants,
-                           ctx.options.min_agreement, ctx.options.synth_seconds,
-                           max_size=MAX_PROGRAM_SIZE, progress=ctx.progress)
+    found = search_program(
+        variables,
+        problem.target,
+        problem.constants,
+        ctx.options.min_agreement,
+        ctx.options.synth_seconds,
+        max_size=MAX_PROGRAM_SIZE,
+        progress=ctx.progress,
+    )
     if found is not None:
         expr = to_sympy(found.program)
         agreement = found.agreement
@@ -52,16 +57,23 @@ def synth(graph: Graph, ctx: PassContext) -> Graph:
     (output,) = out.outputs
     node = out[output]
     if expr is not None:
-        name = out.add(Op.EXPR, list(out.inputs), _expr_attrs(expr, problem, node.shape, node.dtype),
-                       name="program")
+        name = out.add(
+            Op.EXPR,
+            list(out.inputs),
+            _expr_attrs(expr, problem, node.shape, node.dtype),
+            name="program",
+        )
         ctx.note(f"program: {readable(expr)} (agrees on {agreement}/{len(problem.target)} points)")
         ctx.count("program size", found.size if found is not None else int(sympy.count_ops(expr)))
     else:
-        name = out.add(Op.TABLE, list(out.inputs), _table_attrs(problem, node.shape, node.dtype),
-                       name="table")
-        ctx.note(f"no program of size ≤ {MAX_PROGRAM_SIZE} found in {time.monotonic() - start:.1f} s "
-                 f"(budget {ctx.options.synth_seconds:g} s): exact table of {len(problem.target)} "
-                 "entries")
+        name = out.add(
+            Op.TABLE, list(out.inputs), _table_attrs(problem, node.shape, node.dtype), name="table"
+        )
+        ctx.note(
+            f"no program of size ≤ {MAX_PROGRAM_SIZE} found in {time.monotonic() - start:.1f} s "
+            f"(budget {ctx.options.synth_seconds:g} s): exact table of {len(problem.target)} "
+            "entries"
+        )
     out.replace_uses(output, name)
     remove_dead(out)
     ctx.approximated = expr is not None  # a table is exact; a program may disagree on some points
@@ -81,19 +93,24 @@ def _boolean_formula(problem: DiscreteProblem) -> tuple[sympy.Expr | None, int]:
     return sympy.Piecewise((1, formula), (0, True)), len(problem.target)
 
 
-def _expr_attrs(expr: sympy.Expr, problem: DiscreteProblem, shape: tuple[int, ...],
-                dtype: str) -> dict:
+def _expr_attrs(
+    expr: sympy.Expr, problem: DiscreteProblem, shape: tuple[int, ...], dtype: str
+) -> dict:
     names = {s.name for s in expr.free_symbols}
     bindings = tuple(b for b in problem.bindings if b[0] in names)
-    bounds = {name: (int(problem.variables[name].min()), int(problem.variables[name].max()))
-              for name, _, _ in bindings}
+    bounds = {
+        name: (int(problem.variables[name].min()), int(problem.variables[name].max()))
+        for name, _, _ in bindings
+    }
     return {"expr": expr, "bindings": bindings, "bounds": bounds, "shape": shape, "dtype": dtype}
 
 
 def _table_attrs(problem: DiscreteProblem, shape: tuple[int, ...], dtype: str) -> dict:
     """Axes in the order of the enumeration, so the table is the target in point order."""
-    axes = tuple((name, position, element, tuple(sorted(set(problem.variables[name].tolist()))))
-                 for name, position, element in problem.bindings)
+    axes = tuple(
+        (name, position, element, tuple(sorted(set(problem.variables[name].tolist()))))
+        for name, position, element in problem.bindings
+    )
     order = np.lexsort([problem.variables[name] for name, _, _ in reversed(problem.bindings)])
     table = torch.from_numpy(problem.target[order].astype(np.int64))
     return {"table": table, "axes": axes, "shape": shape, "dtype": dtype}

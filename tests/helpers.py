@@ -6,7 +6,6 @@ from typing import Any
 
 import numpy as np
 import torch
-
 from nnc.api import parse_inputs
 from nnc.modelfile import eval_mode
 from nnc.spec import Domain
@@ -31,8 +30,14 @@ def domain_points(specs: list[str], n: int = 256, seed: int = 1) -> list[np.ndar
     return [p[:n] for p in points]
 
 
-def assert_matches_model(callable_: Any, model: Any, specs: list[str], n: int = 256,
-                         rtol: float = FLOAT32_RTOL, atol: float = FLOAT32_ATOL) -> None:
+def assert_matches_model(
+    callable_: Any,
+    model: Any,
+    specs: list[str],
+    n: int = 256,
+    rtol: float = FLOAT32_RTOL,
+    atol: float = FLOAT32_ATOL,
+) -> None:
     """The compiled callable equals the network on n points of the domain (shape, then values)."""
     points = domain_points(specs, n)
     expected = network_output(model, *points)

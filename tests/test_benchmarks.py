@@ -1,4 +1,5 @@
-"""benchmarks/: the whole machinery on a tiny workload (y = x0 + x1) with tiny repeat counts.
+"""benchmarks/: the whole machinery on a tiny workload (y = x0 + x1) with tiny repeat counts, the
+column-entry timing on a tiny hand-made library, and AOTInductor's ways of being skipped.
 
 Checks the JSON structure and that every ratio and target is computed from figures measured in
 the run; asserts nothing about speed."""
@@ -11,15 +12,27 @@ import statistics
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks/ is a folder of the repository, not an installed package
 
-from benchmarks.bench import ALL_RUNTIMES, Settings  # noqa: E402
-from benchmarks.run import render, run  # noqa: E402
-from benchmarks.workloads import Reference, Workload, uniform  # noqa: E402
+from benchmarks.analysis import ENTRY, INT32_LOOP, INT64_LOOP, evaluate_targets
+from benchmarks.aoti import BuildError, build_packages
+from benchmarks.bench import ALL_RUNTIMES, Settings
+from benchmarks.c_driver import compile_shared
+from benchmarks.columns import run_columns
+from benchmarks.run import render, run
+from benchmarks.tables import columns_table
+from benchmarks.workloads import (
+    REFERENCE,
+    ColumnReference,
+    Reference,
+    Workload,
+    uniform,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("cc") is None, reason="the C drivers need cc")
 
@@ -32,9 +45,23 @@ int ref_tiny_eval_batch(int64_t n, const double *x, double *y) {
     return 0;
 }
 """
+COLUMN_ENTRY = """
+#include <stdint.h>
+int tiny_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out) {
+    for (int64_t i = 0; i < n; i++) out[i] = (a[i] + b[i]) % 113;
+    return 0;
+}
+"""
 REPEATS = 3
-SETTINGS = Settings(repeats=REPEATS, batch=64, single_seconds=1e-4, batch_seconds=1e-4,
-                    runtimes=tuple(r for r in ALL_RUNTIMES if r != "torch.compile"))  # builds ~10 s
+BUILDS = ("torch.compile", "AOTInductor")  # ~10 s each
+SETTINGS = Settings(
+    repeats=REPEATS,
+    batch=64,
+    single_seconds=1e-4,
+    batch_seconds=1e-4,
+    runtimes=tuple(r for r in ALL_RUNTIMES if r not in BUILDS),
+    columns=(256, 4096),
+)
 
 
 def tiny_workload(folder: Path) -> Workload:
@@ -44,8 +71,17 @@ def tiny_workload(folder: Path) -> Workload:
         model.bias.zero_()
     source = folder / "tiny.c"
     source.write_text(HAND_WRITTEN)
-    return Workload("tiny", "tiny", model.eval(), model, ["x:float[2]=0..1"], {"mode": "exact"},
-                    uniform(2, 0.0, 1.0), False, Reference(source, "ref_tiny"))
+    return Workload(
+        "tiny",
+        "tiny",
+        model.eval(),
+        model,
+        ["x:float[2]=0..1"],
+        {"mode": "exact"},
+        uniform(2, 0.0, 1.0),
+        False,
+        Reference(source, "ref_tiny"),
+    )
 
 
 def test_machinery_on_a_tiny_workload(tmp_path: Path) -> None:
@@ -65,8 +101,16 @@ def test_machinery_on_a_tiny_workload(tmp_path: Path) -> None:
 
     measured = set(SETTINGS.runtimes) - set(record["skipped"])
     assert set(record["runtimes"]) == measured
-    assert {"torch", "nnc art(x)", "nnc.load", "nnc C", "nnc C scalar", "hand C",
-            "hand C scalar", "ctypes abs()"} <= measured
+    assert {
+        "torch",
+        "nnc art(x)",
+        "nnc.load",
+        "nnc C",
+        "nnc C scalar",
+        "hand C",
+        "hand C scalar",
+        "ctypes abs()",
+    } <= measured
     for name, figures in record["runtimes"].items():
         for kind in ("single", "batch"):
             summary = figures[kind]
@@ -94,3 +138,87 @@ def test_machinery_on_a_tiny_workload(tmp_path: Path) -> None:
         if t["measured"] is not None:
             assert t["measured"] == ratios[t["from"], t["kind"]]["value"]
     assert "tiny" in render(results)
+
+
+def column_reference() -> ColumnReference:
+    def columns(n: int) -> list[np.ndarray]:
+        return list(np.random.default_rng(0).integers(0, 113, size=(2, n)))
+
+    return ColumnReference(
+        REFERENCE / "modadd_columns.c",
+        ((INT64_LOOP, "ref_modadd_mod_i64", "i64"), (INT32_LOOP, "ref_modadd_cmpsub_i32", "i32")),
+        columns,
+        lambda a, b: (a + b) % 113,
+    )
+
+
+def test_column_entries_against_hand_written_loops(tmp_path: Path) -> None:
+    source = tmp_path / "tiny.c"
+    source.write_text(COLUMN_ENTRY)
+    library = compile_shared(source, tmp_path / "tiny.so")
+    library.with_suffix(".h").write_text(
+        "int tiny_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);\n"
+    )
+    columns = run_columns(
+        library, "tiny", column_reference(), SETTINGS, tmp_path, lambda line: None
+    )
+    columns = json.loads(json.dumps(columns))
+    assert columns["entry"] == "tiny_batch_i32"
+    assert columns["pairs"] == {"cache": 256, "memory": 4096}
+    assert set(columns["runtimes"]) == {ENTRY, INT64_LOOP, INT32_LOOP}
+    for name, figures in columns["runtimes"].items():
+        assert figures["bytes_per_pair"] == (24 if name == INT64_LOOP else 12)
+        for kind in ("cache", "memory"):
+            summary = figures[kind]
+            assert len(summary["repeats"]) == REPEATS and min(summary["repeats"]) > 0
+            assert figures["gb_per_s"][kind] == pytest.approx(
+                figures["bytes_per_pair"] / summary["median"]
+            )
+            assert figures["check"][kind] == 0.0, name  # every loop wrote (a + b) mod 113
+    for r in columns["ratios"]:
+        top = columns["runtimes"][r["numerator"]][r["kind"]]["median"]
+        bottom = columns["runtimes"][r["denominator"]][r["kind"]]["median"]
+        assert r["value"] == pytest.approx(top / bottom)
+
+    record = {
+        "name": "tiny",
+        "compile": {"mode": "auto", "closed_form": "(a + b) mod 113"},
+        "ratios": [],
+        "columns": columns,
+    }
+    targets = [t for t in evaluate_targets([record]) if t["kind"] == "cache"]
+    assert [t["unit"] for t in targets] == [" ns", "x", "x"]
+    assert targets[0]["measured"] == columns["runtimes"][ENTRY]["cache"]["median"]
+    assert all(t["met"] in (True, False) for t in targets)
+    assert INT32_LOOP in columns_table(record)
+
+
+def test_column_entries_skipped_without_an_int32_entry(tmp_path: Path) -> None:
+    (tmp_path / "tiny.h").write_text(
+        "int tiny_batch_i64(int64_t n, const int64_t *a, const int64_t *b, int64_t *out);\n"
+    )
+    columns = run_columns(
+        tmp_path / "tiny.so", "tiny", column_reference(), SETTINGS, tmp_path, lambda line: None
+    )
+    assert "no tiny_batch_i32" in columns["skipped"]
+    record = {
+        "name": "tiny",
+        "compile": {"mode": "auto", "closed_form": None},
+        "ratios": [],
+        "columns": columns,
+    }
+    targets = [t for t in evaluate_targets([record]) if t["kind"] == "cache"]
+    assert len(targets) == 3 and all(t["met"] is None for t in targets)
+    assert "skipped" in columns_table(record)
+
+
+class DataDependent(torch.nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x if x.sum() > 0 else -x
+
+
+def test_aot_inductor_is_skipped_with_the_reason(tmp_path: Path) -> None:
+    with pytest.raises(BuildError, match="torch.export failed"):
+        build_packages(DataDependent(), [torch.ones(2, 2)], tmp_path)
+    with pytest.raises(BuildError, match="time limit"):  # the child is killed, not waited for
+        build_packages(torch.nn.Linear(2, 1), [torch.ones(1, 2)], tmp_path, limit=0.5)

@@ -9,15 +9,14 @@ import sys
 import zipfile
 from pathlib import Path
 
+import nnc
 import numpy as np
 import pytest
 import torch
 from helpers import assert_matches_model
-from torch import nn
-
-import nnc
 from nnc.backends import aot
 from nnc.cli import main
+from torch import nn
 
 SPEC = "x:float[3]=1..3"
 
@@ -34,7 +33,9 @@ def pt2(mlp: nn.Module, tmp_path: Path) -> Path:
     return path
 
 
-def test_compile_writes_library_and_header(pt2: Path, mlp: nn.Module, tmp_path: Path, capsys) -> None:
+def test_compile_writes_library_and_header(
+    pt2: Path, mlp: nn.Module, tmp_path: Path, capsys
+) -> None:
     out = tmp_path / "algo.so"
     assert main([str(pt2), "-o", str(out), "--mode", "exact"]) == 0
     printed = capsys.readouterr().out
@@ -85,15 +86,21 @@ def _expect_error(argv: list[str], code: int, words: str, capsys, out: Path) -> 
 def test_truncated_model_file(pt2: Path, tmp_path: Path, capsys) -> None:
     broken = tmp_path / "broken.pt2"
     broken.write_bytes(pt2.read_bytes()[: pt2.stat().st_size // 2])
-    _expect_error([str(broken), "-o", str(tmp_path / "a.so")], 2, "truncated", capsys,
-                  tmp_path / "a.so")
+    _expect_error(
+        [str(broken), "-o", str(tmp_path / "a.so")], 2, "truncated", capsys, tmp_path / "a.so"
+    )
 
 
 def test_corrupt_model_file(tmp_path: Path, capsys) -> None:
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(bytes(range(256)) * 8)
-    _expect_error([str(garbage), "--input", SPEC, "-o", str(tmp_path / "a.so")], 2,
-                  "cannot read model file", capsys, tmp_path / "a.so")
+    _expect_error(
+        [str(garbage), "--input", SPEC, "-o", str(tmp_path / "a.so")],
+        2,
+        "cannot read model file",
+        capsys,
+        tmp_path / "a.so",
+    )
 
 
 def test_pickle_needs_trust(mlp: nn.Module, tmp_path: Path, capsys) -> None:
@@ -101,21 +108,33 @@ def test_pickle_needs_trust(mlp: nn.Module, tmp_path: Path, capsys) -> None:
     torch.save(mlp, pickled)
     out = tmp_path / "a.so"
     _expect_error([str(pickled), "--input", SPEC, "-o", str(out)], 2, "--trust-pickle", capsys, out)
-    assert main([str(pickled), "--input", SPEC, "--trust-pickle", "-o", str(out), "--mode",
-                 "exact"]) == 0
+    assert (
+        main([str(pickled), "--input", SPEC, "--trust-pickle", "-o", str(out), "--mode", "exact"])
+        == 0
+    )
     assert out.exists()
 
 
 def test_state_dict_is_not_a_model(mlp: nn.Module, tmp_path: Path, capsys) -> None:
     weights = tmp_path / "weights.pt"
     torch.save(mlp.state_dict(), weights)
-    _expect_error([str(weights), "--input", SPEC, "-o", str(tmp_path / "a.so")], 2,
-                  "weights only", capsys, tmp_path / "a.so")
+    _expect_error(
+        [str(weights), "--input", SPEC, "-o", str(tmp_path / "a.so")],
+        2,
+        "weights only",
+        capsys,
+        tmp_path / "a.so",
+    )
 
 
 def test_wrong_input_shape(pt2: Path, tmp_path: Path, capsys) -> None:
-    _expect_error([str(pt2), "--input", "x:float[5]=0..1", "-o", str(tmp_path / "a.so")], 2,
-                  "could not trace", capsys, tmp_path / "a.so")
+    _expect_error(
+        [str(pt2), "--input", "x:float[5]=0..1", "-o", str(tmp_path / "a.so")],
+        2,
+        "could not trace",
+        capsys,
+        tmp_path / "a.so",
+    )
 
 
 def test_nan_weights(mlp: nn.Module, tmp_path: Path, capsys) -> None:
@@ -123,8 +142,9 @@ def test_nan_weights(mlp: nn.Module, tmp_path: Path, capsys) -> None:
         mlp[0].weight[0, 0] = float("nan")
     path = tmp_path / "nan.pt2"
     nnc.save_model(mlp, path, inputs=[SPEC])
-    _expect_error([str(path), "-o", str(tmp_path / "a.so")], 2, "NaN/Inf", capsys,
-                  tmp_path / "a.so")
+    _expect_error(
+        [str(path), "-o", str(tmp_path / "a.so")], 2, "NaN/Inf", capsys, tmp_path / "a.so"
+    )
 
 
 def test_unwritable_output_path(pt2: Path, tmp_path: Path, capsys) -> None:
@@ -135,29 +155,42 @@ def test_unwritable_output_path(pt2: Path, tmp_path: Path, capsys) -> None:
 
 
 def test_malformed_spec_exit_code(pt2: Path, tmp_path: Path, capsys) -> None:
-    _expect_error([str(pt2), "--input", "x:float[3]=1..", "-o", str(tmp_path / "a.so")], 2,
-                  "column 15", capsys, tmp_path / "a.so")
+    _expect_error(
+        [str(pt2), "--input", "x:float[3]=1..", "-o", str(tmp_path / "a.so")],
+        2,
+        "column 15",
+        capsys,
+        tmp_path / "a.so",
+    )
 
 
 def test_failed_link_leaves_nothing(pt2: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.setenv("CC", "false")
-    _expect_error([str(pt2), "-o", str(tmp_path / "a.so")], 5, "linking the shared library failed",
-                  capsys, tmp_path / "a.so")
+    _expect_error(
+        [str(pt2), "-o", str(tmp_path / "a.so")],
+        5,
+        "linking the shared library failed",
+        capsys,
+        tmp_path / "a.so",
+    )
 
 
 def test_missing_compiler_names_both_ways(pt2: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("CC", raising=False)
     monkeypatch.setenv("PATH", str(tmp_path))  # no cc, gcc or clang
     monkeypatch.setattr(aot, "zig_installed", lambda: False)
-    _expect_error([str(pt2), "-o", str(tmp_path / "a.so")], 4, "no C compiler", capsys,
-                  tmp_path / "a.so")
+    _expect_error(
+        [str(pt2), "-o", str(tmp_path / "a.so")], 4, "no C compiler", capsys, tmp_path / "a.so"
+    )
     main([str(pt2), "-o", str(tmp_path / "a.so"), "--mode", "exact"])
     err = capsys.readouterr().err
     assert "apt-get install gcc" in err and "nnc[zig]" in err
 
 
-@pytest.mark.skipif(importlib.util.find_spec("ziglang") is None,
-                    reason="the nnc[zig] extra is not installed (CI installs it)")
+@pytest.mark.skipif(
+    importlib.util.find_spec("ziglang") is None,
+    reason="the nnc[zig] extra is not installed (CI installs it)",
+)
 def test_zig_links_when_there_is_no_c_compiler(pt2: Path, tmp_path: Path, monkeypatch) -> None:
     bin_dir = tmp_path / "bin"  # only python on PATH: no cc, gcc or clang
     bin_dir.mkdir()
@@ -172,8 +205,13 @@ def test_zig_links_when_there_is_no_c_compiler(pt2: Path, tmp_path: Path, monkey
 
 def test_verification_failure_exit_code(pt2: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "a.so"
-    _expect_error([str(pt2), "--tolerance", "1e-30", "--mode", "exact", "-o", str(out)], 3,
-                  "does not match the network", capsys, out)
+    _expect_error(
+        [str(pt2), "--tolerance", "1e-30", "--mode", "exact", "-o", str(out)],
+        3,
+        "does not match the network",
+        capsys,
+        out,
+    )
 
 
 def test_pickle_refusal_runs_no_code(tmp_path: Path, capsys) -> None:

@@ -9,11 +9,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+import nnc
 import numpy as np
 import torch
 from helpers import FLOAT32_RTOL, GATE_MAX, network_output
-
-import nnc
 from nnc.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,12 +23,25 @@ def test_c_program_calls_the_library(tmp_path: Path) -> None:
     """README's first command: the law comes out, and C, Python and the law agree."""
     assert main([str(PHYSICS / "model.pt2"), "-o", str(tmp_path / "algo.so"), "-q"]) == 0
     binary = tmp_path / "physics"
-    subprocess.run(["cc", "-O2", f"-I{tmp_path}", str(PHYSICS / "main.c"), str(tmp_path / "algo.so"),
-                    "-o", str(binary), f"-Wl,-rpath,{tmp_path}"], check=True)
-    printed = subprocess.run([str(binary), "2.0", "3.0", "1.5"], capture_output=True, text=True,
-                             check=True).stdout
-    network, scalar, law = map(float, re.search(
-        r"network (\S+), scalar call (\S+), law (\S+)", printed).groups())
+    subprocess.run(
+        [
+            "cc",
+            "-O2",
+            f"-I{tmp_path}",
+            str(PHYSICS / "main.c"),
+            str(tmp_path / "algo.so"),
+            "-o",
+            str(binary),
+            f"-Wl,-rpath,{tmp_path}",
+        ],
+        check=True,
+    )
+    printed = subprocess.run(
+        [str(binary), "2.0", "3.0", "1.5"], capture_output=True, text=True, check=True
+    ).stdout
+    network, scalar, law = map(
+        float, re.search(r"network (\S+), scalar call (\S+), law (\S+)", printed).groups()
+    )
     loaded = nnc.load(tmp_path / "algo.so")
     assert loaded.metadata["closed_form"] == "x0*x1/x2**2"
     assert network == scalar  # C prints 9 digits; Python returns the network's float32
@@ -45,8 +57,9 @@ def test_exact_mode_library_matches_the_network(tmp_path: Path) -> None:
     assert main([str(PHYSICS / "model.pt2"), "-o", str(out), "-q", "--mode", "exact"]) == 0
     program = torch.export.load(str(PHYSICS / "model.pt2")).module()
     x = np.random.default_rng(0).uniform(1, 3, size=(100, 3)).astype(np.float32)
-    np.testing.assert_allclose(nnc.load(out)(x), network_output(program, x), rtol=FLOAT32_RTOL,
-                               atol=FLOAT32_RTOL)
+    np.testing.assert_allclose(
+        nnc.load(out)(x), network_output(program, x), rtol=FLOAT32_RTOL, atol=FLOAT32_RTOL
+    )
 
 
 def test_python_example_uses_only_the_loader(tmp_path: Path) -> None:
@@ -54,8 +67,12 @@ def test_python_example_uses_only_the_loader(tmp_path: Path) -> None:
     blocker = tmp_path / "sitecustomize.py"  # makes `import torch` fail in the child process
     blocker.write_text("import sys\nsys.modules['torch'] = None\n")
     env = {**os.environ, "PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    result = subprocess.run([sys.executable, str(PHYSICS / "use_library.py"), str(tmp_path / "algo.so")],
-                            capture_output=True, text=True, env=env)
+    result = subprocess.run(
+        [sys.executable, str(PHYSICS / "use_library.py"), str(tmp_path / "algo.so")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert result.returncode == 0, result.stderr
     assert "verified on 4096 points" in result.stdout
 

@@ -6,7 +6,6 @@ import dataclasses
 
 import pytest
 import torch
-
 from nnc.errors import GraphInvariantError
 from nnc.graph import Graph
 from nnc.ops import Op
@@ -39,7 +38,9 @@ def test_verify_names_the_node_and_the_pass() -> None:
     verify_graph(graph)
     wrong = dataclasses.replace(graph["y_1"], shape=(1, 4))
     graph.replace("y_1", wrong)
-    with pytest.raises(GraphInvariantError, match=r"%y_1: recorded float32\[1, 4\].*after pass fold"):
+    with pytest.raises(
+        GraphInvariantError, match=r"%y_1: recorded float32\[1, 4\].*after pass fold"
+    ):
         verify_graph(graph, after="pass fold")
 
 

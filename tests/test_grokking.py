@@ -7,12 +7,11 @@ import ctypes
 import subprocess
 from pathlib import Path
 
+import nnc
 import numpy as np
 import pytest
 import sympy
 import torch
-
-import nnc
 from nnc.ops import Op
 from nnc.passes.explain import fourier_spectrum, key_frequencies, restrict_to_frequencies
 
@@ -30,8 +29,9 @@ def test_closed_form_is_modular_addition(compiled: nnc.Artifact) -> None:
     node = compiled.graph[compiled.graph.outputs[0]]
     assert node.op is Op.EXPR
     a, b = sympy.symbols("a b", integer=True)
-    expr = node.attrs["expr"].subs({sympy.Symbol("a", integer=True): a,
-                                    sympy.Symbol("b", integer=True): b})
+    expr = node.attrs["expr"].subs(
+        {sympy.Symbol("a", integer=True): a, sympy.Symbol("b", integer=True): b}
+    )
     function = sympy.lambdify([a, b], expr, "numpy")
     x, y = np.meshgrid(np.arange(113), np.arange(113), indexing="ij")
     np.testing.assert_array_equal(function(x, y), (x + y) % 113)
@@ -60,15 +60,35 @@ def test_scalar_call_from_c_is_a_few_instructions(compiled: nnc.Artifact, tmp_pa
     library.modadd.restype = ctypes.c_int64
     library.modadd.argtypes = [ctypes.c_int64, ctypes.c_int64]
     assert [library.modadd(a, b) for a, b in [(0, 0), (100, 50), (112, 112), (56, 57)]] == [
-        0, 37, 111, 0]
+        0,
+        37,
+        111,
+        0,
+    ]
     binary = tmp_path / "modadd"
-    subprocess.run(["cc", "-O2", f"-I{tmp_path}", str(ROOT / "examples/grokking/main.c"),
-                    str(path), "-o", str(binary), f"-Wl,-rpath,{tmp_path}"], check=True)
-    printed = subprocess.run([str(binary), "100", "50"], capture_output=True, text=True,
-                             check=True).stdout
+    subprocess.run(
+        [
+            "cc",
+            "-O2",
+            f"-I{tmp_path}",
+            str(ROOT / "examples/grokking/main.c"),
+            str(path),
+            "-o",
+            str(binary),
+            f"-Wl,-rpath,{tmp_path}",
+        ],
+        check=True,
+    )
+    printed = subprocess.run(
+        [str(binary), "100", "50"], capture_output=True, text=True, check=True
+    ).stdout
     assert "modadd(100, 50) = 37" in printed and "12769/12769" in printed
-    disassembly = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(path)],
-                                 capture_output=True, text=True, check=True).stdout
+    disassembly = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     body = disassembly.split("<modadd>:")[1].split("\n\n")[0].strip().splitlines()
     assert len(body) <= 6, body
 

@@ -9,13 +9,12 @@ import sys
 import threading
 from pathlib import Path
 
+import nnc
 import numpy as np
 import pytest
 import torch
 from helpers import network_output
 from torch import nn
-
-import nnc
 
 SPEC = "x:float[3]=1..3"
 
@@ -78,8 +77,13 @@ def test_depends_on_libc_and_libm_only(artifact, tmp_path: Path) -> None:
     path = artifact.save(tmp_path / "algo.so")
     needed = subprocess.run(["ldd", str(path)], capture_output=True, text=True, check=True).stdout
     libraries = {line.split()[0] for line in needed.strip().splitlines()}
-    assert libraries <= {"linux-vdso.so.1", "libm.so.6", "libc.so.6", "/lib64/ld-linux-x86-64.so.2",
-                         "libmvec.so.1"}  # glibc's vector math, beside libm
+    assert libraries <= {
+        "linux-vdso.so.1",
+        "libm.so.6",
+        "libc.so.6",
+        "/lib64/ld-linux-x86-64.so.2",
+        "libmvec.so.1",
+    }  # glibc's vector math, beside libm
 
 
 def test_reentrant_across_threads(artifact, tmp_path: Path) -> None:

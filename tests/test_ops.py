@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import nnc
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from helpers import AMPLIFYING_RTOL, FLOAT32_RTOL, assert_matches_model, domain_points, network_output
-from torch import nn
-
-import nnc
+from helpers import (
+    AMPLIFYING_RTOL,
+    FLOAT32_RTOL,
+    assert_matches_model,
+    domain_points,
+    network_output,
+)
 from nnc.api import parse_inputs
 from nnc.frontend import to_graph, trace
 from nnc.interpret import interpret
+from torch import nn
 
 
 class Fn(nn.Module):
@@ -52,39 +57,75 @@ CASES: dict[str, tuple[Callable[[], nn.Module], list[str], float]] = {
     "sin_cos": (lambda: Fn(lambda x: torch.sin(3 * x) * torch.cos(x)), [X4], FLOAT32_RTOL),
     "sqrt_abs": (lambda: Fn(lambda x: torch.sqrt(torch.abs(x) + 0.1)), [X4], FLOAT32_RTOL),
     "clamp": (lambda: Fn(lambda x: torch.clamp(x, -0.5, 0.7) + F.hardtanh(x)), [X4], FLOAT32_RTOL),
-    "embedding": (lambda: Fn(lambda e, t: e(t).sum(-1), nn.Embedding(10, 3)),
-                  ["t:int[2]=0..9"], FLOAT32_RTOL),
+    "embedding": (
+        lambda: Fn(lambda e, t: e(t).sum(-1), nn.Embedding(10, 3)),
+        ["t:int[2]=0..9"],
+        FLOAT32_RTOL,
+    ),
     "softmax": (lambda: nn.Softmax(dim=-1), [SEQ], FLOAT32_RTOL),
     "log_softmax": (lambda: nn.LogSoftmax(dim=1), [SEQ], FLOAT32_RTOL),
     "layer_norm": (lambda: nn.LayerNorm(4), [SEQ], AMPLIFYING_RTOL),
     "batch_norm": (lambda: _trained_batch_norm(), [X4], FLOAT32_RTOL),
-    "reshape_view_flatten": (lambda: Fn(lambda x: x.reshape(-1, 2, 6).view(-1, 12).flatten(1)),
-                             [SEQ], FLOAT32_RTOL),
-    "permute_transpose": (lambda: Fn(lambda x: x.permute(0, 2, 1).transpose(1, 2) * x), [SEQ],
-                          FLOAT32_RTOL),
-    "cat_stack": (lambda: Fn(lambda x: torch.cat([torch.stack([x, 2 * x], 1).flatten(1), x], -1)),
-                  [X4], FLOAT32_RTOL),
-    "slice_select": (lambda: Fn(lambda x: x[:, 1:3, ::2] + x[:, 0, None, 1:3]), [SEQ],
-                     FLOAT32_RTOL),
+    "reshape_view_flatten": (
+        lambda: Fn(lambda x: x.reshape(-1, 2, 6).view(-1, 12).flatten(1)),
+        [SEQ],
+        FLOAT32_RTOL,
+    ),
+    "permute_transpose": (
+        lambda: Fn(lambda x: x.permute(0, 2, 1).transpose(1, 2) * x),
+        [SEQ],
+        FLOAT32_RTOL,
+    ),
+    "cat_stack": (
+        lambda: Fn(lambda x: torch.cat([torch.stack([x, 2 * x], 1).flatten(1), x], -1)),
+        [X4],
+        FLOAT32_RTOL,
+    ),
+    "slice_select": (
+        lambda: Fn(lambda x: x[:, 1:3, ::2] + x[:, 0, None, 1:3]),
+        [SEQ],
+        FLOAT32_RTOL,
+    ),
     "index": (lambda: Fn(lambda x: x[:, torch.tensor([2, 0, 2])]), [X4], FLOAT32_RTOL),
-    "sum_mean_max": (lambda: Fn(lambda x: x.sum(-1) + x.mean(1).sum(-1, keepdim=True)
-                                + x.max(-1).values), [SEQ], FLOAT32_RTOL),
-    "amin_amax": (lambda: Fn(lambda x: torch.amin(x, 1) - torch.amax(x, (1, 2))[:, None]),
-                  [SEQ], FLOAT32_RTOL),
+    "sum_mean_max": (
+        lambda: Fn(lambda x: x.sum(-1) + x.mean(1).sum(-1, keepdim=True) + x.max(-1).values),
+        [SEQ],
+        FLOAT32_RTOL,
+    ),
+    "amin_amax": (
+        lambda: Fn(lambda x: torch.amin(x, 1) - torch.amax(x, (1, 2))[:, None]),
+        [SEQ],
+        FLOAT32_RTOL,
+    ),
     "argmax": (lambda: Fn(lambda x: x.argmax(-1)), [SEQ], 0.0),
     "one_hot": (lambda: Fn(lambda t: F.one_hot(t, 5).float().sum(1)), ["t:int[3]=0..4"], 0.0),
-    "residual": (lambda: Fn(lambda lin, x: x + lin(torch.relu(lin(x))), nn.Linear(4, 4)), [X4],
-                 FLOAT32_RTOL),
-    "where_compare": (lambda: Fn(lambda x: torch.where(x > 0.3, x, -x) + (x <= 0).float()), [X4],
-                      FLOAT32_RTOL),
+    "residual": (
+        lambda: Fn(lambda lin, x: x + lin(torch.relu(lin(x))), nn.Linear(4, 4)),
+        [X4],
+        FLOAT32_RTOL,
+    ),
+    "where_compare": (
+        lambda: Fn(lambda x: torch.where(x > 0.3, x, -x) + (x <= 0).float()),
+        [X4],
+        FLOAT32_RTOL,
+    ),
     "masked_fill": (lambda: Fn(lambda x: x.masked_fill(x < 0, -1.0)), [X4], FLOAT32_RTOL),
-    "two_inputs": (lambda: Fn(lambda x, y: x * y.sum(-1, keepdim=True)),
-                   [X4, "y:float[2]=[0..1, y1:{2, 3}]"], FLOAT32_RTOL),
-    "integer_arithmetic": (lambda: Fn(lambda t: (t * 3 + t.flip(-1) - 7).float() / 2),
-                           ["t:int[2]=0..20"], FLOAT32_RTOL),
+    "two_inputs": (
+        lambda: Fn(lambda x, y: x * y.sum(-1, keepdim=True)),
+        [X4, "y:float[2]=[0..1, y1:{2, 3}]"],
+        FLOAT32_RTOL,
+    ),
+    "integer_arithmetic": (
+        lambda: Fn(lambda t: (t * 3 + t.flip(-1) - 7).float() / 2),
+        ["t:int[2]=0..20"],
+        FLOAT32_RTOL,
+    ),
     "float64": (lambda: nn.Linear(4, 2).double(), ["x:double[4]=-1..1"], 1e-12),
-    "dropout_in_eval": (lambda: nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)), [X4],
-                        FLOAT32_RTOL),
+    "dropout_in_eval": (
+        lambda: nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)),
+        [X4],
+        FLOAT32_RTOL,
+    ),
 }
 
 
@@ -116,6 +157,9 @@ def test_op_matches_torch_in_interpreter_jit_and_library(name: str, tmp_path) ->
 
 def test_unsupported_op_names_op_node_and_line() -> None:
     model = Fn(lambda x: torch.cumsum(x, -1))
-    with pytest.raises(nnc.UnsupportedOpError, match=r"aten\.cumsum\.default at %cumsum "
-                       r"\(test_ops\.py:\d+\)"):
+    with pytest.raises(
+        nnc.UnsupportedOpError,
+        match=r"aten\.cumsum\.default at %cumsum "
+        r"\(test_ops\.py:\d+\)",
+    ):
         nnc.compile(model, [X4], mode="exact")

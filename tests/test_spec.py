@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from nnc.api import parse_inputs
 from nnc.errors import InputError
 from nnc.spec import Domain, Range, Values, parse_spec
@@ -82,7 +81,9 @@ def test_continuous_domain_samples_include_the_corners() -> None:
         ("x:float[2]=[a:0..1, a:0..1]", 21, "distinct element names"),
     ],
 )
-def test_malformed_spec_points_at_the_offending_column(text: str, column: int, expected: str) -> None:
+def test_malformed_spec_points_at_the_offending_column(
+    text: str, column: int, expected: str
+) -> None:
     with pytest.raises(InputError) as caught:
         parse_spec(text)
     message = str(caught.value)

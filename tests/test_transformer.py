@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import ctypes
 
+import nnc
 import numpy as np
 import pytest
 import torch
 from helpers import network_output
 from transformer import GrokkingTransformer
-
-import nnc
 
 SPEC = "tokens:int[3]=[a:0..112, b:0..112, 113]"
 
@@ -29,8 +28,16 @@ def compiled(transformer: GrokkingTransformer) -> nnc.Artifact:
 
 def test_parameter_names_follow_transformer_lens(transformer: GrokkingTransformer) -> None:
     names = set(transformer.state_dict())
-    for name in ["embed.W_E", "pos_embed.W_pos", "blocks.0.attn.W_Q", "blocks.0.attn.W_O",
-                 "blocks.0.attn.b_Q", "blocks.0.mlp.W_in", "blocks.0.mlp.b_out", "unembed.W_U"]:
+    for name in [
+        "embed.W_E",
+        "pos_embed.W_pos",
+        "blocks.0.attn.W_Q",
+        "blocks.0.attn.W_O",
+        "blocks.0.attn.b_Q",
+        "blocks.0.mlp.W_in",
+        "blocks.0.mlp.b_out",
+        "unembed.W_U",
+    ]:
         assert name in names
     assert transformer.embed.W_E.shape == (114, 128)
     assert transformer.blocks[0].attn.W_Q.shape == (4, 128, 32)

@@ -14,10 +14,9 @@ import sys
 import time
 from pathlib import Path
 
+import nnc
 import torch
 from transformer import GrokkingTransformer
-
-import nnc
 
 P = 113
 SPEC = f"tokens:int[3]=[a:0..{P - 1}, b:0..{P - 1}, {P}]"
@@ -60,9 +59,11 @@ def main() -> None:
                 test_acc = (test_logits.argmax(-1) == test_y).float().mean().item()
                 train_acc = (logits.argmax(-1) == train_y).float().mean().item()
             history.append((epoch, loss.item(), test_loss, train_acc, test_acc))
-            sys.stderr.write(f"\repoch {epoch}/{MAX_EPOCHS}  train loss {loss.item():.2e}  "
-                             f"test loss {test_loss:.2e}  test acc {test_acc:.4f}  "
-                             f"{time.time() - start:.0f} s")
+            sys.stderr.write(
+                f"\repoch {epoch}/{MAX_EPOCHS}  train loss {loss.item():.2e}  "
+                f"test loss {test_loss:.2e}  test acc {test_acc:.4f}  "
+                f"{time.time() - start:.0f} s"
+            )
             sys.stderr.flush()
             if test_acc >= TARGET_ACCURACY and train_acc == 1.0 and test_acc == 1.0:
                 break
@@ -70,8 +71,10 @@ def main() -> None:
     model.eval()
     nnc.save_model(model, HERE / "modadd.pt2", inputs=[SPEC], output="argmax")
     plot(history, HERE / "curves.png")
-    print(f"grokked after {history[-1][0]} epochs ({time.time() - start:.0f} s): test accuracy "
-          f"{history[-1][4]:.4f}; wrote {HERE / 'modadd.pt2'} and {HERE / 'curves.png'}")
+    print(
+        f"grokked after {history[-1][0]} epochs ({time.time() - start:.0f} s): test accuracy "
+        f"{history[-1][4]:.4f}; wrote {HERE / 'modadd.pt2'} and {HERE / 'curves.png'}"
+    )
 
 
 def plot(history: list[tuple[int, float, float, float, float]], path: Path) -> None:

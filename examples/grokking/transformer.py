@@ -94,8 +94,9 @@ class Unembed(nn.Module):
 class GrokkingTransformer(nn.Module):
     """One layer, no LayerNorm, ReLU MLP: d_model 128, 4 heads of 32, d_mlp 512, context 3."""
 
-    def __init__(self, p: int = 113, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512,
-                 n_ctx: int = 3) -> None:
+    def __init__(
+        self, p: int = 113, d_model: int = 128, n_heads: int = 4, d_mlp: int = 512, n_ctx: int = 3
+    ) -> None:
         super().__init__()
         self.embed = Embed(p + 1, d_model)
         self.pos_embed = PosEmbed(n_ctx, d_model)

@@ -13,10 +13,9 @@ import argparse
 import time
 from pathlib import Path
 
+import nnc
 import sympy
 from laws import LAWS
-
-import nnc
 
 HERE = Path(__file__).resolve().parent
 
@@ -45,8 +44,10 @@ def main() -> None:
         same = equivalent(found, truth)
         recovered += same
         error = artifact.report.fidelity.max_rel
-        print(f"{name:<10} {truth:<22} {found or '(faithful network)':<28} "
-              f"{'yes' if same else 'no':<6} {error:<9.1e} {seconds:.1f} s")
+        print(
+            f"{name:<10} {truth:<22} {found or '(faithful network)':<28} "
+            f"{'yes' if same else 'no':<6} {error:<9.1e} {seconds:.1f} s"
+        )
     print(f"recovered {recovered}/{len(args.laws)} laws exactly")
 
 

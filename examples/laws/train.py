@@ -1,7 +1,7 @@
 """Train a 3→64→64→1-style tanh MLP on each known law and save it as <name>.pt2 beside this file.
 
-    python examples/laws/train.py            # all laws, a minute or two each on 2 cores
-    python examples/laws/train.py gravity    # one law
+python examples/laws/train.py            # all laws, a minute or two each on 2 cores
+python examples/laws/train.py gravity    # one law
 """
 
 from __future__ import annotations
@@ -9,15 +9,14 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import nnc
 import numpy as np
 import sympy
 import torch
 from laws import LAWS
-from torch import nn
-
-import nnc
 from nnc.api import parse_inputs
 from nnc.spec import Domain
+from torch import nn
 
 STEPS = 4000
 HERE = Path(__file__).resolve().parent
@@ -30,16 +29,18 @@ def train(name: str) -> None:
     symbols = sympy.symbols(f"x0:{width}")
     law = sympy.lambdify(symbols, sympy.sympify(formula), "numpy")
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(width, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
-                          nn.Linear(64, 1))
+    model = nn.Sequential(
+        nn.Linear(width, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, STEPS)
     domain = Domain([spec])
     for step in range(1, STEPS + 1):
         (x,) = domain.points(1, 1024, seed=step)[0]
         y = np.broadcast_to(law(*x.T.astype(np.float64)), (len(x),))
-        loss = nn.functional.mse_loss(model(torch.from_numpy(x)),
-                                      torch.from_numpy(y.astype(np.float32))[:, None])
+        loss = nn.functional.mse_loss(
+            model(torch.from_numpy(x)), torch.from_numpy(y.astype(np.float32))[:, None]
+        )
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

@@ -14,8 +14,9 @@ class EdgeModel(nn.Module):
 
     def __init__(self, width: int = 64) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Linear(2, width), nn.Tanh(), nn.Linear(width, width),
-                                 nn.Tanh(), nn.Linear(width, 2))
+        self.net = nn.Sequential(
+            nn.Linear(2, width), nn.Tanh(), nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 2)
+        )
 
     def forward(self, separation: torch.Tensor) -> torch.Tensor:
         return self.net(separation)

@@ -1,6 +1,6 @@
 """Train the message-passing network on forces of stiffening springs and save it as model.pt2.
 
-    python examples/nbody/train.py       # a few minutes on 2 cores
+python examples/nbody/train.py       # a few minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -8,10 +8,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import nnc
 import torch
 from graph_network import BODIES, NBody, spring_force
-
-import nnc
 
 SPEC = f"x:float[{BODIES},2]=-0.5..0.5"
 STEPS = 6000

@@ -10,10 +10,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import nnc
 import torch
 from torch import nn
-
-import nnc
 
 SPEC = "x:float[3]=[x0:1..3, x1:1..3, x2:1..3]"
 STEPS = 8000
@@ -25,8 +24,9 @@ def law(x: torch.Tensor) -> torch.Tensor:
 
 def main(out: Path = Path(__file__).with_name("model.pt2")) -> None:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(),
-                          nn.Linear(64, 1))
+    model = nn.Sequential(
+        nn.Linear(3, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, STEPS)
     for step in range(1, STEPS + 1):

@@ -12,10 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import nnc
 import torch
 from torch import nn
-
-import nnc
 
 SPEC = "x:float[3]=-1..1"
 STEPS = 4000
@@ -29,8 +28,9 @@ def law(x: torch.Tensor) -> torch.Tensor:
 
 def main() -> None:
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
-                          nn.Linear(16, 1))
+    model = nn.Sequential(
+        nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 1)
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     for step in range(1, STEPS + 1):
         x = torch.rand(1024, 3) * 2 - 1

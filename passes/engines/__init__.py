@@ -1,8 +1,8 @@
 """Symbolic-regression engines behind one interface: fit(X, y) → candidate sympy expressions.
 
-    operon  pyoperon (default; runs offline)
-    pysr    PySR (optional extra nnc[pysr]; needs Julia)
-    basis   sparse regression over a library of candidate terms (deterministic, fast)
+operon  pyoperon (default; runs offline)
+pysr    PySR (optional extra nnc[pysr]; needs Julia)
+basis   sparse regression over a library of candidate terms (deterministic, fast)
 """
 
 from __future__ import annotations
@@ -14,10 +14,9 @@ from typing import Protocol
 
 import numpy as np
 import sympy
-
 from nnc.errors import InputError
 
-__all__ = ["Candidate", "SearchSettings", "Engine", "get_engine", "ENGINES"]
+__all__ = ["ENGINES", "Candidate", "Engine", "SearchSettings", "get_engine"]
 
 
 @dataclass(frozen=True)
@@ -43,8 +42,9 @@ class SearchSettings:
 class Engine(Protocol):
     name: str
 
-    def fit(self, X: np.ndarray, y: np.ndarray, names: Sequence[str],
-            settings: SearchSettings) -> list[Candidate]:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, names: Sequence[str], settings: SearchSettings
+    ) -> list[Candidate]:
         """Candidates for y ≈ f(X), columns of X named `names`, simplest first."""
 
 
@@ -59,7 +59,9 @@ ENGINES = {
 def get_engine(name: str) -> Engine:
     """The engine called `name`; an unknown name is an InputError listing the choices."""
     if name not in ENGINES:
-        raise InputError(f"unknown symbolic-regression engine {name!r}",
-                         hint=f"choose one of: {', '.join(ENGINES)}")
+        raise InputError(
+            f"unknown symbolic-regression engine {name!r}",
+            hint=f"choose one of: {', '.join(ENGINES)}",
+        )
     module, cls = ENGINES[name]
     return getattr(importlib.import_module(module), cls)()

@@ -38,8 +38,9 @@ _FACTORS: dict[str, tuple[Callable, Callable, bool, str]] = {
 }
 
 
-def library(X: np.ndarray, names: Sequence[str], operators: Sequence[str]
-            ) -> tuple[np.ndarray, list[sympy.Expr], list[int]]:
+def library(
+    X: np.ndarray, names: Sequence[str], operators: Sequence[str]
+) -> tuple[np.ndarray, list[sympy.Expr], list[int]]:
     """Columns, their sympy terms and complexities (leaves + operations)."""
     factors: list[list[tuple[sympy.Expr, np.ndarray, int]]] = []
     for column, name in zip(X.T, names):
@@ -48,8 +49,9 @@ def library(X: np.ndarray, names: Sequence[str], operators: Sequence[str]
         for key, (to_sympy, to_numpy, positive, operator) in _FACTORS.items():
             if operator not in operators or (positive and column.min() <= 0):
                 continue
-            per_variable.append((to_sympy(symbol), to_numpy(column), 1 + key.count("^") * 2
-                                 + (key not in ("x",))))
+            per_variable.append(
+                (to_sympy(symbol), to_numpy(column), 1 + key.count("^") * 2 + (key not in ("x",)))
+            )
         factors.append(per_variable)
     columns, terms, sizes = [np.ones(len(X))], [sympy.Integer(1)], [1]
     for count in (1, 2, 3):
@@ -66,8 +68,9 @@ def library(X: np.ndarray, names: Sequence[str], operators: Sequence[str]
 class BasisEngine:
     name = "basis"
 
-    def fit(self, X: np.ndarray, y: np.ndarray, names: Sequence[str],
-            settings: SearchSettings) -> list[Candidate]:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, names: Sequence[str], settings: SearchSettings
+    ) -> list[Candidate]:
         columns, terms, sizes = library(X, names, settings.operators)
         usable = np.isfinite(columns).all(axis=0)
         columns, terms = columns[:, usable], [t for t, u in zip(terms, usable) if u]

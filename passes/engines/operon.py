@@ -13,7 +13,6 @@ from collections.abc import Sequence
 
 import numpy as np
 import sympy
-
 from nnc.errors import MissingDependencyError
 
 from . import Candidate, SearchSettings
@@ -21,9 +20,21 @@ from . import Candidate, SearchSettings
 __all__ = ["OperonEngine", "operon_symbols"]
 
 # nnc operator → operon symbol
-_SYMBOLS = {"add": "add", "sub": "sub", "mul": "mul", "div": "div", "sin": "sin", "cos": "cos",
-            "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh", "pow": "pow",
-            "square": "square", "abs": "abs"}
+_SYMBOLS = {
+    "add": "add",
+    "sub": "sub",
+    "mul": "mul",
+    "div": "div",
+    "sin": "sin",
+    "cos": "cos",
+    "exp": "exp",
+    "log": "log",
+    "sqrt": "sqrt",
+    "tanh": "tanh",
+    "pow": "pow",
+    "square": "square",
+    "abs": "abs",
+}
 
 
 def operon_symbols(operators: Sequence[str]) -> str:
@@ -34,13 +45,15 @@ def operon_symbols(operators: Sequence[str]) -> str:
 class OperonEngine:
     name = "operon"
 
-    def fit(self, X: np.ndarray, y: np.ndarray, names: Sequence[str],
-            settings: SearchSettings) -> list[Candidate]:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, names: Sequence[str], settings: SearchSettings
+    ) -> list[Candidate]:
         try:
             from pyoperon.sklearn import SymbolicRegressor
         except ImportError as error:
-            raise MissingDependencyError("the operon engine needs pyoperon",
-                                         hint="pip install pyoperon") from error
+            raise MissingDependencyError(
+                "the operon engine needs pyoperon", hint="pip install pyoperon"
+            ) from error
         regressor = SymbolicRegressor(
             allowed_symbols=operon_symbols(settings.operators),
             objectives=["r2", "length"],
@@ -60,8 +73,13 @@ class OperonEngine:
         candidates = []
         for entry in regressor.pareto_front_:
             text = regressor.get_model_string(entry["tree"], 16)
-            candidates.append(Candidate(parse_operon(text, names), int(entry["complexity"]),
-                                        float(entry["mean_squared_error"])))
+            candidates.append(
+                Candidate(
+                    parse_operon(text, names),
+                    int(entry["complexity"]),
+                    float(entry["mean_squared_error"]),
+                )
+            )
         return sorted(candidates, key=lambda c: c.complexity)
 
 
@@ -69,7 +87,17 @@ def parse_operon(text: str, names: Sequence[str]) -> sympy.Expr:
     """Operon's infix string (variables X1..Xn) as sympy over the given names."""
     symbols = {f"X{i + 1}": sympy.Symbol(name) for i, name in enumerate(names)}
     text = re.sub(r"\^", "**", text)
-    return sympy.sympify(text, locals={**symbols, "sqrt": sympy.sqrt, "exp": sympy.exp,
-                                       "log": sympy.log, "sin": sympy.sin, "cos": sympy.cos,
-                                       "tanh": sympy.tanh, "abs": sympy.Abs,
-                                       "square": lambda x: x**2})
+    return sympy.sympify(
+        text,
+        locals={
+            **symbols,
+            "sqrt": sympy.sqrt,
+            "exp": sympy.exp,
+            "log": sympy.log,
+            "sin": sympy.sin,
+            "cos": sympy.cos,
+            "tanh": sympy.tanh,
+            "abs": sympy.Abs,
+            "square": lambda x: x**2,
+        },
+    )

@@ -14,20 +14,37 @@ from typing import Any
 
 import numpy as np
 import sympy
-
 from nnc.errors import MissingDependencyError
 
 from . import Candidate, SearchSettings
 
-__all__ = ["PySREngine", "pysr_options", "equations_to_candidates"]
+__all__ = ["PySREngine", "equations_to_candidates", "pysr_options"]
 
 _BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "pow": "^"}
-_UNARY = {"sin": "sin", "cos": "cos", "exp": "exp", "log": "log", "sqrt": "sqrt", "tanh": "tanh",
-          "abs": "abs", "square": "square"}
+_UNARY = {
+    "sin": "sin",
+    "cos": "cos",
+    "exp": "exp",
+    "log": "log",
+    "sqrt": "sqrt",
+    "tanh": "tanh",
+    "abs": "abs",
+    "square": "square",
+}
 # Julia/PySR spellings → sympy, for the equation strings
-_LOCALS = {"square": lambda x: x**2, "cube": lambda x: x**3, "neg": lambda x: -x,
-           "inv": lambda x: 1 / x, "abs": sympy.Abs, "sqrt": sympy.sqrt, "exp": sympy.exp,
-           "log": sympy.log, "sin": sympy.sin, "cos": sympy.cos, "tanh": sympy.tanh}
+_LOCALS = {
+    "square": lambda x: x**2,
+    "cube": lambda x: x**3,
+    "neg": lambda x: -x,
+    "inv": lambda x: 1 / x,
+    "abs": sympy.Abs,
+    "sqrt": sympy.sqrt,
+    "exp": sympy.exp,
+    "log": sympy.log,
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tanh": sympy.tanh,
+}
 
 
 def pysr_options(settings: SearchSettings) -> dict[str, Any]:
@@ -47,8 +64,9 @@ def pysr_options(settings: SearchSettings) -> dict[str, Any]:
     }
 
 
-def equations_to_candidates(rows: Sequence[Mapping[str, Any]], names: Sequence[str]
-                            ) -> list[Candidate]:
+def equations_to_candidates(
+    rows: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> list[Candidate]:
     """PySR's equations table (rows with 'equation', 'complexity', 'loss') as candidates."""
     symbols = {name: sympy.Symbol(name) for name in names}
     candidates = []
@@ -62,8 +80,9 @@ def equations_to_candidates(rows: Sequence[Mapping[str, Any]], names: Sequence[s
 class PySREngine:
     name = "pysr"
 
-    def fit(self, X: np.ndarray, y: np.ndarray, names: Sequence[str],
-            settings: SearchSettings) -> list[Candidate]:
+    def fit(
+        self, X: np.ndarray, y: np.ndarray, names: Sequence[str], settings: SearchSettings
+    ) -> list[Candidate]:
         regressor_class = _import_pysr()
         regressor = regressor_class(**pysr_options(settings))
         regressor.fit(X, y, variable_names=list(names))
@@ -72,12 +91,13 @@ class PySREngine:
 
 def _import_pysr() -> Any:
     if importlib.util.find_spec("pysr") is None:
-        raise MissingDependencyError("the pysr engine needs PySR, which is not installed",
-                                     hint="pip install 'nnc[pysr]' (PySR also needs Julia), or "
-                                     "use --engine operon")
+        raise MissingDependencyError(
+            "the pysr engine needs PySR, which is not installed",
+            hint="pip install 'nnc[pysr]' (PySR also needs Julia), or use --engine operon",
+        )
     try:
         from pysr import PySRRegressor
-    except Exception as error:  # noqa: BLE001 - juliacall fails in many ways without Julia
+    except Exception as error:
         raise MissingDependencyError(
             f"PySR could not start Julia ({type(error).__name__}: {str(error)[:200]})",
             hint="PySR needs Julia ≥ 1.10: install it (https://julialang.org/downloads) and run "

@@ -3,12 +3,11 @@ sound (random integer programs and domains, every point including the edges)."""
 
 from __future__ import annotations
 
+import nnc
 import numpy as np
 import sympy
 from hypothesis import given
 from hypothesis import strategies as st
-
-import nnc
 from nnc.artifact import make_abi
 from nnc.backends import get_backend
 from nnc.backends.closed_forms import fits_int32
@@ -22,8 +21,13 @@ a, b = sympy.symbols("a b", integer=True)
 def _program_graph(expr: sympy.Expr, bounds: dict[str, tuple[int, int]]) -> Graph:
     graph = Graph()
     x = graph.add(Op.INPUT, name="x", shape=(1, 2), dtype="int64")
-    attrs = {"expr": expr, "bindings": (("a", 0, 0), ("b", 0, 1)), "bounds": bounds,
-             "shape": (1,), "dtype": "int64"}
+    attrs = {
+        "expr": expr,
+        "bindings": (("a", 0, 0), ("b", 0, 1)),
+        "bounds": bounds,
+        "shape": (1,),
+        "dtype": "int64",
+    }
     graph.outputs = [graph.add(Op.EXPR, [x], attrs, name="program")]
     return graph
 
@@ -42,14 +46,24 @@ def _edges_and_inside(lo: int, hi: int) -> np.ndarray:
 
 def _python_reference(expr: sympy.Expr, av: np.ndarray, bv: np.ndarray) -> np.ndarray:
     function = sympy.lambdify([a, b], expr, "numpy")
-    return np.broadcast_to(function(av.astype(object), bv.astype(object)), av.shape).astype(np.int64)
+    return np.broadcast_to(function(av.astype(object), bv.astype(object)), av.shape).astype(
+        np.int64
+    )
 
 
-expressions = st.sampled_from([
-    sympy.Mod(a + b, 113), sympy.Mod(a - b, 97), sympy.Mod(a * b, 101), a * a + b,
-    sympy.Max(a, b) - sympy.Min(a, b), sympy.Mod(a * a + b, 13), 3 * a - 7 * b + 5,
-    sympy.Mod(a + b, 7) * a, sympy.floor(a / 3) + b,
-])
+expressions = st.sampled_from(
+    [
+        sympy.Mod(a + b, 113),
+        sympy.Mod(a - b, 97),
+        sympy.Mod(a * b, 101),
+        a * a + b,
+        sympy.Max(a, b) - sympy.Min(a, b),
+        sympy.Mod(a * a + b, 13),
+        3 * a - 7 * b + 5,
+        sympy.Mod(a + b, 7) * a,
+        sympy.floor(a / 3) + b,
+    ]
+)
 ranges = st.tuples(st.integers(-200, 200), st.integers(0, 400)).map(lambda t: (t[0], t[0] + t[1]))
 
 
@@ -83,8 +97,10 @@ def test_flagship_typed_entries_agree_with_eval_batch(tmp_path) -> None:
     artifact = nnc.compile(checkpoint)
     library = nnc.load(artifact.save(tmp_path / "modadd.so"))
     header = (tmp_path / "modadd.h").read_text()
-    assert "int modadd_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);" \
+    assert (
+        "int modadd_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);"
         in header
+    )
     x, y = np.meshgrid(np.arange(113), np.arange(113))
     x, y = x.ravel(), y.ravel()
     tokens = np.stack([x, y, np.full_like(x, 113)], axis=1)
@@ -103,8 +119,9 @@ def test_real_valued_law_has_float_columns(tmp_path) -> None:
     x1 = np.linspace(2, 0, 50)
     rows = library(np.stack([x0, x1], axis=1)).ravel()
     np.testing.assert_allclose(library.columns(x0, x1), rows, rtol=1e-7)
-    np.testing.assert_allclose(library.columns(x0.astype(np.float32), x1.astype(np.float32)),
-                               rows, rtol=1e-6)
+    np.testing.assert_allclose(
+        library.columns(x0.astype(np.float32), x1.astype(np.float32)), rows, rtol=1e-6
+    )
 
 
 def test_vector_math_calls_libmvec_and_keeps_its_accuracy(tmp_path) -> None:
@@ -115,8 +132,12 @@ def test_vector_math_calls_libmvec_and_keeps_its_accuracy(tmp_path) -> None:
     x0, x1 = sympy.symbols("x0 x1")
     graph = Graph()
     x = graph.add(Op.INPUT, name="x", shape=(1, 2), dtype="float64")
-    attrs = {"expr": sympy.cos(x0) * sympy.exp(-x1), "bindings": (("x0", 0, 0), ("x1", 0, 1)),
-             "shape": (1,), "dtype": "float64"}
+    attrs = {
+        "expr": sympy.cos(x0) * sympy.exp(-x1),
+        "bindings": (("x0", 0, 0), ("x1", 0, 1)),
+        "shape": (1,),
+        "dtype": "float64",
+    }
     graph.outputs = [graph.add(Op.EXPR, [x], attrs, name="law")]
     abi = make_abi("law", graph, [parse_spec("x:double[2]=0..3")], {})
     backend = get_backend()
@@ -131,5 +152,7 @@ def test_vector_math_calls_libmvec_and_keeps_its_accuracy(tmp_path) -> None:
     # libmvec documents at most 4 ulp per function; two functions and a product: 1e-14 relative
     np.testing.assert_allclose(got, expected, rtol=1e-14, atol=1e-300)
     backend.write(graph, abi, tmp_path / "law.so")
-    needed = subprocess.run(["ldd", str(tmp_path / "law.so")], capture_output=True, text=True).stdout
+    needed = subprocess.run(
+        ["ldd", str(tmp_path / "law.so")], capture_output=True, text=True
+    ).stdout
     assert "libmvec" in needed or "_ZGV" not in optimized

@@ -12,8 +12,6 @@ import torch
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
-
 from nnc.api import parse_inputs
 from nnc.errors import InputError
 from nnc.frontend import to_graph, trace
@@ -25,6 +23,7 @@ from nnc.passes.bounds import bounds, node_bounds
 from nnc.passes.fold import fold
 from nnc.pipeline import PassContext
 from nnc.spec import Domain, InputSpec
+from torch import nn
 
 # The op graphs compute in float64 like the bounds: only rounding of the bounds themselves.
 DOUBLE_SLACK = 1e-9
@@ -43,15 +42,17 @@ def _points(specs: list[InputSpec], n: int, seed: int) -> list[torch.Tensor]:
     arrays = [torch.from_numpy(np.asarray(a)) for a in Domain(specs).points(10**4, n, seed)[0]]
     spec = specs[0]
     if spec.calibration is None and not spec.integer:
-        corners = torch.tensor(list(itertools.product(*[(e.domain.lo, e.domain.hi)
-                                                        for e in spec.elements])),
-                               dtype=torch.float64)
+        corners = torch.tensor(
+            list(itertools.product(*[(e.domain.lo, e.domain.hi) for e in spec.elements])),
+            dtype=torch.float64,
+        )
         arrays[0] = torch.cat([arrays[0], corners.reshape(-1, *spec.shape).to(arrays[0].dtype)])
     return [a.unsqueeze(1) for a in arrays]
 
 
-def assert_inside(graph: Graph, specs: list[InputSpec], slack: tuple[float, float],
-                  n: int = 200, seed: int = 0) -> None:
+def assert_inside(
+    graph: Graph, specs: list[InputSpec], slack: tuple[float, float], n: int = 200, seed: int = 0
+) -> None:
     """Every node's value at domain points lies in [lo - slack, hi + slack] (NaN excepted)."""
     found = node_bounds(graph, specs)
     rtol, atol = slack
@@ -61,8 +62,9 @@ def assert_inside(graph: Graph, specs: list[InputSpec], slack: tuple[float, floa
         above = (value >= lo) | (value >= lo - atol - rtol * lo.abs())
         below = (value <= hi) | (value <= hi + atol + rtol * hi.abs())
         bad = ~(value.isnan() | (above & below))
-        assert not bad.any(), (f"%{name} = {value[bad][:3].tolist()} outside "
-                               f"[{lo.tolist()}, {hi.tolist()}]")
+        assert not bad.any(), (
+            f"%{name} = {value[bad][:3].tolist()} outside [{lo.tolist()}, {hi.tolist()}]"
+        )
 
 
 # --- one op at a time, on u = x[0], v = x[1] --------------------------------------------------
@@ -88,10 +90,36 @@ def _compare_and(op: Op) -> Build:
     return lambda g, x, u, v: g.add(op, [g.add(Op.GT, [u, v]), g.add(Op.LT, [u, _const(g, 1.0)])])
 
 
-UNARY = [Op.NEG, Op.ABS, Op.EXP, Op.LOG, Op.LOG1P, Op.SIN, Op.COS, Op.SQRT, Op.RSQRT, Op.TANH,
-         Op.SIGMOID, Op.RELU, Op.ERF]
-BINARY = [Op.ADD, Op.SUB, Op.MUL, Op.DIV, Op.POW, Op.MAXIMUM, Op.MINIMUM, Op.EQ, Op.NE, Op.LT,
-          Op.LE, Op.GT, Op.GE]
+UNARY = [
+    Op.NEG,
+    Op.ABS,
+    Op.EXP,
+    Op.LOG,
+    Op.LOG1P,
+    Op.SIN,
+    Op.COS,
+    Op.SQRT,
+    Op.RSQRT,
+    Op.TANH,
+    Op.SIGMOID,
+    Op.RELU,
+    Op.ERF,
+]
+BINARY = [
+    Op.ADD,
+    Op.SUB,
+    Op.MUL,
+    Op.DIV,
+    Op.POW,
+    Op.MAXIMUM,
+    Op.MINIMUM,
+    Op.EQ,
+    Op.NE,
+    Op.LT,
+    Op.LE,
+    Op.GT,
+    Op.GE,
+]
 WEIGHTS = [[1.5, -2.0, 0.0], [0.5, 1.0, -3.0]]
 CASES: dict[str, Build] = {
     **{op.value: _of_u(op) for op in UNARY},
@@ -113,7 +141,8 @@ CASES: dict[str, Build] = {
     "argmax": lambda g, x, u, v: g.add(Op.ARGMAX, [x], {"dims": (1,), "keepdim": False}),
     "matmul": lambda g, x, u, v: g.add(Op.MATMUL, [x, _const(g, WEIGHTS)]),
     "interval matmul": lambda g, x, u, v: g.add(
-        Op.MATMUL, [x, g.add(Op.RESHAPE, [g.add(Op.EXP, [x])], {"shape": (2, 1)})]),
+        Op.MATMUL, [x, g.add(Op.RESHAPE, [g.add(Op.EXP, [x])], {"shape": (2, 1)})]
+    ),
     "permute": lambda g, x, u, v: g.add(Op.PERMUTE, [x], {"dims": (1, 0)}),
     "expand": lambda g, x, u, v: g.add(Op.EXPAND, [u], {"shape": (3, 4)}),
     "cat": lambda g, x, u, v: g.add(Op.CAT, [v, u, x], {"dim": 1}),
@@ -164,23 +193,26 @@ def test_every_op_has_a_finite_rule_on_a_safe_box(case: str) -> None:
     assert bool(lo.isfinite().all() and hi.isfinite().all()), case
 
 
-@pytest.mark.parametrize(("case", "lo", "hi", "expected"), [
-    ("matmul", [-1, 0], [1, 2], ([-1.5, -2.0, -6.0], [2.5, 4.0, 0.0])),  # exact: a point matrix
-    ("relu", [-2, 0], [3, 0], ([0.0], [3.0])),
-    ("abs", [-2, 0], [1, 0], ([0.0], [2.0])),
-    ("square", [-2, 0], [1, 0], ([0.0], [4.0])),
-    ("even power", [-2, 0], [1, 0], ([0.0], [4.0])),
-    ("cube", [-2, 0], [1, 0], ([-8.0], [1.0])),
-    ("div", [1, -1], [2, 1], ([-np.inf], [np.inf])),  # the divisor's interval contains 0
-    ("div", [1, 2], [2, 4], ([0.25], [1.0])),
-    ("reciprocal power", [-1, 0], [1, 0], ([-np.inf], [np.inf])),
-    ("sin", [0, 0], [3, 0], ([0.0], [1.0])),  # the peak at π/2 is inside, the trough is not
-    ("cos", [0, 0], [3, 0], ([np.cos(3)], [1.0])),
-    ("gt", [2, 0], [3, 1], ([1.0], [1.0])),  # always true
-    ("gt", [0, 2], [1, 3], ([0.0], [0.0])),  # never true
-    ("where", [2, 0], [3, 1], ([2.0], [3.0])),  # the condition is always true: only u
-    ("argmax", [-3, -1], [3, 1], ([0.0], [1.0])),
-])
+@pytest.mark.parametrize(
+    ("case", "lo", "hi", "expected"),
+    [
+        ("matmul", [-1, 0], [1, 2], ([-1.5, -2.0, -6.0], [2.5, 4.0, 0.0])),  # exact: a point matrix
+        ("relu", [-2, 0], [3, 0], ([0.0], [3.0])),
+        ("abs", [-2, 0], [1, 0], ([0.0], [2.0])),
+        ("square", [-2, 0], [1, 0], ([0.0], [4.0])),
+        ("even power", [-2, 0], [1, 0], ([0.0], [4.0])),
+        ("cube", [-2, 0], [1, 0], ([-8.0], [1.0])),
+        ("div", [1, -1], [2, 1], ([-np.inf], [np.inf])),  # the divisor's interval contains 0
+        ("div", [1, 2], [2, 4], ([0.25], [1.0])),
+        ("reciprocal power", [-1, 0], [1, 0], ([-np.inf], [np.inf])),
+        ("sin", [0, 0], [3, 0], ([0.0], [1.0])),  # the peak at π/2 is inside, the trough is not
+        ("cos", [0, 0], [3, 0], ([np.cos(3)], [1.0])),
+        ("gt", [2, 0], [3, 1], ([1.0], [1.0])),  # always true
+        ("gt", [0, 2], [1, 3], ([0.0], [0.0])),  # never true
+        ("where", [2, 0], [3, 1], ([2.0], [3.0])),  # the condition is always true: only u
+        ("argmax", [-3, -1], [3, 1], ([0.0], [1.0])),
+    ],
+)
 def test_exact_bounds(case: str, lo: list[float], hi: list[float], expected: tuple) -> None:
     graph, specs = _op_graph(case, lo, hi)
     found_lo, found_hi = node_bounds(graph, specs)[graph.outputs[0]]
@@ -222,14 +254,24 @@ def test_value_sets_and_calibration_give_the_input_bounds() -> None:
 
 # --- traced networks ----------------------------------------------------------------------------
 
-ACTIVATIONS = [nn.ReLU, nn.Tanh, nn.Sigmoid, nn.GELU, nn.SiLU, nn.Softplus,
-               lambda: nn.LeakyReLU(0.1), nn.Hardtanh, lambda: nn.Softmax(dim=-1)]
+ACTIVATIONS = [
+    nn.ReLU,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.GELU,
+    nn.SiLU,
+    nn.Softplus,
+    lambda: nn.LeakyReLU(0.1),
+    nn.Hardtanh,
+    lambda: nn.Softmax(dim=-1),
+]
 
 
 @settings(max_examples=12)  # each example traces a model (about 0.3 s)
 @given(st.integers(1, 3), st.integers(2, 8), st.sampled_from(ACTIVATIONS), st.integers(0, 2**16))
-def test_traced_networks_stay_inside_their_bounds(depth: int, width: int, activation: Callable,
-                                                  seed: int) -> None:
+def test_traced_networks_stay_inside_their_bounds(
+    depth: int, width: int, activation: Callable, seed: int
+) -> None:
     torch.manual_seed(seed)
     layers: list[nn.Module] = [nn.Linear(3, width)]
     for _ in range(depth):

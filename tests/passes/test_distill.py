@@ -6,19 +6,18 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import nnc
 import numpy as np
 import pytest
 import sympy
 import torch
 from helpers import network_output
-from torch import nn
-
-import nnc
 from nnc.ops import Op
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples" / "nbody"))
-from graph_network import NBody  # noqa: E402
+from graph_network import NBody
 
 SPEC = "x:float[4,2]=-0.5..0.5"
 
@@ -61,8 +60,9 @@ def test_unknown_module_name_suggests_one() -> None:
 
 def test_trained_edge_model_distils_into_the_spring_law() -> None:
     checkpoint = ROOT / "examples" / "nbody" / "model.pt2"
-    artifact = nnc.compile(checkpoint, symbolic=["edge_model"], engine="basis",
-                           gate_rmse=0.03, gate_max=0.1)
+    artifact = nnc.compile(
+        checkpoint, symbolic=["edge_model"], engine="basis", gate_rmse=0.03, gate_max=0.1
+    )
     laws = sorted((n.attrs["expr"] for n in artifact.graph.nodes() if n.op is Op.EXPR), key=str)
     u0, u1 = sympy.symbols("u0 u1")
     assert [sympy.simplify(e) for e in laws] == [u0 * (u0**2 + u1**2), u1 * (u0**2 + u1**2)]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
-from torch import nn
-
 from nnc.api import parse_inputs
 from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
@@ -15,6 +13,7 @@ from nnc.ops import Op
 from nnc.options import Options
 from nnc.passes.fold import fold
 from nnc.pipeline import PassContext
+from torch import nn
 
 
 def _graph(model: nn.Module, spec: str) -> Graph:
@@ -25,7 +24,8 @@ def _graph(model: nn.Module, spec: str) -> Graph:
 def test_transposed_weights_become_constants() -> None:
     graph = _graph(nn.Linear(3, 2), "x:float[3]=0..1")
     assert any(n.op is Op.PERMUTE for n in graph.nodes()) or all(
-        n.op is not Op.PERMUTE for n in graph.nodes())  # the front end may fold it already
+        n.op is not Op.PERMUTE for n in graph.nodes()
+    )  # the front end may fold it already
     folded = fold(graph, PassContext(Options()))
     assert [n.op for n in folded.nodes() if n.op not in (Op.INPUT, Op.CONST)] == [Op.MATMUL, Op.ADD]
 
@@ -49,8 +49,12 @@ def test_fold_leaves_its_input_untouched() -> None:
     assert graph.format() == before
 
 
-@given(st.integers(1, 6), st.integers(1, 6), st.sampled_from([nn.ReLU, nn.Tanh, nn.GELU]),
-       st.integers(0, 2**31 - 1))
+@given(
+    st.integers(1, 6),
+    st.integers(1, 6),
+    st.sampled_from([nn.ReLU, nn.Tanh, nn.GELU]),
+    st.integers(0, 2**31 - 1),
+)
 def test_fold_preserves_outputs(width: int, depth: int, activation: type, seed: int) -> None:
     torch.manual_seed(seed)
     layers: list[nn.Module] = [nn.Linear(3, width)]

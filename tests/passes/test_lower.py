@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
+import nnc
 import numpy as np
 import sympy
 import torch
 from helpers import FLOAT32_RTOL, assert_matches_model
-from torch import nn
-
-import nnc
 from nnc.ops import Op
+from torch import nn
 
 
 def test_small_network_becomes_its_exact_formula() -> None:

@@ -7,15 +7,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 
+import nnc
 import numpy as np
 import pytest
 import torch
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL, assert_matches_model
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from torch import nn
-
-import nnc
 from nnc.api import parse_inputs
 from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
@@ -26,6 +24,7 @@ from nnc.passes.fold import fold
 from nnc.passes.prune import PRUNE_BUDGET, prune
 from nnc.pipeline import PassContext
 from nnc.spec import Domain, InputSpec
+from torch import nn
 
 SPEC = "x:float[3]=[1..3, -1..2, 0..1]"
 
@@ -48,8 +47,14 @@ RELU_FAMILY: list[Callable[[], nn.Module]] = [nn.ReLU, lambda: nn.LeakyReLU(0.1)
 ACTIVATION_OPS = (Op.RELU, Op.WHERE, Op.MAXIMUM)
 
 
-def _planted(widths: list[int], activation: Callable[[], nn.Module], dead: int, active: int,
-             reach: float, seed: int) -> nn.Sequential:
+def _planted(
+    widths: list[int],
+    activation: Callable[[], nn.Module],
+    dead: int,
+    active: int,
+    reach: float,
+    seed: int,
+) -> nn.Sequential:
     """An MLP whose hidden layers start with `dead` units whose bias is beyond what the inputs can
     reach (pre-activation <= -1 on the domain) and `active` units whose bias keeps it >= 1;
     `reach` bounds |input| on the domain."""
@@ -92,8 +97,9 @@ def _ops(graph: Graph) -> int:
 
 
 def assert_same_outputs(pruned: Graph, graph: Graph, points: list[np.ndarray]) -> None:
-    torch.testing.assert_close(_outputs(pruned, points), _outputs(graph, points),
-                               rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
+    torch.testing.assert_close(
+        _outputs(pruned, points), _outputs(graph, points), rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL
+    )
 
 
 # --- sound part -------------------------------------------------------------------------------
@@ -103,14 +109,16 @@ def assert_same_outputs(pruned: Graph, graph: Graph, points: list[np.ndarray]) -
 @given(st.sampled_from(RELU_FAMILY), st.integers(0, 2**16))
 def test_planted_dead_and_active_units_disappear(activation: Callable, seed: int) -> None:
     specs = parse_inputs([SPEC])
-    graph = _graph(_planted([3, 16, 16, 1], activation, dead=4, active=3, reach=3.0, seed=seed),
-                   specs)
+    graph = _graph(
+        _planted([3, 16, 16, 1], activation, dead=4, active=3, reach=3.0, seed=seed), specs
+    )
     ctx = PassContext(PruneOptions(mode="exact"), specs=specs)
     pruned = prune(graph, ctx)
     assert _widths(pruned) and max(_widths(pruned)) <= 16 - 4 - 3
     assert pruned.parameter_count() < graph.parameter_count() - 2 * 4 * (3 + 1)
     assert ctx.counts["units removed (dead on the domain)"] + ctx.counts[
-        "units folded (linear on the domain)"] >= 2 * (4 + 3)
+        "units folded (linear on the domain)"
+    ] >= 2 * (4 + 3)
     assert_same_outputs(pruned, graph, _points(specs))
 
 
@@ -227,8 +235,9 @@ def test_no_input_is_reported_when_all_are_used() -> None:
 def _weak_units_model(seed: int) -> nn.Sequential:
     """A random MLP whose second hidden layer has 8 units with tiny outgoing weights."""
     torch.manual_seed(seed)
-    model = nn.Sequential(nn.Linear(3, 24), nn.ReLU(), nn.Linear(24, 24), nn.ReLU(),
-                          nn.Linear(24, 1))
+    model = nn.Sequential(
+        nn.Linear(3, 24), nn.ReLU(), nn.Linear(24, 24), nn.ReLU(), nn.Linear(24, 1)
+    )
     with torch.no_grad():
         model[4].weight[:, :8] *= 1e-4
     return model.eval()
@@ -268,7 +277,8 @@ def test_an_input_of_negligible_influence_is_fixed_and_reported() -> None:
     held_out = _points(specs, n=1024, seed=99)
     expected = _outputs(_graph(model, specs), held_out)
     assert float((_outputs(pruned, held_out) - expected).abs().max()) <= PRUNE_BUDGET * float(
-        expected.abs().max())
+        expected.abs().max()
+    )
 
 
 def test_units_never_active_on_the_calibration_data_are_removed() -> None:

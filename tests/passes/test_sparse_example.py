@@ -5,12 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import nnc
 import numpy as np
 import sympy
 import torch
 from helpers import network_output
-
-import nnc
 from nnc.ops import Op
 
 CHECKPOINT = Path(__file__).resolve().parents[2] / "examples" / "sparse" / "model.pt2"
@@ -26,8 +25,9 @@ def test_pruning_then_lowering_yields_a_small_exact_form() -> None:
     x0, x1, x2 = sympy.symbols("x0 x1 x2")
     points = np.random.default_rng(0).uniform(-1, 1, size=(2000, 3))
     formula = sympy.lambdify([x0, x1, x2], expr, "numpy")(*points.T)
-    network = network_output(torch.export.load(str(CHECKPOINT)).module(),
-                             points.astype(np.float32)).ravel()
+    network = network_output(
+        torch.export.load(str(CHECKPOINT)).module(), points.astype(np.float32)
+    ).ravel()
     law = np.maximum(points[:, 0] - points[:, 1], 0) + points[:, 2] / 2
     assert np.abs(formula - network).max() <= 1e-3 * np.abs(network).max()  # prune's budget
     assert np.abs(formula - law).max() <= 0.05 * np.abs(law).max()  # the network's own error

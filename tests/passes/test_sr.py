@@ -6,13 +6,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import nnc
 import numpy as np
 import pytest
 import sympy
 import torch
-from torch import nn
-
-import nnc
 from nnc.errors import InputError, MissingDependencyError
 from nnc.ops import Op
 from nnc.options import make_options
@@ -20,18 +18,24 @@ from nnc.passes.constants import nearest_simple, snap_constants
 from nnc.passes.engines import SearchSettings, get_engine
 from nnc.passes.engines.pysr import equations_to_candidates, pysr_options
 from nnc.passes.selection import choose, pareto_front, score
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "examples" / "laws"))
-from laws import LAWS  # noqa: E402
+from laws import LAWS
 
 x0, x1, x2 = sympy.symbols("x0 x1 x2")
 
 
 def _equivalent(found: str | None, truth: str) -> bool:
     symbols = {f"x{i}": sympy.Symbol(f"x{i}") for i in range(3)}
-    return found is not None and sympy.simplify(
-        sympy.sympify(found, locals=symbols) - sympy.sympify(truth, locals=symbols)) == 0
+    return (
+        found is not None
+        and sympy.simplify(
+            sympy.sympify(found, locals=symbols) - sympy.sympify(truth, locals=symbols)
+        )
+        == 0
+    )
 
 
 @pytest.mark.parametrize("law", ["gravity", "decay", "cubic", "kinetic", "waves"])
@@ -43,8 +47,9 @@ def test_law_recovered_with_the_basis_engine(law: str) -> None:
 
 
 def test_law_recovered_with_operon_and_compiled_to_native_code(tmp_path: Path) -> None:
-    artifact = nnc.compile(ROOT / "examples" / "laws" / "gravity.pt2", basis_too=False,
-                           sr_seconds=20)
+    artifact = nnc.compile(
+        ROOT / "examples" / "laws" / "gravity.pt2", basis_too=False, sr_seconds=20
+    )
     assert _equivalent(artifact.report.closed_form, "x0*x1/x2**2")
     library = nnc.load(artifact.save(tmp_path / "gravity.so"))
     x = np.array([[2.0, 3.0, 1.5], [1.0, 1.0, 3.0]])
@@ -65,8 +70,9 @@ def test_gate_rejects_a_wrong_formula() -> None:
 
 def test_faithful_form_kept_when_no_formula_passes() -> None:
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
-                          nn.Linear(32, 1))
+    model = nn.Sequential(
+        nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1)
+    )
     artifact = nnc.compile(model, ["x:float[2]=-3..3"], engine="basis")
     (record,) = [r for r in artifact.report.passes if r.name == "sr"]
     assert not record.changed and any("keeps its faithful form" in n for n in record.notes)
@@ -77,8 +83,9 @@ def test_faithful_form_kept_when_no_formula_passes() -> None:
 
 def test_symbolic_mode_fails_without_a_formula() -> None:
     torch.manual_seed(3)
-    model = nn.Sequential(nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(),
-                          nn.Linear(32, 1))  # too large for an exact closed form, and no law
+    model = nn.Sequential(
+        nn.Linear(2, 32), nn.ReLU(), nn.Linear(32, 32), nn.ReLU(), nn.Linear(32, 1)
+    )  # too large for an exact closed form, and no law
     with pytest.raises(nnc.FidelityError, match="no closed form"):
         nnc.compile(model, ["x:float[2]=-3..3"], engine="basis", mode="symbolic")
 
@@ -112,13 +119,22 @@ def test_basis_engine_is_deterministic() -> None:
     first = [c.expr for c in engine.fit(X, y, ["x0", "x1", "x2"], SearchSettings())]
     second = [c.expr for c in engine.fit(X, y, ["x0", "x1", "x2"], SearchSettings())]
     assert first == second
-    assert any(sympy.simplify(sympy.nsimplify(e, rational=True) - (x0**2 + 3 * x1 * x2)) == 0
-               for e in first)
+    assert any(
+        sympy.simplify(sympy.nsimplify(e, rational=True) - (x0**2 + 3 * x1 * x2)) == 0
+        for e in first
+    )
 
 
 def test_pysr_option_mapping() -> None:
-    options = pysr_options(SearchSettings(operators=("add", "mul", "div", "sin", "exp"),
-                                          max_complexity=20, seconds=12.0, threads=1, seed=7))
+    options = pysr_options(
+        SearchSettings(
+            operators=("add", "mul", "div", "sin", "exp"),
+            max_complexity=20,
+            seconds=12.0,
+            threads=1,
+            seed=7,
+        )
+    )
     assert options["binary_operators"] == ["+", "*", "/"]
     assert options["unary_operators"] == ["sin", "exp"]
     assert options["maxsize"] == 20 and options["timeout_in_seconds"] == 12.0
@@ -167,8 +183,9 @@ def test_unknown_engine_suggests_the_right_name() -> None:
 def test_error_against_labelled_data() -> None:
     x = np.random.default_rng(0).uniform(1, 3, size=(500, 3)).astype(np.float32)
     y = (x[:, 0] * x[:, 1] / x[:, 2] ** 2)[:, None]
-    artifact = nnc.compile(ROOT / "examples" / "laws" / "gravity.pt2", engine="basis",
-                           labels=(x, y))
+    artifact = nnc.compile(
+        ROOT / "examples" / "laws" / "gravity.pt2", engine="basis", labels=(x, y)
+    )
     truth = artifact.report.truth
     assert truth["artifact_max_rel_error"] < 1e-6  # the law itself, up to float32 inputs
     assert truth["network_max_rel_error"] > 10 * truth["artifact_max_rel_error"]

@@ -6,14 +6,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
+import nnc
 import numpy as np
 import pytest
 import sympy
 import torch
-from torch import nn
-
-import nnc
 from nnc.ops import Op
+from torch import nn
 
 
 class LookupNetwork(nn.Module):
@@ -34,7 +33,9 @@ class LookupNetwork(nn.Module):
         return self.table(index)
 
 
-def _compile(function: Callable[..., int], sizes: list[int], classes: int, **options) -> nnc.Artifact:
+def _compile(
+    function: Callable[..., int], sizes: list[int], classes: int, **options
+) -> nnc.Artifact:
     names = ", ".join(f"v{k}:0..{s - 1}" for k, s in enumerate(sizes))
     spec = f"x:int[{len(sizes)}]=[{names}]"
     return nnc.compile(LookupNetwork(function, sizes, classes), [spec], output="argmax", **options)
@@ -83,7 +84,9 @@ def test_program_recovered_and_verified(name: str, tmp_path) -> None:
 @pytest.mark.parametrize("bits", [4, 6])
 def test_boolean_formula(bits: int) -> None:
     def formula(*b: int) -> int:
-        return int((b[0] ^ b[1]) & (b[2] | b[3])) if bits == 4 else int((b[0] & b[1]) | (b[2] ^ b[5]))
+        return (
+            int((b[0] ^ b[1]) & (b[2] | b[3])) if bits == 4 else int((b[0] & b[1]) | (b[2] ^ b[5]))
+        )
 
     artifact = _compile(formula, [2] * bits, 2)
     assert _equal_on_domain(_program(artifact), formula, [2] * bits)
@@ -101,15 +104,18 @@ def test_near_miss_network_is_accepted_with_its_disagreements_listed() -> None:
     fidelity = artifact.report.fidelity
     assert fidelity.agreement == 23 * 23 - 2 and fidelity.passed
     assert sorted((tuple(p), n, a) for p, n, a in fidelity.disagreements) == [
-        ((3, 4), 0, 7), ((10, 20), 5, 7)]
+        ((3, 4), 0, 7),
+        ((10, 20), 5, 7),
+    ]
     assert "(10, 20)" in artifact.report.text().replace("[", "(").replace("]", ")")
 
 
 def test_exact_table_when_no_program_is_found() -> None:
     rng = np.random.default_rng(0)
     values = rng.integers(0, 9, size=(17, 17))
-    artifact = _compile(lambda a, b: int(values[a, b]), [17, 17], 9, synth_seconds=2.0,
-                        min_agreement=1.0)
+    artifact = _compile(
+        lambda a, b: int(values[a, b]), [17, 17], 9, synth_seconds=2.0, min_agreement=1.0
+    )
     node = artifact.graph[artifact.graph.outputs[0]]
     assert node.op is Op.TABLE and "table" in artifact.report.closed_form
     points = np.array(list(itertools.product(range(17), range(17))))
@@ -128,8 +134,9 @@ def test_program_from_a_trained_network() -> None:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    artifact = nnc.compile(model, ["x:float[4]=[b0:{0,1}, b1:{0,1}, b2:{0,1}, b3:{0,1}]"],
-                           output="threshold=0")
+    artifact = nnc.compile(
+        model, ["x:float[4]=[b0:{0,1}, b1:{0,1}, b2:{0,1}, b3:{0,1}]"], output="threshold=0"
+    )
     expr = _program(artifact)
     b = [sympy.Symbol(f"b{k}", integer=True) for k in range(4)]
     evaluate = sympy.lambdify(b, expr, "numpy")
