@@ -9,11 +9,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["BASELINE", "workload_ratios", "evaluate_targets"]
+__all__ = [
+    "BASELINE",
+    "COLUMN_KINDS",
+    "ENTRY",
+    "INT32_LOOP",
+    "INT64_LOOP",
+    "column_ratios",
+    "evaluate_targets",
+    "workload_ratios",
+]
 
 BASELINE = "nnc C"  # the compiled library called from a C loop
 FLOOR = "ctypes abs()"
 KINDS = ("single", "batch")
+ENTRY = "nnc _batch_i32"  # the typed column entry called from a C loop (issue 7)
+INT64_LOOP = "hand int64 %"  # hand-written column loops it is held to
+INT32_LOOP = "hand int32 cmp-sub"
+COLUMN_KINDS = ("cache", "memory")  # pairs per call that stay in cache, that stream from memory
 COMPILE_SECONDS = {"grokking": 10.0, "law MLP exact": 30.0, "law MLP auto": 30.0}  # issue 6
 
 
@@ -28,48 +41,161 @@ class Target:
     bound: float
     upper: bool
     needs: str  # "closed form", "exact" or "" (every workload)
+    unit: str = "x"  # "x": a ratio; " s" or " ns": a figure itself (no denominator)
 
 
 TARGETS = (
-    Target("closed form, C batch loop within 1.2x of hand-written C", "nnc C", "hand C", "batch",
-           1.2, True, "closed form"),
-    Target("closed form, scalar entry from C within 1.1x of hand-written C", "nnc C scalar",
-           "hand C scalar", "single", 1.1, True, "closed form"),
-    Target("Python single call (art(x)) within 2x of a bare ctypes call", "nnc art(x)", FLOOR,
-           "single", 2.0, True, ""),
-    Target("Python single call (nnc.load) within 2x of a bare ctypes call", "nnc.load", FLOOR,
-           "single", 2.0, True, ""),
-    Target("Python batch (art(x)) within 1.5x of the C loop", "nnc art(x)", BASELINE, "batch",
-           1.5, True, ""),
-    Target("Python batch (nnc.load) within 1.5x of the C loop", "nnc.load", BASELINE, "batch",
-           1.5, True, ""),
-    Target("exact mode batch-1 latency >=10x lower than torch eager", "torch", BASELINE,
-           "single", 10.0, False, "exact"),
-    Target("exact mode batch-1 latency >=10x lower than ONNX Runtime", "onnxruntime", BASELINE,
-           "single", 10.0, False, "exact"),
-    Target("exact mode batch throughput >= ONNX Runtime (1 thread)", "onnxruntime", BASELINE,
-           "batch", 1.0, False, "exact"),
+    Target(
+        "closed form, C batch loop within 1.2x of hand-written C",
+        "nnc C",
+        "hand C",
+        "batch",
+        1.2,
+        True,
+        "closed form",
+    ),
+    Target(
+        "closed form, scalar entry from C within 1.1x of hand-written C",
+        "nnc C scalar",
+        "hand C scalar",
+        "single",
+        1.1,
+        True,
+        "closed form",
+    ),
+    Target(
+        "Python single call (art(x)) within 2x of a bare ctypes call",
+        "nnc art(x)",
+        FLOOR,
+        "single",
+        2.0,
+        True,
+        "",
+    ),
+    Target(
+        "Python single call (nnc.load) within 2x of a bare ctypes call",
+        "nnc.load",
+        FLOOR,
+        "single",
+        2.0,
+        True,
+        "",
+    ),
+    Target(
+        "Python batch (art(x)) within 1.5x of the C loop",
+        "nnc art(x)",
+        BASELINE,
+        "batch",
+        1.5,
+        True,
+        "",
+    ),
+    Target(
+        "Python batch (nnc.load) within 1.5x of the C loop",
+        "nnc.load",
+        BASELINE,
+        "batch",
+        1.5,
+        True,
+        "",
+    ),
+    Target(
+        "exact mode batch-1 latency >=10x lower than torch eager",
+        "torch",
+        BASELINE,
+        "single",
+        10.0,
+        False,
+        "exact",
+    ),
+    Target(
+        "exact mode batch-1 latency >=10x lower than ONNX Runtime",
+        "onnxruntime",
+        BASELINE,
+        "single",
+        10.0,
+        False,
+        "exact",
+    ),
+    Target(
+        "exact mode batch throughput >= ONNX Runtime (1 thread)",
+        "onnxruntime",
+        BASELINE,
+        "batch",
+        1.0,
+        False,
+        "exact",
+    ),
+)
+COLUMN_TARGETS = (  # issue 7, on the pairs that stay in cache
+    Target(
+        "typed column entry _batch_i32 <= 0.25 ns/sample (in cache)",
+        ENTRY,
+        "",
+        "cache",
+        0.25,
+        True,
+        "",
+        " ns",
+    ),
+    Target(
+        "typed column entry faster than the int64 % loop (in cache)",
+        ENTRY,
+        INT64_LOOP,
+        "cache",
+        1.0,
+        True,
+        "",
+    ),
+    Target(
+        "typed column entry within 1.2x of int32 cmp-subtract (in cache)",
+        ENTRY,
+        INT32_LOOP,
+        "cache",
+        1.2,
+        True,
+        "",
+    ),
 )
 
 
-def ratio(record: dict[str, Any], numerator: str, denominator: str,
-          kind: str) -> dict[str, Any] | None:
+def ratio(
+    record: dict[str, Any], numerator: str, denominator: str, kind: str
+) -> dict[str, Any] | None:
     """numerator's median / denominator's median for `kind`, or None if either was not measured."""
     top = (record["runtimes"].get(numerator) or {}).get(kind)
     bottom = (record["runtimes"].get(denominator) or {}).get(kind)
     if top is None or bottom is None:
         return None
-    return {"name": f"{numerator} / {denominator}", "kind": kind, "numerator": numerator,
-            "denominator": denominator, "numerator_median": top["median"],
-            "denominator_median": bottom["median"], "value": top["median"] / bottom["median"]}
+    return {
+        "name": f"{numerator} / {denominator}",
+        "kind": kind,
+        "numerator": numerator,
+        "denominator": denominator,
+        "numerator_median": top["median"],
+        "denominator_median": bottom["median"],
+        "value": top["median"] / bottom["median"],
+    }
 
 
 def workload_ratios(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Every runtime against nnc's C loop, nnc against hand-written C, Python against ctypes."""
     pairs = [(name, BASELINE) for name in record["runtimes"] if name not in (BASELINE, FLOOR)]
-    pairs += [("nnc C", "hand C"), ("nnc C scalar", "hand C scalar"),
-              ("nnc art(x)", FLOOR), ("nnc.load", FLOOR)]
+    pairs += [
+        ("nnc C", "hand C"),
+        ("nnc C scalar", "hand C scalar"),
+        ("nnc art(x)", FLOOR),
+        ("nnc.load", FLOOR),
+    ]
     found = (ratio(record, top, bottom, kind) for top, bottom in pairs for kind in KINDS)
+    return [r for r in found if r is not None]
+
+
+def column_ratios(columns: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every hand-written loop against the typed entry, and the entry against each (the targets)."""
+    others = [name for name in columns["runtimes"] if name != ENTRY]
+    pairs = [(name, ENTRY) for name in others] + [(ENTRY, name) for name in others]
+    found = (ratio(columns, top, bottom, kind) for top, bottom in pairs for kind in COLUMN_KINDS)
     return [r for r in found if r is not None]
 
 
@@ -81,35 +207,100 @@ def evaluate_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for target in TARGETS:
             if target.needs == "exact" and record["compile"]["mode"] != "exact":
                 continue
-            found = next((r for r in record["ratios"] if r["numerator"] == target.numerator
-                          and r["denominator"] == target.denominator
-                          and r["kind"] == target.kind), None)
+            found = next(
+                (
+                    r
+                    for r in record["ratios"]
+                    if r["numerator"] == target.numerator
+                    and r["denominator"] == target.denominator
+                    and r["kind"] == target.kind
+                ),
+                None,
+            )
             if found is None:
                 if target.needs != "closed form":  # (closed-form targets need a hand-written C)
-                    results.append(_verdict(target, name, None, f"not measured: no "
-                                            f"{target.numerator} or {target.denominator} figure"))
+                    results.append(
+                        _verdict(
+                            target,
+                            name,
+                            None,
+                            f"not measured: no {target.numerator} or {target.denominator} figure",
+                        )
+                    )
             elif target.needs == "closed form" and record["compile"]["closed_form"] is None:
-                results.append(_verdict(target, name, found, "no closed form yet: the faithful "
-                                        "network against the hand-written closed form",
-                                        counts=False))
+                results.append(
+                    _verdict(
+                        target,
+                        name,
+                        found,
+                        "no closed form yet: the faithful "
+                        "network against the hand-written closed form",
+                        counts=False,
+                    )
+                )
             else:
                 results.append(_verdict(target, name, found))
         if name in COMPILE_SECONDS:
-            target = Target(f"compile time of {name} < {COMPILE_SECONDS[name]:g} s", "", "", "",
-                            COMPILE_SECONDS[name], True, "")
-            results.append(_verdict(target, name, {"name": "nnc.compile seconds",
-                                                   "value": record["compile"]["seconds"]}))
+            target = Target(
+                f"compile time of {name} < {COMPILE_SECONDS[name]:g} s",
+                "",
+                "",
+                "",
+                COMPILE_SECONDS[name],
+                True,
+                "",
+                " s",
+            )
+            results.append(
+                _verdict(
+                    target,
+                    name,
+                    {"name": "nnc.compile seconds", "value": record["compile"]["seconds"]},
+                )
+            )
+        if record.get("columns") is not None:
+            results += [
+                _column_verdict(target, name, record["columns"]) for target in COLUMN_TARGETS
+            ]
     return results
 
 
-def _verdict(target: Target, workload: str, source: dict[str, Any] | None, note: str = "",
-             counts: bool = True) -> dict[str, Any]:
+def _column_verdict(target: Target, workload: str, columns: dict[str, Any]) -> dict[str, Any]:
+    """A column target from the typed entry's median, or from its ratio to a hand-written loop."""
+    if "skipped" in columns:
+        return _verdict(target, workload, None, f"not measured: {columns['skipped']}")
+    if target.denominator:
+        return _verdict(
+            target, workload, ratio(columns, target.numerator, target.denominator, target.kind)
+        )
+    median = columns["runtimes"][target.numerator][target.kind]["median"]
+    return _verdict(target, workload, {"name": f"{target.numerator} ns/sample", "value": median})
+
+
+def _verdict(
+    target: Target,
+    workload: str,
+    source: dict[str, Any] | None,
+    note: str = "",
+    counts: bool = True,
+) -> dict[str, Any]:
     """factor > 1: missed by that factor; met is None where not measured or not applicable yet."""
     measured = source["value"] if source else None
-    factor = None if measured is None else (
-        measured / target.bound if target.upper else target.bound / measured)
-    return {"target": target.text, "workload": workload, "measured": measured,
-            "from": source["name"] if source else None, "kind": target.kind or None,
-            "bound": target.bound,
-            "relation": "<=" if target.upper else ">=", "factor": factor,
-            "met": factor <= 1.0 if factor is not None and counts else None, "note": note}
+    factor = (
+        None
+        if measured is None
+        else (measured / target.bound if target.upper else target.bound / measured)
+    )
+    return {
+        "target": target.text,
+        "workload": workload,
+        "measured": measured,
+        "from": source["name"] if source else None,
+        "kind": target.kind or None,
+        "bound": target.bound,
+        "unit": target.unit,
+        "relation": "<=" if target.upper else ">=",
+        "factor": factor,
+        "met": factor <= 1.0 if factor is not None and counts else None,
+        "note": note,
+    }

@@ -10,21 +10,42 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 import nnc
+import numpy as np
 
 from .analysis import workload_ratios
 from .c_driver import Driver, compile_shared
+from .columns import run_columns
 from .measure import Probe, calibrate, run_rounds, summarize
-from .runtimes import (Inputs, Runtime, Skipped, c_loops, ctypes_floor, nnc_python, onnx_runtime,
-                       torch_compiled, torch_eager)
+from .runtimes import (
+    Inputs,
+    Runtime,
+    Skipped,
+    aot_inductor,
+    c_loops,
+    ctypes_floor,
+    nnc_python,
+    onnx_runtime,
+    torch_compiled,
+    torch_eager,
+)
 from .workloads import Workload
 
-__all__ = ["Settings", "ALL_RUNTIMES", "run_workload", "compile_with_nnc"]
+__all__ = ["ALL_RUNTIMES", "Settings", "compile_with_nnc", "run_workload"]
 
-ALL_RUNTIMES = ("ctypes abs()", "torch", "torch.compile", "onnxruntime", "nnc art(x)", "nnc.load",
-                "nnc C", "nnc C scalar", "hand C", "hand C scalar")
+ALL_RUNTIMES = (
+    "ctypes abs()",
+    "torch",
+    "torch.compile",
+    "AOTInductor",
+    "onnxruntime",
+    "nnc art(x)",
+    "nnc.load",
+    "nnc C",
+    "nnc C scalar",
+    "hand C",
+    "hand C scalar",
+)
 Log = Callable[[str], None]
 
 
@@ -37,6 +58,7 @@ class Settings:
     single_seconds: float = 0.05  # one repeat of a single-sample timer lasts about this long
     batch_seconds: float = 0.2  # and of a batch timer (at least one call)
     runtimes: tuple[str, ...] = ALL_RUNTIMES
+    columns: tuple[int, int] = (65_536, 1_000_000)  # pairs per column-loop call: cache, memory
 
 
 def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log) -> dict[str, Any]:
@@ -57,17 +79,22 @@ def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log
     art.save(library)
     compiled["save_seconds"] = time.perf_counter() - start
     form = compiled["closed_form"]
-    say(f"compiled in {compiled['seconds']:.2f} s (mode {compiled['mode']}, "
+    say(
+        f"compiled in {compiled['seconds']:.2f} s (mode {compiled['mode']}, "
         f"{'closed form ' + form if form else 'no closed form'}), saved {library.name} in "
-        f"{compiled['save_seconds']:.2f} s")
+        f"{compiled['save_seconds']:.2f} s"
+    )
     inputs = Inputs.of(workload.sample(workload.batch or settings.batch), workload.integer)
     built = _build_runtimes(workload, art, library, inputs, settings, workdir, say)
     runtimes = [r for r in built if isinstance(r, Runtime)]
     skipped = {r.name: r.reason for r in built if isinstance(r, Skipped)}
     checks = _cross_check(runtimes, compiled["output"] != "raw")
-    probes = [Probe(r.name, kind, timer, 1 if kind == "single" else len(inputs))
-              for r in runtimes
-              for kind, timer in (("single", r.single), ("batch", r.batch)) if timer is not None]
+    probes = [
+        Probe(r.name, kind, timer, 1 if kind == "single" else len(inputs))
+        for r in runtimes
+        for kind, timer in (("single", r.single), ("batch", r.batch))
+        if timer is not None
+    ]
     say(f"calibrating {len(probes)} timers")
     for probe in probes:
         seconds = settings.single_seconds if probe.kind == "single" else settings.batch_seconds
@@ -80,21 +107,30 @@ def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log
         "batch": len(inputs),
         "notes": workload.notes,
         "compile": compiled,
-        "runtimes": {r.name: _runtime_record(r, raw, probes, checks.get(r.name))
-                     for r in runtimes},
+        "runtimes": {r.name: _runtime_record(r, raw, probes, checks.get(r.name)) for r in runtimes},
         "skipped": skipped,
     }
     record["ratios"] = workload_ratios(record)
+    record["columns"] = (
+        None
+        if workload.columns is None
+        else run_columns(library, workload.prefix, workload.columns, settings, workdir, say)
+    )
     return record
 
 
-def _runtime_record(runtime: Runtime, raw: dict[tuple[str, str], list[float]],
-                    probes: list[Probe], check: dict[str, Any] | None) -> dict[str, Any]:
+def _runtime_record(
+    runtime: Runtime,
+    raw: dict[tuple[str, str], list[float]],
+    probes: list[Probe],
+    check: dict[str, Any] | None,
+) -> dict[str, Any]:
     """Summaries of the runtime's repeats (None for a kind it has no timer for), and its check."""
     units = {"single": "ns/call", "batch": "ns/sample"}
     record: dict[str, Any] = {
         kind: summarize(raw[runtime.name, kind], unit) if (runtime.name, kind) in raw else None
-        for kind, unit in units.items()}
+        for kind, unit in units.items()
+    }
     record["calls_per_repeat"] = {p.kind: p.calls for p in probes if p.runtime == runtime.name}
     record["note"] = runtime.note
     record["check"] = check
@@ -120,8 +156,15 @@ def compile_with_nnc(workload: Workload) -> tuple[nnc.Artifact, dict[str, Any]]:
     }
 
 
-def _build_runtimes(workload: Workload, art: nnc.Artifact, library: Path, inputs: Inputs,
-                    settings: Settings, workdir: Path, say: Log) -> list[Runtime | Skipped]:
+def _build_runtimes(
+    workload: Workload,
+    art: nnc.Artifact,
+    library: Path,
+    inputs: Inputs,
+    settings: Settings,
+    workdir: Path,
+    say: Log,
+) -> list[Runtime | Skipped]:
     """The runtimes the settings ask for, in display order; those that fail come back Skipped."""
     wanted = set(settings.runtimes)
     built: list[Runtime | Skipped] = []
@@ -132,13 +175,17 @@ def _build_runtimes(workload: Workload, art: nnc.Artifact, library: Path, inputs
     if "torch.compile" in wanted:
         say("torch.compile ...")
         built.append(torch_compiled(workload.model, inputs))
+    if "AOTInductor" in wanted:
+        say("AOTInductor ...")
+        built.append(aot_inductor(workload.model, inputs, workdir))
     if "onnxruntime" in wanted:
         built.append(onnx_runtime(workload.model, inputs, workdir / f"{workload.prefix}.onnx"))
     if "nnc art(x)" in wanted:
         built.append(nnc_python("nnc art(x)", art, inputs, "the artifact's JIT callable"))
     if "nnc.load" in wanted:
-        built.append(nnc_python("nnc.load", nnc.load(library), inputs,
-                                f"nnc.load('{library.name}'): ctypes"))
+        built.append(
+            nnc_python("nnc.load", nnc.load(library), inputs, f"nnc.load('{library.name}'): ctypes")
+        )
     if wanted & {"nnc C", "nnc C scalar"}:
         built += c_loops("nnc", Driver(library, art.abi(workload.prefix), workdir), inputs)
     if workload.reference is not None and wanted & {"hand C", "hand C scalar"}:
@@ -148,8 +195,11 @@ def _build_runtimes(workload: Workload, art: nnc.Artifact, library: Path, inputs
         built += c_loops("hand", Driver(hand, abi, workdir), inputs)
     built = [r for r in built if r.name in wanted]  # c_loops makes the scalar loop too
     for runtime in built:
-        say(f"{runtime.name}: {runtime.note}" if isinstance(runtime, Runtime)
-            else f"{runtime.name}: skipped, {runtime.reason}")
+        say(
+            f"{runtime.name}: {runtime.note}"
+            if isinstance(runtime, Runtime)
+            else f"{runtime.name}: skipped, {runtime.reason}"
+        )
     return built
 
 
@@ -168,6 +218,8 @@ def _cross_check(runtimes: list[Runtime], discrete: bool) -> dict[str, dict[str,
             checks[name] = {"against": "torch", "mismatch_share": float(np.mean(output != network))}
         else:
             scale = float(np.max(np.abs(network))) or 1.0
-            checks[name] = {"against": "torch",
-                            "max_rel_diff": float(np.max(np.abs(output - network))) / scale}
+            checks[name] = {
+                "against": "torch",
+                "max_rel_diff": float(np.max(np.abs(output - network))) / scale,
+            }
     return checks

@@ -12,7 +12,6 @@ from pathlib import Path
 from string import Template
 
 import numpy as np
-
 from nnc.backends.abi import Abi
 
 __all__ = ["CFLAGS", "Driver", "compile_shared", "render"]
@@ -52,8 +51,9 @@ class Driver:
         self.abi = abi
         source = workdir / f"bench_{abi.prefix}.c"
         source.write_text(render(abi))
-        self._dll = ctypes.CDLL(str(compile_shared(source, workdir / f"bench_{abi.prefix}.so",
-                                                   library)))
+        self._dll = ctypes.CDLL(
+            str(compile_shared(source, workdir / f"bench_{abi.prefix}.so", library))
+        )
         signature = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
         names = ["bench_batch", "bench_eval"] + (["bench_scalar"] if self.has_scalar else [])
         for name in names:
@@ -77,8 +77,11 @@ class Driver:
 def render(abi: Abi) -> str:
     """The driver's C source for this ABI (the scalar loop only when the scalar entry exists)."""
     return Template(_TEMPLATE.read_text()).substitute(
-        prefix=abi.prefix, input_size=abi.input_numel, output_size=abi.output.numel,
-        scalar=_scalar_loop(abi) if abi.scalar_args is not None else "")
+        prefix=abi.prefix,
+        input_size=abi.input_numel,
+        output_size=abi.output.numel,
+        scalar=_scalar_loop(abi) if abi.scalar_args is not None else "",
+    )
 
 
 def _scalar_loop(abi: Abi) -> str:
@@ -87,9 +90,13 @@ def _scalar_loop(abi: Abi) -> str:
     allocate = "".join(
         f"    {t} *a{k} = malloc((size_t)m * sizeof *a{k});\n"
         f"    for (int64_t j = 0; j < m; j++) a{k}[j] = ({t})x[j * INPUT_SIZE + {a.position}];\n"
-        for k, (t, a) in enumerate(zip(types, args)))
+        for k, (t, a) in enumerate(zip(types, args))
+    )
     return _SCALAR.substitute(
-        prefix=abi.prefix, result="int64_t" if abi.output_integer else "double",
+        prefix=abi.prefix,
+        result="int64_t" if abi.output_integer else "double",
         params=", ".join(f"{t} {a.name}" for t, a in zip(types, args)) or "void",
-        allocate=allocate, arguments=", ".join(f"a{k}[j]" for k in range(len(args))),
-        release="".join(f"    free(a{k});\n" for k in range(len(args))))
+        allocate=allocate,
+        arguments=", ".join(f"a{k}[j]" for k in range(len(args))),
+        release="".join(f"    free(a{k});\n" for k in range(len(args))),
+    )

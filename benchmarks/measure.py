@@ -1,5 +1,7 @@
-"""Interleaved timing: each round measures every probe once, in a rotated order, so that drift
-(frequency scaling, a noisy neighbour) hits every runtime alike instead of whichever ran last.
+"""Interleaved timing: each round measures every probe once, in an order rotated by one every round
+and reversed every other round, so that drift (frequency scaling, a noisy neighbour) hits every
+runtime alike instead of whichever ran last, and no probe always runs right after the same other
+one (whose data it would find in cache).
 
 A probe's timer runs `k` calls and returns nanoseconds per call; calibration picks `k` so that one
 repeat lasts about the requested time, and each repeat becomes one raw figure per sample.
@@ -14,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Timer", "Probe", "calibrate", "run_rounds", "summarize"]
+__all__ = ["Probe", "Timer", "calibrate", "run_rounds", "summarize"]
 
 Timer = Callable[[int], float]  # k calls → ns per call
 _MAX_CALLS = 10**8
@@ -41,8 +43,9 @@ def calibrate(timer: Timer, seconds: float) -> int:
         calls *= 10
 
 
-def run_rounds(probes: list[Probe], repeats: int,
-               log: Callable[[str], None]) -> dict[tuple[str, str], list[float]]:
+def run_rounds(
+    probes: list[Probe], repeats: int, log: Callable[[str], None]
+) -> dict[tuple[str, str], list[float]]:
     """`repeats` rounds over all probes; returns (runtime, kind) → raw figures, one per round."""
     raw: dict[tuple[str, str], list[float]] = {(p.runtime, p.kind): [] for p in probes}
     gc.collect()
@@ -51,7 +54,8 @@ def run_rounds(probes: list[Probe], repeats: int,
         for round_ in range(repeats):
             start = time.perf_counter()
             shift = round_ % len(probes) if probes else 0
-            for probe in probes[shift:] + probes[:shift]:
+            order = probes[shift:] + probes[:shift]
+            for probe in order if round_ % 2 == 0 else reversed(order):
                 raw[probe.runtime, probe.kind].append(probe.timer(probe.calls) / probe.samples)
             gc.collect()
             log(f"    round {round_ + 1}/{repeats}: {time.perf_counter() - start:.1f} s")
@@ -66,5 +70,13 @@ def summarize(figures: list[float], unit: str) -> dict[str, Any]:
         q1, median, q3 = statistics.quantiles(figures, n=4, method="inclusive")
     else:
         q1 = median = q3 = figures[0]
-    return {"unit": unit, "median": median, "q1": q1, "q3": q3, "iqr": q3 - q1,
-            "min": min(figures), "max": max(figures), "repeats": list(figures)}
+    return {
+        "unit": unit,
+        "median": median,
+        "q1": q1,
+        "q3": q3,
+        "iqr": q3 - q1,
+        "min": min(figures),
+        "max": max(figures),
+        "repeats": list(figures),
+    }

@@ -19,13 +19,12 @@ import sys
 import time
 from pathlib import Path
 
+import nnc
 import numpy as np
 import torch
-from torch import nn
-
-import nnc
 from nnc.pipeline import flops
 from nnc.spec import Domain
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 BATCH = 65_536
@@ -34,8 +33,9 @@ BATCH = 65_536
 def planted_mlp() -> tuple[nn.Module, str]:
     """3→64→64→1 ReLU with 20 units per layer dead on the domain (very negative bias)."""
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(),
-                          nn.Linear(64, 1))
+    model = nn.Sequential(
+        nn.Linear(3, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 1)
+    )
     with torch.no_grad():
         model[0].bias[:20] = -100.0
         model[2].bias[:20] = -100.0
@@ -79,27 +79,39 @@ def main() -> None:
         x = points.reshape(BATCH, -1).astype(np.float64)
         timings: dict[str, list[float]] = {v: [] for v in VARIANTS}
         for round_ in range(repeats):  # interleaved, order rotated each round
-            order = list(VARIANTS)[round_ % len(VARIANTS):] + list(VARIANTS)[:round_ % len(VARIANTS)]
+            order = (
+                list(VARIANTS)[round_ % len(VARIANTS) :] + list(VARIANTS)[: round_ % len(VARIANTS)]
+            )
             for variant in order:
                 timings[variant].append(throughput(artifacts[variant], x))
         base = statistics.median(timings["exact, no prune"])
         for variant, artifact in artifacts.items():
             median = statistics.median(timings[variant])
             fidelity = artifact.report.fidelity
-            results.append({
-                "workload": workload, "variant": variant,
-                "params": artifact.graph.parameter_count(),
-                "ops": artifact.report.graph["ops"], "flops": flops(artifact.graph),
-                "max_rel_error": fidelity.max_rel, "ns_per_sample": median,
-                "speedup": base / median, "repeats": timings[variant],
-                "closed_form": artifact.report.closed_form,
-            })
-    print(f"{'workload':<32} {'variant':<16} {'params':>8} {'ops':>4} {'flops':>8} "
-          f"{'max rel err':>11} {'ns/sample':>10} {'speedup':>8}")
+            results.append(
+                {
+                    "workload": workload,
+                    "variant": variant,
+                    "params": artifact.graph.parameter_count(),
+                    "ops": artifact.report.graph["ops"],
+                    "flops": flops(artifact.graph),
+                    "max_rel_error": fidelity.max_rel,
+                    "ns_per_sample": median,
+                    "speedup": base / median,
+                    "repeats": timings[variant],
+                    "closed_form": artifact.report.closed_form,
+                }
+            )
+    print(
+        f"{'workload':<32} {'variant':<16} {'params':>8} {'ops':>4} {'flops':>8} "
+        f"{'max rel err':>11} {'ns/sample':>10} {'speedup':>8}"
+    )
     for r in results:
-        print(f"{r['workload']:<32} {r['variant']:<16} {r['params']:>8,} {r['ops']:>4} "
-              f"{r['flops']:>8,} {r['max_rel_error']:>11.1e} {r['ns_per_sample']:>10.1f} "
-              f"{r['speedup']:>7.2f}x")
+        print(
+            f"{r['workload']:<32} {r['variant']:<16} {r['params']:>8,} {r['ops']:>4} "
+            f"{r['flops']:>8,} {r['max_rel_error']:>11.1e} {r['ns_per_sample']:>10.1f} "
+            f"{r['speedup']:>7.2f}x"
+        )
     args.output.write_text(json.dumps(results, indent=1))
     print(f"wrote {args.output}")
 

@@ -1,10 +1,11 @@
-"""Benchmark nnc against torch, torch.compile, ONNX Runtime and hand-written C (issue 6).
+"""Benchmark nnc against torch, torch.compile, AOTInductor, ONNX Runtime and hand-written C.
 
     python benchmarks/run.py            # workloads + scaling sweeps, ≤ 15 min on 2 cores
-    python benchmarks/run.py --quick    # workloads only, fewer repeats: about 2 min
+    python benchmarks/run.py --quick    # workloads only, fewer repeats: about 2.5 min
     python benchmarks/run.py --scaling  # the scaling sweeps only (add --quick for fewer repeats)
 
-Prints one table per workload, the issue's targets (met or missed, by how much) and the scaling
+Prints one table per workload (and the grokking library's typed column entry against
+hand-written C loops), the targets of issues 6 and 7 (met or missed, by how much) and the scaling
 table, and writes everything, raw repeats included, to benchmarks/results.json. Progress goes to
 stderr. Generated libraries and drivers live in a temporary folder, never in the repository.
 """
@@ -23,7 +24,7 @@ from typing import Any
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable as a package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    __package__ = "benchmarks"  # noqa: A001
+    __package__ = "benchmarks"
 
 import torch
 
@@ -31,7 +32,13 @@ from benchmarks.analysis import evaluate_targets
 from benchmarks.bench import Settings, run_workload
 from benchmarks.machine import describe_machine
 from benchmarks.scaling import run_scaling
-from benchmarks.tables import machine_text, scaling_table, targets_table, workload_table
+from benchmarks.tables import (
+    columns_table,
+    machine_text,
+    scaling_table,
+    targets_table,
+    workload_table,
+)
 from benchmarks.workloads import Workload, main_workloads
 
 FULL = Settings(repeats=11, single_seconds=0.05, batch_seconds=0.2)
@@ -61,13 +68,22 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def run(builders: list[Callable[[], Workload]], settings: Settings, scaling: bool,
-        log: Callable[[str], None]) -> dict[str, Any]:
+def run(
+    builders: list[Callable[[], Workload]],
+    settings: Settings,
+    scaling: bool,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Every workload (built one at a time), the targets and optionally the sweeps, as a dict."""
     start = time.perf_counter()
-    results: dict[str, Any] = {"machine": describe_machine(), "command": sys.argv,
-                               "settings": dataclasses.asdict(settings), "workloads": [],
-                               "targets": [], "scaling": []}
+    results: dict[str, Any] = {
+        "machine": describe_machine(),
+        "command": sys.argv,
+        "settings": dataclasses.asdict(settings),
+        "workloads": [],
+        "targets": [],
+        "scaling": [],
+    }
     with tempfile.TemporaryDirectory(prefix="nnc-bench-") as folder:
         workdir = Path(folder)
         results["workloads"] = [run_workload(build(), settings, workdir, log) for build in builders]
@@ -80,12 +96,20 @@ def run(builders: list[Callable[[], Workload]], settings: Settings, scaling: boo
 
 def render(results: dict[str, Any]) -> str:
     """Every table of a results dict, in the order the README shows them."""
-    parts = [f"machine: {machine_text(results['machine'])}",
-             f"settings: {results['settings']['repeats']} interleaved repeats; times are medians, "
-             "IQR = q3 - q1 over repeats; 'x ÷ nnc C' = this runtime's time / nnc C loop's time"]
-    parts += [workload_table(record) for record in results["workloads"]]
+    parts = [
+        f"machine: {machine_text(results['machine'])}",
+        f"settings: {results['settings']['repeats']} interleaved repeats; times are medians, "
+        "IQR = q3 - q1 over repeats; 'x ÷ nnc C' = this runtime's time / nnc C loop's time",
+    ]
+    for record in results["workloads"]:
+        parts.append(workload_table(record))
+        if record["columns"] is not None:
+            parts.append(columns_table(record))
     if results["targets"]:
-        parts += ["== targets (issue 6), reported, not asserted", targets_table(results["targets"])]
+        parts += [
+            "== targets (issues 6 and 7), reported, not asserted",
+            targets_table(results["targets"]),
+        ]
     if results["scaling"]:
         parts += ["== scaling (nnc C loop and torch eager)", scaling_table(results["scaling"])]
     parts.append(f"total {results['seconds']:.0f} s")

@@ -20,11 +20,23 @@ from typing import Any
 import numpy as np
 import torch
 
+from .aoti import BuildError, build_packages
 from .c_driver import Driver
 from .measure import Timer
 
-__all__ = ["Inputs", "Runtime", "Skipped", "SINGLE_SAMPLES", "ctypes_floor", "torch_eager",
-           "torch_compiled", "onnx_runtime", "nnc_python", "c_loops"]
+__all__ = [
+    "SINGLE_SAMPLES",
+    "Inputs",
+    "Runtime",
+    "Skipped",
+    "aot_inductor",
+    "c_loops",
+    "ctypes_floor",
+    "nnc_python",
+    "onnx_runtime",
+    "torch_compiled",
+    "torch_eager",
+]
 
 SINGLE_SAMPLES = 1024  # the single-call C loops cycle through this many samples
 
@@ -67,15 +79,18 @@ class Skipped:
     reason: str
 
 
-def python_timer(call: Callable[[], Any],
-                 context: Callable[[], Any] = contextlib.nullcontext) -> Timer:
+def python_timer(
+    call: Callable[[], Any], context: Callable[[], Any] = contextlib.nullcontext
+) -> Timer:
     """k calls of `call` in a bare loop, timed with perf_counter_ns."""
+
     def timer(calls: int) -> float:
         with context():
             start = time.perf_counter_ns()
             for _ in itertools.repeat(None, calls):
                 call()
             return (time.perf_counter_ns() - start) / calls
+
     return timer
 
 
@@ -84,15 +99,24 @@ def ctypes_floor() -> Runtime:
     libc = ctypes.CDLL(None)
     absolute = libc.abs
     absolute.argtypes, absolute.restype = [ctypes.c_int], ctypes.c_int
-    return Runtime("ctypes abs()", python_timer(lambda: absolute(-5)), None, None,
-                   "libc abs() through ctypes: the floor of a Python call")
+    return Runtime(
+        "ctypes abs()",
+        python_timer(lambda: absolute(-5)),
+        None,
+        None,
+        "libc abs() through ctypes: the floor of a Python call",
+    )
 
 
 def torch_eager(model: torch.nn.Module, inputs: Inputs) -> Runtime:
     one = inputs.tensor[:1]
-    return Runtime("torch", python_timer(lambda: model(one), torch.inference_mode),
-                   python_timer(lambda: model(inputs.tensor), torch.inference_mode),
-                   _torch_output(model, inputs), f"eager, {torch.get_num_threads()} thread(s)")
+    return Runtime(
+        "torch",
+        python_timer(lambda: model(one), torch.inference_mode),
+        python_timer(lambda: model(inputs.tensor), torch.inference_mode),
+        _torch_output(model, inputs),
+        f"eager, {torch.get_num_threads()} thread(s)",
+    )
 
 
 def torch_compiled(model: torch.nn.Module, inputs: Inputs) -> Runtime | Skipped:
@@ -106,9 +130,31 @@ def torch_compiled(model: torch.nn.Module, inputs: Inputs) -> Runtime | Skipped:
     except Exception as error:  # noqa: BLE001 - inductor fails in many ways without a compiler
         return Skipped("torch.compile", f"failed to build: {_first_line(error)}")
     one = inputs.tensor[:1]
-    return Runtime("torch.compile", python_timer(lambda: compiled(one), torch.inference_mode),
-                   python_timer(lambda: compiled(inputs.tensor), torch.inference_mode),
-                   _torch_output(compiled, inputs), f"built in {time.perf_counter() - start:.1f} s")
+    return Runtime(
+        "torch.compile",
+        python_timer(lambda: compiled(one), torch.inference_mode),
+        python_timer(lambda: compiled(inputs.tensor), torch.inference_mode),
+        _torch_output(compiled, inputs),
+        f"built in {time.perf_counter() - start:.1f} s",
+    )
+
+
+def aot_inductor(model: torch.nn.Module, inputs: Inputs, folder: Path) -> Runtime | Skipped:
+    """AOTInductor (torch.export, aoti_compile_and_package): one package for batch 1, one for the
+    batch, built in `folder`; skipped when export or the build fails or runs past the limit."""
+    start = time.perf_counter()
+    one = inputs.tensor[:1]
+    try:
+        single, batch = build_packages(model, [one, inputs.tensor], folder)
+    except BuildError as error:
+        return Skipped("AOTInductor", str(error))
+    return Runtime(
+        "AOTInductor",
+        python_timer(lambda: single(one), torch.inference_mode),
+        python_timer(lambda: batch(inputs.tensor), torch.inference_mode),
+        _torch_output(batch, inputs),
+        f"built in {time.perf_counter() - start:.1f} s",
+    )
 
 
 def onnx_runtime(model: torch.nn.Module, inputs: Inputs, path: Path) -> Runtime | Skipped:
@@ -129,18 +175,27 @@ def onnx_runtime(model: torch.nn.Module, inputs: Inputs, path: Path) -> Runtime 
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
     one, batch = {name: inputs.array[:1]}, {name: inputs.array}
-    return Runtime("onnxruntime", python_timer(lambda: session.run(None, one)),
-                   python_timer(lambda: session.run(None, batch)),
-                   lambda: _as_rows(session.run(None, batch)[0]), f"1 thread, {exporter}")
+    return Runtime(
+        "onnxruntime",
+        python_timer(lambda: session.run(None, one)),
+        python_timer(lambda: session.run(None, batch)),
+        lambda: _as_rows(session.run(None, batch)[0]),
+        f"1 thread, {exporter}",
+    )
 
 
-def nnc_python(name: str, function: Callable[[np.ndarray], Any], inputs: Inputs,
-               note: str) -> Runtime:
+def nnc_python(
+    name: str, function: Callable[[np.ndarray], Any], inputs: Inputs, note: str
+) -> Runtime:
     """nnc's Python callable (the JIT artifact or nnc.load): one sample, then the batch."""
     one = inputs.native[0]
-    return Runtime(name, python_timer(lambda: function(one)),
-                   python_timer(lambda: function(inputs.native)),
-                   lambda: _as_rows(function(inputs.native)), note)
+    return Runtime(
+        name,
+        python_timer(lambda: function(one)),
+        python_timer(lambda: function(inputs.native)),
+        lambda: _as_rows(function(inputs.native)),
+        note,
+    )
 
 
 def c_loops(label: str, driver: Driver, inputs: Inputs) -> list[Runtime]:
@@ -158,13 +213,25 @@ def c_loops(label: str, driver: Driver, inputs: Inputs) -> list[Runtime]:
         driver.scalar(n, x, y_scalar, n)
         return y_scalar.copy()
 
-    runtimes = [Runtime(f"{label} C", lambda k: driver.eval(m, x, y_eval, k),
-                        lambda k: driver.batch(x, y_eval, k), batch_output,
-                        f"{driver.abi.prefix}_eval / _eval_batch from a C loop")]
+    runtimes = [
+        Runtime(
+            f"{label} C",
+            lambda k: driver.eval(m, x, y_eval, k),
+            lambda k: driver.batch(x, y_eval, k),
+            batch_output,
+            f"{driver.abi.prefix}_eval / _eval_batch from a C loop",
+        )
+    ]
     if driver.has_scalar:
-        runtimes.append(Runtime(f"{label} C scalar", lambda k: driver.scalar(m, x, y_scalar, k),
-                                lambda k: driver.scalar(n, x, y_scalar, k * n) * n, scalar_output,
-                                f"{driver.abi.prefix}(...) from a C loop"))
+        runtimes.append(
+            Runtime(
+                f"{label} C scalar",
+                lambda k: driver.scalar(m, x, y_scalar, k),
+                lambda k: driver.scalar(n, x, y_scalar, k * n) * n,
+                scalar_output,
+                f"{driver.abi.prefix}(...) from a C loop",
+            )
+        )
     return runtimes
 
 
@@ -175,20 +242,28 @@ def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> s
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(model, (example,), str(path), input_names=["x"],
-                                  output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
-                                  dynamo=dynamo)
+                torch.onnx.export(
+                    model,
+                    (example,),
+                    str(path),
+                    input_names=["x"],
+                    output_names=["y"],
+                    dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
+                    dynamo=dynamo,
+                )
             return "dynamo exporter" if dynamo else "TorchScript exporter"
         except Exception as error:  # noqa: BLE001 - exporters raise anything
             errors.append(f"{'dynamo' if dynamo else 'TorchScript'} exporter: {_first_line(error)}")
     raise RuntimeError("torch.onnx.export failed: " + "; ".join(errors))
 
 
-def _torch_output(model: Callable[[torch.Tensor], torch.Tensor],
-                  inputs: Inputs) -> Callable[[], np.ndarray]:
+def _torch_output(
+    model: Callable[[torch.Tensor], torch.Tensor], inputs: Inputs
+) -> Callable[[], np.ndarray]:
     def output() -> np.ndarray:
         with torch.inference_mode():
             return _as_rows(model(inputs.tensor).numpy())
+
     return output
 
 

@@ -15,7 +15,7 @@ from torch import nn
 from .bench import Settings, run_workload
 from .workloads import Workload, lookup_workload, mlp_workload
 
-__all__ = ["run_scaling", "WIDTHS", "DEPTHS", "SIDES"]
+__all__ = ["DEPTHS", "SIDES", "WIDTHS", "run_scaling"]
 
 WIDTHS = (16, 64, 256)  # MLP 3→w→w→1 ReLU
 DEPTHS = (1, 2, 4)  # MLP 3→64×depth→1 ReLU
@@ -28,18 +28,29 @@ def points() -> Iterator[tuple[str, int, Callable[[], Workload]]]:
     """(sweep, value, builder) for every point of the three sweeps."""
     spec = "x:float[3]=1..3"
     for width in WIDTHS:
-        yield "width", width, lambda w=width: mlp_workload(
-            f"width {w}", f"width{w}", [3, w, w, 1], nn.ReLU, spec)
+        yield (
+            "width",
+            width,
+            lambda w=width: mlp_workload(f"width {w}", f"width{w}", [3, w, w, 1], nn.ReLU, spec),
+        )
     for depth in DEPTHS:
-        yield "depth", depth, lambda d=depth: mlp_workload(
-            f"depth {d}", f"depth{d}", [3, *[DEPTH_WIDTH] * d, 1], nn.ReLU, spec)
+        yield (
+            "depth",
+            depth,
+            lambda d=depth: mlp_workload(
+                f"depth {d}", f"depth{d}", [3, *[DEPTH_WIDTH] * d, 1], nn.ReLU, spec
+            ),
+        )
     for side in SIDES:
         yield "domain", side * side, lambda s=side: lookup_workload(s)
 
 
-def run_scaling(settings: Settings, workdir: Path,
-                log: Callable[[str], None]) -> list[dict[str, Any]]:
+def run_scaling(
+    settings: Settings, workdir: Path, log: Callable[[str], None]
+) -> list[dict[str, Any]]:
     """One record per point: the workload record plus which sweep it belongs to."""
     restricted = dataclasses.replace(settings, runtimes=RUNTIMES)
-    return [{"sweep": sweep, "value": value, **run_workload(build(), restricted, workdir, log)}
-            for sweep, value, build in points()]
+    return [
+        {"sweep": sweep, "value": value, **run_workload(build(), restricted, workdir, log)}
+        for sweep, value, build in points()
+    ]

@@ -16,8 +16,23 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["Reference", "Workload", "Argmax", "LookupNetwork", "grokking", "law_mlp", "small_mlp",
-           "wide_mlp", "mlp_workload", "lookup_workload", "main_workloads", "uniform"]
+from .analysis import INT32_LOOP, INT64_LOOP
+
+__all__ = [
+    "Argmax",
+    "ColumnReference",
+    "LookupNetwork",
+    "Reference",
+    "Workload",
+    "grokking",
+    "law_mlp",
+    "lookup_workload",
+    "main_workloads",
+    "mlp_workload",
+    "small_mlp",
+    "uniform",
+    "wide_mlp",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 GROKKING = ROOT / "examples" / "grokking"
@@ -35,6 +50,17 @@ class Reference:
     prefix: str
 
 
+@dataclass(frozen=True)
+class ColumnReference:
+    """Hand-written C column loops a typed NAME_batch_i32 entry is held to (issue 7), the input
+    columns they all read and the closed form they must all write."""
+
+    source: Path
+    loops: tuple[tuple[str, str, str], ...]  # (runtime label, C symbol, column type "i32"/"i64")
+    columns: Callable[[int], list[np.ndarray]]  # n → one int64 array per scalar argument
+    expected: Callable[..., np.ndarray]  # the closed form on those columns
+
+
 @dataclass
 class Workload:
     """One model to benchmark, in every form the runtimes need."""
@@ -48,6 +74,7 @@ class Workload:
     sample: Callable[[int], np.ndarray]  # n → (n, *shape) points of the domain
     integer: bool  # int64 inputs; otherwise torch and ONNX Runtime get float32
     reference: Reference | None = None
+    columns: ColumnReference | None = None  # times the NAME_batch_i32 entry too, when present
     batch: int | None = None  # batch size when this workload needs another than the run's
     notes: list[str] = field(default_factory=list)
 
@@ -83,8 +110,13 @@ class LookupNetwork(nn.Module):
 def main_workloads(quick: bool) -> list[Callable[[], Workload]]:
     """The workloads of issue 6, as builders (building one trains or loads a model). The law MLP
     runs twice: in mode exact as the issue asks, and in mode auto, where the sr pass may find it."""
-    return [lambda: _sized(grokking(), quick), lambda: law_mlp("exact"), lambda: law_mlp("auto"),
-            small_mlp, lambda: _sized(wide_mlp(), quick)]
+    return [
+        lambda: _sized(grokking(), quick),
+        lambda: law_mlp("exact"),
+        lambda: law_mlp("auto"),
+        small_mlp,
+        lambda: _sized(wide_mlp(), quick),
+    ]
 
 
 def _sized(workload: Workload, quick: bool) -> Workload:
@@ -108,8 +140,10 @@ def grokking() -> Workload:
         network.load_state_dict({**program.state_dict, **program.constants})
         source, inputs, options = checkpoint, None, {}
     else:
-        notes.append(f"{checkpoint.relative_to(ROOT)} is missing: random weights, compiled in mode "
-                     "exact (a closed form needs the trained network)")
+        notes.append(
+            f"{checkpoint.relative_to(ROOT)} is missing: random weights, compiled in mode "
+            "exact (a closed form needs the trained network)"
+        )
         source, inputs, options = network, [spec], {"mode": "exact", "output": "argmax"}
     model = Argmax(network).eval()
 
@@ -117,18 +151,43 @@ def grokking() -> Workload:
         ab = np.random.default_rng(SEED).integers(0, P, size=(n, 2))
         return np.column_stack([ab, np.full(n, P)]).astype(np.int64)
 
-    return Workload("grokking", "modadd", model, source, inputs,
-                    options, sample, True, Reference(REFERENCE / "modadd.c", "ref_modadd"),
-                    notes=notes)
+    columns = ColumnReference(
+        REFERENCE / "modadd_columns.c",
+        ((INT64_LOOP, "ref_modadd_mod_i64", "i64"), (INT32_LOOP, "ref_modadd_cmpsub_i32", "i32")),
+        lambda n: list(sample(n)[:, :2].T),
+        lambda a, b: (a + b) % P,
+    )
+    return Workload(
+        "grokking",
+        "modadd",
+        model,
+        source,
+        inputs,
+        options,
+        sample,
+        True,
+        Reference(REFERENCE / "modadd.c", "ref_modadd"),
+        columns,
+        notes=notes,
+    )
 
 
 def law_mlp(mode: str) -> Workload:
     """The law MLP compiled in `mode`: "exact" (the faithful network) or "auto" (symbolic
     regression may find the law); both are held to hand-written C of the law."""
     model, note = _law_network()
-    return Workload(f"law MLP {mode}", f"law_{mode}", model, model, ["x:float[3]=1..3"],
-                    {"mode": mode}, uniform(3, 1.0, 3.0), False,
-                    Reference(REFERENCE / "law.c", "ref_law"), notes=[note])
+    return Workload(
+        f"law MLP {mode}",
+        f"law_{mode}",
+        model,
+        model,
+        ["x:float[3]=1..3"],
+        {"mode": mode},
+        uniform(3, 1.0, 3.0),
+        False,
+        Reference(REFERENCE / "law.c", "ref_law"),
+        notes=[note],
+    )
 
 
 @functools.lru_cache(maxsize=1)
@@ -145,8 +204,10 @@ def _law_network(steps: int = 2000) -> tuple[nn.Sequential, str]:
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    return model.eval(), (f"trained {steps} Adam steps in {time.perf_counter() - start:.1f} s, "
-                          f"last batch RMSE {loss.item() ** 0.5:.3g} (the law spans 0.11..9)")
+    return model.eval(), (
+        f"trained {steps} Adam steps in {time.perf_counter() - start:.1f} s, "
+        f"last batch RMSE {loss.item() ** 0.5:.3g} (the law spans 0.11..9)"
+    )
 
 
 def small_mlp() -> Workload:
@@ -156,18 +217,21 @@ def small_mlp() -> Workload:
 
 def wide_mlp() -> Workload:
     """MLP 784→256→256→10 ReLU, mode exact: the faithful backend against ORT's GEMMs."""
-    return mlp_workload("784-256-256-10", "mnist", [784, 256, 256, 10], nn.ReLU,
-                        "x:float[784]=0..1")
+    return mlp_workload(
+        "784-256-256-10", "mnist", [784, 256, 256, 10], nn.ReLU, "x:float[784]=0..1"
+    )
 
 
-def mlp_workload(name: str, prefix: str, sizes: Sequence[int], activation: type[nn.Module],
-                 spec: str) -> Workload:
+def mlp_workload(
+    name: str, prefix: str, sizes: Sequence[int], activation: type[nn.Module], spec: str
+) -> Workload:
     """A randomly initialised MLP compiled in mode exact (also the scaling sweep's models)."""
     torch.manual_seed(SEED)
     model = mlp(sizes, activation).eval()
     low, high = (float(v) for v in spec.split("=", 1)[1].split(".."))
-    return Workload(name, prefix, model, model, [spec], {"mode": "exact"},
-                    uniform(sizes[0], low, high), False)
+    return Workload(
+        name, prefix, model, model, [spec], {"mode": "exact"}, uniform(sizes[0], low, high), False
+    )
 
 
 def lookup_workload(side: int, classes: int = 7) -> Workload:
@@ -178,8 +242,16 @@ def lookup_workload(side: int, classes: int = 7) -> Workload:
     def sample(n: int) -> np.ndarray:
         return np.random.default_rng(SEED).integers(0, side, size=(n, 2)).astype(np.int64)
 
-    return Workload(f"lookup {side}²", f"lookup{side}", Argmax(model).eval(), model, [spec],
-                    {"output": "argmax"}, sample, True)
+    return Workload(
+        f"lookup {side}²",
+        f"lookup{side}",
+        Argmax(model).eval(),
+        model,
+        [spec],
+        {"output": "argmax"},
+        sample,
+        True,
+    )
 
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
