@@ -26,7 +26,7 @@ from .pipeline import run_pipeline
 from .reference import Reference, discrete_problem, reference_run
 from .report import Report
 from .rewrite import remove_dead
-from .spec import InputSpec, calibration_spec, parse_spec
+from .spec import InputSpec, abi_rows, calibration_spec, parse_spec
 from .verify import verify_graph
 
 __all__ = ["compile", "parse_inputs", "with_output_head"]
@@ -97,7 +97,7 @@ def compile(
             log=say,
             discrete=problem,
             specs=specs,
-            points=reference.flat() if problem is not None else None,
+            points=reference.flat if problem is not None else None,
             network=lambda points: run_model(loaded.module, points, loaded.static_batch),
         )
     closed_form = is_closed_form(graph)
@@ -139,8 +139,7 @@ def _against_labels(
     points = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
     truth = np.asarray(truth, dtype=np.float64)
     network = run_model(loaded.module, points, loaded.static_batch).reshape(truth.shape)
-    flat = np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in points], axis=1)
-    compiled = native.run(flat).reshape(truth.shape)
+    compiled = native.run(abi_rows(points)).reshape(truth.shape)
     scale = float(np.abs(truth).max()) or 1.0
     return {
         f"{who}_{what}": value
@@ -225,57 +224,41 @@ def _verify(
     """Run the compiled code on the reference points and compare with the network's outputs:
     to float rounding when every pass was exact, within the gate when a rewrite approximated."""
     closed_form = is_closed_form(graph)
-    x = reference.flat()
+    x = reference.flat
     n = len(reference.network)
     outputs = native.run(x).reshape(n, *native.output.shape)
     tolerance = opts.tolerance or (
         opts.gate_max if approximate else default_tolerance(graph[graph.outputs[0]].dtype)
     )
     required = math.ceil(opts.min_agreement * n) if approximate else None
-    if opts.output.kind == "raw":
-        if closed_form and not graph[graph.outputs[0]].dtype.startswith("float"):
-            # an integer program: compare values exactly, point by point
-            return measure(
-                reference.network,
-                None,
-                outputs,
-                opts.output,
-                tolerance,
-                reference.domain_size,
-                reference.complete,
-                required,
-                x,
-            )
+
+    def compare(raw: np.ndarray | None, decisions: np.ndarray | None) -> Fidelity:
         return measure(
             reference.network,
-            outputs,
-            None,
+            raw,
+            decisions,
             opts.output,
             tolerance,
             reference.domain_size,
             reference.complete,
+            required if decisions is not None else None,
+            x,
         )
+
+    if opts.output.kind == "raw":
+        if closed_form and not graph[graph.outputs[0]].dtype.startswith("float"):
+            return compare(None, outputs)  # an integer program: exact values, point by point
+        return compare(outputs, None)
     raw = None
-    head = graph[graph.outputs[0]]
     if not closed_form:  # the faithful network under a decision head: check its raw values too
         scores = graph.copy()
-        scores.outputs = [head.inputs[0]]
+        scores.outputs = [graph[graph.outputs[0]].inputs[0]]
         remove_dead(scores)
         raw_native = get_backend("llvm", opts.cpu).jit(
             scores, make_abi(JIT_PREFIX, scores, specs, {}), "raw"
         )
         raw = raw_native.run(x).reshape(reference.network.shape)
-    return measure(
-        reference.network,
-        raw,
-        outputs,
-        opts.output,
-        tolerance,
-        reference.domain_size,
-        reference.complete,
-        required,
-        x,
-    )
+    return compare(raw, outputs)
 
 
 @contextmanager

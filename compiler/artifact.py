@@ -16,7 +16,7 @@ from nnc.backends.header import render_header
 
 from .errors import error_context
 from .graph import Graph
-from .ops import Op
+from .ops import Op, is_integer_dtype
 from .options import Options
 from .report import Report
 from .spec import InputSpec
@@ -150,7 +150,7 @@ def make_abi(
                 free.append(ScalarArg(element.name, position, spec.integer))
             position += 1
     scalar = math.prod(output.shape) == 1 and len(free) <= MAX_SCALAR_ARGS
-    integer = node.dtype.startswith(("int", "uint")) or node.dtype == "bool"
+    integer = is_integer_dtype(node.dtype)
     columns = _column_types(free, integer, specs, node) if scalar else ()
     return Abi(
         prefix,

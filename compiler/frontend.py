@@ -21,7 +21,7 @@ import torch.fx
 from .errors import InputError, InternalError, UnsupportedOpError
 from .graph import Graph
 from .modelfile import eval_mode
-from .ops import Op, dtype_name
+from .ops import DTYPES, Op, dtype_name
 from .spec import InputSpec
 
 __all__ = ["LOWERINGS", "example_inputs", "to_graph", "trace"]
@@ -41,17 +41,8 @@ def example_inputs(specs: Sequence[InputSpec]) -> tuple[torch.Tensor, ...]:
                 for e in spec.elements
             ]
             sample = torch.tensor(values, dtype=torch.float64).reshape(1, *spec.shape)
-        out.append(sample.to(_TORCH_DTYPES[spec.dtype]))
+        out.append(sample.to(DTYPES[spec.dtype]))
     return tuple(out)
-
-
-_TORCH_DTYPES = {
-    "float32": torch.float32,
-    "float64": torch.float64,
-    "int64": torch.int64,
-    "int32": torch.int32,
-    "bool": torch.bool,
-}
 
 
 def trace(model: torch.nn.Module, specs: Sequence[InputSpec]) -> torch.export.ExportedProgram:

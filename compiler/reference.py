@@ -3,6 +3,7 @@ and — for discrete outputs on an enumerated integer domain — the problem the
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -10,9 +11,10 @@ import numpy as np
 
 from .fidelity import decide, run_model
 from .modelfile import LoadedModel
+from .ops import is_integer_dtype
 from .options import Options
 from .pipeline import DiscreteProblem
-from .spec import Domain, InputSpec, Range
+from .spec import Domain, InputSpec, Range, abi_rows
 
 __all__ = ["Reference", "discrete_problem", "reference_run"]
 
@@ -26,11 +28,10 @@ class Reference:
     domain_size: int | None
     network: np.ndarray  # the network's outputs, float64 (n, *per-sample output shape)
 
+    @functools.cached_property
     def flat(self) -> np.ndarray:
-        """The points as the ABI takes them: (n, sum of input sizes) float64."""
-        return np.concatenate(
-            [p.reshape(len(p), -1).astype(np.float64) for p in self.points], axis=1
-        )
+        """The points as the ABI takes them (computed once: passes and verification share it)."""
+        return abi_rows(self.points)
 
 
 def reference_run(loaded: LoadedModel, specs: Sequence[InputSpec], options: Options) -> Reference:
@@ -46,7 +47,7 @@ def discrete_problem(
     """The synthesis problem, or None when the domain is not enumerated, not integer-valued, or the
     output is not one discrete value per sample."""
     semantics = options.output
-    integer_output = output_dtype.startswith("int") or output_dtype == "bool"
+    integer_output = is_integer_dtype(output_dtype)
     if not reference.complete or not (semantics.kind != "raw" or integer_output):
         return None
     target = (

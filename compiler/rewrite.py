@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from .errors import InternalError
 from .graph import Graph, Node
@@ -53,3 +54,34 @@ def remove_dead(graph: Graph) -> int:
     for name in reversed(dead):
         graph.remove(name)
     return len(dead)
+
+
+def exprs_as_output(
+    graph: Graph,
+    exprs: Sequence[Any],
+    bindings: Sequence[tuple[str, int, int]],
+    prefix: str,
+) -> Graph:
+    """A copy of `graph` whose output is one EXPR node per output element (over the graph's
+    inputs), concatenated; an element whose expression is None keeps its faithful value."""
+    out = graph.copy()
+    (output,) = out.outputs
+    node = out[output]
+    vector = len(node.shape) == 2
+    parts = []
+    for j, expr in enumerate(exprs):
+        if expr is None:
+            slice_attrs = {"dim": 1, "start": j, "end": j + 1, "step": 1}
+            parts.append(out.add(Op.SLICE, [output], slice_attrs))
+            continue
+        used = {s.name for s in expr.free_symbols}
+        attrs = {
+            "expr": expr,
+            "bindings": tuple(b for b in bindings if b[0] in used),
+            "shape": (1, 1) if vector else node.shape,
+            "dtype": node.dtype,
+        }
+        parts.append(out.add(Op.EXPR, list(out.inputs), attrs, name=f"{prefix}{j}"))
+    out.outputs = [parts[0] if len(parts) == 1 else out.add(Op.CAT, parts, {"dim": 1})]
+    remove_dead(out)
+    return out

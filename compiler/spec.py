@@ -83,7 +83,7 @@ class InputSpec:
 
     @property
     def integer(self) -> bool:
-        return self.dtype.startswith("int") or self.dtype == "bool"
+        return _integer_dtype(self.dtype)
 
     def element_count(self) -> int | None:
         """How many distinct points this input takes, or None when the domain is continuous."""
@@ -208,6 +208,17 @@ def _from_unit(spec: InputSpec, element: Element, u: np.ndarray) -> np.ndarray:
         count = int(domain.hi) - int(domain.lo) + 1
         return int(domain.lo) + np.minimum((u * count).astype(int), count - 1)
     return domain.lo + u * (domain.hi - domain.lo)
+
+
+def _integer_dtype(dtype: str) -> bool:
+    """Integer-valued specs: int types and bool (this module stays free of torch, like ops.py's
+    is_integer_dtype it mirrors for the spec's own dtype names)."""
+    return dtype.startswith("int") or dtype == "bool"
+
+
+def abi_rows(points: list[np.ndarray]) -> np.ndarray:
+    """Per-input arrays (n, *shape) as the ABI takes them: (n, sum of input sizes) float64."""
+    return np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in points], axis=1)
 
 
 def _element_values(spec: InputSpec, element: Element) -> list[float]:
@@ -366,7 +377,7 @@ def _element_list(p: _Parser, name: str, numel: int, dtype: str) -> list[Element
 
 def _domain(p: _Parser, dtype: str) -> Range | Values:
     """A range `lo..hi`, a value set `{v, ...}`, or a constant `v`."""
-    integer = dtype.startswith("int") or dtype == "bool"
+    integer = _integer_dtype(dtype)
     if p.peek("{"):
         p.eat("{")
         values = [_checked(p, integer)]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Callable
 
 import numpy as np
 import sympy
@@ -19,12 +20,10 @@ from nnc.errors import InputError
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext
-from nnc.progress import ticking
 from nnc.rewrite import remove_dead
-from nnc.spec import Domain
+from nnc.spec import Domain, abi_rows
 
-from .engines import SearchSettings, get_engine
-from .selection import choose, describe_front, pareto_front, score
+from .selection import describe_front, regress
 
 __all__ = ["distill_module", "module_nodes"]
 
@@ -81,40 +80,27 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
     per_sample = max(1, math.prod(rows_shape))
     samples = max(1, math.ceil(options.sr_samples / per_sample))
     domain = Domain(ctx.specs)
-    X_train, y_train, X_valid, y_valid = (
-        recorded
-        for seed in (0, 1)
-        for recorded in _record(
-            graph, inputs, output, domain.space_filling(samples, options.seed + seed), ctx
-        )
-    )
+    record = _recorder(graph, inputs, output, ctx)
+    X_train, y_train = record(domain.space_filling(samples, options.seed))
+    X_valid, y_valid = record(domain.space_filling(samples, options.seed + 1))
     names = [f"u{i}" for i in range(X_train.shape[1])]
-    symbols = [sympy.Symbol(n) for n in names]
     ctx.note(
         f"{module}: {X_train.shape[0]} recorded rows; u0..u{len(names) - 1} are the columns "
         f"of {', '.join('%' + i for i in inputs)}"
     )
-    engine = get_engine(options.engine)
-    settings = SearchSettings(
-        options.operators,
-        options.max_complexity,
-        options.sr_seconds,
-        options.sr_threads,
-        options.seed,
-    )
     laws = []
     for j in range(y_train.shape[1]):
-        with ticking(f"sr: {module} output {j} ({engine.name})", options.sr_seconds, options.quiet):
-            candidates = engine.fit(X_train, y_train[:, j], names, settings)
-            if options.basis_too and engine.name != "basis":
-                candidates += get_engine("basis").fit(X_train, y_train[:, j], names, settings)
-        scored = [
-            score(c.expr, symbols, X_train, y_train[:, j], X_valid, y_valid[:, j])
-            for c in candidates
-        ]
-        front = pareto_front([s for s in scored if s is not None])
-        ctx.note(f"{module} output {j}: {describe_front(front)}")
-        chosen = choose(front, options.gate_rmse, options.gate_max)
+        found = regress(
+            f"sr: {module} output {j}",
+            X_train,
+            y_train[:, j],
+            X_valid,
+            y_valid[:, j],
+            names,
+            options,
+        )
+        ctx.note(f"{module} output {j}: {describe_front(found.front)}")
+        chosen = found.chosen
         if chosen is None:
             ctx.count("rejected")
             ctx.note(
@@ -130,24 +116,29 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
     return _replace(graph, output, inputs, laws, module)
 
 
-def _record(
-    graph: Graph, inputs: list[str], output: str, points: list[np.ndarray], ctx: PassContext
-) -> tuple[np.ndarray, np.ndarray]:
-    """The module's input rows (concatenated) and output rows, with the whole model running."""
+def _recorder(
+    graph: Graph, inputs: list[str], output: str, ctx: PassContext
+) -> Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]]:
+    """A function from domain points to the module's input rows (concatenated) and output rows,
+    with the whole model running; each probe is compiled once."""
     from nnc.artifact import JIT_PREFIX, make_abi
     from nnc.backends import get_backend
 
-    flat = np.concatenate([p.reshape(len(p), -1).astype(np.float64) for p in points], axis=1)
     backend = get_backend("llvm", ctx.options.cpu)
-    columns = []
+    probes = []
     for name in [*inputs, output]:
         probe = graph.copy()
         probe.outputs = [name]
         remove_dead(probe)
         native = backend.jit(probe, make_abi(JIT_PREFIX, probe, ctx.specs, {}), "raw")
-        values = native.run(flat).reshape(-1, graph[name].shape[-1])
-        columns.append(values)
-    return np.concatenate(columns[:-1], axis=1), columns[-1]
+        probes.append((native, graph[name].shape[-1]))
+
+    def record(points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        flat = abi_rows(points)
+        columns = [native.run(flat).reshape(-1, width) for native, width in probes]
+        return np.concatenate(columns[:-1], axis=1), columns[-1]
+
+    return record
 
 
 def _replace(

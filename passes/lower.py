@@ -18,7 +18,7 @@ import sympy
 from nnc.graph import Graph, Node
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
-from nnc.rewrite import remove_dead
+from nnc.rewrite import exprs_as_output
 
 __all__ = ["MAX_OPS", "lower", "symbolic_outputs"]
 
@@ -165,24 +165,11 @@ def lower(graph: Graph, ctx: PassContext) -> Graph:
             "or an op without a scalar form"
         )
         return graph
-    out = graph.copy()
     bindings = [
         (n, position, element)
-        for position, name in enumerate(out.inputs)
+        for position, name in enumerate(graph.inputs)
         for element, n in enumerate(names[name])
     ]
-    parts = []
-    vector = len(output.shape) == 2
-    for j, expr in enumerate(exprs):
-        used = {s.name for s in expr.free_symbols}
-        attrs = {
-            "expr": expr,
-            "bindings": tuple(b for b in bindings if b[0] in used),
-            "shape": (1, 1) if vector else output.shape,
-            "dtype": output.dtype,
-        }
-        parts.append(out.add(Op.EXPR, list(out.inputs), attrs, name=f"exact{j}"))
-    out.outputs = [parts[0] if len(parts) == 1 else out.add(Op.CAT, parts, {"dim": 1})]
-    remove_dead(out)
+    out = exprs_as_output(graph, exprs, bindings, prefix="exact")
     ctx.note("exact closed form: " + "; ".join(str(e) for e in exprs))
     return out

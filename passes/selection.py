@@ -4,14 +4,18 @@ best (shared by whole-network regression and module distillation)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy
+from nnc.progress import ticking
 
 from .constants import snap_constants
+from .engines import SearchSettings, get_engine
 
-__all__ = ["Scored", "choose", "describe_front", "pareto_front", "score"]
+__all__ = ["Regression", "Scored", "choose", "describe_front", "pareto_front", "regress", "score"]
 
 
 @dataclass(frozen=True)
@@ -91,3 +95,44 @@ def describe_front(front: list[Scored]) -> str:
     return "Pareto front (complexity, rel RMSE, max rel error): " + "; ".join(
         f"{s.complexity}, {s.rel_rmse:.1e}, {s.max_rel:.1e}: {readable(s.expr)}" for s in front
     )
+
+
+@dataclass(frozen=True)
+class Regression:
+    """One output column's search: how many candidates, the Pareto front, the choice (or None)."""
+
+    candidates: int
+    front: list[Scored]
+    chosen: Scored | None
+    seconds: float
+
+
+def regress(
+    label: str,
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+    names: list[str],
+    options: Any,
+) -> Regression:
+    """Ask the chosen engine (and the basis engine, with `basis_too`) for candidates for y ≈ f(X),
+    score them on the validation samples and choose, with a progress bar while engines run."""
+    engine = get_engine(options.engine)
+    settings = SearchSettings(
+        options.operators,
+        options.max_complexity,
+        options.sr_seconds,
+        options.sr_threads,
+        options.seed,
+    )
+    start = time.monotonic()
+    with ticking(f"{label} ({engine.name})", options.sr_seconds, options.quiet):
+        candidates = engine.fit(X_train, y_train, names, settings)
+        if options.basis_too and engine.name != "basis":
+            candidates += get_engine("basis").fit(X_train, y_train, names, settings)
+    symbols = [sympy.Symbol(n) for n in names]
+    scored = [score(c.expr, symbols, X_train, y_train, X_valid, y_valid) for c in candidates]
+    front = pareto_front([s for s in scored if s is not None])
+    chosen = choose(front, options.gate_rmse, options.gate_max)
+    return Regression(len(candidates), front, chosen, time.monotonic() - start)

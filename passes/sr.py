@@ -12,21 +12,17 @@ its faithful form.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 import sympy
 from nnc.closed_form import readable
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
-from nnc.progress import ticking
-from nnc.rewrite import remove_dead
+from nnc.rewrite import exprs_as_output
 from nnc.spec import Domain
 
 from .distill import distill_module
-from .engines import SearchSettings, get_engine
-from .selection import choose, describe_front, pareto_front, score
+from .selection import describe_front, regress
 
 __all__ = ["sr"]
 
@@ -41,7 +37,6 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     elements = _free_elements(graph, ctx)
     if elements is None:
         return graph
-    output = graph[graph.outputs[0]]
     options = ctx.options
     domain = Domain(ctx.specs)
     train, valid = (domain.space_filling(options.sr_samples, options.seed + k) for k in (0, 1))
@@ -50,33 +45,17 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         ctx.network(points).reshape(options.sr_samples, -1) for points in (train, valid)
     )
     names = [name for name, _, _ in elements]
-    symbols = [sympy.Symbol(n) for n in names]
-    engine = get_engine(options.engine)
-    settings = SearchSettings(
-        options.operators,
-        options.max_complexity,
-        options.sr_seconds,
-        options.sr_threads,
-        options.seed,
-    )
     replacements: list[sympy.Expr | None] = []
     for j in range(y_train.shape[1]):
-        start = time.monotonic()
-        with ticking(f"sr: output {j} ({engine.name})", options.sr_seconds, options.quiet):
-            candidates = engine.fit(X_train, y_train[:, j], names, settings)
-            if options.basis_too and engine.name != "basis":
-                candidates += get_engine("basis").fit(X_train, y_train[:, j], names, settings)
-        ctx.count("candidates", len(candidates))
-        scored = [
-            score(c.expr, symbols, X_train, y_train[:, j], X_valid, y_valid[:, j])
-            for c in candidates
-        ]
-        front = pareto_front([s for s in scored if s is not None])
-        chosen = choose(front, options.gate_rmse, options.gate_max)
-        ctx.note(
-            f"output {j}: {len(candidates)} candidates from {engine.name} in "
-            f"{time.monotonic() - start:.1f} s; {describe_front(front)}"
+        found = regress(
+            f"sr: output {j}", X_train, y_train[:, j], X_valid, y_valid[:, j], names, options
         )
+        ctx.count("candidates", found.candidates)
+        ctx.note(
+            f"output {j}: {found.candidates} candidates from {options.engine} in "
+            f"{found.seconds:.1f} s; {describe_front(found.front)}"
+        )
+        chosen = found.chosen
         if chosen is None:
             ctx.count("rejected")
             ctx.note(
@@ -92,7 +71,7 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     if all(r is None for r in replacements):
         return graph
     ctx.approximated = True
-    return _replace_outputs(graph, output.name, replacements, elements)
+    return exprs_as_output(graph, replacements, elements, prefix="law")
 
 
 def _free_elements(graph: Graph, ctx: PassContext) -> list[tuple[str, int, int]] | None:
@@ -131,34 +110,3 @@ def _columns(points: list[np.ndarray], elements: list[tuple[str, int, int]]) -> 
         ],
         axis=1,
     ).astype(np.float64)
-
-
-def _replace_outputs(
-    graph: Graph,
-    output: str,
-    replacements: list[sympy.Expr | None],
-    elements: list[tuple[str, int, int]],
-) -> Graph:
-    """EXPR nodes for the replaced output elements, slices of the faithful output for the rest."""
-    out = graph.copy()
-    node = out[output]
-    vector = len(node.shape) == 2
-    parts = []
-    for j, expr in enumerate(replacements):
-        if expr is None:
-            parts.append(
-                out.add(Op.SLICE, [output], {"dim": 1, "start": j, "end": j + 1, "step": 1})
-            )
-            continue
-        names = {s.name for s in expr.free_symbols}
-        attrs = {
-            "expr": expr,
-            "bindings": tuple(e for e in elements if e[0] in names),
-            "shape": (1, 1) if vector else node.shape,
-            "dtype": node.dtype,
-        }
-        parts.append(out.add(Op.EXPR, list(out.inputs), attrs, name=f"law{j}"))
-    result = parts[0] if len(parts) == 1 else out.add(Op.CAT, parts, {"dim": 1}, name="laws")
-    out.outputs = [result]
-    remove_dead(out)
-    return out

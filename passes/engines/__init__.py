@@ -48,6 +48,21 @@ class Engine(Protocol):
         """Candidates for y ≈ f(X), columns of X named `names`, simplest first."""
 
 
+# Function names in the engines' equation strings → sympy (PySR's Julia spellings included).
+ENGINE_FUNCTIONS = {
+    "sqrt": sympy.sqrt,
+    "exp": sympy.exp,
+    "log": sympy.log,
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tanh": sympy.tanh,
+    "abs": sympy.Abs,
+    "square": lambda x: x**2,
+    "cube": lambda x: x**3,
+    "neg": lambda x: -x,
+    "inv": lambda x: 1 / x,
+}
+
 # name → (module, class); imported only when chosen, so a missing engine costs nothing
 ENGINES = {
     "operon": ("nnc.passes.engines.operon", "OperonEngine"),

@@ -15,7 +15,7 @@ import numpy as np
 import sympy
 from nnc.errors import MissingDependencyError
 
-from . import Candidate, SearchSettings
+from . import ENGINE_FUNCTIONS, Candidate, SearchSettings
 
 __all__ = ["OperonEngine", "operon_symbols"]
 
@@ -89,15 +89,5 @@ def parse_operon(text: str, names: Sequence[str]) -> sympy.Expr:
     text = re.sub(r"\^", "**", text)
     return sympy.sympify(
         text,
-        locals={
-            **symbols,
-            "sqrt": sympy.sqrt,
-            "exp": sympy.exp,
-            "log": sympy.log,
-            "sin": sympy.sin,
-            "cos": sympy.cos,
-            "tanh": sympy.tanh,
-            "abs": sympy.Abs,
-            "square": lambda x: x**2,
-        },
+        locals={**symbols, **ENGINE_FUNCTIONS},
     )

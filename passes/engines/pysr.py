@@ -16,7 +16,7 @@ import numpy as np
 import sympy
 from nnc.errors import MissingDependencyError
 
-from . import Candidate, SearchSettings
+from . import ENGINE_FUNCTIONS, Candidate, SearchSettings
 
 __all__ = ["PySREngine", "equations_to_candidates", "pysr_options"]
 
@@ -30,20 +30,6 @@ _UNARY = {
     "tanh": "tanh",
     "abs": "abs",
     "square": "square",
-}
-# Julia/PySR spellings → sympy, for the equation strings
-_LOCALS = {
-    "square": lambda x: x**2,
-    "cube": lambda x: x**3,
-    "neg": lambda x: -x,
-    "inv": lambda x: 1 / x,
-    "abs": sympy.Abs,
-    "sqrt": sympy.sqrt,
-    "exp": sympy.exp,
-    "log": sympy.log,
-    "sin": sympy.sin,
-    "cos": sympy.cos,
-    "tanh": sympy.tanh,
 }
 
 
@@ -72,7 +58,7 @@ def equations_to_candidates(
     candidates = []
     for row in rows:
         text = str(row["equation"]).replace("^", "**")
-        expr = sympy.sympify(text, locals={**symbols, **_LOCALS})
+        expr = sympy.sympify(text, locals={**symbols, **ENGINE_FUNCTIONS})
         candidates.append(Candidate(expr, int(row["complexity"]), float(row["loss"])))
     return sorted(candidates, key=lambda c: c.complexity)
 
