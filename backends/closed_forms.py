@@ -17,7 +17,7 @@ from nnc.graph import Node
 if TYPE_CHECKING:
     from .codegen import _Buffer, _Kernel
 
-__all__ = ["ExprEmitter", "emit_expr", "emit_table", "fits_int32"]
+__all__ = ["ExprEmitter", "call_double", "emit_expr", "emit_table", "fits_int32"]
 
 I1, I64, F64 = ir.IntType(1), ir.IntType(64), ir.DoubleType()
 
@@ -265,11 +265,15 @@ class ExprEmitter:
         return result
 
     def _call(self, name: str, args: list[ir.Value]) -> ir.Value:
-        module = self.module
-        fn = module.globals.get(name) or ir.Function(
-            module, ir.FunctionType(F64, [F64] * len(args)), name
-        )
-        return self.b.call(fn, args)
+        return call_double(self.b, self.module, name, args)
+
+
+def call_double(b: ir.IRBuilder, module: ir.Module, name: str, args: list[ir.Value]) -> ir.Value:
+    """Call a libm function or LLVM intrinsic on doubles, declaring it on first use."""
+    fn = module.globals.get(name) or ir.Function(
+        module, ir.FunctionType(F64, [F64] * len(args)), name
+    )
+    return b.call(fn, args)
 
 
 # sympy function → LLVM intrinsic or libm symbol (sympy's known_functions_C99, as symbols)

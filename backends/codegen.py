@@ -18,7 +18,7 @@ from nnc.errors import BackendError
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op, is_integer_dtype
 
-from .closed_forms import emit_expr, emit_table
+from .closed_forms import call_double, emit_expr, emit_table
 
 __all__ = [
     "F32",
@@ -212,15 +212,9 @@ def _emit_const(k: _Kernel, node: Node) -> _Buffer:
 # --- elementwise ------------------------------------------------------------------------------
 
 
-def _call(name: str, *arg_types: ir.Type) -> Callable[[_Kernel, Sequence[ir.Value]], ir.Value]:
-    """A libm function or LLVM intrinsic on doubles."""
-
-    def emit(k: _Kernel, args: Sequence[ir.Value]) -> ir.Value:
-        fn_type = ir.FunctionType(F64, [F64] * len(args))
-        fn = k.module.globals.get(name) or ir.Function(k.module, fn_type, name)
-        return k.b.call(fn, list(args))
-
-    return emit
+def _call(name: str) -> Callable[[_Kernel, Sequence[ir.Value]], ir.Value]:
+    """An element emitter calling a libm function or LLVM intrinsic on doubles."""
+    return lambda k, args: call_double(k.b, k.module, name, list(args))
 
 
 def _sigmoid(k: _Kernel, a: Sequence[ir.Value]) -> ir.Value:
