@@ -1,7 +1,8 @@
 """Load a model from disk or memory; save one (with its input spec, without build paths).
 
-Formats: torch.export archives (.pt2), TorchScript, and a pickled whole module only when the
-caller says it trusts the file (unpickling runs arbitrary code); weights-only loading otherwise.
+Formats: torch.export archives (.pt2, read through a data-only copy unless trusted), TorchScript,
+and a pickled whole module only when the caller says it trusts the file (unpickling runs arbitrary
+code); weights-only loading otherwise.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 
 from .errors import InputError
+from .pt2_archive import data_only_copy
 
 __all__ = ["EXTRA_FILE", "LoadedModel", "eval_mode", "load_model", "save_model"]
 
@@ -48,7 +50,7 @@ def _from_program(
     static = {int(s) for s in sizes if isinstance(s, int)}
     if static - {1}:
         raise InputError(
-            f"the exported program has a fixed batch size of {sorted(static)[-1]}; nnc runs it "
+            f"the exported program has a fixed batch size of {max(static)}; nnc runs it "
             "one sample at a time",
             hint="export with a dynamic batch dimension (nnc.save_model does) or with batch 1",
         )
@@ -75,7 +77,7 @@ def load_model(source: Any, trust: bool = False) -> LoadedModel:
     kind = _file_kind(path)
     try:
         if kind == "export":
-            return _load_exported(path)
+            return _load_exported(path, trust)
         if kind == "torchscript":
             return LoadedModel(torch.jit.load(str(path), map_location="cpu"))
         return _load_pickle(path, trust)
@@ -107,9 +109,11 @@ def _file_kind(path: Path) -> str:
     )
 
 
-def _load_exported(path: Path) -> LoadedModel:
+def _load_exported(path: Path, trust: bool) -> LoadedModel:
+    """torch.export.load on the file itself when trusted, else on a copy that holds only data
+    (see pt2_archive: an archive can carry pickles, guard code and library loads)."""
     extra = {EXTRA_FILE: ""}
-    program = torch.export.load(str(path), extra_files=extra)
+    program = torch.export.load(str(path) if trust else data_only_copy(path), extra_files=extra)
     defaults = json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
     return _from_program(program, list(defaults.get("inputs", [])), defaults.get("output"))
 
