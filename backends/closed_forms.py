@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 import sympy
 from llvmlite import ir
 from nnc.errors import BackendError
+from nnc.expr_ranges import integer_range
 from nnc.graph import Node
 
 if TYPE_CHECKING:
     from .codegen import _Buffer, _Kernel
 
-__all__ = ["ExprEmitter", "call_double", "emit_expr", "emit_table", "fits_int32"]
+__all__ = ["ExprEmitter", "call_double", "emit_expr", "emit_table"]
 
 I1, I64, F64 = ir.IntType(1), ir.IntType(64), ir.DoubleType()
 
@@ -154,7 +155,7 @@ class ExprEmitter:
 
     def _emit_Mod(self, expr: sympy.Mod) -> ir.Value:
         """Python's x mod m: the remainder takes the sign of m."""
-        interval = _interval(expr.args[0], self.bounds)
+        interval = integer_range(expr.args[0], self.bounds)
         modulus = expr.args[1]
         if self._integer() and interval and modulus.is_Integer and int(modulus) > 0:
             low, high = interval
@@ -292,43 +293,6 @@ _FUNCTIONS = {
     "acos": "acos",
     "erf": "erf",
 }
-
-
-def _interval(expr: sympy.Basic, bounds: dict[str, tuple[int, int]]) -> tuple[int, int] | None:
-    """Integer bounds of expr given bounds of its symbols, or None when unknown."""
-    if expr.is_Integer:
-        return int(expr), int(expr)
-    if expr.is_Symbol:
-        return bounds.get(expr.name)
-    parts = [_interval(a, bounds) for a in expr.args]
-    if any(p is None for p in parts):
-        return None
-    if isinstance(expr, sympy.Add):
-        return sum(p[0] for p in parts), sum(p[1] for p in parts)
-    if isinstance(expr, sympy.Mul):
-        low, high = parts[0]
-        for a, b in parts[1:]:
-            corners = [low * a, low * b, high * a, high * b]
-            low, high = min(corners), max(corners)
-        return low, high
-    if isinstance(expr, sympy.Mod) and expr.args[1].is_Integer and int(expr.args[1]) > 0:
-        return 0, int(expr.args[1]) - 1
-    if isinstance(expr, (sympy.Min, sympy.Max)):
-        pick = min if isinstance(expr, sympy.Min) else max
-        return pick(p[0] for p in parts), pick(p[1] for p in parts)
-    return None
-
-
-def fits_int32(expr: sympy.Basic, bounds: dict[str, tuple[int, int]]) -> bool:
-    """Whether every subexpression provably stays within int32 on the verified domain."""
-    if expr.is_Relational or isinstance(
-        expr, (sympy.Piecewise, sympy.logic.boolalg.BooleanFunction)
-    ):
-        return False  # conditions are not narrowed (yet)
-    interval = _interval(expr, bounds)
-    if interval is None or not (-(2**31) <= interval[0] and interval[1] < 2**31):
-        return False
-    return all(fits_int32(a, bounds) for a in expr.args)
 
 
 def _element(k: _Kernel, node: Node, position: int, element: int, lane: ir.Type) -> ir.Value:

@@ -7,11 +7,12 @@ import contextlib
 from collections.abc import Iterator
 
 from llvmlite import ir
+from nnc.expr_ranges import fits_int32
 from nnc.graph import Graph, Node
 from nnc.ops import Op
 
 from .abi import Abi
-from .closed_forms import ExprEmitter, fits_int32
+from .closed_forms import ExprEmitter
 from .codegen import F32, F64, I32, I64, PTR, convert, emit_kernel, lane_of
 
 __all__ = ["build_module"]

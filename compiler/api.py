@@ -2,34 +2,35 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from nnc.backends import get_backend
 from nnc.backends.calling import NativeFunction
 from nnc.passes import default_pipeline
+from nnc.passes.distill import module_nodes
 
-from .artifact import JIT_PREFIX, Artifact, make_abi
+from .artifact import Artifact
 from .closed_form import closed_form_text, is_closed_form
 from .errors import FidelityError, InputError, error_context
-from .fidelity import Fidelity, check, default_tolerance, measure, run_model
+from .fidelity import Gate, check
 from .frontend import to_graph, trace
 from .graph import Graph
 from .modelfile import load_model
+from .native import JitCompiler
 from .ops import Op
-from .options import Options, OutputSemantics, make_options, parse_output
-from .pipeline import run_pipeline
-from .reference import Reference, discrete_problem, reference_run
+from .options import OutputSemantics, make_options, parse_output
+from .pipeline import Setting, run_pipeline
+from .reference import discrete_problem, reference_run
 from .report import Report
-from .rewrite import remove_dead
-from .spec import InputSpec, abi_rows, calibration_spec, parse_spec
+from .spec import abi_rows, parse_inputs
+from .torch_model import run_model
+from .verification import check_against_reference
 from .verify import verify_graph
 
-__all__ = ["compile", "parse_inputs", "with_output_head"]
+__all__ = ["compile", "with_output_head"]
 
 
 def compile(
@@ -81,6 +82,8 @@ def compile(
         graph = to_graph(trace(loaded.module, specs), specs)
         verify_graph(graph)
         _check_batch_dimension(graph)
+        for module in opts.symbolic:
+            module_nodes(graph, module)  # an unknown module name is an error in every mode
     say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
     graph = with_output_head(graph, opts.output)
     with _stage("reference", seconds), error_context("running the network on the domain"):
@@ -88,18 +91,20 @@ def compile(
     problem = None
     if opts.mode != "exact":
         problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
+    gate = Gate.from_options(opts)
+    compile_native = JitCompiler(opts.cpu)
+    setting = Setting(
+        opts,
+        gate,
+        specs,
+        compile_native,
+        network=lambda points: run_model(loaded.module, points, loaded.static_batch),
+        reference=reference,
+        discrete=problem,
+    )
     with _stage("passes", seconds):
         names = opts.passes if opts.passes is not None else default_pipeline(opts.mode)
-        graph, records = run_pipeline(
-            graph,
-            names,
-            opts,
-            log=say,
-            discrete=problem,
-            specs=specs,
-            points=reference.flat if problem is not None else None,
-            network=lambda points: run_model(loaded.module, points, loaded.static_batch),
-        )
+        graph, records = run_pipeline(graph, names, setting, log=say)
     closed_form = is_closed_form(graph)
     approximate = any(r.approximate for r in records)
     if opts.mode == "symbolic" and not closed_form:
@@ -109,11 +114,11 @@ def compile(
             "auto to keep the faithful network where no formula is found",
         )
     with _stage("codegen", seconds), error_context("JIT compilation"):
-        native = get_backend("llvm", opts.cpu).jit(
-            graph, make_abi(JIT_PREFIX, graph, specs, {}), opts.output.kind
-        )
+        native = compile_native(graph, specs, opts.output.kind)
     with _stage("verify", seconds), error_context("verifying against the network"):
-        fidelity = _verify(reference, graph, native, specs, opts, approximate)
+        fidelity = check_against_reference(
+            graph, native, compile_native, reference, specs, opts, gate, approximate
+        )
     say(fidelity.summary())
     truth = _against_labels(labels, loaded, native) if labels is not None else None
     ops = sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
@@ -151,31 +156,6 @@ def _against_labels(
     }
 
 
-def parse_inputs(inputs: Sequence[Any] | Mapping[str, Any]) -> list[InputSpec]:
-    """Spec strings, InputSpecs, or {name: spec string | samples} → InputSpecs."""
-    if isinstance(inputs, (str, InputSpec)):
-        inputs = [inputs]
-    items = list(inputs.items()) if isinstance(inputs, Mapping) else [(None, v) for v in inputs]
-    specs = []
-    for name, value in items:
-        if isinstance(value, InputSpec):
-            specs.append(value)
-        elif isinstance(value, str):
-            text = value if name is None or value.startswith(name) else f"{name}{value}"
-            specs.append(parse_spec(text))
-        elif name is not None:
-            specs.append(calibration_spec(name, value))
-        else:
-            raise InputError(
-                f"input {value!r} is not a spec",
-                hint="pass spec strings, or {name: samples} for calibration data",
-            )
-    names = [s.name for s in specs]
-    if len(set(names)) != len(names):
-        raise InputError(f"input names repeat: {names}", hint="give each input its own name")
-    return specs
-
-
 def with_output_head(graph: Graph, output: OutputSemantics) -> Graph:
     """The graph with the requested decision appended: argmax over the last axis, or > threshold."""
     if output.kind == "raw":
@@ -211,54 +191,6 @@ def _check_batch_dimension(graph: Graph) -> None:
             "dimension first",
             hint="make forward() return one row per input sample",
         )
-
-
-def _verify(
-    reference: Reference,
-    graph: Graph,
-    native: NativeFunction,
-    specs: list[InputSpec],
-    opts: Options,
-    approximate: bool,
-) -> Fidelity:
-    """Run the compiled code on the reference points and compare with the network's outputs:
-    to float rounding when every pass was exact, within the gate when a rewrite approximated."""
-    closed_form = is_closed_form(graph)
-    x = reference.flat
-    n = len(reference.network)
-    outputs = native.run(x).reshape(n, *native.output.shape)
-    tolerance = opts.tolerance or (
-        opts.gate_max if approximate else default_tolerance(graph[graph.outputs[0]].dtype)
-    )
-    required = math.ceil(opts.min_agreement * n) if approximate else None
-
-    def compare(raw: np.ndarray | None, decisions: np.ndarray | None) -> Fidelity:
-        return measure(
-            reference.network,
-            raw,
-            decisions,
-            opts.output,
-            tolerance,
-            reference.domain_size,
-            reference.complete,
-            required if decisions is not None else None,
-            x,
-        )
-
-    if opts.output.kind == "raw":
-        if closed_form and not graph[graph.outputs[0]].dtype.startswith("float"):
-            return compare(None, outputs)  # an integer program: exact values, point by point
-        return compare(outputs, None)
-    raw = None
-    if not closed_form:  # the faithful network under a decision head: check its raw values too
-        scores = graph.copy()
-        scores.outputs = [graph[graph.outputs[0]].inputs[0]]
-        remove_dead(scores)
-        raw_native = get_backend("llvm", opts.cpu).jit(
-            scores, make_abi(JIT_PREFIX, scores, specs, {}), "raw"
-        )
-        raw = raw_native.run(x).reshape(reference.network.shape)
-    return compare(raw, outputs)
 
 
 @contextmanager

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from nnc.backends import get_backend
-from nnc.backends.abi import Abi, ScalarArg, TensorInfo, check_prefix
+from nnc.backends.abi import Abi, check_prefix
 from nnc.backends.aot import check_output_path, write_atomically
 from nnc.backends.calling import NativeFunction
-from nnc.backends.closed_forms import fits_int32
 from nnc.backends.header import render_header
+from nnc.backends.interface import JIT_PREFIX, abi_json, make_abi
 
+from .closed_form import output_forms
 from .errors import error_context
 from .graph import Graph
-from .ops import Op, is_integer_dtype
 from .options import Options
 from .report import Report
 from .spec import InputSpec
+from .symbolic import symbolic_outputs
 from .version import __version__
 
-__all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "Artifact", "make_abi"]
-
-MAX_SCALAR_ARGS = 32  # beyond this many free input elements there is no scalar entry point
-JIT_PREFIX = "nnc"
+__all__ = ["Artifact"]
 
 
 class Artifact:
@@ -76,17 +73,13 @@ class Artifact:
                 "dtype": output.dtype,
             },
             "verification": self.report.fidelity.to_json(),
-            "abi": _abi_json(self.graph, self.specs),
+            "abi": abi_json(self.graph, self.specs),
         }
 
     @property
     def expressions(self) -> list[Any]:
         """One sympy expression per output element: the closed forms nnc found, or the exact
         form of a faithful network when it is small enough to print; None where it is not."""
-        from nnc.passes.lower import symbolic_outputs
-
-        from .closed_form import output_forms
-
         parts = output_forms(self.graph)
         if parts is not None:
             return [p.attrs["expr"] if p.op.value == "expr" else None for p in parts]
@@ -123,70 +116,3 @@ class Artifact:
             if header:
                 write_atomically(path.with_suffix(".h"), render_header(abi).encode())
         return path
-
-
-def _abi_json(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Any]:
-    abi = make_abi("x", graph, specs, {})
-    return {
-        "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in abi.inputs],
-        "output": {"shape": list(abi.output.shape), "dtype": abi.output.dtype},
-        "scalar": [a.name for a in abi.scalar_args] if abi.scalar_args is not None else None,
-    }
-
-
-def make_abi(
-    prefix: str, graph: Graph, specs: Sequence[InputSpec], metadata: dict[str, Any]
-) -> Abi:
-    """The C interface of this graph: per-sample shapes (the traced batch dimension dropped)."""
-    inputs = tuple(TensorInfo(s.name, s.shape, s.dtype) for s in specs)
-    node = graph[graph.outputs[0]]
-    output = TensorInfo("y", node.shape[1:], node.dtype)
-    free, constants, position = [], [], 0
-    for spec in specs:
-        for element in spec.elements or ():
-            if element.constant is not None and spec.calibration is None:
-                constants.append((position, element.constant))
-            else:
-                free.append(ScalarArg(element.name, position, spec.integer))
-            position += 1
-    scalar = math.prod(output.shape) == 1 and len(free) <= MAX_SCALAR_ARGS
-    integer = is_integer_dtype(node.dtype)
-    columns = _column_types(free, integer, specs, node) if scalar else ()
-    return Abi(
-        prefix,
-        inputs,
-        output,
-        integer,
-        tuple(free) if scalar else None,
-        tuple(constants),
-        metadata,
-        columns,
-    )
-
-
-def _column_types(
-    free: list[ScalarArg], integer_output: bool, specs: Sequence[InputSpec], node: Any
-) -> tuple[str, ...]:
-    """Typed column-wise entries that fit: int32/int64 for integer programs (int32 only when the
-    domain and the output provably fit), float/double for real-valued ones."""
-    if free and all(a.integer for a in free) and integer_output:
-        bounds = [
-            (e.domain.lo, e.domain.hi)
-            if hasattr(e.domain, "lo")
-            else (min(e.domain.values), max(e.domain.values))
-            for spec in specs
-            for e in spec.elements
-        ]
-        small_inputs = all(-(2**31) <= lo and hi < 2**31 for lo, hi in bounds)
-        small_output = (
-            node.op is Op.ARGMAX
-            or (
-                node.op is Op.EXPR
-                and fits_int32(node.attrs["expr"], node.attrs.get("bounds") or {})
-            )
-            or node.dtype == "bool"
-        )
-        return ("i32", "i64") if small_inputs and small_output else ("i64",)
-    if free and not any(a.integer for a in free) and not integer_output:
-        return ("f32", "f64")
-    return ()

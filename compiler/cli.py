@@ -261,9 +261,9 @@ def _list_ops() -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .api import parse_inputs
     from .frontend import LOWERINGS, to_graph, trace
     from .modelfile import load_model
+    from .spec import parse_inputs
 
     loaded = load_model(args.model, args.trust_pickle)
     specs = parse_inputs(args.input or loaded.inputs)

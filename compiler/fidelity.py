@@ -1,4 +1,6 @@
-"""Measure a compiled artifact against the original network on the domain, and judge it.
+"""Measure a rewrite or a compiled artifact against the original network, and judge it: the one
+place that says how errors are measured (`relative_errors`) and when an approximation may stand
+in for the network (`Gate`). Passes get the gate through their context; verification uses it too.
 
 Relative error is max |artifact - network| / max |network| over all outputs and points: error
 relative to the output's scale, so outputs that cross zero do not inflate it.
@@ -6,20 +8,87 @@ relative to the output's scale, so outputs that cross zero do not inflate it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import torch
 
 from .errors import FidelityError, InputError
-from .modelfile import eval_mode
-from .options import OutputSemantics
+from .options import Options, OutputSemantics
 
-__all__ = ["Fidelity", "check", "decide", "default_tolerance", "measure", "run_model"]
+__all__ = [
+    "Fidelity",
+    "Gate",
+    "RelativeErrors",
+    "check",
+    "decide",
+    "default_tolerance",
+    "measure",
+    "relative_errors",
+]
 
-CHUNK = 4096  # samples per model call while verifying
+@dataclass(frozen=True)
+class RelativeErrors:
+    """An approximation's error against the network: RMSE relative to the network output's RMS,
+    and max error relative to its largest magnitude."""
+
+    rel_rmse: float
+    max_rel: float
+
+
+def relative_errors(values: np.ndarray, network: np.ndarray) -> RelativeErrors:
+    """The one error measure of approximations (formulas, pruning); inf when values are not finite."""
+    values = np.asarray(values, dtype=np.float64)
+    network = np.asarray(network, dtype=np.float64)
+    if values.shape != network.shape or not np.all(np.isfinite(values)):
+        return RelativeErrors(math.inf, math.inf)
+    error = values - network
+    rms = float(np.sqrt(np.mean(network**2))) or 1.0
+    scale = float(np.abs(network).max()) or 1.0
+    return RelativeErrors(
+        float(np.sqrt(np.mean(error**2))) / rms, float(np.abs(error).max()) / scale
+    )
+
+
+PRUNING_SAFETY = 0.5
+
+
+@dataclass(frozen=True)
+class Gate:
+    """When an approximation may stand in for the network, for every pass and for verification:
+    a formula within `rmse` and `max` (relative errors), a program whose decisions agree on at
+    least `agreement` of the points, a pruned network within `pruning` (max relative error)."""
+
+    rmse: float = 1e-2
+    max: float = 5e-2
+    agreement: float = 0.999
+    pruning: float = 1e-3
+
+    @classmethod
+    def from_options(cls, options: Options) -> Gate:
+        limit = options.tolerance or options.gate_max  # verification holds a result to this
+        return cls(
+            options.gate_rmse,
+            options.gate_max,
+            options.min_agreement,
+            min(options.prune_budget, limit),
+        )
+
+    def accepts_formula(self, errors: RelativeErrors) -> bool:
+        return errors.rel_rmse <= self.rmse and errors.max_rel <= self.max
+
+    def accepts_pruning(self, max_rel: float) -> bool:
+        """Pruning is measured on samples: it may use half the budget, the rest is margin for
+        points it did not see."""
+        return max_rel <= PRUNING_SAFETY * self.pruning
+
+    def required_agreement(self, points: int) -> int:
+        """Points on which an approximate program's decisions must match the network's."""
+        return math.ceil(self.agreement * points)
+
+    def describe(self) -> str:
+        return f"rel RMSE ≤ {self.rmse:g}, max rel error ≤ {self.max:g}"
 
 
 @dataclass(frozen=True)
@@ -82,27 +151,6 @@ class Fidelity:
 def default_tolerance(dtype: str) -> float:
     """1e-5 for float32 networks, 1e-9 for float64 (nnc computes in double either way)."""
     return 1e-9 if dtype == "float64" else 1e-5
-
-
-def run_model(
-    model: Callable[..., Any], inputs: Sequence[np.ndarray], batch: int | None = None
-) -> np.ndarray:
-    """The network's output on the points, as float64 (n, *per-sample shape), `batch` at a time."""
-    n, step = len(inputs[0]), batch or CHUNK
-    outputs = []
-    with torch.no_grad(), eval_mode(model):
-        for start in range(0, n, step):
-            chunk = [
-                torch.from_numpy(np.ascontiguousarray(a[start : start + step])) for a in inputs
-            ]
-            out = model(*chunk)
-            if not isinstance(out, torch.Tensor):
-                raise InputError(
-                    f"the model returned {type(out).__name__}, not a tensor",
-                    hint="wrap the model so forward returns a single tensor",
-                )
-            outputs.append(out.detach().double().numpy())
-    return np.concatenate(outputs)
 
 
 def measure(

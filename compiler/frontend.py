@@ -20,34 +20,18 @@ import torch.fx
 
 from .errors import InputError, InternalError, UnsupportedOpError
 from .graph import Graph
-from .modelfile import eval_mode
-from .ops import DTYPES, Op, dtype_name
+from .ops import Op, dtype_name
 from .spec import InputSpec
+from .torch_model import EXPORT_LOCK, eval_mode, example_inputs
 
-__all__ = ["LOWERINGS", "example_inputs", "to_graph", "trace"]
+__all__ = ["LOWERINGS", "to_graph", "trace"]
 
 aten = torch.ops.aten
 
 
-def example_inputs(specs: Sequence[InputSpec]) -> tuple[torch.Tensor, ...]:
-    """One sample of every input with a leading batch dimension of 1, as the model is traced."""
-    out = []
-    for spec in specs:
-        if spec.calibration is not None:
-            sample = torch.as_tensor(spec.calibration[:1])
-        else:
-            values = [
-                e.domain.values[0] if hasattr(e.domain, "values") else e.domain.lo
-                for e in spec.elements
-            ]
-            sample = torch.tensor(values, dtype=torch.float64).reshape(1, *spec.shape)
-        out.append(sample.to(DTYPES[spec.dtype]))
-    return tuple(out)
-
-
 def trace(model: torch.nn.Module, specs: Sequence[InputSpec]) -> torch.export.ExportedProgram:
     """torch.export the model (in eval mode) at batch size 1 and decompose it to core ATen."""
-    with eval_mode(model), warnings.catch_warnings():
+    with EXPORT_LOCK, eval_mode(model), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             if isinstance(model, torch.jit.ScriptModule):

@@ -7,11 +7,10 @@ code); weights-only loading otherwise.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import pickle
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,10 @@ import torch
 
 from .errors import InputError
 from .pt2_archive import data_only_copy
+from .spec import parse_inputs
+from .torch_model import EXPORT_LOCK, example_inputs
 
-__all__ = ["EXTRA_FILE", "LoadedModel", "eval_mode", "load_model", "save_model"]
+__all__ = ["EXTRA_FILE", "LoadedModel", "load_model", "save_model"]
 
 EXTRA_FILE = "nnc.json"  # inside a .pt2: {"inputs": [spec, ...], "output": "argmax"}
 
@@ -113,7 +114,9 @@ def _load_exported(path: Path, trust: bool) -> LoadedModel:
     """torch.export.load on the file itself when trusted, else on a copy that holds only data
     (see pt2_archive: an archive can carry pickles, guard code and library loads)."""
     extra = {EXTRA_FILE: ""}
-    program = torch.export.load(str(path) if trust else data_only_copy(path), extra_files=extra)
+    source = str(path) if trust else data_only_copy(path)
+    with EXPORT_LOCK:
+        program = torch.export.load(source, extra_files=extra)
     defaults = json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
     return _from_program(program, list(defaults.get("inputs", [])), defaults.get("output"))
 
@@ -152,28 +155,14 @@ def save_model(
     """Export `model` with a dynamic batch dimension and save it as a .pt2 that carries its input
     specs and output semantics (so `nnc model.pt2 -o algo.so` needs no flags) and no source
     paths of the machine that saved it."""
-    from .api import parse_inputs
-    from .frontend import example_inputs
-
     specs = parse_inputs(list(inputs))
     examples = tuple(torch.cat([t, t]) for t in example_inputs(specs))  # batch 2: stays dynamic
     dynamic = tuple({0: torch.export.Dim.AUTO} for _ in specs)
-    program = torch.export.export(model, examples, dynamic_shapes=dynamic, strict=False)
+    with EXPORT_LOCK:
+        program = torch.export.export(model, examples, dynamic_shapes=dynamic, strict=False)
     for node in program.graph.nodes:
         node.meta.pop("stack_trace", None)
     defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
     torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})
 
 
-@contextlib.contextmanager
-def eval_mode(model: torch.nn.Module) -> Iterator[None]:
-    """Trace what the model does at inference (dropout off, batch-norm statistics frozen)."""
-    if isinstance(model, torch.fx.GraphModule):  # from an ExportedProgram: already fixed
-        yield
-        return
-    was_training = model.training
-    model.train(False)
-    try:
-        yield
-    finally:
-        model.train(was_training)

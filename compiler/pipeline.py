@@ -1,4 +1,5 @@
-"""Pass registry and driver: run named passes, verify after each, and record what each did."""
+"""Pass registry and driver: run named passes, verify each result's invariants, and record what
+each pass did — with the error of every approximate rewrite measured by the pipeline itself."""
 
 from __future__ import annotations
 
@@ -12,21 +13,28 @@ import numpy as np
 import sympy
 
 from .errors import InputError, error_context
+from .fidelity import Fidelity, Gate
 from .graph import Graph
 from .ops import OP_TABLE, Op
+from .options import Options
+from .reference import DiscreteProblem, Reference
+from .spec import InputSpec
+from .verification import CompileNative, check_against_reference
 from .verify import verify_graph
 
 __all__ = [
+    "MEASURE_POINTS",
     "PASSES",
-    "DiscreteProblem",
     "PassContext",
     "PassRecord",
+    "Setting",
     "flops",
     "register_pass",
     "run_pipeline",
 ]
 
 PassFunction = Callable[[Graph, "PassContext"], Graph]
+MEASURE_POINTS = 4096  # reference points the pipeline checks an approximate pass's result on
 
 
 @dataclass(frozen=True)
@@ -54,31 +62,59 @@ def register_pass(name: str, *, exact: bool) -> Callable[[PassFunction], PassFun
 
 
 @dataclass(frozen=True)
-class DiscreteProblem:
-    """A completely enumerated integer domain and the network's decision on every point."""
+class Setting:
+    """What every pass of one compile shares, built once by the driver."""
 
-    variables: dict[str, np.ndarray]  # free input element → its value on every point
-    bindings: tuple[tuple[str, int, int], ...]  # element → (name, input position, flat index)
-    target: np.ndarray  # the network's class / boolean / integer output on every point
-    constants: list[int]  # constants the spec implies (range bounds and sizes, class count)
+    options: Options
+    gate: Gate
+    specs: Sequence[InputSpec]
+    # compiles a graph to native code in this process; picklable, so work can travel
+    native: CompileNative
+    # the original network on any points of the domain: per-input arrays → outputs (n, ...)
+    network: Callable[[list[np.ndarray]], np.ndarray] | None = None
+    reference: Reference | None = None  # the domain points checked and the network's outputs
+    discrete: DiscreteProblem | None = None  # an enumerated integer domain with a discrete output
 
 
 @dataclass
 class PassContext:
-    """Everything a pass may use: options, the discrete problem if there is one, a place to count
-    and note what it did, and a progress line."""
+    """Everything a pass may use: the shared setting, a place to count and note what it did and
+    keep evidence for the report, and a progress line."""
 
-    options: Any
-    discrete: DiscreteProblem | None = None
+    setting: Setting
     progress: Callable[[str], None] = lambda line: None
-    specs: Sequence[Any] = ()  # the InputSpecs
-    points: np.ndarray | None = None  # the reference points, flat (n, input size) as the ABI takes
-    # the original network on any points of the domain: per-input arrays → outputs (n, ...)
-    network: Callable[[list[np.ndarray]], np.ndarray] | None = None
     counts: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # structured evidence for the report
-    approximated: bool = False  # set by a pass that kept a rewrite which is not exact
+
+    @property
+    def options(self) -> Options:
+        return self.setting.options
+
+    @property
+    def gate(self) -> Gate:
+        return self.setting.gate
+
+    @property
+    def specs(self) -> Sequence[InputSpec]:
+        return self.setting.specs
+
+    @property
+    def native(self) -> CompileNative:
+        return self.setting.native
+
+    @property
+    def network(self) -> Callable[[list[np.ndarray]], np.ndarray] | None:
+        return self.setting.network
+
+    @property
+    def discrete(self) -> DiscreteProblem | None:
+        return self.setting.discrete
+
+    @property
+    def points(self) -> np.ndarray | None:
+        """The reference points, flat (n, input size) as the ABI takes them."""
+        return self.setting.reference.flat if self.setting.reference is not None else None
 
     def attach(self, key: str, value: Any) -> None:
         """Keep a measured series (e.g. a spectrum) for the report's plots and JSON."""
@@ -103,51 +139,53 @@ class PassRecord:
     stats: dict[str, int]
     notes: list[str]
     data: dict[str, Any] = field(default_factory=dict)
-    approximate: bool = False  # the pass kept an approximate rewrite: verify against the gate
     flops: tuple[int, int] = (0, 0)  # arithmetic per sample before → after (see flops())
+    # measured against the network after a pass that may approximate and changed the graph
+    fidelity: Fidelity | None = None
+
+    @property
+    def approximate(self) -> bool:
+        """The pass kept a rewrite that is not exact: verification then holds it to the gate."""
+        return self.fidelity is not None and not self.fidelity.passed
 
 
 def run_pipeline(
     graph: Graph,
     names: Sequence[str],
-    options: Any,
+    setting: Setting,
     log: Callable[[str], None] = lambda s: None,
-    discrete: DiscreteProblem | None = None,
-    specs: Sequence[Any] = (),
-    points: np.ndarray | None = None,
-    network: Callable[[list[np.ndarray]], np.ndarray] | None = None,
 ) -> tuple[Graph, list[PassRecord]]:
-    """Run the named passes in order; verify the graph after each and record its effect."""
+    """Run the named passes in order; verify the graph after each, record its effect, and measure
+    the result of every pass that may approximate against the network's reference outputs."""
     unknown = [n for n in names if n not in PASSES]
     if unknown:
         raise InputError(f"unknown pass(es) {unknown}", hint=f"known passes: {sorted(PASSES)}")
     records = []
     for name in names:
         registered = PASSES[name]
-        ctx = PassContext(
-            options,
-            discrete,
-            lambda line, name=name: log(f"{name}: {line}"),
-            specs,
-            points,
-            network,
-        )
+        ctx = PassContext(setting, lambda line, name=name: log(f"{name}: {line}"))
         before = graph.fingerprint()
         start = time.perf_counter()
         with error_context(f"pass {name}"):
             result = registered.function(graph, ctx)
             verify_graph(result, after=f"pass {name}")
+        seconds = time.perf_counter() - start
+        changed = result.fingerprint() != before
+        fidelity = None
+        if changed and not registered.exact and setting.reference is not None:
+            with error_context(f"measuring the result of pass {name}"):
+                fidelity = _measure(result, setting)
         record = PassRecord(
             name,
-            result.fingerprint() != before,
+            changed,
             (_ops(graph), _ops(result)),
             (graph.parameter_count(), result.parameter_count()),
-            time.perf_counter() - start,
+            seconds,
             dict(ctx.counts),
             ctx.notes,
             ctx.data,
-            ctx.approximated and not registered.exact,
             (flops(graph), flops(result)),
+            fidelity,
         )
         log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")
         for note in record.notes:
@@ -155,6 +193,24 @@ def run_pipeline(
         records.append(record)
         graph = result
     return graph, records
+
+
+def _measure(graph: Graph, setting: Setting) -> Fidelity:
+    """The graph against the network on the first MEASURE_POINTS reference points, held to float
+    rounding: a result that fails this approximated."""
+    assert setting.reference is not None
+    compiled = setting.native(graph, setting.specs, setting.options.output.kind)
+    return check_against_reference(
+        graph,
+        compiled,
+        setting.native,
+        setting.reference,
+        setting.specs,
+        setting.options,
+        setting.gate,
+        approximate=False,
+        limit=MEASURE_POINTS,
+    )
 
 
 def flops(graph: Graph) -> int:

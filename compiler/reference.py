@@ -9,20 +9,32 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .fidelity import decide, run_model
+from .fidelity import decide
 from .modelfile import LoadedModel
 from .ops import is_integer_dtype
 from .options import Options
-from .pipeline import DiscreteProblem
 from .spec import Domain, InputSpec, Range, abi_rows
+from .torch_model import run_model
 
-__all__ = ["Reference", "discrete_problem", "reference_run"]
+__all__ = ["DiscreteProblem", "Reference", "discrete_problem", "reference_run"]
 
 MAX_CONSTANTS = 10
 
 
 @dataclass(frozen=True)
+class DiscreteProblem:
+    """A completely enumerated integer domain and the network's decision on every point."""
+
+    variables: dict[str, np.ndarray]  # free input element → its value on every point
+    bindings: tuple[tuple[str, int, int], ...]  # element → (name, input position, flat index)
+    target: np.ndarray  # the network's class / boolean / integer output on every point
+    constants: list[int]  # constants the spec implies (range bounds and sizes, class count)
+
+
+@dataclass(frozen=True)
 class Reference:
+    """The domain points nnc checks on and the network's outputs there."""
+
     points: list[np.ndarray]  # per input, (n, *shape)
     complete: bool  # the points are the whole domain
     domain_size: int | None

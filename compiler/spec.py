@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import numpy as np
 
 from .errors import InputError
 
-__all__ = ["Domain", "Element", "InputSpec", "Range", "Values", "parse_spec"]
+__all__ = ["Domain", "Element", "InputSpec", "Range", "Values", "parse_inputs", "parse_spec"]
 
 _DTYPE_ALIASES = {
     "float": "float32",
@@ -247,6 +247,31 @@ def _sample_elements(spec: InputSpec, n: int, rng: np.random.Generator) -> np.nd
 
 def _numpy_dtype(dtype: str) -> np.dtype:
     return np.dtype("bool" if dtype == "bool" else dtype)
+
+
+def parse_inputs(inputs: Sequence[Any] | Mapping[str, Any]) -> list[InputSpec]:
+    """Spec strings, InputSpecs, or {name: spec string | samples} → InputSpecs."""
+    if isinstance(inputs, (str, InputSpec)):
+        inputs = [inputs]
+    items = list(inputs.items()) if isinstance(inputs, Mapping) else [(None, v) for v in inputs]
+    specs = []
+    for name, value in items:
+        if isinstance(value, InputSpec):
+            specs.append(value)
+        elif isinstance(value, str):
+            text = value if name is None or value.startswith(name) else f"{name}{value}"
+            specs.append(parse_spec(text))
+        elif name is not None:
+            specs.append(calibration_spec(name, value))
+        else:
+            raise InputError(
+                f"input {value!r} is not a spec",
+                hint="pass spec strings, or {name: samples} for calibration data",
+            )
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise InputError(f"input names repeat: {names}", hint="give each input its own name")
+    return specs
 
 
 # --- parsing --------------------------------------------------------------------------------

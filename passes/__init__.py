@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from . import bounds, explain, fold, lower, prune, sr, synth  # noqa: F401 - registers the passes
+from . import distill, explain, fold, lower, prune, sr, synth  # noqa: F401 - registers passes
 
 __all__ = ["PIPELINES", "default_pipeline"]
 
+EXACT = ("fold", "prune", "lower")
+# auto and symbolic search the same way; symbolic then fails unless every output is a closed form
+SEARCH = (*EXACT, "explain", "synth", "distill", "sr")
 # mode → the passes it runs, in order
-PIPELINES: dict[str, tuple[str, ...]] = {
-    "auto": ("fold", "prune", "lower", "explain", "synth", "sr"),
-    "exact": ("fold", "prune", "lower"),
-    "symbolic": ("fold", "prune", "lower", "explain", "synth", "sr"),
-}
+PIPELINES: dict[str, tuple[str, ...]] = {"auto": SEARCH, "exact": EXACT, "symbolic": SEARCH}
 
 
 def default_pipeline(mode: str) -> tuple[str, ...]:

@@ -19,13 +19,24 @@ from nnc.closed_form import readable
 from nnc.errors import InputError
 from nnc.graph import Graph
 from nnc.ops import Op
-from nnc.pipeline import PassContext
+from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import remove_dead
 from nnc.spec import Domain, abi_rows
 
 from .selection import describe_front, regress
 
-__all__ = ["distill_module", "module_nodes"]
+__all__ = ["distill", "distill_module", "module_nodes"]
+
+
+@register_pass("distill", exact=False)
+def distill(graph: Graph, ctx: PassContext) -> Graph:
+    """Replace each module named in `symbolic` by the closed form it computes, row by row."""
+    if not ctx.options.symbolic:
+        ctx.note("skipped: no modules named (symbolic=[...] / --symbolic)")
+        return graph
+    for module in ctx.options.symbolic:
+        graph = distill_module(graph, module, ctx)
+    return graph
 
 
 def module_nodes(graph: Graph, module: str) -> list[str]:
@@ -98,6 +109,7 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
             y_valid[:, j],
             names,
             options,
+            ctx.gate,
         )
         ctx.note(f"{module} output {j}: {describe_front(found.front)}")
         chosen = found.chosen
@@ -112,7 +124,6 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
             f"max rel error {chosen.max_rel:.1e} against the module)"
         )
         laws.append(chosen.expr)
-    ctx.approximated = True
     return _replace(graph, output, inputs, laws, module)
 
 
@@ -121,16 +132,12 @@ def _recorder(
 ) -> Callable[[list[np.ndarray]], tuple[np.ndarray, np.ndarray]]:
     """A function from domain points to the module's input rows (concatenated) and output rows,
     with the whole model running; each probe is compiled once."""
-    from nnc.artifact import JIT_PREFIX, make_abi
-    from nnc.backends import get_backend
-
-    backend = get_backend("llvm", ctx.options.cpu)
     probes = []
     for name in [*inputs, output]:
         probe = graph.copy()
         probe.outputs = [name]
         remove_dead(probe)
-        native = backend.jit(probe, make_abi(JIT_PREFIX, probe, ctx.specs, {}), "raw")
+        native = ctx.native(probe, ctx.specs, "raw")
         probes.append((native, graph[name].shape[-1]))
 
     def record(points: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:

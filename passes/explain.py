@@ -131,9 +131,6 @@ def _ablated_agreement(
     graph: Graph, node: Node, restricted: torch.Tensor, ctx: PassContext
 ) -> int | None:
     """Decisions of the network with the restricted embedding, compared with the network's own."""
-    from nnc.artifact import JIT_PREFIX, make_abi
-    from nnc.backends import get_backend
-
     problem = ctx.discrete
     ablated = graph.copy()
     ablated.replace(node.name, dataclasses.replace(node, value=restricted))
@@ -141,8 +138,6 @@ def _ablated_agreement(
     if len(inputs) != 1 or ctx.points is None:
         return None
     specs = ctx.specs
-    native = get_backend("llvm", ctx.options.cpu).jit(
-        ablated, make_abi(JIT_PREFIX, ablated, specs, {}), ctx.options.output.kind
-    )
+    native = ctx.native(ablated, specs, ctx.options.output.kind)
     decisions = native.run(ctx.points).reshape(len(problem.target))
     return int((decisions == problem.target).sum())

@@ -2,151 +2,20 @@
 
     %h = matmul(%x, %w); %y = add(%h, %b)   →   %y = expr(%x)  ⟨0.5*x0 - 2.0*x1 + 0.25⟩
 
-The graph is evaluated symbolically: every tensor becomes a numpy array of sympy expressions and
-every op acts elementwise on them as its reference does on numbers. The attempt stops as soon as
-a value grows past MAX_OPS operations, or meets an op with no exact scalar form (e.g. an index
-that depends on an input). The result is the same function up to floating-point rounding.
+The graph is evaluated symbolically (nnc.symbolic); the attempt stops as soon as a value grows past
+MAX_OPS operations or meets an op without an exact scalar form. The result is the same function up
+to floating-point rounding.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import numpy as np
-import sympy
-from nnc.graph import Graph, Node
+from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import exprs_as_output
+from nnc.symbolic import MAX_OPS, symbolic_outputs
 
-__all__ = ["MAX_OPS", "lower", "symbolic_outputs"]
-
-MAX_OPS = 120  # operations in the whole closed form beyond which the network stays a network
-MAX_CONSTANT = 4 * MAX_OPS  # a constant larger than this cannot feed a closed form that small
-
-
-class _TooLarge(Exception):
-    """The expression outgrew MAX_OPS, or an op has no exact scalar form."""
-
-
-def _elementwise(function: Callable[..., sympy.Expr]) -> Callable[..., np.ndarray]:
-    vectorized = np.vectorize(function, otypes=[object])
-    return lambda node, *args: vectorized(*args)
-
-
-def _reduce(function: Callable[[Any], Any]) -> Callable[..., np.ndarray]:
-    def apply(node: Node, x: np.ndarray) -> np.ndarray:
-        dims = tuple(node.attrs["dims"])
-        out = np.apply_over_axes(
-            lambda a, axis: np.expand_dims(np.apply_along_axis(function, axis, a), axis), x, dims
-        )
-        return out if node.attrs["keepdim"] else out.reshape(node.shape)
-
-    return apply
-
-
-def _no_scalar_form(node: Node, *args: np.ndarray) -> np.ndarray:
-    raise _TooLarge(node.op.value)
-
-
-def _slice(node: Node, x: np.ndarray) -> np.ndarray:
-    index = [slice(None)] * x.ndim
-    a = node.attrs
-    index[a["dim"]] = slice(a["start"], a["end"], a["step"])
-    return x[tuple(index)]
-
-
-# op → how it acts on arrays of sympy expressions
-SYMBOLIC: dict[Op, Callable[..., np.ndarray]] = {
-    Op.NEG: lambda n, x: -x,
-    Op.ABS: _elementwise(sympy.Abs),
-    Op.EXP: _elementwise(sympy.exp),
-    Op.LOG: _elementwise(sympy.log),
-    Op.LOG1P: _elementwise(lambda v: sympy.log(1 + v)),
-    Op.SIN: _elementwise(sympy.sin),
-    Op.COS: _elementwise(sympy.cos),
-    Op.SQRT: _elementwise(sympy.sqrt),
-    Op.RSQRT: _elementwise(lambda v: 1 / sympy.sqrt(v)),
-    Op.TANH: _elementwise(sympy.tanh),
-    Op.SIGMOID: _elementwise(lambda v: 1 / (1 + sympy.exp(-v))),
-    Op.RELU: _elementwise(lambda v: sympy.Max(v, 0)),
-    Op.ERF: _elementwise(sympy.erf),
-    Op.CAST: lambda n, x: x,
-    Op.ADD: lambda n, x, y: x + y,
-    Op.SUB: lambda n, x, y: x - y,
-    Op.MUL: lambda n, x, y: x * y,
-    Op.DIV: lambda n, x, y: x / y,
-    Op.POW: _elementwise(lambda a, b: a**b),
-    Op.MAXIMUM: _elementwise(sympy.Max),
-    Op.MINIMUM: _elementwise(sympy.Min),
-    Op.SUM: _reduce(lambda v: sympy.Add(*v)),
-    Op.AMAX: _reduce(lambda v: sympy.Max(*v)),
-    Op.AMIN: _reduce(lambda v: sympy.Min(*v)),
-    Op.MATMUL: lambda n, x, y: np.matmul(x, y),
-    Op.RESHAPE: lambda n, x: x.reshape(n.shape),
-    Op.PERMUTE: lambda n, x: x.transpose(n.attrs["dims"]),
-    Op.EXPAND: lambda n, x: np.broadcast_to(x, n.shape),
-    Op.SLICE: _slice,
-    Op.CAT: lambda n, *xs: np.concatenate(xs, axis=n.attrs["dim"]),
-    Op.EXPR: lambda n, *xs: _substitute(n, xs),
-}
-
-
-def _substitute(node: Node, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
-    if node.attrs.get("rowwise"):
-        raise _TooLarge("rowwise expr")
-    values = {
-        sympy.Symbol(name): inputs[position].reshape(-1)[element]
-        for name, position, element in node.attrs["bindings"]
-    }
-    return np.array([node.attrs["expr"].xreplace(values)], dtype=object).reshape(node.shape)
-
-
-def _constant(node: Node) -> np.ndarray:
-    values = node.value.detach().double().numpy()
-    return np.vectorize(
-        lambda v: sympy.Float(float(v), 8) if v != int(v) else sympy.Integer(int(v)),
-        otypes=[object],
-    )(values)
-
-
-def _terms_bound(graph: Graph, node: Node) -> int:
-    """A cheap lower bound on the operations a node's values will hold: a matmul output element
-    sums as many products as the contraction is long; a sum, as many terms as it reduces."""
-    if node.op is Op.MATMUL:
-        inner = graph[node.inputs[0]].shape[-1]
-        return 2 * inner * node.numel - node.numel
-    if node.op is Op.SUM:
-        source = graph[node.inputs[0]]
-        return max(0, source.numel - node.numel)
-    return 0
-
-
-def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Expr] | None:
-    """The graph's per-sample outputs as sympy expressions over the named input elements
-    (input node → element names), or None when they are too large or have no scalar form."""
-    env: dict[str, np.ndarray] = {}
-    try:
-        for node in graph.nodes():
-            if node.op is Op.INPUT:
-                symbols = [sympy.Symbol(n) for n in names[node.name]]
-                env[node.name] = np.array(symbols, dtype=object).reshape(node.shape)
-            elif node.op is Op.CONST:
-                if node.numel > MAX_CONSTANT:
-                    raise _TooLarge(node.name)  # no small closed form reads this many weights
-                env[node.name] = _constant(node)
-            else:
-                if _terms_bound(graph, node) > MAX_OPS:
-                    raise _TooLarge(node.name)  # known too large before building anything
-                rule = SYMBOLIC.get(node.op, _no_scalar_form)
-                value = np.asarray(rule(node, *[env[i] for i in node.inputs]), dtype=object)
-                if sum(sympy.count_ops(v) for v in value.flat) > MAX_OPS:
-                    raise _TooLarge(node.name)
-                env[node.name] = value
-    except (_TooLarge, TypeError, ValueError):
-        return None
-    return list(env[graph.outputs[0]].flat)
+__all__ = ["lower"]
 
 
 @register_pass("lower", exact=True)

@@ -21,7 +21,8 @@ Approximate part, modes auto and symbolic. Units and input elements, least impor
 weights), are replaced by their mean and folded into the next bias, in growing blocks, each block
 kept only if the output stays within half of `prune_budget` (max error relative to the largest
 output magnitude; default PRUNE_BUDGET, never more than the compile's tolerance) of the pass's
-input graph on fresh samples, the box corners and the compile's reference points.
+input graph on fresh samples, the box corners and the compile's reference points (the gate's
+`pruning` budget, `prune_budget` capped by the compile's tolerance, with half kept as margin).
 
 Input elements the pruned graph no longer reads are reported.
 """
@@ -34,10 +35,11 @@ import itertools
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import torch
+from nnc.bounds import Interval, domain_ends, node_bounds
+from nnc.fidelity import Gate
 from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.ops import DTYPES, OP_TABLE, Op
@@ -45,12 +47,8 @@ from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import remove_dead
 from nnc.spec import Domain
 
-from .bounds import Interval, domain_ends, node_bounds
+__all__ = ["prune"]
 
-__all__ = ["PRUNE_BUDGET", "prune"]
-
-PRUNE_BUDGET = 1e-3  # default `prune_budget`: approximate error / largest |output|
-GATE_SAFETY = 0.5  # the gate holds the error to half the budget: margin for unseen points
 GATE_POINTS = 2048  # validation samples (a discrete domain this small is enumerated)
 FIT_POINTS = 2048  # samples for unit statistics when the compile passes no reference points
 MAX_CHECK_POINTS = 8192  # reference points the gate checks besides its own samples
@@ -100,7 +98,7 @@ def prune(graph: Graph, ctx: PassContext) -> Graph:
         ctx.note("skipped: needs the input specs (bounds start from the domain)")
         return graph
     pruned = _sound(graph, ctx)
-    if getattr(ctx.options, "mode", "exact") in APPROXIMATE_MODES:
+    if ctx.options.mode in APPROXIMATE_MODES:
         pruned = _approximate(pruned, graph, ctx)
     _report_inputs(pruned, ctx)
     return pruned
@@ -531,11 +529,10 @@ def _approximate(graph: Graph, original: Graph, ctx: PassContext) -> Graph:
     net = _parse(graph)
     if not net.layers and not net.inputs:
         return graph
-    seed = getattr(ctx.options, "seed", 0)
+    seed = ctx.options.seed
     stats = _statistics(graph, net, _fit_points(graph, ctx, seed))
     check = _gate_points(graph, ctx, seed + 1)
-    budget = _budget(ctx.options)
-    within = _gate(original, graph, net, check, budget)
+    within = _gate(original, graph, net, check, ctx.gate)
     kept: list[tuple[Graph, float]] = []
 
     def attempt(chosen: list[Candidate]) -> bool:
@@ -552,24 +549,16 @@ def _approximate(graph: Graph, original: Graph, ctx: PassContext) -> Graph:
     units = sum(1 for _, source, _ in accepted if source in net.layers)
     _count(ctx, "units removed (within budget)", units)
     _count(ctx, "input elements fixed (within budget)", len(accepted) - units)
-    ctx.approximated = True
     ctx.note(
         f"approximate: {units} units and {len(accepted) - units} input elements replaced by "
         f"their mean; error {kept[-1][1]:.2g} of the output scale on {len(check[0])} "
-        f"validation points (budget {budget:g})"
+        f"validation points (budget {ctx.gate.pruning:g})"
     )
     return kept[-1][0]
 
 
 Candidate = tuple[float, str, int]  # (importance, layer output or input name, unit)
 Stats = tuple[torch.Tensor, torch.Tensor]  # per unit: mean, largest deviation from it
-
-
-def _budget(options: Any) -> float:
-    """`prune_budget`, capped by the tolerance verification will hold the result to."""
-    budget = getattr(options, "prune_budget", PRUNE_BUDGET)
-    limit = getattr(options, "tolerance", None) or getattr(options, "gate_max", None)
-    return min(budget, limit) if limit else budget
 
 
 def _statistics(graph: Graph, net: Net, points: list[torch.Tensor]) -> dict[str, Stats]:
@@ -628,11 +617,11 @@ def _greedy(
 
 
 def _gate(
-    original: Graph, graph: Graph, net: Net, points: list[torch.Tensor], budget: float
+    original: Graph, graph: Graph, net: Net, points: list[torch.Tensor], gate: Gate
 ) -> Callable[[Graph], float | None]:
     """A test of a candidate built from `graph`: its error against `original` on the points,
-    relative to the largest output magnitude (decisions must all agree), or None when over the
-    budget. Candidates share everything before the forms, which is evaluated once."""
+    relative to the largest output magnitude (decisions must all agree), or None when the gate
+    refuses it. Candidates share everything before the forms, which is evaluated once."""
     reference = _outputs(original, points)
     exact = not all(original[o].dtype.startswith("float") for o in original.outputs)
     scale = float(reference.abs().max()) or 1.0
@@ -644,7 +633,7 @@ def _gate(
         if torch.equal(got, reference):
             return 0.0
         error = float("inf") if exact else float((got - reference).abs().max()) / scale
-        return error if error <= GATE_SAFETY * budget else None
+        return error if gate.accepts_pruning(error) else None
 
     return within
 

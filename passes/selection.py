@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import sympy
+from nnc.closed_form import readable
+from nnc.fidelity import Gate, RelativeErrors, relative_errors
+from nnc.options import Options
 from nnc.progress import ticking
 
 from .constants import snap_constants
@@ -24,11 +26,15 @@ class Scored:
 
     expr: sympy.Expr
     complexity: int  # sympy operations + leaves, the same measure for every engine
-    rel_rmse: float
-    max_rel: float
+    errors: RelativeErrors
 
-    def passes(self, gate_rmse: float, gate_max: float) -> bool:
-        return self.rel_rmse <= gate_rmse and self.max_rel <= gate_max
+    @property
+    def rel_rmse(self) -> float:
+        return self.errors.rel_rmse
+
+    @property
+    def max_rel(self) -> float:
+        return self.errors.max_rel
 
 
 def score(
@@ -52,16 +58,8 @@ def score(
         return None
     if not np.all(np.isfinite(values)):
         return None
-    error = values - y_valid
-    rms = float(np.sqrt(np.mean(y_valid**2))) or 1.0
-    scale = float(np.abs(y_valid).max()) or 1.0
     complexity = int(sympy.count_ops(cleaned)) + len(cleaned.atoms(sympy.Symbol, sympy.Number))
-    return Scored(
-        cleaned,
-        complexity,
-        float(np.sqrt(np.mean(error**2))) / rms,
-        float(np.abs(error).max()) / scale,
-    )
+    return Scored(cleaned, complexity, relative_errors(values, y_valid))
 
 
 MAX_SIMPLIFY_OPS = 60  # sympy.simplify gets slow on larger expressions
@@ -70,9 +68,9 @@ MAX_SIMPLIFY_OPS = 60  # sympy.simplify gets slow on larger expressions
 NEAR_BEST = 3.0
 
 
-def choose(front: list[Scored], gate_rmse: float, gate_max: float) -> Scored | None:
+def choose(front: list[Scored], gate: Gate) -> Scored | None:
     """The simplest candidate that passes the gate and fits nearly as well as the best."""
-    passing = [s for s in front if s.passes(gate_rmse, gate_max)]
+    passing = [s for s in front if gate.accepts_formula(s.errors)]
     if not passing:
         return None
     best = min(s.rel_rmse for s in passing)
@@ -90,8 +88,6 @@ def pareto_front(scored: list[Scored]) -> list[Scored]:
 
 def describe_front(front: list[Scored]) -> str:
     """One line per report: complexity, errors and formula of each Pareto-optimal candidate."""
-    from nnc.closed_form import readable
-
     return "Pareto front (complexity, rel RMSE, max rel error): " + "; ".join(
         f"{s.complexity}, {s.rel_rmse:.1e}, {s.max_rel:.1e}: {readable(s.expr)}" for s in front
     )
@@ -114,7 +110,8 @@ def regress(
     X_valid: np.ndarray,
     y_valid: np.ndarray,
     names: list[str],
-    options: Any,
+    options: Options,
+    gate: Gate,
 ) -> Regression:
     """Ask the chosen engine (and the basis engine, with `basis_too`) for candidates for y ≈ f(X),
     score them on the validation samples and choose, with a progress bar while engines run."""
@@ -134,5 +131,5 @@ def regress(
     symbols = [sympy.Symbol(n) for n in names]
     scored = [score(c.expr, symbols, X_train, y_train, X_valid, y_valid) for c in candidates]
     front = pareto_front([s for s in scored if s is not None])
-    chosen = choose(front, options.gate_rmse, options.gate_max)
+    chosen = choose(front, gate)
     return Regression(len(candidates), front, chosen, time.monotonic() - start)

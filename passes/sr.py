@@ -21,7 +21,6 @@ from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import exprs_as_output
 from nnc.spec import Domain
 
-from .distill import distill_module
 from .selection import describe_front, regress
 
 __all__ = ["sr"]
@@ -29,10 +28,9 @@ __all__ = ["sr"]
 
 @register_pass("sr", exact=False)
 def sr(graph: Graph, ctx: PassContext) -> Graph:
-    """Replace named modules, or each output of a few-input network, by closed forms passing the gate."""
+    """Replace each output of a few-input network by a closed form that passes the gate."""
     if ctx.options.symbolic:
-        for module in ctx.options.symbolic:
-            graph = distill_module(graph, module, ctx)
+        ctx.note("skipped: named modules are distilled instead (see distill)")
         return graph
     elements = _free_elements(graph, ctx)
     if elements is None:
@@ -48,7 +46,14 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     replacements: list[sympy.Expr | None] = []
     for j in range(y_train.shape[1]):
         found = regress(
-            f"sr: output {j}", X_train, y_train[:, j], X_valid, y_valid[:, j], names, options
+            f"sr: output {j}",
+            X_train,
+            y_train[:, j],
+            X_valid,
+            y_valid[:, j],
+            names,
+            options,
+            ctx.gate,
         )
         ctx.count("candidates", found.candidates)
         ctx.note(
@@ -59,8 +64,8 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         if chosen is None:
             ctx.count("rejected")
             ctx.note(
-                f"output {j}: no candidate passed the gate (rel RMSE ≤ {options.gate_rmse:g},"
-                f" max rel error ≤ {options.gate_max:g}); it keeps its faithful form"
+                f"output {j}: no candidate passed the gate ({ctx.gate.describe()}); it keeps "
+                "its faithful form"
             )
         else:
             ctx.note(
@@ -70,7 +75,6 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         replacements.append(chosen.expr if chosen else None)
     if all(r is None for r in replacements):
         return graph
-    ctx.approximated = True
     return exprs_as_output(graph, replacements, elements, prefix="law")
 
 

@@ -42,7 +42,7 @@ def synth(graph: Graph, ctx: PassContext) -> Graph:
         variables,
         problem.target,
         problem.constants,
-        ctx.options.min_agreement,
+        ctx.gate.agreement,
         ctx.options.synth_seconds,
         max_size=MAX_PROGRAM_SIZE,
         progress=ctx.progress,
@@ -76,7 +76,6 @@ def synth(graph: Graph, ctx: PassContext) -> Graph:
         )
     out.replace_uses(output, name)
     remove_dead(out)
-    ctx.approximated = expr is not None  # a table is exact; a program may disagree on some points
     return out
 
 

@@ -6,9 +6,12 @@ from typing import Any
 
 import numpy as np
 import torch
-from nnc.api import parse_inputs
-from nnc.modelfile import eval_mode
-from nnc.spec import Domain
+from nnc.fidelity import Gate
+from nnc.native import JitCompiler
+from nnc.options import make_options
+from nnc.pipeline import PassContext, Setting
+from nnc.spec import Domain, InputSpec, parse_inputs
+from nnc.torch_model import eval_mode
 
 # nnc computes in double; a float32 network's own rounding bounds the difference.
 FLOAT32_RTOL = 1e-5
@@ -17,6 +20,12 @@ FLOAT32_ATOL = 1e-5
 GATE_MAX = 5e-2
 # Ops that amplify float32 rounding (exp of large values, division near 0) get this much slack.
 AMPLIFYING_RTOL = 1e-4
+
+
+def pass_context(specs: list[InputSpec] | None = None, **options: Any) -> PassContext:
+    """A context for calling one pass directly, as the pipeline would build it."""
+    opts = make_options(**options)
+    return PassContext(Setting(opts, Gate.from_options(opts), specs or [], JitCompiler(opts.cpu)))
 
 
 def network_output(model: Any, *inputs: np.ndarray) -> np.ndarray:

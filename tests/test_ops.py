@@ -16,9 +16,9 @@ from helpers import (
     domain_points,
     network_output,
 )
-from nnc.api import parse_inputs
 from nnc.frontend import to_graph, trace
 from nnc.interpret import interpret
+from nnc.spec import parse_inputs
 from torch import nn
 
 

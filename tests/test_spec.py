@@ -5,9 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from nnc.api import parse_inputs
 from nnc.errors import InputError
-from nnc.spec import Domain, Range, Values, parse_spec
+from nnc.spec import Domain, Range, Values, parse_inputs, parse_spec
 
 
 def test_uniform_range_names_elements_by_index() -> None:

@@ -14,7 +14,7 @@ import numpy as np
 import sympy
 import torch
 from laws import LAWS
-from nnc.api import parse_inputs
+from nnc.spec import parse_inputs
 from nnc.spec import Domain
 from torch import nn
 

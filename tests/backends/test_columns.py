@@ -8,9 +8,9 @@ import numpy as np
 import sympy
 from hypothesis import given
 from hypothesis import strategies as st
-from nnc.artifact import make_abi
 from nnc.backends import get_backend
-from nnc.backends.closed_forms import fits_int32
+from nnc.backends.interface import make_abi
+from nnc.expr_ranges import fits_int32
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.spec import parse_spec

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import torch
+from helpers import pass_context
 from hypothesis import given
 from hypothesis import strategies as st
-from nnc.api import parse_inputs
 from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.ops import Op
-from nnc.options import Options
 from nnc.passes.fold import fold
-from nnc.pipeline import PassContext
+from nnc.spec import parse_inputs
 from torch import nn
 
 
@@ -26,7 +25,7 @@ def test_transposed_weights_become_constants() -> None:
     assert any(n.op is Op.PERMUTE for n in graph.nodes()) or all(
         n.op is not Op.PERMUTE for n in graph.nodes()
     )  # the front end may fold it already
-    folded = fold(graph, PassContext(Options()))
+    folded = fold(graph, pass_context())
     assert [n.op for n in folded.nodes() if n.op not in (Op.INPUT, Op.CONST)] == [Op.MATMUL, Op.ADD]
 
 
@@ -37,7 +36,7 @@ def test_identities_disappear() -> None:
     cast = graph.add(Op.CAST, [same], {"dtype": "float32"})
     perm = graph.add(Op.PERMUTE, [cast], {"dims": (0, 1)})
     graph.outputs = [graph.add(Op.TANH, [perm])]
-    folded = fold(graph, PassContext(Options()))
+    folded = fold(graph, pass_context())
     assert [n.op for n in folded.nodes()] == [Op.INPUT, Op.TANH]
     assert folded[folded.outputs[0]].inputs == ("x",)
 
@@ -45,7 +44,7 @@ def test_identities_disappear() -> None:
 def test_fold_leaves_its_input_untouched() -> None:
     graph = _graph(nn.Sequential(nn.Linear(3, 4), nn.ReLU()), "x:float[3]=0..1")
     before = graph.format()
-    fold(graph, PassContext(Options()))
+    fold(graph, pass_context())
     assert graph.format() == before
 
 
@@ -61,6 +60,6 @@ def test_fold_preserves_outputs(width: int, depth: int, activation: type, seed: 
     for _ in range(depth - 1):
         layers += [activation(), nn.Linear(width, width)]
     graph = _graph(nn.Sequential(*layers), "x:float[3]=-1..1")
-    folded = fold(graph, PassContext(Options()))
+    folded = fold(graph, pass_context())
     x = torch.rand(1, 3) * 2 - 1
     torch.testing.assert_close(interpret(folded, [x])[0], interpret(graph, [x])[0])

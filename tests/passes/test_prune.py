@@ -4,36 +4,26 @@ output ignores are reported; the input graph is never touched."""
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import nnc
 import numpy as np
 import pytest
 import torch
-from helpers import FLOAT32_ATOL, FLOAT32_RTOL, assert_matches_model
+from helpers import FLOAT32_ATOL, FLOAT32_RTOL, assert_matches_model, pass_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nnc.api import parse_inputs
 from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.ops import Op
 from nnc.options import Options
 from nnc.passes.fold import fold
-from nnc.passes.prune import PRUNE_BUDGET, prune
-from nnc.pipeline import PassContext
-from nnc.spec import Domain, InputSpec
+from nnc.passes.prune import prune
+from nnc.spec import Domain, InputSpec, parse_inputs
 from torch import nn
 
 SPEC = "x:float[3]=[1..3, -1..2, 0..1]"
-
-
-@dataclasses.dataclass(frozen=True)
-class PruneOptions(Options):
-    """Options with the error budget prune reads, as compiler/options.py will carry it."""
-
-    prune_budget: float = PRUNE_BUDGET
 
 
 class ClampMin(nn.Module):
@@ -73,7 +63,7 @@ def _planted(
 
 
 def _graph(model: nn.Module, specs: list[InputSpec]) -> Graph:
-    return fold(to_graph(trace(model, specs), specs), PassContext(Options()))
+    return fold(to_graph(trace(model, specs), specs), pass_context())
 
 
 def _outputs(graph: Graph, points: list[np.ndarray]) -> torch.Tensor:
@@ -112,7 +102,7 @@ def test_planted_dead_and_active_units_disappear(activation: Callable, seed: int
     graph = _graph(
         _planted([3, 16, 16, 1], activation, dead=4, active=3, reach=3.0, seed=seed), specs
     )
-    ctx = PassContext(PruneOptions(mode="exact"), specs=specs)
+    ctx = pass_context(specs, mode="exact")
     pruned = prune(graph, ctx)
     assert _widths(pruned) and max(_widths(pruned)) <= 16 - 4 - 3
     assert pruned.parameter_count() < graph.parameter_count() - 2 * 4 * (3 + 1)
@@ -127,7 +117,7 @@ def test_outputs_agree_on_every_point_of_a_discrete_domain() -> None:
     points, complete = Domain(specs).points(10**6, 1, 0)
     assert complete and len(points[0]) == 2 * 2 * 3 * 2 * 3
     graph = _graph(_planted([5, 12, 12, 2], nn.ReLU, dead=3, active=4, reach=3.0, seed=1), specs)
-    pruned = prune(graph, PassContext(PruneOptions(mode="exact"), specs=specs))
+    pruned = prune(graph, pass_context(specs, mode="exact"))
     assert max(_widths(pruned)) <= 12 - 3 - 4
     assert_same_outputs(pruned, graph, points)
 
@@ -135,7 +125,7 @@ def test_outputs_agree_on_every_point_of_a_discrete_domain() -> None:
 def test_an_always_active_layer_is_fused_with_the_next() -> None:
     specs = parse_inputs([SPEC])
     graph = _graph(_planted([3, 8, 2], nn.ReLU, dead=0, active=8, reach=3.0, seed=2), specs)
-    ctx = PassContext(PruneOptions(mode="exact"), specs=specs)
+    ctx = pass_context(specs, mode="exact")
     pruned = prune(graph, ctx)
     assert [n.op for n in pruned.nodes() if n.op not in (Op.INPUT, Op.CONST)] == [Op.MATMUL, Op.ADD]
     assert pruned.parameter_count() == 3 * 2 + 2  # W1·W2 and b1·W2 + b2
@@ -146,7 +136,7 @@ def test_an_always_active_layer_is_fused_with_the_next() -> None:
 def test_consecutive_linear_layers_are_fused() -> None:
     specs = parse_inputs([SPEC])
     graph = _graph(nn.Sequential(nn.Linear(3, 16), nn.Linear(16, 2)), specs)
-    pruned = prune(graph, PassContext(PruneOptions(mode="exact"), specs=specs))
+    pruned = prune(graph, pass_context(specs, mode="exact"))
     assert pruned.parameter_count() == 3 * 2 + 2
     assert_same_outputs(pruned, graph, _points(specs))
 
@@ -154,14 +144,14 @@ def test_consecutive_linear_layers_are_fused() -> None:
 def test_a_bottleneck_is_not_fused_when_that_adds_parameters() -> None:
     specs = parse_inputs(["x:float[16]=0..1"])
     graph = _graph(nn.Sequential(nn.Linear(16, 2), nn.Linear(2, 16)), specs)
-    pruned = prune(graph, PassContext(PruneOptions(mode="exact"), specs=specs))
+    pruned = prune(graph, pass_context(specs, mode="exact"))
     assert pruned.fingerprint() == graph.fingerprint()
 
 
 def test_units_are_pruned_along_the_last_axis_of_sequences() -> None:
     specs = parse_inputs(["x:float[4, 3]=0..2"])
     graph = _graph(_planted([3, 10, 2], nn.ReLU, dead=4, active=0, reach=2.0, seed=3), specs)
-    pruned = prune(graph, PassContext(PruneOptions(mode="exact"), specs=specs))
+    pruned = prune(graph, pass_context(specs, mode="exact"))
     assert max(_widths(pruned)) <= 10 - 4
     assert_same_outputs(pruned, graph, _points(specs))
 
@@ -170,7 +160,7 @@ def test_saturating_activations_are_not_touched_by_the_sound_part() -> None:
     """tanh is never linear: planted 'dead' tanh units still shape the output."""
     specs = parse_inputs([SPEC])
     graph = _graph(_planted([3, 8, 1], nn.Tanh, dead=3, active=3, reach=3.0, seed=4), specs)
-    pruned = prune(graph, PassContext(PruneOptions(mode="exact"), specs=specs))
+    pruned = prune(graph, pass_context(specs, mode="exact"))
     assert pruned.fingerprint() == graph.fingerprint()
 
 
@@ -179,7 +169,7 @@ def test_prune_leaves_its_input_untouched() -> None:
     graph = _graph(_planted([3, 16, 16, 1], nn.ReLU, dead=4, active=3, reach=3.0, seed=5), specs)
     before, nodes = graph.fingerprint(), {n.name: n for n in graph.nodes()}
     for mode in ("exact", "auto"):
-        prune(graph, PassContext(PruneOptions(mode=mode), specs=specs))
+        prune(graph, pass_context(specs, mode=mode))
     assert graph.fingerprint() == before
     assert all(graph[name] is node for name, node in nodes.items())
 
@@ -187,7 +177,7 @@ def test_prune_leaves_its_input_untouched() -> None:
 def test_without_specs_nothing_is_claimed() -> None:
     specs = parse_inputs([SPEC])
     graph = _graph(_planted([3, 8, 1], nn.ReLU, dead=3, active=0, reach=3.0, seed=6), specs)
-    ctx = PassContext(PruneOptions(mode="exact"))
+    ctx = pass_context(None, mode="exact")
     assert prune(graph, ctx) is graph and "skipped" in ctx.notes[0]
 
 
@@ -199,7 +189,7 @@ def test_an_input_that_feeds_only_dead_units_is_reported() -> None:
     model = _planted([3, 8, 1], nn.ReLU, dead=2, active=0, reach=3.0, seed=7)
     with torch.no_grad():
         model[0].weight[2:, 2] = 0.0  # x2 reaches units 0 and 1 only, which are dead
-    ctx = PassContext(PruneOptions(mode="exact"), specs=specs)
+    ctx = pass_context(specs, mode="exact")
     prune(_graph(model, specs), ctx)
     assert ctx.counts["input elements unused"] == 1
     assert any(note.endswith("input elements: x2") for note in ctx.notes)
@@ -216,7 +206,7 @@ class IgnoresSecondInput(nn.Module):
 
 def test_an_input_the_output_never_reads_is_reported() -> None:
     specs = parse_inputs(["x:float[2]=0..1", "y:float[2]=0..1"])
-    ctx = PassContext(PruneOptions(mode="exact"), specs=specs)
+    ctx = pass_context(specs, mode="exact")
     prune(_graph(IgnoresSecondInput(), specs), ctx)
     assert ctx.counts["input elements unused"] == 1
     assert any(note.endswith("input elements: y") for note in ctx.notes)
@@ -224,7 +214,7 @@ def test_an_input_the_output_never_reads_is_reported() -> None:
 
 def test_no_input_is_reported_when_all_are_used() -> None:
     specs = parse_inputs([SPEC])
-    ctx = PassContext(PruneOptions(mode="exact"), specs=specs)
+    ctx = pass_context(specs, mode="exact")
     prune(_graph(nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1)), specs), ctx)
     assert "input elements unused" not in ctx.counts
 
@@ -247,7 +237,7 @@ def _weak_units_model(seed: int) -> nn.Sequential:
 def test_the_budget_holds_on_held_out_points(budget: float) -> None:
     specs = parse_inputs(["x:float[3]=-1..1"])
     graph = _graph(_weak_units_model(8), specs)
-    ctx = PassContext(PruneOptions(mode="auto", prune_budget=budget), specs=specs)
+    ctx = pass_context(specs, mode="auto", prune_budget=budget)
     pruned = prune(graph, ctx)
     assert ctx.counts["units removed (within budget)"] >= 8
     held_out = _points(specs, n=4096, seed=1234)
@@ -259,7 +249,7 @@ def test_the_budget_holds_on_held_out_points(budget: float) -> None:
 def test_exact_mode_never_approximates() -> None:
     specs = parse_inputs(["x:float[3]=-1..1"])
     graph = _graph(_weak_units_model(8), specs)
-    ctx = PassContext(PruneOptions(mode="exact", prune_budget=1e-2), specs=specs)
+    ctx = pass_context(specs, mode="exact", prune_budget=1e-2)
     pruned = prune(graph, ctx)
     assert "units removed (within budget)" not in ctx.counts
     assert_same_outputs(pruned, graph, _points(specs))
@@ -270,13 +260,13 @@ def test_an_input_of_negligible_influence_is_fixed_and_reported() -> None:
     model = _planted([3, 8, 1], nn.Tanh, dead=0, active=0, reach=3.0, seed=10)
     with torch.no_grad():
         model[0].weight[:, 1] *= 1e-7
-    ctx = PassContext(PruneOptions(mode="auto"), specs=specs)
+    ctx = pass_context(specs, mode="auto")
     pruned = prune(_graph(model, specs), ctx)
     assert ctx.counts["input elements fixed (within budget)"] >= 1
     assert any(note.endswith("input elements: x1") for note in ctx.notes)
     held_out = _points(specs, n=1024, seed=99)
     expected = _outputs(_graph(model, specs), held_out)
-    assert float((_outputs(pruned, held_out) - expected).abs().max()) <= PRUNE_BUDGET * float(
+    assert float((_outputs(pruned, held_out) - expected).abs().max()) <= Options().prune_budget * float(
         expected.abs().max()
     )
 
@@ -291,8 +281,8 @@ def test_units_never_active_on_the_calibration_data_are_removed() -> None:
     line = torch.rand(256, 1).expand(256, 2).contiguous()
     specs = parse_inputs({"x": line})
     graph = _graph(model, specs)
-    exact = prune(graph, PassContext(PruneOptions(mode="exact"), specs=specs))
-    ctx = PassContext(PruneOptions(mode="auto"), specs=specs)
+    exact = prune(graph, pass_context(specs, mode="exact"))
+    ctx = pass_context(specs, mode="auto")
     approximate = prune(graph, ctx)
     assert _widths(exact) == [3]
     assert ctx.counts["units removed (within budget)"] >= 1 and _widths(approximate)[0] <= 2

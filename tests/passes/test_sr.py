@@ -12,6 +12,7 @@ import pytest
 import sympy
 import torch
 from nnc.errors import InputError, MissingDependencyError
+from nnc.fidelity import Gate
 from nnc.ops import Op
 from nnc.options import make_options
 from nnc.passes.constants import nearest_simple, snap_constants
@@ -62,10 +63,11 @@ def test_gate_rejects_a_wrong_formula() -> None:
     y = X[:, 0] * X[:, 1] / X[:, 2] ** 2
     wrong = score(x0 + x1, [x0, x1, x2], X, y, X, y)
     right = score(1.0000001 * x0 * x1 / x2**2, [x0, x1, x2], X, y, X, y)
-    assert not wrong.passes(1e-2, 5e-2) and right.passes(1e-2, 5e-2)
+    gate = Gate(rmse=1e-2, max=5e-2)
+    assert not gate.accepts_formula(wrong.errors) and gate.accepts_formula(right.errors)
     assert right.expr == x0 * x1 / x2**2  # the constant was snapped
-    assert choose(pareto_front([wrong, right]), 1e-2, 5e-2) == right
-    assert choose(pareto_front([wrong]), 1e-2, 5e-2) is None
+    assert choose(pareto_front([wrong, right]), gate) == right
+    assert choose(pareto_front([wrong]), gate) is None
 
 
 def test_faithful_form_kept_when_no_formula_passes() -> None:

@@ -9,20 +9,17 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 import torch
-from helpers import FLOAT32_ATOL, FLOAT32_RTOL
+from helpers import FLOAT32_ATOL, FLOAT32_RTOL, pass_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from nnc.api import parse_inputs
+from nnc.bounds import node_bounds
 from nnc.errors import InputError
 from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.ops import Op
-from nnc.options import Options
-from nnc.passes.bounds import bounds, node_bounds
 from nnc.passes.fold import fold
-from nnc.pipeline import PassContext
-from nnc.spec import Domain, InputSpec
+from nnc.spec import Domain, InputSpec, parse_inputs
 from torch import nn
 
 # The op graphs compute in float64 like the bounds: only rounding of the bounds themselves.
@@ -277,20 +274,8 @@ def test_traced_networks_stay_inside_their_bounds(
     for _ in range(depth):
         layers += [activation(), nn.Linear(width, width)]
     specs = parse_inputs(["x:float[3]=[-1..1, 0..2, 0.5..0.75]"])
-    graph = fold(to_graph(trace(nn.Sequential(*layers), specs), specs), PassContext(Options()))
+    graph = fold(to_graph(trace(nn.Sequential(*layers), specs), specs), pass_context())
     assert_inside(graph, specs, (FLOAT32_RTOL, FLOAT32_ATOL), n=32, seed=seed)
-
-
-def test_the_pass_records_bounds_and_changes_nothing_else() -> None:
-    graph, specs = _op_graph("softmax", [-1, 0], [1, 2])
-    ctx = PassContext(Options(), specs=specs)
-    out = bounds(graph, ctx)
-    assert out.fingerprint() == graph.fingerprint()
-    assert all("bounds" in n.meta for n in out.nodes())
-    assert all("bounds" not in n.meta for n in graph.nodes())  # the input graph is untouched
-    expected = node_bounds(graph, specs)
-    for node in out.nodes():
-        assert torch.equal(node.meta["bounds"][0], expected[node.name][0])
 
 
 def test_one_spec_per_input_is_required() -> None:

@@ -1,13 +1,13 @@
-"""bounds: interval bounds of every node over the declared input domain (an analysis).
+"""Interval bounds of every node over the declared input domain: an analysis of the IR.
 
 Interval bound propagation: each node gets elementwise float64 tensors (lo, hi), shaped like the
 node, with lo <= value <= hi at every point of the domain (up to floating-point rounding). Pruning
-uses them to prove a unit dead or always active; the backend can use them to pick narrow lanes.
+uses them to prove a unit dead or always active; a backend may use them to pick narrow lanes.
 
     %x : f32[1, 2] = input(spec=x)              x in [1, 3] × [-1, 1]
     %w : f32[2, 2] = const(1, 0, 1, 2)
-    %h : f32[1, 2] = matmul(%x, %w)             meta["bounds"] = ([[0, -2]], [[4, 2]])
-    %r : f32[1, 2] = relu(%h)                   meta["bounds"] = ([[0, 0]], [[4, 2]])
+    %h : f32[1, 2] = matmul(%x, %w)             bounds ([[0, -2]], [[4, 2]])
+    %r : f32[1, 2] = relu(%h)                   bounds ([[0, 0]], [[4, 2]])
 
 Rules, one per op in BOUND_RULES: monotone functions map their endpoints; products, quotients and
 powers take the hull of their corner values; a matmul is the interval matrix product in
@@ -17,19 +17,18 @@ reductions reduce them; an op with no row (closed forms) is unbounded, (-inf, in
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from nnc.errors import InputError
-from nnc.graph import Graph, Node
-from nnc.ops import OP_TABLE, Op, is_integer_dtype
-from nnc.pipeline import PassContext, register_pass
-from nnc.spec import InputSpec, Range, Values
 
-__all__ = ["BOUND_RULES", "Interval", "bounds", "domain_ends", "node_bounds"]
+from .errors import InputError
+from .graph import Graph, Node
+from .ops import OP_TABLE, Op, is_integer_dtype
+from .spec import InputSpec, Range, Values
+
+__all__ = ["BOUND_RULES", "Interval", "domain_ends", "node_bounds"]
 
 Interval = tuple[torch.Tensor, torch.Tensor]
 BoundRule = Callable[[Node, list[Interval]], Interval]
@@ -39,23 +38,6 @@ INF = math.inf
 # whole sum into NaN; results beyond ±HUGE are infinite again.
 BIG = 1e150
 HUGE = 1e100
-
-
-@register_pass("bounds", exact=True)
-def bounds(graph: Graph, ctx: PassContext) -> Graph:
-    """Record interval bounds of every node over the input domain in meta["bounds"] (analysis)."""
-    if not ctx.specs:
-        ctx.note("skipped: needs the input specs")
-        return graph
-    found = node_bounds(graph, ctx.specs)
-    out = graph.copy()
-    for name, interval in found.items():
-        node = out[name]
-        out.replace(name, dataclasses.replace(node, meta={**node.meta, "bounds": interval}))
-    unbounded = sum(not (lo.isfinite().all() and hi.isfinite().all()) for lo, hi in found.values())
-    if unbounded:
-        ctx.count("unbounded nodes", unbounded)
-    return out
 
 
 def node_bounds(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Interval]:

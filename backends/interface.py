@@ -1,0 +1,88 @@
+"""Which C interface a graph gets: per-sample input and output shapes (the traced batch dimension
+dropped), the scalar form when the output is one value, and the typed column entries its domain
+allows. `abi.py` names the symbols; this module decides which exist."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from nnc.expr_ranges import fits_int32
+from nnc.graph import Graph
+from nnc.ops import Op, is_integer_dtype
+from nnc.spec import InputSpec
+
+from .abi import Abi, ScalarArg, TensorInfo
+
+__all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "abi_json", "make_abi"]
+
+MAX_SCALAR_ARGS = 32  # beyond this many free input elements there is no scalar entry point
+JIT_PREFIX = "nnc"  # symbol prefix of code compiled in process
+
+
+def abi_json(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Any]:
+    abi = make_abi("x", graph, specs, {})
+    return {
+        "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in abi.inputs],
+        "output": {"shape": list(abi.output.shape), "dtype": abi.output.dtype},
+        "scalar": [a.name for a in abi.scalar_args] if abi.scalar_args is not None else None,
+    }
+
+
+def make_abi(
+    prefix: str, graph: Graph, specs: Sequence[InputSpec], metadata: dict[str, Any]
+) -> Abi:
+    """The C interface of this graph: per-sample shapes (the traced batch dimension dropped)."""
+    inputs = tuple(TensorInfo(s.name, s.shape, s.dtype) for s in specs)
+    node = graph[graph.outputs[0]]
+    output = TensorInfo("y", node.shape[1:], node.dtype)
+    free, constants, position = [], [], 0
+    for spec in specs:
+        for element in spec.elements or ():
+            if element.constant is not None and spec.calibration is None:
+                constants.append((position, element.constant))
+            else:
+                free.append(ScalarArg(element.name, position, spec.integer))
+            position += 1
+    scalar = math.prod(output.shape) == 1 and len(free) <= MAX_SCALAR_ARGS
+    integer = is_integer_dtype(node.dtype)
+    columns = _column_types(free, integer, specs, node) if scalar else ()
+    return Abi(
+        prefix,
+        inputs,
+        output,
+        integer,
+        tuple(free) if scalar else None,
+        tuple(constants),
+        metadata,
+        columns,
+    )
+
+
+def _column_types(
+    free: list[ScalarArg], integer_output: bool, specs: Sequence[InputSpec], node: Any
+) -> tuple[str, ...]:
+    """Typed column-wise entries that fit: int32/int64 for integer programs (int32 only when the
+    domain and the output provably fit), float/double for real-valued ones."""
+    if free and all(a.integer for a in free) and integer_output:
+        bounds = [
+            (e.domain.lo, e.domain.hi)
+            if hasattr(e.domain, "lo")
+            else (min(e.domain.values), max(e.domain.values))
+            for spec in specs
+            for e in spec.elements
+        ]
+        small_inputs = all(-(2**31) <= lo and hi < 2**31 for lo, hi in bounds)
+        small_output = (
+            node.op is Op.ARGMAX
+            or (
+                node.op is Op.EXPR
+                and fits_int32(node.attrs["expr"], node.attrs.get("bounds") or {})
+            )
+            or node.dtype == "bool"
+        )
+        return ("i32", "i64") if small_inputs and small_output else ("i64",)
+    if free and not any(a.integer for a in free) and not integer_output:
+        return ("f32", "f64")
+    return ()

@@ -1,0 +1,30 @@
+"""Native execution for the pipeline and the passes: a picklable description of how to compile a
+graph in the current process (JIT), so passes never import a backend and their work units can be
+sent to other processes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from nnc.backends import get_backend
+from nnc.backends.calling import NativeFunction
+from nnc.backends.interface import JIT_PREFIX, make_abi
+
+from .graph import Graph
+from .spec import InputSpec
+
+__all__ = ["JitCompiler"]
+
+
+@dataclass(frozen=True)
+class JitCompiler:
+    """Compiles a graph with the LLVM backend for `cpu` into a callable over numpy arrays."""
+
+    cpu: str = "host"
+
+    def __call__(
+        self, graph: Graph, specs: Sequence[InputSpec], semantics: str = "raw"
+    ) -> NativeFunction:
+        abi = make_abi(JIT_PREFIX, graph, specs, {})
+        return get_backend("llvm", self.cpu).jit(graph, abi, semantics)

@@ -1,0 +1,74 @@
+"""How nnc calls the user's torch model: in eval mode, on example inputs shaped as traced, on
+batches of domain points; and the lock that serialises torch.export, whose state is global."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import torch
+
+from .errors import InputError
+from .ops import DTYPES
+from .spec import InputSpec
+
+__all__ = ["CHUNK", "EXPORT_LOCK", "eval_mode", "example_inputs", "run_model"]
+
+CHUNK = 4096  # samples per model call
+# NOTE: torch.export keeps global state (mode stacks, the current deserializer); two exports or
+# loads at once in one process corrupt it, so every export, load and decomposition holds this.
+EXPORT_LOCK = threading.RLock()
+
+
+def example_inputs(specs: Sequence[InputSpec]) -> tuple[torch.Tensor, ...]:
+    """One sample of every input with a leading batch dimension of 1, as the model is traced."""
+    out = []
+    for spec in specs:
+        if spec.calibration is not None:
+            sample = torch.as_tensor(spec.calibration[:1])
+        else:
+            values = [
+                e.domain.values[0] if hasattr(e.domain, "values") else e.domain.lo
+                for e in spec.elements
+            ]
+            sample = torch.tensor(values, dtype=torch.float64).reshape(1, *spec.shape)
+        out.append(sample.to(DTYPES[spec.dtype]))
+    return tuple(out)
+
+
+def run_model(
+    model: Callable[..., Any], inputs: Sequence[np.ndarray], batch: int | None = None
+) -> np.ndarray:
+    """The network's output on the points, as float64 (n, *per-sample shape), `batch` at a time."""
+    n, step = len(inputs[0]), batch or CHUNK
+    outputs = []
+    with torch.no_grad(), eval_mode(model):
+        for start in range(0, n, step):
+            chunk = [
+                torch.from_numpy(np.ascontiguousarray(a[start : start + step])) for a in inputs
+            ]
+            out = model(*chunk)
+            if not isinstance(out, torch.Tensor):
+                raise InputError(
+                    f"the model returned {type(out).__name__}, not a tensor",
+                    hint="wrap the model so forward returns a single tensor",
+                )
+            outputs.append(out.detach().double().numpy())
+    return np.concatenate(outputs)
+
+
+@contextlib.contextmanager
+def eval_mode(model: torch.nn.Module) -> Iterator[None]:
+    """Trace what the model does at inference (dropout off, batch-norm statistics frozen)."""
+    if isinstance(model, torch.fx.GraphModule):  # from an ExportedProgram: already fixed
+        yield
+        return
+    was_training = model.training
+    model.train(False)
+    try:
+        yield
+    finally:
+        model.train(was_training)
