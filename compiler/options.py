@@ -9,9 +9,10 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = ["Options", "OutputSemantics", "make_options", "parse_output"]
+__all__ = ["ENGINES", "MODES", "Options", "OutputSemantics", "make_options", "parse_output"]
 
 MODES = ("auto", "exact", "symbolic")
+ENGINES = ("operon", "pysr", "basis")  # symbolic-regression engines (nnc.passes.engines)
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,6 @@ def make_options(**given: Any) -> Options:
         raise InputError(f"cpu {options.cpu!r} is not understood", hint="use 'host' or 'generic'")
     if options.samples < 1 or options.enumerate_limit < 1:
         raise InputError("samples and enumerate_limit must be at least 1")
-    from nnc.passes.engines import ENGINES
-
     if options.engine not in ENGINES:
         close = difflib.get_close_matches(options.engine, list(ENGINES), n=1)
         raise InputError(

@@ -63,7 +63,8 @@ ENGINE_FUNCTIONS = {
     "inv": lambda x: 1 / x,
 }
 
-# name → (module, class); imported only when chosen, so a missing engine costs nothing
+# name (as options.ENGINES lists them) → (module, class); imported only when chosen, so a
+# missing engine costs nothing
 ENGINES = {
     "operon": ("nnc.passes.engines.operon", "OperonEngine"),
     "pysr": ("nnc.passes.engines.pysr", "PySREngine"),

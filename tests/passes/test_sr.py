@@ -192,3 +192,10 @@ def test_error_against_labelled_data() -> None:
     assert truth["artifact_max_rel_error"] < 1e-6  # the law itself, up to float32 inputs
     assert truth["network_max_rel_error"] > 10 * truth["artifact_max_rel_error"]
     assert "against the labelled data" in artifact.report.text()
+
+
+def test_the_options_name_exactly_the_engines_there_are() -> None:
+    from nnc.options import ENGINES as NAMES
+    from nnc.passes.engines import ENGINES
+
+    assert tuple(ENGINES) == NAMES
