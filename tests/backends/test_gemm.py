@@ -1,0 +1,155 @@
+"""The packed-panel GEMM micro-kernels, through the JIT, on every vector unit this machine runs:
+row counts around the register tile (0, 1, MR - 1, MR, MR + 1, ...), column counts around the
+panel width, k = 0 and 1, padded row strides (the masked stores must leave the padding alone),
+float32 and float64, against long-double products within the rounding bound of the precision."""
+
+from __future__ import annotations
+
+import ctypes
+import platform
+
+import numpy as np
+import pytest
+from helpers import assert_within_dot_bound
+from llvmlite import ir
+from nnc.backends.gemm import Gemm, blocking_for, emit_gemm, pack_panels
+from nnc.backends.isa import ISA_LEVELS, isa_of, runnable_levels
+from nnc.backends.jit import jit, optimize, target_machine
+
+LEVELS = runnable_levels()
+ELEMENTS = {"float32": np.float32, "float64": np.float64}
+ENTRY = ctypes.CFUNCTYPE(None, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+PADDING = 3  # extra elements at the end of every row of A and C
+
+
+def _module(gemm: Gemm, cpu: str, relu: bool = False) -> ir.Module:
+    module = ir.Module("gemm_test")
+    epilogue = None
+    if relu:
+
+        def epilogue(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
+            zero = ir.Constant(value.type, None)
+            return b.select(b.fcmp_ordered("<", value, zero), zero, value)
+
+    inner = emit_gemm(module, "product", gemm, isa_of(cpu), epilogue)
+    fn = ir.Function(module, inner.function_type, "entry")
+    b = ir.IRBuilder(fn.append_basic_block())
+    b.call(inner, list(fn.args))
+    b.ret_void()
+    return module
+
+
+class Compiled:
+    """The GEMM JIT-compiled for `cpu`, called on numpy rows with padded strides."""
+
+    def __init__(self, gemm: Gemm, cpu: str, relu: bool = False) -> None:
+        machine = target_machine(cpu)
+        self.engine = jit(optimize(_module(gemm, cpu, relu), machine), machine)
+        self.entry = ENTRY(self.engine.get_function_address("entry"))
+        self.gemm = gemm
+
+    def __call__(self, a: np.ndarray) -> np.ndarray:
+        """C for the rows of `a` (m × k); C's padding columns must keep their NaN."""
+        dtype = ELEMENTS[self.gemm.element]
+        m = a.shape[0]
+        rows = np.zeros((m, self.gemm.lda), dtype)
+        rows[:, : self.gemm.k] = a
+        c = np.full((m + 1, self.gemm.ldc), np.nan, dtype)  # one row more than written
+        self.entry(m, rows.ctypes.data, c.ctypes.data)
+        assert np.isnan(c[:, self.gemm.n :]).all(), "a store wrote past n into the padding"
+        assert np.isnan(c[m]).all(), "a store wrote past row m"
+        return c[:m, : self.gemm.n]
+
+
+def _gemm(k: int, n: int, element: str, seed: int, bias: bool = True) -> Gemm:
+    rng = np.random.default_rng(seed)
+    dtype = ELEMENTS[element]
+    weights = rng.uniform(-1, 1, (k, n)).astype(dtype)
+    shift = rng.uniform(-1, 1, n).astype(dtype) if bias else None
+    return Gemm(weights, shift, element, k + PADDING, n + PADDING)
+
+
+def _row_counts(rows: int) -> list[int]:
+    return [0, 1, 2, rows - 1, rows, rows + 1, 2 * rows + 5, 5 * rows - 1]
+
+
+def _column_counts(width: int) -> list[int]:
+    return [1, width - 1, width, width + 1, 3 * width + 5]
+
+
+@pytest.mark.parametrize("cpu", LEVELS)
+@pytest.mark.parametrize("element", list(ELEMENTS))
+def test_every_edge_of_the_tile(cpu: str, element: str) -> None:
+    tile = blocking_for(isa_of(cpu), element)
+    rng = np.random.default_rng(1)
+    for n, k in zip(_column_counts(tile.width), (1, 7, 2, 5, 3)):
+        gemm = _gemm(k, n, element, seed=n * 100 + k)
+        compiled = Compiled(gemm, cpu)
+        for m in _row_counts(tile.rows):
+            a = rng.uniform(-1, 1, (m, k)).astype(ELEMENTS[element])
+            got = compiled(a)
+            assert got.shape == (m, n)
+            assert_within_dot_bound(got, a, gemm.weights, gemm.bias, element)
+
+
+@pytest.mark.parametrize("cpu", LEVELS)
+def test_a_layer_sized_product(cpu: str) -> None:
+    """784 → 256 as in an MNIST MLP, for one sample and for a tile with a remainder."""
+    gemm = _gemm(784, 256, "float32", seed=7)
+    compiled = Compiled(gemm, cpu)
+    rng = np.random.default_rng(2)
+    for m in (1, 3, 37):
+        a = rng.uniform(0, 1, (m, 784)).astype(np.float32)
+        assert_within_dot_bound(compiled(a), a, gemm.weights, gemm.bias, "float32")
+
+
+def test_no_inner_dimension_gives_the_bias() -> None:
+    gemm = _gemm(0, 21, "float64", seed=3)
+    got = Compiled(gemm, "host")(np.zeros((5, 0)))
+    np.testing.assert_array_equal(got, np.broadcast_to(gemm.bias, (5, 21)))
+
+
+def test_without_bias() -> None:
+    gemm = _gemm(9, 40, "float32", seed=4, bias=False)
+    a = np.random.default_rng(5).uniform(-1, 1, (14, 9)).astype(np.float32)
+    assert_within_dot_bound(Compiled(gemm, "host")(a), a, gemm.weights, None, "float32")
+
+
+def test_the_epilogue_applies_to_every_stored_vector() -> None:
+    """relu in the epilogue equals relu of the plain product, bit for bit (same arithmetic)."""
+    gemm = _gemm(13, 37, "float32", seed=6)
+    a = np.random.default_rng(7).uniform(-1, 1, (29, 13)).astype(np.float32)
+    plain = Compiled(gemm, "host")(a)
+    np.testing.assert_array_equal(Compiled(gemm, "host", relu=True)(a), np.maximum(plain, 0))
+
+
+def test_panels_are_zero_padded_and_k_major() -> None:
+    weights = np.arange(3 * 5, dtype=np.float32).reshape(3, 5)
+    packed = pack_panels(weights, 4, np.float32)
+    assert packed.shape == (2, 3, 4)
+    np.testing.assert_array_equal(packed[0], weights[:, :4])
+    np.testing.assert_array_equal(packed[1, :, 0], weights[:, 4])
+    assert not packed[1, :, 1:].any()
+
+
+@pytest.mark.parametrize(
+    "cpu, registers, fused",
+    [("x86-64-v4", "zmm", True), ("x86-64-v3", "ymm", True), ("generic", "xmm", False)],
+)
+def test_each_level_uses_its_own_vector_unit(cpu: str, registers: str, fused: bool) -> None:
+    """The code for a level uses that level's widest registers, FMA only where it has it: a
+    `--cpu generic` library runs on any x86-64."""
+    if platform.machine() != "x86_64":
+        pytest.skip("the levels are x86-64's")
+    machine = target_machine(cpu)
+    assembly = machine.emit_assembly(optimize(_module(_gemm(16, 64, "float32", 8), cpu), machine))
+    assert f"%{registers}" in assembly
+    wider = {"xmm": ("%ymm", "%zmm"), "ymm": ("%zmm",), "zmm": ()}[registers]
+    assert not any(w in assembly for w in wider)
+    assert ("vfmadd" in assembly) == fused
+
+
+def test_the_levels_describe_their_registers() -> None:
+    assert ISA_LEVELS["x86-64-v4"].lanes(4) == 16
+    assert blocking_for(ISA_LEVELS["x86-64-v4"], "float32").rows == 12
+    assert blocking_for(ISA_LEVELS["generic"], "float64").width == 4
