@@ -9,14 +9,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .peak import L2_READ
+
 __all__ = [
     "BASELINE",
     "COLUMN_KINDS",
     "ENTRY",
+    "EXACT_NETWORKS",
     "INT32_LOOP",
     "INT64_LOOP",
     "column_ratios",
     "evaluate_targets",
+    "l2_bound_ns",
     "workload_ratios",
 ]
 
@@ -28,6 +32,9 @@ INT64_LOOP = "hand int64 %"  # hand-written column loops it is held to
 INT32_LOOP = "hand int32 cmp-sub"
 COLUMN_KINDS = ("cache", "memory")  # pairs per call that stay in cache, that stream from memory
 COMPILE_SECONDS = {"grokking": 10.0, "law MLP exact": 30.0, "law MLP auto": 30.0}  # issue 6
+# issue 12: the exact-mode networks, and the latency bounds each is held to
+EXACT_NETWORKS = ("law MLP exact", "784-256-256-10", "LeNet-5", "grokking exact")
+L2_BOUND_FACTOR = {"784-256-256-10": 1.5}  # one sample from C within this factor of the L2 bound
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Target:
     upper: bool
     needs: str  # "closed form", "exact" or "" (every workload)
     unit: str = "x"  # "x": a ratio; " s" or " ns": a figure itself (no denominator)
+    workloads: tuple[str, ...] = ()  # only these workloads (empty: every one `needs` admits)
 
 
 TARGETS = (
@@ -127,6 +135,58 @@ TARGETS = (
         "exact",
     ),
 )
+TARGETS += (  # issue 12: one thread, exact mode, from C
+    Target(
+        "(#12) exact, C batch throughput >= torch eager",
+        "torch",
+        BASELINE,
+        "batch",
+        1.0,
+        False,
+        "",
+        workloads=EXACT_NETWORKS,
+    ),
+    Target(
+        "(#12) exact, C batch throughput >= 0.8x ONNX Runtime",
+        "onnxruntime",
+        BASELINE,
+        "batch",
+        0.8,
+        False,
+        "",
+        workloads=EXACT_NETWORKS,
+    ),
+    Target(
+        "(#12) exact, C one-sample latency >= 10x below torch eager",
+        "torch",
+        BASELINE,
+        "single",
+        10.0,
+        False,
+        "",
+        workloads=("law MLP exact", "grokking exact"),
+    ),
+    Target(
+        "(#12) exact, C one-sample latency >= 2x below ONNX Runtime",
+        "onnxruntime",
+        BASELINE,
+        "single",
+        2.0,
+        False,
+        "",
+        workloads=("784-256-256-10",),
+    ),
+    Target(
+        "(#12) exact, C one-sample latency >= 1.5x below ONNX Runtime",
+        "onnxruntime",
+        BASELINE,
+        "single",
+        1.5,
+        False,
+        "",
+        workloads=("LeNet-5",),
+    ),
+)
 COLUMN_TARGETS = (  # issue 7, on the pairs that stay in cache
     Target(
         "typed column entry _batch_i32 <= 0.25 ns/sample (in cache)",
@@ -207,6 +267,8 @@ def evaluate_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for target in TARGETS:
             if target.needs == "exact" and record["compile"]["mode"] != "exact":
                 continue
+            if target.workloads and name not in target.workloads:
+                continue
             found = next(
                 (
                     r
@@ -258,11 +320,41 @@ def evaluate_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     {"name": "nnc.compile seconds", "value": record["compile"]["seconds"]},
                 )
             )
+        if name in L2_BOUND_FACTOR:
+            results.append(_l2_verdict(record, L2_BOUND_FACTOR[name]))
         if record.get("columns") is not None:
             results += [
                 _column_verdict(target, name, record["columns"]) for target in COLUMN_TARGETS
             ]
     return results
+
+
+def l2_bound_ns(record: dict[str, Any]) -> float | None:
+    """One sample's time if its weights stream from L2 once: weight bytes ÷ the L2 read bandwidth
+    measured in the same rounds (GB/s = bytes/ns); None without the machine's figures."""
+    machine = record.get("machine")
+    if not machine:
+        return None
+    return record["weight_bytes"] / machine[L2_READ]["median"]
+
+
+def _l2_verdict(record: dict[str, Any], factor: float) -> dict[str, Any]:
+    """nnc C's one-sample time ÷ the L2 bound, held to `factor`."""
+    target = Target(
+        f"(#12) exact, C one-sample latency within {factor:g}x of the L2 bound",
+        BASELINE,
+        "",
+        "single",
+        factor,
+        True,
+        "",
+    )
+    bound = l2_bound_ns(record)
+    nnc = (record["runtimes"].get(BASELINE) or {}).get("single")
+    if bound is None or nnc is None:
+        return _verdict(target, record["name"], None, "not measured: no nnc C or L2 figure")
+    source = {"name": f"{BASELINE} / L2 bound", "value": nnc["median"] / bound}
+    return _verdict(target, record["name"], source)
 
 
 def _column_verdict(target: Target, workload: str, columns: dict[str, Any]) -> dict[str, Any]:

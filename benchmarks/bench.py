@@ -17,6 +17,7 @@ from .analysis import workload_ratios
 from .c_driver import Driver, compile_shared
 from .columns import run_columns
 from .measure import Probe, calibrate, run_rounds, summarize
+from .peak import MachinePeak
 from .runtimes import (
     Inputs,
     Runtime,
@@ -29,9 +30,9 @@ from .runtimes import (
     torch_compiled,
     torch_eager,
 )
-from .workloads import Workload
+from .workloads import Workload, multiply_adds, weight_bytes
 
-__all__ = ["ALL_RUNTIMES", "Settings", "compile_with_nnc", "run_workload"]
+__all__ = ["ALL_RUNTIMES", "NNC_RUNTIMES", "Settings", "compile_with_nnc", "run_workload"]
 
 ALL_RUNTIMES = (
     "ctypes abs()",
@@ -46,6 +47,7 @@ ALL_RUNTIMES = (
     "hand C",
     "hand C scalar",
 )
+NNC_RUNTIMES = ("nnc art(x)", "nnc.load", "nnc C", "nnc C scalar", "hand C", "hand C scalar")
 Log = Callable[[str], None]
 
 
@@ -59,11 +61,20 @@ class Settings:
     batch_seconds: float = 0.2  # and of a batch timer (at least one call)
     runtimes: tuple[str, ...] = ALL_RUNTIMES
     columns: tuple[int, int] = (65_536, 1_000_000)  # pairs per column-loop call: cache, memory
+    clock: str = "wall"  # "wall", or "cpu": this thread's CPU time (a machine shared with others)
 
 
-def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log) -> dict[str, Any]:
-    """Compile, build the runtimes, check they agree, time them interleaved, compute the ratios.
-    Binaries go to workdir/PREFIX/: a library loaded in this process is never overwritten."""
+def run_workload(
+    workload: Workload,
+    settings: Settings,
+    workdir: Path,
+    log: Log,
+    machine: MachinePeak | None = None,
+) -> dict[str, Any]:
+    """Compile, build the runtimes, check they agree, time them interleaved (with the machine's
+    peak loops, when given), compute the ratios. A model nnc cannot compile yet is still timed on
+    the other runtimes. Binaries go to workdir/PREFIX/: a library loaded in this process is never
+    overwritten."""
     workdir = workdir / workload.prefix
     workdir.mkdir()
 
@@ -75,26 +86,30 @@ def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log
     say("nnc.compile ...")
     art, compiled = compile_with_nnc(workload)
     library = workdir / f"{workload.prefix}.so"
-    start = time.perf_counter()
-    art.save(library)
-    compiled["save_seconds"] = time.perf_counter() - start
-    form = compiled["closed_form"]
-    say(
-        f"compiled in {compiled['seconds']:.2f} s (mode {compiled['mode']}, "
-        f"{'closed form ' + form if form else 'no closed form'}), saved {library.name} in "
-        f"{compiled['save_seconds']:.2f} s"
-    )
+    if art is None:
+        say(f"not compiled: {compiled['error']}")
+    else:
+        start = time.perf_counter()
+        art.save(library)
+        compiled["save_seconds"] = time.perf_counter() - start
+        form = compiled["closed_form"]
+        say(
+            f"compiled in {compiled['seconds']:.2f} s (mode {compiled['mode']}, "
+            f"{'closed form ' + form if form else 'no closed form'}), saved {library.name} in "
+            f"{compiled['save_seconds']:.2f} s"
+        )
     inputs = Inputs.of(workload.sample(workload.batch or settings.batch), workload.integer)
     built = _build_runtimes(workload, art, library, inputs, settings, workdir, say)
     runtimes = [r for r in built if isinstance(r, Runtime)]
     skipped = {r.name: r.reason for r in built if isinstance(r, Skipped)}
-    checks = _cross_check(runtimes, compiled["output"] != "raw")
+    checks = _cross_check(runtimes, compiled["output"] not in ("raw", None))
     probes = [
         Probe(r.name, kind, timer, 1 if kind == "single" else len(inputs))
         for r in runtimes
         for kind, timer in (("single", r.single), ("batch", r.batch))
         if timer is not None
     ]
+    probes += machine.probes() if machine is not None else []
     say(f"calibrating {len(probes)} timers")
     for probe in probes:
         seconds = settings.single_seconds if probe.kind == "single" else settings.batch_seconds
@@ -109,11 +124,14 @@ def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log
         "compile": compiled,
         "runtimes": {r.name: _runtime_record(r, raw, probes, checks.get(r.name)) for r in runtimes},
         "skipped": skipped,
+        "multiply_adds": multiply_adds(workload.model, inputs.tensor),
+        "weight_bytes": weight_bytes(workload.model),
+        "machine": machine.summarize(raw) if machine is not None else None,
     }
     record["ratios"] = workload_ratios(record)
     record["columns"] = (
         None
-        if workload.columns is None
+        if workload.columns is None or art is None
         else run_columns(library, workload.prefix, workload.columns, settings, workdir, say)
     )
     return record
@@ -137,10 +155,20 @@ def _runtime_record(
     return record
 
 
-def compile_with_nnc(workload: Workload) -> tuple[nnc.Artifact, dict[str, Any]]:
-    """nnc.compile, timed as a whole and (from its report) by stage and by pass."""
+def compile_with_nnc(workload: Workload) -> tuple[nnc.Artifact | None, dict[str, Any]]:
+    """nnc.compile, timed as a whole and (from its report) by stage and by pass; no artifact and
+    the error's first line when nnc refuses the model (e.g. an op it does not support yet)."""
     start = time.perf_counter()
-    art = nnc.compile(workload.source, workload.inputs, **workload.options)
+    try:
+        art = nnc.compile(workload.source, workload.inputs, **workload.options)
+    except nnc.NNCError as error:
+        return None, {
+            "seconds": time.perf_counter() - start,
+            "error": f"{type(error).__name__}: {str(error).splitlines()[0]}",
+            "mode": workload.options.get("mode", "auto"),
+            "output": None,
+            "closed_form": None,
+        }
     seconds = time.perf_counter() - start
     report = art.report
     return art, {
@@ -158,16 +186,21 @@ def compile_with_nnc(workload: Workload) -> tuple[nnc.Artifact, dict[str, Any]]:
 
 def _build_runtimes(
     workload: Workload,
-    art: nnc.Artifact,
+    art: nnc.Artifact | None,
     library: Path,
     inputs: Inputs,
     settings: Settings,
     workdir: Path,
     say: Log,
 ) -> list[Runtime | Skipped]:
-    """The runtimes the settings ask for, in display order; those that fail come back Skipped."""
+    """The runtimes the settings ask for, in display order; those that fail come back Skipped,
+    nnc's own (and the hand-written C, which borrows nnc's ABI) when nnc did not compile."""
     wanted = set(settings.runtimes)
     built: list[Runtime | Skipped] = []
+    if art is None:
+        missing = ["nnc art(x)", "nnc.load", "nnc C"] + (["hand C"] if workload.reference else [])
+        built += [Skipped(n, "nnc did not compile the model") for n in missing if n in wanted]
+        wanted -= set(NNC_RUNTIMES)
     if "ctypes abs()" in wanted:
         built.append(ctypes_floor())
     if "torch" in wanted:
@@ -193,7 +226,7 @@ def _build_runtimes(
         hand = compile_shared(workload.reference.source, workdir / f"{prefix}.so")
         abi = dataclasses.replace(art.abi(workload.prefix), prefix=prefix)  # the same ABI
         built += c_loops("hand", Driver(hand, abi, workdir), inputs)
-    built = [r for r in built if r.name in wanted]  # c_loops makes the scalar loop too
+    built = [r for r in built if r.name in wanted or isinstance(r, Skipped)]  # c_loops: scalar too
     for runtime in built:
         say(
             f"{runtime.name}: {runtime.note}"
