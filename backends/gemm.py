@@ -18,15 +18,15 @@ block of rows while it is in cache.
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from llvmlite import ir
 
 from .isa import Isa
+from .loops import counted_loop
 
 __all__ = ["Blocking", "Epilogue", "Gemm", "blocking_for", "emit_gemm", "pack_panels"]
 
@@ -124,24 +124,6 @@ def _i64(value: int) -> ir.Constant:
     return ir.Constant(I64, value)
 
 
-@contextlib.contextmanager
-def _loop(b: ir.IRBuilder, count: ir.Value) -> Iterator[ir.Value]:
-    """for (i = 0; i < count; i++) { body } at the builder's position."""
-    fn = b.function
-    head, body, done = (fn.append_basic_block(s) for s in ("loop", "body", "done"))
-    before = b.block
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64)
-    i.add_incoming(_i64(0), before)
-    b.cbranch(b.icmp_unsigned("<", i, count), body, done)
-    b.position_at_end(body)
-    yield i
-    i.add_incoming(b.add(i, _i64(1)), b.block)
-    b.branch(head)
-    b.position_at_end(done)
-
-
 class _GemmEmitter:
     """Emits the driver and, on demand, one micro-kernel per (rows, panels, last panel's width)."""
 
@@ -202,7 +184,7 @@ class _GemmEmitter:
         loops = whole // group
         if loops:
             kernel = self._kernel(rows, group, self.tile.width)
-            with _loop(b, _i64(loops)) as g:
+            with counted_loop(b, _i64(loops)) as g:
                 self._call_blocks(b, kernel, rows, a, c, b.mul(g, _i64(group)), blocks)
         left = self.panel_count - loops * group
         if left:
@@ -227,7 +209,7 @@ class _GemmEmitter:
             else ir.Constant(PTR, None)
         )
         column = b.mul(panel, _i64(width))
-        with _loop(b, blocks) as block:
+        with counted_loop(b, blocks) as block:
             first = b.mul(block, _i64(rows))
             block_a = self._row(b, a, first, self.gemm.lda)
             block_c = b.gep(
