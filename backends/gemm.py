@@ -43,14 +43,19 @@ Epilogue = Callable[[ir.IRBuilder, ir.Value], ir.Value]
 
 @dataclass(frozen=True)
 class Gemm:
-    """One product against constant weights: A is m × k with row stride `lda` elements, C is
-    m × n with row stride `ldc`; `weights` is (k, n) and `bias` (n,) or None."""
+    """One product against constant weights: A is m × k, C is m × n; `weights` is (k, n) and
+    `bias` (n,) or None. The rows come in samples of `rows` rows: within a sample, row strides are
+    `lda` and `ldc` elements; from one sample to the next, `a_sample` and `c_sample` (0: rows
+    times the row stride, every row evenly spaced)."""
 
     weights: np.ndarray
     bias: np.ndarray | None
     element: str  # "float32" or "float64": A, B, C and the arithmetic
     lda: int
     ldc: int
+    rows: int = 1
+    a_sample: int = 0
+    c_sample: int = 0
 
     @property
     def k(self) -> int:
@@ -158,9 +163,8 @@ class _GemmEmitter:
             return fn
         rows = self.tile.rows
         blocks = b.udiv(m, _i64(rows))
-        self._cover_columns(b, rows, a, c, blocks)
-        tail_a = self._row(b, a, b.mul(blocks, _i64(rows)), self.gemm.lda)
-        tail_c = self._row(b, c, b.mul(blocks, _i64(rows)), self.gemm.ldc)
+        self._cover_columns(b, rows, a, c, _i64(0), blocks)
+        tail = b.mul(blocks, _i64(rows))
         rest = b.urem(m, _i64(rows))
         done = fn.append_basic_block("return")
         switch = b.switch(rest, done)
@@ -168,28 +172,35 @@ class _GemmEmitter:
             case = fn.append_basic_block(f"rows{count}")
             switch.add_case(_i64(count), case)
             b.position_at_end(case)
-            self._cover_columns(b, count, tail_a, tail_c, _i64(1))
+            self._cover_columns(b, count, a, c, tail, _i64(1))
             b.branch(done)
         b.position_at_end(done)
         b.ret_void()
         return fn
 
     def _cover_columns(
-        self, b: ir.IRBuilder, rows: int, a: ir.Value, c: ir.Value, blocks: ir.Value
+        self,
+        b: ir.IRBuilder,
+        rows: int,
+        a: ir.Value,
+        c: ir.Value,
+        first: ir.Value,
+        blocks: ir.Value,
     ) -> None:
-        """Every panel for `blocks` consecutive blocks of `rows` rows: groups of whole panels in a
-        loop (panels outside, blocks inside), then the group holding the narrow last panel."""
+        """Every panel for `blocks` consecutive blocks of `rows` rows from row `first`: groups of
+        whole panels in a loop (panels outside, blocks inside), then the group holding the narrow
+        last panel."""
         group = self.tile.panels_for(rows)
         whole = self.panel_count if self.last_width == self.tile.width else self.panel_count - 1
         loops = whole // group
         if loops:
             kernel = self._kernel(rows, group, self.tile.width)
             with counted_loop(b, _i64(loops)) as g:
-                self._call_blocks(b, kernel, rows, a, c, b.mul(g, _i64(group)), blocks)
+                self._call_blocks(b, kernel, rows, a, c, first, b.mul(g, _i64(group)), blocks)
         left = self.panel_count - loops * group
         if left:
             kernel = self._kernel(rows, left, self.last_width)
-            self._call_blocks(b, kernel, rows, a, c, _i64(loops * group), blocks)
+            self._call_blocks(b, kernel, rows, a, c, first, _i64(loops * group), blocks)
 
     def _call_blocks(
         self,
@@ -198,6 +209,7 @@ class _GemmEmitter:
         rows: int,
         a: ir.Value,
         c: ir.Value,
+        first: ir.Value,
         panel: ir.Value,
         blocks: ir.Value,
     ) -> None:
@@ -208,17 +220,23 @@ class _GemmEmitter:
             if self.bias is not None
             else ir.Constant(PTR, None)
         )
-        column = b.mul(panel, _i64(width))
+        columns = b.gep(c, [b.mul(panel, _i64(width))], source_etype=self.element)
         with counted_loop(b, blocks) as block:
-            first = b.mul(block, _i64(rows))
-            block_a = self._row(b, a, first, self.gemm.lda)
-            block_c = b.gep(
-                self._row(b, c, first, self.gemm.ldc), [column], source_etype=self.element
-            )
-            b.call(kernel, [block_a, weights, bias, block_c])
+            row = b.add(first, b.mul(block, _i64(rows)))
+            b.call(kernel, [a, weights, bias, columns, row])
 
-    def _row(self, b: ir.IRBuilder, base: ir.Value, row: ir.Value, stride: int) -> ir.Value:
-        return b.gep(base, [b.mul(row, _i64(stride))], source_etype=self.element)
+    def _row(
+        self, b: ir.IRBuilder, base: ir.Value, row: ir.Value, stride: int, sample: int
+    ) -> ir.Value:
+        """Address of row `row` (of all samples' rows) of a matrix with row stride `stride` and
+        `sample` elements from one sample's rows to the next's."""
+        per_sample = self.gemm.rows
+        if sample in (0, per_sample * stride):
+            offset = b.mul(row, _i64(stride))
+        else:
+            within = b.mul(b.urem(row, _i64(per_sample)), _i64(stride))
+            offset = b.add(b.mul(b.udiv(row, _i64(per_sample)), _i64(sample)), within)
+        return b.gep(base, [offset], source_etype=self.element)
 
     # --- micro-kernels ----------------------------------------------------------------------
     def _kernel(self, rows: int, panels: int, last_width: int) -> ir.Function:
@@ -241,22 +259,26 @@ class _GemmEmitter:
         return found
 
     def _emit_kernel(self, rows: int, panels: int, last_width: int) -> ir.Function:
-        """`void (ptr a, ptr panels, ptr bias, ptr c)`: a rows × (panels · NR) block of C."""
+        """`void (ptr a, ptr panels, ptr bias, ptr c, i64 first)`: rows first.. of C, columns
+        (panels · NR) from c on."""
         name = f"{self.name}.r{rows}p{panels}w{last_width}"
-        fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [PTR] * 4), name)
+        signature = ir.FunctionType(ir.VoidType(), [PTR] * 4 + [I64])
+        fn = ir.Function(self.module, signature, name)
         fn.linkage = "internal"
-        for arg in fn.args:
+        for arg in fn.args[:4]:
             arg.add_attribute("noalias")
-        a, weights, bias, c = fn.args
+        a, weights, bias, c, first = fn.args
         vectors = self._vectors(panels, last_width)
         entry = fn.append_basic_block("entry")
         b = ir.IRBuilder(entry)
+        indices = [b.add(first, _i64(row)) for row in range(rows)]
+        rows_a = [self._row(b, a, i, self.gemm.lda, self.gemm.a_sample) for i in indices]
+        rows_c = [self._row(b, c, i, self.gemm.ldc, self.gemm.c_sample) for i in indices]
         start = [self._start(b, bias, offset) for offset, _ in vectors]
         accumulators = [list(start) for _ in range(rows)]
         if self.gemm.k:
-            accumulators = self._k_loop(b, a, weights, vectors, accumulators)
-        for row, values in enumerate(accumulators):
-            row_c = b.gep(c, [_i64(row * self.gemm.ldc)], source_etype=self.element)
+            accumulators = self._k_loop(b, rows_a, weights, vectors, accumulators)
+        for row_c, values in zip(rows_c, accumulators):
             for (offset, count), value in zip(vectors, values):
                 if self.epilogue is not None:
                     value = self.epilogue(b, value)
@@ -275,7 +297,7 @@ class _GemmEmitter:
     def _k_loop(
         self,
         b: ir.IRBuilder,
-        a: ir.Value,
+        rows_a: list[ir.Value],
         weights: ir.Value,
         vectors: list[tuple[int, int]],
         start: list[list[ir.Value]],
@@ -300,8 +322,8 @@ class _GemmEmitter:
             loaded.append(b.load(ptr, typ=self.vector, align=self.isa.vector_bytes))
         fmuladd = self._intrinsic("llvm.fmuladd", ir.FunctionType(self.vector, [self.vector] * 3))
         updated = []
-        for row, accumulators in enumerate(phis):
-            element = b.gep(a, [b.add(kk, _i64(row * self.gemm.lda))], source_etype=self.element)
+        for row_a, accumulators in zip(rows_a, phis):
+            element = b.gep(row_a, [kk], source_etype=self.element)
             value = b.load(element, typ=self.element, align=self.element_bytes)
             broadcast = b.shuffle_vector(
                 b.insert_element(ir.Constant(self.vector, ir.Undefined), value, _i64(0)),

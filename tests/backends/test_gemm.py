@@ -153,3 +153,25 @@ def test_the_levels_describe_their_registers() -> None:
     assert ISA_LEVELS["x86-64-v4"].lanes(4) == 16
     assert blocking_for(ISA_LEVELS["x86-64-v4"], "float32").rows == 12
     assert blocking_for(ISA_LEVELS["generic"], "float64").width == 4
+
+
+def test_rows_grouped_in_samples_with_gaps_between() -> None:
+    """Three rows per sample, samples further apart than their rows (a tile of a sample-major
+    buffer holding other values too): every row lands where its sample's stride puts it."""
+    rows, k, n, gap = 3, 5, 37, 4
+    rng = np.random.default_rng(8)
+    weights = rng.uniform(-1, 1, (k, n)).astype(np.float32)
+    bias = rng.uniform(-1, 1, n).astype(np.float32)
+    gemm = Gemm(weights, bias, "float32", k, n, rows, rows * k + gap, rows * n + gap)
+    machine = target_machine("host")
+    engine = jit(optimize(_module(gemm, "host"), machine), machine)
+    entry = ENTRY(engine.get_function_address("entry"))
+    for samples in (1, 4, 9):
+        a = rng.uniform(-1, 1, (samples, rows, k)).astype(np.float32)
+        a_memory = np.zeros((samples, rows * k + gap), np.float32)
+        a_memory[:, : rows * k] = a.reshape(samples, -1)
+        c_memory = np.full((samples, rows * n + gap), np.nan, np.float32)
+        entry(samples * rows, a_memory.ctypes.data, c_memory.ctypes.data)
+        assert np.isnan(c_memory[:, rows * n :]).all(), "a store landed in the gap"
+        got = c_memory[:, : rows * n].reshape(samples * rows, n)
+        assert_within_dot_bound(got, a.reshape(-1, k), weights, bias, "float32")
