@@ -2,6 +2,10 @@
 
 int     NAME_eval(const double *x, double *y);                  one sample, flat row-major
 int     NAME_eval_batch(int64_t n, const double *x, double *y); n samples back to back
+int     NAME_eval_batch_threads(int64_t n, const double *x, double *y, int32_t threads);
+int     NAME_eval_f32(const float *x, float *y);                the same rows in the network's
+int     NAME_eval_batch_f32(int64_t n, const float *x, float *y);   own types: _f32, _i64, _i64_f32
+int     NAME_eval_batch_f32_threads(int64_t n, const float *x, float *y, int32_t threads);
 const char *NAME_metadata(void);                                JSON
 int64_t NAME(int64_t a, int64_t b);                             scalar form, when it exists
 int     NAME_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);
@@ -18,7 +22,16 @@ from typing import Any
 
 from nnc.errors import InputError
 
-__all__ = ["C_TYPES", "Abi", "ScalarArg", "SymbolNames", "TensorInfo", "check_prefix"]
+__all__ = [
+    "C_TYPES",
+    "ROW_TYPES",
+    "Abi",
+    "ScalarArg",
+    "SymbolNames",
+    "TensorInfo",
+    "check_prefix",
+    "row_suffix",
+]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = {
@@ -97,6 +110,17 @@ class SymbolNames:
     def column_entry(self, suffix: str) -> str:
         return f"{self.prefix}_batch_{suffix}"
 
+    def typed_eval(self, suffix: str) -> str:
+        return f"{self.prefix}_eval_{suffix}"
+
+    def typed_eval_batch(self, suffix: str) -> str:
+        return f"{self.prefix}_eval_batch_{suffix}"
+
+    @staticmethod
+    def threaded(batch_entry: str) -> str:
+        """The threaded twin of a batch entry: one more argument, the thread count."""
+        return f"{batch_entry}_threads"
+
 
 @dataclass(frozen=True)
 class Abi(SymbolNames):
@@ -109,6 +133,7 @@ class Abi(SymbolNames):
     constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
     metadata: dict[str, Any]
     columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
+    rows: str | None = None  # typed row entries' suffix ("f32", "i64", "i64_f32"); None: none
 
     @property
     def input_numel(self) -> int:
@@ -124,3 +149,24 @@ class Abi(SymbolNames):
 
 
 C_TYPES = {"i32": "int32_t", "i64": "int64_t", "f32": "float", "f64": "double"}
+# the element types rows come in: the network's own, by dtype
+ROW_TYPES = {
+    "float32": "f32",
+    "float16": "f32",
+    "bfloat16": "f32",
+    "float64": "f64",
+    **{t: "i64" for t in ("int64", "int32", "int16", "int8", "uint8", "bool")},
+}
+
+
+def row_suffix(input_dtypes: list[str], output_dtype: str) -> str | None:
+    """The suffix of the typed row entries (x in the inputs' type, y in the output's: "f32",
+    "i64", or "i64_f32" when they differ); None when the inputs mix types or rows are doubles
+    both ways (NAME_eval_batch already is that entry)."""
+    kinds = {ROW_TYPES[d] for d in input_dtypes}
+    if len(kinds) != 1:
+        return None
+    x, y = kinds.pop(), ROW_TYPES[output_dtype]
+    if (x, y) == ("f64", "f64"):
+        return None
+    return x if x == y else f"{x}_{y}"

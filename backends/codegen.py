@@ -1,9 +1,12 @@
 """Graph → LLVM IR: one emitter per op computes a node's values for a tile of samples.
 
-Values compute in two lanes: double for floating dtypes, int64 for integer and boolean ones.
-Dispatch is by table: op category → emitter, op → scalar instruction. The kernel builder (loops,
-buffers, the workspace, lane conversion) is backends/kernel.py; closed forms (EXPR/TABLE) emit in
-backends/closed_forms.py.
+Values compute in the kernel's lanes (kernel.py): int64 for integers and booleans; float or double
+for floating values, by the precision. Dispatch is by table: op category → emitter, op → scalar
+instruction, written once for both float widths. Matmuls against constant weights run as
+packed-panel GEMMs over the whole tile (gemm.py), their bias and activation in the GEMM's epilogue
+(fusion.py decides which); float exp, tanh and sigmoid are inline (lane_math.py), so loops over
+them vectorise. The kernel builder (loops, buffers, the workspace, lane conversion) is
+backends/kernel.py; closed forms (EXPR/TABLE) emit in backends/closed_forms.py.
 """
 
 from __future__ import annotations
@@ -11,11 +14,15 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from llvmlite import ir
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op
 
 from .closed_forms import emit_expr, emit_table
+from .fusion import GemmPlan, plan_gemms
+from .gemm import Epilogue, Gemm, emit_gemm
+from .isa import Isa
 from .kernel import (
     F32,
     F64,
@@ -26,90 +33,224 @@ from .kernel import (
     call_math,
     convert,
     i64,
+    is_float,
     lane_of,
     strides,
 )
+from .lane_math import LANE_FUNCTIONS
 
 __all__ = ["EMITTERS", "emit_kernel"]
 
 _STORAGE = {"float32": F32, "float16": F32, "bfloat16": F32, "float64": F64}
+_NUMPY_STORAGE = {F32: "<f4", F64: "<f8", I64: "<i8"}
 
 
-def emit_kernel(module: ir.Module, graph: Graph, tile: int, input_numel: int, name: str) -> Kernel:
-    """The kernel computing `tile` samples of the graph (internal linkage), fully emitted."""
-    k = Kernel(module, graph, tile, input_numel, name)
+def emit_kernel(
+    module: ir.Module,
+    graph: Graph,
+    tile: int,
+    input_numel: int,
+    name: str,
+    precision: str = "double",
+    isa: Isa | None = None,
+) -> Kernel:
+    """The kernel computing up to `tile` samples of the graph (internal linkage), fully emitted;
+    with a vector unit to shape them for, matmuls against constants become tile GEMMs."""
+    plans = _gemm_plans(graph, precision) if isa is not None else {}
+    epilogue_of = {name: plan for plan in plans.values() for name in plan.absorbed}
+    shares = {name: plan.matmul for name, plan in epilogue_of.items()}
+    k = Kernel(module, graph, tile, input_numel, name, precision, shares)
     for node in graph.nodes():
-        emitter = EMITTERS[node.op if node.op in EMITTERS else OP_TABLE[node.op].category]
-        k.buffers[node.name] = emitter(k, node)
+        if node.name in plans:
+            assert isa is not None
+            k.buffers[node.name] = _emit_gemm(k, plans[node.name], isa)
+        elif node.name in epilogue_of:  # computed in place by its GEMM's epilogue
+            k.buffers[node.name] = k.buffers[epilogue_of[node.name].matmul].view(node.shape)
+        else:
+            emitter = EMITTERS[node.op if node.op in EMITTERS else OP_TABLE[node.op].category]
+            k.buffers[node.name] = emitter(k, node)
     _store_output(k)
     k.finish()
     return k
 
 
 def _store_output(k: Kernel) -> None:
-    """y[s, i] = output[s, i], as doubles."""
+    """y[s, i] = output[s, i], in the kernel's output row type."""
     (name,) = k.graph.outputs
     source = k.buffers[name]
     numel = math.prod(source.shape)
-    y = Buffer(k.y, F64, F64, source.shape, numel)
+    y = Buffer(k.y, k.y_type, k.y_type, source.shape, numel)
     with k.samples(), k.loop(numel) as i:
-        k.store(y, i, k.load(source, i, F64))
+        k.store(y, i, k.load(source, i, k.y_type))
 
 
 # --- sources ----------------------------------------------------------------------------------
 
 
 def _emit_input(k: Kernel, node: Node) -> Buffer:
-    """Float inputs are read in place from the rows of x; integer ones convert once."""
-    x = k.allocas.gep(k.x, [i64(k.x_offset)], source_etype=F64)
+    """Inputs computing in the row type of x are read in place; others convert once."""
+    x = k.allocas.gep(k.x, [i64(k.x_offset)], source_etype=k.x_type)
     k.x_offset += node.numel
-    view = Buffer(x, F64, F64, node.shape, k.input_numel)
-    if lane_of(node.dtype) == F64:
+    view = Buffer(x, k.x_type, k.x_type, node.shape, k.input_numel)
+    lane = k.lane(node.dtype)
+    if lane == k.x_type:
         return view
     out = k.new_buffer(node)
     with k.samples(), k.loop(node.numel) as i:
-        k.store(out, i, k.load(view, i, I64))
+        k.store(out, i, k.load(view, i, lane))
     return out
 
 
 def _emit_const(k: Kernel, node: Node) -> Buffer:
-    """An internal constant global in the value's own precision, shared by every kernel."""
+    """An internal constant global in the value's own precision, shared by every kernel (its bytes
+    as the initializer: quick to print and parse however large)."""
     storage = _STORAGE.get(node.dtype, I64)
     name = f"const_{node.name}"
     table = k.module.globals.get(name)
     if table is None:
         assert node.value is not None
         flat = node.value.detach().reshape(-1)
-        values = [int(v) for v in flat.tolist()] if storage is I64 else flat.double().tolist()
-        array_type = ir.ArrayType(storage, max(len(values), 1))
+        values = flat.long() if storage is I64 else flat.double()
+        data = bytearray(values.numpy().astype(_NUMPY_STORAGE[storage]).tobytes()) or bytearray(8)
+        array_type = ir.ArrayType(ir.IntType(8), len(data))
         table = ir.GlobalVariable(k.module, array_type, name=name)
         table.linkage = "internal"
         table.global_constant = True
-        table.initializer = ir.Constant(array_type, values or [0])
-    return Buffer(table, storage, lane_of(node.dtype), node.shape, 0)
+        table.align = 16
+        table.initializer = ir.Constant(array_type, data)
+    return Buffer(table, storage, k.lane(node.dtype), node.shape, 0)
+
+
+# --- matmuls against constants: tile GEMMs ----------------------------------------------------
+
+
+def _gemm_plans(graph: Graph, precision: str) -> dict[str, GemmPlan]:
+    """The GEMMs whose left operand computes in the product's lane (read in place)."""
+    lane = {n.name: lane_of(n.dtype, precision) for n in graph.nodes()}
+    return {
+        name: plan
+        for name, plan in plan_gemms(graph).items()
+        if lane[graph[name].inputs[0]] == lane[name]
+        and graph[graph[name].inputs[0]].op is not Op.CONST
+    }
+
+
+def _emit_gemm(k: Kernel, plan: GemmPlan, isa: Isa) -> Buffer:
+    """C = activation(A · W + bias) for every row of every sample, in one call: one GEMM function
+    per node, shared by the module's kernels (same strides in each)."""
+    node = k.graph[plan.matmul]
+    a = k.buffers[node.inputs[0]]
+    out = k.new_buffer(node)
+    element = "float32" if out.lane == F32 else "float64"
+    dtype = np.float32 if out.lane == F32 else np.float64
+    name = f"gemm_{node.name}"
+    gemm = k.module.globals.get(name)
+    if gemm is None:
+        bias = None if plan.bias is None else plan.bias.astype(dtype)
+        shape = Gemm(
+            plan.weights.astype(dtype),
+            bias,
+            element,
+            plan.weights.shape[0],
+            plan.weights.shape[1],
+            plan.rows,
+            a.sample_stride,
+            out.sample_stride,
+        )
+        gemm = emit_gemm(k.module, name, shape, isa, _epilogue(plan.activation))
+    k.b.call(gemm, [k.b.mul(k.count, i64(plan.rows)), a.ptr, out.ptr])
+    return out
+
+
+def _epilogue(activation: Op | None) -> Epilogue | None:
+    """The activation on a vector of accumulators: relu inline, others through one out-of-line
+    function per vector type (inlined in every micro-kernel they would multiply its code)."""
+    if activation is None:
+        return None
+    if activation is Op.RELU:
+        return _relu
+    return lambda b, v: b.call(_vector_function(b.module, activation, v.type), [v])
+
+
+def _vector_function(module: ir.Module, activation: Op, vector: ir.VectorType) -> ir.Function:
+    """`vector nnc.<op>.<type>(vector)`: the op on every lane, inline float math (lane_math) for
+    float lanes, libm lane by lane for double ones."""
+    name = f"nnc.{activation.value}.v{vector.count}{_suffix(vector.element)}"
+    found = module.globals.get(name)
+    if found is not None:
+        return found
+    fn = ir.Function(module, ir.FunctionType(vector, [vector]), name)
+    fn.linkage = "internal"
+    fn.attributes.add("noinline")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    (value,) = fn.args
+    if vector.element == F32:
+        b.ret(LANE_FUNCTIONS[activation.value](b, value))
+    else:
+        b.ret(_lanewise(b, value, lambda x: _FLOAT[activation](_Scalar(b), [x])))
+    return fn
+
+
+def _relu(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
+    zero = ir.Constant(value.type, None)
+    return b.select(b.fcmp_ordered("<", value, zero), zero, value)
+
+
+class _Scalar:
+    """What the element emitters read of a kernel: its builder and module."""
+
+    def __init__(self, b: ir.IRBuilder) -> None:
+        self.b, self.module = b, b.module
+
+
+def _lanewise(b: ir.IRBuilder, vector: ir.Value, scalar: Callable[[ir.Value], ir.Value]):
+    """`scalar` applied to every lane of `vector`."""
+    result = vector
+    for lane in range(vector.type.count):
+        value = scalar(b.extract_element(vector, i64(lane)))
+        result = b.insert_element(result, value, i64(lane))
+    return result
 
 
 # --- elementwise ------------------------------------------------------------------------------
 
 
-def _call(name: str) -> Callable[[Kernel, Sequence[ir.Value]], ir.Value]:
-    """An element emitter calling a libm function or LLVM intrinsic on doubles."""
-    return lambda k, args: call_math(k.b, k.module, name, args)
+def _suffix(kind: ir.Type) -> str:
+    return "f32" if kind == F32 else "f64"
+
+
+def _intrinsic(name: str) -> Callable[[Kernel, Sequence[ir.Value]], ir.Value]:
+    """An element emitter calling llvm.<name> for the argument's float width."""
+    return lambda k, a: call_math(k.b, k.module, f"llvm.{name}.{_suffix(a[0].type)}", a)
+
+
+def _libm(name: str) -> Callable[[Kernel, Sequence[ir.Value]], ir.Value]:
+    """An element emitter calling libm's `name` (double) or `name`f (float)."""
+    return lambda k, a: call_math(k.b, k.module, name if a[0].type == F64 else f"{name}f", a)
+
+
+def _inline_for_float(name: str, double: Callable) -> Callable:
+    """lane_math's inline `name` for float lanes (vectorisable), `double` for double ones."""
+    return lambda k, a: LANE_FUNCTIONS[name](k.b, a[0]) if a[0].type == F32 else double(k, a)
+
+
+def _one(value: ir.Value) -> ir.Constant:
+    return ir.Constant(value.type, 1.0)
 
 
 def _sigmoid(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
-    exp = _call("llvm.exp.f64")(k, [k.b.fneg(a[0])])
-    return k.b.fdiv(ir.Constant(F64, 1.0), k.b.fadd(ir.Constant(F64, 1.0), exp))
+    exp = _intrinsic("exp")(k, [k.b.fneg(a[0])])
+    return k.b.fdiv(_one(a[0]), k.b.fadd(_one(a[0]), exp))
 
 
 def _rsqrt(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
-    return k.b.fdiv(ir.Constant(F64, 1.0), _call("llvm.sqrt.f64")(k, a))
+    return k.b.fdiv(_one(a[0]), _intrinsic("sqrt")(k, a))
 
 
 def _truth(k: Kernel, value: ir.Value) -> ir.Value:
-    """value != 0 as i1, in either lane."""
-    if value.type == F64:
-        return k.b.fcmp_unordered("!=", value, ir.Constant(F64, 0.0))
+    """value != 0 as i1, in any lane."""
+    if is_float(value.type):
+        return k.b.fcmp_unordered("!=", value, ir.Constant(value.type, 0.0))
     return k.b.icmp_signed("!=", value, i64(0))
 
 
@@ -119,7 +260,7 @@ def _logic(fn: Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]) -> Callab
 
 def _compare(op: str) -> Callable:
     def emit(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
-        if a[0].type == F64:
+        if is_float(a[0].type):
             bit = (k.b.fcmp_unordered if op == "!=" else k.b.fcmp_ordered)(op, a[0], a[1])
         else:
             bit = k.b.icmp_signed(op, a[0], a[1])
@@ -135,33 +276,33 @@ def _select_by(op: str) -> Callable:
 
 def _int_pow(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
     base, exponent = (k.b.sitofp(v, F64) for v in a)
-    return k.b.fptosi(_call("llvm.pow.f64")(k, [base, exponent]), I64)
+    return k.b.fptosi(_intrinsic("pow")(k, [base, exponent]), I64)
 
 
-_ZERO_F, _ZERO_I = ir.Constant(F64, 0.0), i64(0)
+_ZERO_I = i64(0)
 
-# op → how to compute one element in the double lane, and in the int64 lane
+# op → how to compute one element in a float or double lane, and in the int64 lane
 _FLOAT: dict[Op, Callable] = {
     Op.NEG: lambda k, a: k.b.fneg(a[0]),
-    Op.ABS: _call("llvm.fabs.f64"),
-    Op.EXP: _call("llvm.exp.f64"),
-    Op.LOG: _call("llvm.log.f64"),
-    Op.LOG1P: _call("log1p"),
-    Op.SIN: _call("llvm.sin.f64"),
-    Op.COS: _call("llvm.cos.f64"),
-    Op.SQRT: _call("llvm.sqrt.f64"),
+    Op.ABS: _intrinsic("fabs"),
+    Op.EXP: _inline_for_float("exp", _intrinsic("exp")),
+    Op.LOG: _intrinsic("log"),
+    Op.LOG1P: _libm("log1p"),
+    Op.SIN: _intrinsic("sin"),
+    Op.COS: _intrinsic("cos"),
+    Op.SQRT: _intrinsic("sqrt"),
     Op.RSQRT: _rsqrt,
-    Op.TANH: _call("tanh"),
-    Op.SIGMOID: _sigmoid,
-    Op.RELU: lambda k, a: k.b.select(k.b.fcmp_ordered("<", a[0], _ZERO_F), _ZERO_F, a[0]),
-    Op.ERF: _call("erf"),
+    Op.TANH: _inline_for_float("tanh", _libm("tanh")),
+    Op.SIGMOID: _inline_for_float("sigmoid", _sigmoid),
+    Op.RELU: lambda k, a: _relu(k.b, a[0]),
+    Op.ERF: _libm("erf"),
     Op.ADD: lambda k, a: k.b.fadd(a[0], a[1]),
     Op.SUB: lambda k, a: k.b.fsub(a[0], a[1]),
     Op.MUL: lambda k, a: k.b.fmul(a[0], a[1]),
     Op.DIV: lambda k, a: k.b.fdiv(a[0], a[1]),
-    Op.POW: _call("llvm.pow.f64"),
-    Op.MAXIMUM: _call("llvm.maximum.f64"),
-    Op.MINIMUM: _call("llvm.minimum.f64"),
+    Op.POW: _intrinsic("pow"),
+    Op.MAXIMUM: _intrinsic("maximum"),
+    Op.MINIMUM: _intrinsic("minimum"),
 }
 _INT: dict[Op, Callable] = {
     Op.NEG: lambda k, a: k.b.sub(_ZERO_I, a[0]),
@@ -195,13 +336,20 @@ def _cast(k: Kernel, node: Node, value: ir.Value) -> ir.Value:
     dtype = node.dtype
     if dtype == "bool":
         return k.b.zext(_truth(k, value), I64)
-    if dtype in ("float32", "float16", "bfloat16"):
+    lane = k.lane(dtype)
+    if dtype in ("float32", "float16", "bfloat16") and lane == F64:  # rounded, kept in double
         return k.b.fpext(k.b.fptrunc(convert(k.b, value, F64), F32), F64)
     if dtype in ("int32", "int16", "int8", "uint8"):
         narrow = ir.IntType(int("".join(c for c in dtype if c.isdigit())))
         wide = k.b.trunc(convert(k.b, value, I64), narrow)
         return (k.b.zext if dtype == "uint8" else k.b.sext)(wide, I64)
-    return convert(k.b, value, lane_of(dtype))
+    return convert(k.b, value, lane)
+
+
+def _common_lane(sources: Sequence[Buffer]) -> ir.Type:
+    """Where operands of a comparison meet: the widest float lane among them, else int64."""
+    floats = [s.lane for s in sources if is_float(s.lane)]
+    return (F64 if F64 in floats else F32) if floats else I64
 
 
 def _emit_elementwise(k: Kernel, node: Node) -> Buffer:
@@ -209,7 +357,7 @@ def _emit_elementwise(k: Kernel, node: Node) -> Buffer:
     sources = [k.buffers[i] for i in node.inputs]
     lanes = [out.lane] * len(sources)
     if node.op in _PREDICATES:
-        lanes = [F64 if any(s.lane == F64 for s in sources) else I64] * len(sources)
+        lanes = [_common_lane(sources)] * len(sources)
     if node.op in (Op.CAST, Op.WHERE):
         lanes[0] = sources[0].lane  # converted by the op itself
     with k.samples(), k.nest(node.shape) as index:
@@ -227,7 +375,7 @@ def _element(k: Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir
         return k.b.select(_truth(k, values[0]), values[1], values[2])
     if node.op in _PREDICATES:
         return _PREDICATES[node.op](k, values)
-    table = _FLOAT if lane == F64 else _INT
+    table = _FLOAT if is_float(lane) else _INT
     if node.op not in table:  # e.g. exp of an integer tensor computes in double
         return _FLOAT[node.op](k, [convert(k.b, v, F64) for v in values])
     return table[node.op](k, values)
@@ -241,7 +389,9 @@ def _emit_reduction(k: Kernel, node: Node) -> Buffer:
     dims = tuple(node.attrs["dims"])
     keep = [d for d in range(len(source.shape)) if d not in dims]
     out = k.new_buffer(node)
-    lane = source.lane if node.op is not Op.ARGMAX else F64
+    lane = source.lane
+    if node.op is Op.ARGMAX or (node.op is Op.SUM and lane == F32):
+        lane = F64  # float sums accumulate in double: nearer the exact sum than torch's own
     accumulator = k.scratch(lane)
     best_index = k.scratch(I64)
     source_strides = strides(source.shape)
@@ -260,7 +410,7 @@ def _emit_reduction(k: Kernel, node: Node) -> Buffer:
                 k.b.store(k.b.select(better, value, current), accumulator)
                 k.b.store(k.b.select(better, position, k.b.load(best_index, typ=I64)), best_index)
             else:
-                k.b.store(_REDUCERS[(node.op, lane == F64)](k, [current, value]), accumulator)
+                k.b.store(_REDUCERS[(node.op, is_float(lane))](k, [current, value]), accumulator)
         result = k.b.load(
             best_index if node.op is Op.ARGMAX else accumulator,
             typ=I64 if node.op is Op.ARGMAX else lane,
@@ -281,7 +431,7 @@ _START = {  # (op, float lane) → the identity the accumulator starts from
 
 
 def _reduction_start(op: Op, lane: ir.Type) -> ir.Constant:
-    return ir.Constant(lane, _START[(op, lane == F64)])
+    return ir.Constant(lane, _START[(op, is_float(lane))])
 
 
 _REDUCERS = {
@@ -314,15 +464,15 @@ def _emit_matmul(k: Kernel, node: Node) -> Buffer:
         with k.loop(rows) as i:
             row = k.b.add(out_base, k.b.mul(i, i64(cols)))
             with k.loop(cols) as j:
-                k.store(out, k.b.add(row, j), ir.Constant(lane, 0.0 if lane == F64 else 0))
+                k.store(out, k.b.add(row, j), ir.Constant(lane, 0.0 if is_float(lane) else 0))
             with k.loop(inner) as kk:
                 a_value = k.load(a, k.b.add(a_base, k.b.add(k.b.mul(i, i64(inner)), kk)), lane)
                 with k.loop(cols) as j:
                     b_value = k.load(b, k.b.add(b_base, k.b.add(k.b.mul(kk, i64(cols)), j)), lane)
                     target = k.b.add(row, j)
                     total = k.load(out, target, lane)
-                    product = (k.b.fmul if lane == F64 else k.b.mul)(a_value, b_value)
-                    k.store(out, target, (k.b.fadd if lane == F64 else k.b.add)(total, product))
+                    product = (k.b.fmul if is_float(lane) else k.b.mul)(a_value, b_value)
+                    k.store(out, target, (k.b.fadd if is_float(lane) else k.b.add)(total, product))
     return out
 
 

@@ -1,10 +1,12 @@
 """The library's exported functions, as the Abi describes them, around the kernels codegen.py
-emits: NAME_eval, NAME_eval_batch, NAME_metadata, the scalar form and the typed column entries.
+emits: NAME_eval, NAME_eval_batch, the typed row entries (NAME_eval_f32, NAME_eval_batch_f32, ...),
+the threaded batch entries, NAME_metadata, the scalar form and the typed column entries.
 
-Batches run through a kernel for a tile of samples; the last, partial tile is copied into a
-staging tile padded with copies of its first row (real inputs, so padding never computes on
-values outside the domain) and its rows copied back. Working memory comes from the stack when it
-is small and from malloc otherwise; every entry returns 0, -1 when n < 0, -2 when malloc fails.
+Batches run through a kernel for a tile of samples, the last tile with only the samples left (the
+kernel takes its sample count). Rows whose element type is not the kernel's own (double rows of a
+float32 network, say) are converted tile by tile through a staging area. Working memory comes
+from the stack when it is small and from malloc otherwise; every entry returns 0, -1 when n < 0
+(or threads < 1), -2 when malloc fails.
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from nnc.ops import Op
 from .abi import Abi
 from .closed_forms import ExprEmitter
 from .codegen import emit_kernel
+from .isa import Isa
 from .kernel import (
     ALIGNMENT,
     F32,
     F64,
-    I1,
     I8,
     I32,
     I64,
@@ -33,15 +35,17 @@ from .kernel import (
     convert,
     counted,
     i64,
+    lane_bytes,
     lane_of,
+    precision_for,
 )
+from .memory import inputs_apart, with_workspace
+from .threads import emit_threaded_batch
 
-__all__ = ["MAX_TILE", "STACK_WORKSPACE_BYTES", "TILE_BYTES", "build_module", "tile_for"]
+__all__ = ["MAX_TILE", "TILE_BYTES", "build_module", "tile_for"]
 
 MAX_TILE = 16  # samples per kernel call in batch entries
 TILE_BYTES = 512 << 10  # a tile's working memory stays within this (L2-sized)
-STACK_WORKSPACE_BYTES = 256 << 10  # larger workspaces come from malloc, not the thread's stack
-OUT_OF_MEMORY = -2
 
 
 def tile_for(per_sample_bytes: int) -> int:
@@ -53,19 +57,41 @@ def tile_for(per_sample_bytes: int) -> int:
     return tile
 
 
-def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = "") -> ir.Module:
-    """The whole library as LLVM IR: kernels, the ABI's entry points and the metadata string."""
+_ROW_ELEMENTS = {"f32": F32, "f64": F64, "i64": I64}
+
+
+def build_module(
+    graph: Graph,
+    abi: Abi,
+    triple: str = "",
+    data_layout: str = "",
+    precision: str = "double",
+    isa: Isa | None = None,
+) -> ir.Module:
+    """The whole library as LLVM IR: kernels, the ABI's entry points and the metadata string.
+    Values compute in `precision` (kernel.PRECISIONS); with `isa`, matmuls against constants run
+    as GEMMs shaped for that vector unit."""
     module = ir.Module(name=abi.prefix)
     module.triple, module.data_layout = triple, data_layout
-    single = emit_kernel(module, graph, 1, abi.input_numel, "nnc_kernel")
+    precision = precision_for(graph, precision)
+    single = emit_kernel(module, graph, 1, abi.input_numel, "nnc_kernel", precision, isa)
     tile = tile_for(single.plan.bytes)
     batch = (
         single
         if tile == 1
-        else emit_kernel(module, graph, tile, abi.input_numel, "nnc_kernel_tile")
+        else emit_kernel(module, graph, tile, abi.input_numel, "nnc_kernel_tile", precision, isa)
     )
-    _define_eval(module, abi, single)
-    _define_eval_batch(module, abi, batch)
+    widths = (abi.input_numel, abi.output.numel)
+    rows = [(F64, F64, abi.eval, abi.eval_batch)]
+    if abi.rows is not None:
+        x_kind, _, y_kind = abi.rows.partition("_")
+        x_type, y_type = _ROW_ELEMENTS[x_kind], _ROW_ELEMENTS[y_kind or x_kind]
+        rows.append((x_type, y_type, abi.typed_eval(abi.rows), abi.typed_eval_batch(abi.rows)))
+    for x_type, y_type, one, many in rows:
+        _define_rows(module, one, single, (x_type, y_type), widths, batched=False)
+        batch_fn = _define_rows(module, many, batch, (x_type, y_type), widths, batched=True)
+        row_bytes = [lane_bytes(x_type) * widths[0], lane_bytes(y_type) * widths[1]]
+        emit_threaded_batch(module, abi.threaded(many), batch_fn, row_bytes, batch.tile)
     _define_metadata(module, abi)
     if abi.scalar_args is not None:
         output = graph[graph.outputs[0]]
@@ -84,50 +110,17 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
 
 
 @contextlib.contextmanager
-def _with_workspace(
-    fn: ir.Function, b: ir.IRBuilder, size: int, failure: ir.Constant | None = None
-) -> Iterator[ir.Value]:
-    """Working memory for the body: an aligned stack buffer when small, else malloc'd and freed
-    after the body (a failed malloc returns `failure`, by default OUT_OF_MEMORY)."""
-    if size <= STACK_WORKSPACE_BYTES:
-        memory = b.alloca(I8, size=i64(max(size, 1)))
-        memory.align = ALIGNMENT
-        yield memory
-        return
-    module = fn.module
-    malloc = module.globals.get("malloc") or ir.Function(
-        module, ir.FunctionType(PTR, [I64]), "malloc"
-    )
-    free = module.globals.get("free") or ir.Function(
-        module, ir.FunctionType(ir.VoidType(), [PTR]), "free"
-    )
-    memory = b.call(malloc, [i64(size)])
-    failed, ok = fn.append_basic_block("no_memory"), fn.append_basic_block("memory")
-    b.cbranch(b.icmp_unsigned("==", memory, ir.Constant(PTR, None)), failed, ok)
-    b.position_at_end(failed)
-    b.ret(failure if failure is not None else ir.Constant(I32, OUT_OF_MEMORY))
-    b.position_at_end(ok)
-    yield memory
-    b.call(free, [memory])
-
-
-def _define_eval(module: ir.Module, abi: Abi, kernel: Kernel) -> None:
-    fn = ir.Function(module, ir.FunctionType(I32, [PTR, PTR]), abi.eval)
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    with _with_workspace(fn, b, kernel.plan.bytes) as workspace:
-        b.call(kernel.fn, [*fn.args, workspace])
-    b.ret(ir.Constant(I32, 0))
-
-
-@contextlib.contextmanager
-def _checked_n(fn: ir.Function) -> Iterator[ir.IRBuilder]:
-    """The body of an entry whose first argument is n: -1 when n < 0, else the body, then 0."""
-    entry, work, bad = (fn.append_basic_block(s) for s in ("entry", "work", "bad"))
+def _checked_n(fn: ir.Function, batched: bool = True) -> Iterator[ir.IRBuilder]:
+    """The body of an entry whose first argument is n: -1 when n < 0, else the body, then 0
+    (no check for an entry without n)."""
+    entry = fn.append_basic_block("entry")
     b = ir.IRBuilder(entry)
-    b.cbranch(b.icmp_signed("<", fn.args[0], i64(0)), bad, work)
-    b.position_at_end(bad)
-    b.ret(ir.Constant(I32, -1))
-    b.position_at_end(work)
+    if batched:
+        work, bad = fn.append_basic_block("work"), fn.append_basic_block("bad")
+        b.cbranch(b.icmp_signed("<", fn.args[0], i64(0)), bad, work)
+        b.position_at_end(bad)
+        b.ret(ir.Constant(I32, -1))
+        b.position_at_end(work)
     yield b
     b.ret(ir.Constant(I32, 0))
 
@@ -139,64 +132,76 @@ def _sample_loop(fn: ir.Function) -> Iterator[tuple[ir.IRBuilder, ir.Value]]:
         yield b, i
 
 
-def _define_eval_batch(module: ir.Module, abi: Abi, kernel: Kernel) -> None:
-    """Whole tiles straight from x to y; the last partial tile through a padded staging tile."""
-    tile, width_in, width_out = kernel.tile, abi.input_numel, abi.output.numel
-    fn = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), abi.eval_batch)
-    n, x, y = fn.args
-    staging = tile * (width_in + width_out) * 8 if tile > 1 else 0
-    with _checked_n(fn) as b, _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
-        whole = b.sdiv(n, i64(tile))
-        with counted(fn, b, whole) as t:
-            first = b.mul(t, i64(tile))
-            rows = [_row(b, x, first, width_in), _row(b, y, first, width_out)]
-            b.call(kernel.fn, [*rows, workspace])
-        if tile > 1:
-            _partial_tile(fn, b, kernel, n, whole, x, y, workspace, width_in, width_out)
+def _define_rows(
+    module: ir.Module,
+    name: str,
+    kernel: Kernel,
+    types: tuple[ir.Type, ir.Type],
+    widths: tuple[int, int],
+    batched: bool,
+) -> ir.Function:
+    """`int name(int64_t n, const X *x, Y *y)` (or, unbatched, `int name(const X *x, Y *y)` for
+    one sample): tiles of the kernel, each with the samples left; rows of another element type
+    than the kernel's are converted into (and out of) a staging area after its workspace. x may
+    overlap y (in place): it is then copied first."""
+    (x_type, y_type), (width_in, width_out) = types, widths
+    params = [I64, PTR, PTR] if batched else [PTR, PTR]
+    fn = ir.Function(module, ir.FunctionType(I32, params), name)
+    x, y = fn.args[-2:]
+    convert_x, convert_y = x_type != kernel.x_type, y_type != kernel.y_type
+    staging_x = kernel.tile * width_in * lane_bytes(kernel.x_type) if convert_x else 0
+    staging_y = kernel.tile * width_out * lane_bytes(kernel.y_type) if convert_y else 0
+    memory = kernel.plan.bytes + _aligned(staging_x) + staging_y
+    with contextlib.ExitStack() as stack:
+        b = stack.enter_context(_checked_n(fn, batched))
+        n = fn.args[0] if batched else i64(1)
+        sizes = [b.mul(n, i64(width * lane_bytes(t))) for width, t in zip(widths, types)]
+        (x,) = stack.enter_context(inputs_apart(fn, b, [(x, sizes[0])], (y, sizes[1])))
+        workspace = stack.enter_context(with_workspace(fn, b, memory))
+        area_x = b.gep(workspace, [i64(kernel.plan.bytes)], source_etype=I8)
+        area_y = b.gep(area_x, [i64(_aligned(staging_x))], source_etype=I8)
+        tiles = b.sdiv(b.add(n, i64(kernel.tile - 1)), i64(kernel.tile))
+        with counted(fn, b, tiles) as t:
+            first = b.mul(t, i64(kernel.tile))
+            left = b.sub(n, first)
+            count = b.select(b.icmp_signed("<", left, i64(kernel.tile)), left, i64(kernel.tile))
+            rows_x = _row(b, x, first, width_in, x_type)
+            rows_y = _row(b, y, first, width_out, y_type)
+            if convert_x:
+                _convert_rows(
+                    fn, b, area_x, kernel.x_type, rows_x, x_type, b.mul(count, i64(width_in))
+                )
+            kernel_x = area_x if convert_x else rows_x
+            kernel_y = area_y if convert_y else rows_y
+            b.call(kernel.fn, [count, kernel_x, kernel_y, workspace])
+            if convert_y:
+                _convert_rows(
+                    fn, b, rows_y, y_type, area_y, kernel.y_type, b.mul(count, i64(width_out))
+                )
+    return fn
 
 
-def _partial_tile(
+def _aligned(size: int) -> int:
+    return -(-size // ALIGNMENT) * ALIGNMENT
+
+
+def _row(b: ir.IRBuilder, base: ir.Value, row: ir.Value, width: int, element: ir.Type) -> ir.Value:
+    return b.gep(base, [b.mul(row, i64(width))], source_etype=element)
+
+
+def _convert_rows(
     fn: ir.Function,
     b: ir.IRBuilder,
-    kernel: Kernel,
-    n: ir.Value,
-    whole: ir.Value,
-    x: ir.Value,
-    y: ir.Value,
-    workspace: ir.Value,
-    width_in: int,
-    width_out: int,
+    target: ir.Value,
+    target_type: ir.Type,
+    source: ir.Value,
+    source_type: ir.Type,
+    count: ir.Value,
 ) -> None:
-    """The rows after the whole tiles: staged, padded with copies of the first, computed, copied."""
-    tile = kernel.tile
-    first = b.mul(whole, i64(tile))
-    rest = b.sub(n, first)
-    run, done = fn.append_basic_block("partial"), fn.append_basic_block("partial_done")
-    b.cbranch(b.icmp_signed(">", rest, i64(0)), run, done)
-    b.position_at_end(run)
-    staged_x = b.gep(workspace, [i64(kernel.plan.bytes)], source_etype=I8)
-    staged_y = b.gep(staged_x, [i64(tile * width_in)], source_etype=F64)
-    with counted(fn, b, i64(tile)) as r:
-        source = b.select(b.icmp_signed("<", r, rest), b.add(first, r), first)
-        _copy_rows(b, _row(b, staged_x, r, width_in), _row(b, x, source, width_in), width_in)
-    b.call(kernel.fn, [staged_x, staged_y, workspace])
-    with counted(fn, b, rest) as r:
-        target = _row(b, y, b.add(first, r), width_out)
-        _copy_rows(b, target, _row(b, staged_y, r, width_out), width_out)
-    b.branch(done)
-    b.position_at_end(done)
-
-
-def _row(b: ir.IRBuilder, base: ir.Value, row: ir.Value, width: int) -> ir.Value:
-    return b.gep(base, [b.mul(row, i64(width))], source_etype=F64)
-
-
-def _copy_rows(b: ir.IRBuilder, target: ir.Value, source: ir.Value, doubles: int) -> None:
-    module = b.module
-    memcpy = module.globals.get("llvm.memcpy.p0.p0.i64") or ir.Function(
-        module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]), "llvm.memcpy.p0.p0.i64"
-    )
-    b.call(memcpy, [target, source, i64(8 * doubles), ir.Constant(I1, 0)])
+    """target[i] = convert(source[i]) for `count` elements (rounding as `convert` does)."""
+    with counted(fn, b, count) as i:
+        value = b.load(b.gep(source, [i], source_etype=source_type), typ=source_type)
+        b.store(convert(b, value, target_type), b.gep(target, [i], source_etype=target_type))
 
 
 def _define_metadata(module: ir.Module, abi: Abi) -> None:
@@ -216,16 +221,18 @@ def _define_scalar(module: ir.Module, abi: Abi, kernel: Kernel) -> ir.Function:
     result_type = I64 if abi.output_integer else F64
     fn = ir.Function(module, ir.FunctionType(result_type, params), abi.prefix)
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    x = b.alloca(F64, size=i64(max(abi.input_numel, 1)))
-    y = b.alloca(F64)
+    x_type, y_type = kernel.x_type, kernel.y_type
+    x = b.alloca(x_type, size=i64(max(abi.input_numel, 1)))
+    y = b.alloca(y_type)
     for arg, value in zip(abi.scalar_args, fn.args):
-        b.store(convert(b, value, F64), b.gep(x, [i64(arg.position)], source_etype=F64))
+        b.store(convert(b, value, x_type), b.gep(x, [i64(arg.position)], source_etype=x_type))
     for position, constant in abi.constants:
-        b.store(ir.Constant(F64, constant), b.gep(x, [i64(position)], source_etype=F64))
+        constant_value = convert(b, ir.Constant(F64, constant), x_type)
+        b.store(constant_value, b.gep(x, [i64(position)], source_etype=x_type))
     failure = ir.Constant(result_type, -1 if abi.output_integer else float("nan"))
-    with _with_workspace(fn, b, kernel.plan.bytes, failure) as memory:
-        b.call(kernel.fn, [x, y, memory])
-    b.ret(convert(b, b.load(y, typ=F64), result_type))
+    with with_workspace(fn, b, kernel.plan.bytes, failure) as memory:
+        b.call(kernel.fn, [i64(1), x, y, memory])
+    b.ret(convert(b, b.load(y, typ=y_type), result_type))
     return fn
 
 

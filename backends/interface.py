@@ -13,7 +13,7 @@ from nnc.graph import Graph
 from nnc.ops import Op, is_integer_dtype
 from nnc.spec import InputSpec
 
-from .abi import Abi, ScalarArg, TensorInfo
+from .abi import Abi, ScalarArg, TensorInfo, row_suffix
 
 __all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "abi_json", "make_abi"]
 
@@ -27,6 +27,7 @@ def abi_json(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Any]:
         "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in abi.inputs],
         "output": {"shape": list(abi.output.shape), "dtype": abi.output.dtype},
         "scalar": [a.name for a in abi.scalar_args] if abi.scalar_args is not None else None,
+        "rows": abi.rows,
     }
 
 
@@ -57,6 +58,7 @@ def make_abi(
         tuple(constants),
         metadata,
         columns,
+        row_suffix([graph[name].dtype for name in graph.inputs], node.dtype),
     )
 
 

@@ -42,12 +42,12 @@ __all__ = [
     "I8",
     "I32",
     "I64",
+    "PRECISIONS",
     "PTR",
     "Buffer",
     "Emitter",
     "Kernel",
     "WorkspacePlan",
-    "PRECISIONS",
     "call_math",
     "convert",
     "counted",
@@ -55,6 +55,7 @@ __all__ = [
     "is_float",
     "lane_bytes",
     "lane_of",
+    "precision_for",
     "row_types",
     "strides",
 ]
@@ -77,6 +78,13 @@ def lane_of(dtype: str, precision: str = "double") -> ir.Type:
     if is_integer_dtype(dtype):
         return I64
     return F32 if precision == "network" and dtype in _NARROW_FLOATS else F64
+
+
+def precision_for(graph: Graph, precision: str) -> str:
+    """The precision a graph computes in: a closed form (only EXPR/TABLE nodes past the inputs)
+    computes in double whatever was asked; it is a formula, not the network's layers."""
+    closed = {Op.INPUT, Op.CONST, Op.EXPR, Op.TABLE, Op.ARGMAX, *VIEWS}
+    return "double" if all(node.op in closed for node in graph.nodes()) else precision
 
 
 def is_float(lane: ir.Type) -> bool:

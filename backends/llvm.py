@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llvmlite import ir
 from nnc.graph import Graph
 
 from .abi import Abi
 from .aot import write_shared_library
 from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
 from .entrypoints import build_module
+from .isa import isa_of
 from .jit import jit, needs_libmvec, optimize, target_machine
 
 __all__ = ["LLVMBackend"]
@@ -20,18 +22,23 @@ class LLVMBackend:
 
     name = "llvm"
 
-    def __init__(self, cpu: str = "host") -> None:
+    def __init__(self, cpu: str = "host", precision: str = "network") -> None:
         self.cpu = cpu
+        self.precision = precision
+
+    def module(self, graph: Graph, abi: Abi) -> ir.Module:
+        """The library as LLVM IR, shaped for this backend's CPU and precision."""
+        return build_module(graph, abi, precision=self.precision, isa=isa_of(self.cpu))
 
     def ir(self, graph: Graph, abi: Abi, optimized: bool = False) -> str:
         """The library's LLVM IR as text, before or after optimisation."""
-        module = build_module(graph, abi)
+        module = self.module(graph, abi)
         return str(optimize(module, target_machine(self.cpu)) if optimized else module)
 
     def jit(self, graph: Graph, abi: Abi, semantics: str) -> NativeFunction:
         """A callable over numpy/torch arrays running the JIT-compiled library in this process."""
         machine = target_machine(self.cpu)
-        engine = jit(optimize(build_module(graph, abi), machine), machine)
+        engine = jit(optimize(self.module(graph, abi), machine), machine)
         eval_batch = EVAL_BATCH_TYPE(engine.get_function_address(abi.eval_batch))
         prototype = column_type(len(abi.scalar_args or ()))
         columns = {
@@ -44,6 +51,6 @@ class LLVMBackend:
     def write(self, graph: Graph, abi: Abi, path: Path) -> None:
         """Write the shared library `path` (atomically)."""
         machine = target_machine(self.cpu)
-        parsed = optimize(build_module(graph, abi), machine)
+        parsed = optimize(self.module(graph, abi), machine)
         libraries = ["mvec", "m"] if needs_libmvec(parsed) else ["m"]
         write_shared_library(machine.emit_object(parsed), path, libraries)

@@ -5,7 +5,7 @@ so only the last chunk has a tail), starts threads - 1 pthreads on the others' c
 first chunk itself and joins. The work items live on the caller's stack; the generated code keeps
 no global state, so the entry stays reentrant. A thread that cannot be started leaves its chunk
 to the caller, which computes it after its own: the result never depends on how many threads
-actually ran.
+actually ran. Inputs overlapping the output are copied once, before any thread starts.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from llvmlite import ir
 
 from .loops import counted_loop
+from .memory import inputs_apart
 
 __all__ = ["MAX_THREADS", "emit_threaded_batch"]
 
@@ -64,6 +65,30 @@ def emit_threaded_batch(
     b.ret(ir.Constant(I32, -1))
 
     b.position_at_end(start)
+    sizes = [b.mul(n, _i64(width)) for width in row_bytes]
+    pairs = list(zip(rows[:-1], sizes[:-1]))
+    with inputs_apart(fn, b, pairs, (rows[-1], sizes[-1])) as readable:
+        _spread(
+            module, b, worker, items, result, n, [*readable, rows[-1]], row_bytes, threads, tile
+        )
+    b.ret(b.load(result, typ=I32))
+    return fn
+
+
+def _spread(
+    module: ir.Module,
+    b: ir.IRBuilder,
+    worker: ir.Function,
+    items: ir.Value,
+    result: ir.Value,
+    n: ir.Value,
+    rows: Sequence[ir.Value],
+    row_bytes: Sequence[int],
+    threads: ir.Value,
+    tile: int,
+) -> None:
+    """Chunks of whole tiles over the threads; the first nonzero chunk result in `result`."""
+    words = len(_ITEM_FIELDS) + len(row_bytes)
     wanted = b.sext(threads, I64)
     wanted = b.select(b.icmp_signed(">", wanted, _i64(MAX_THREADS)), _i64(MAX_THREADS), wanted)
     tiles = b.udiv(b.add(n, _i64(tile - 1)), _i64(tile))
@@ -105,8 +130,6 @@ def emit_threaded_batch(
         so_far = b.load(result, typ=I32)
         keep = b.icmp_signed("!=", so_far, ir.Constant(I32, 0))
         b.store(b.select(keep, so_far, chunk_result), result)
-    b.ret(b.load(result, typ=I32))
-    return fn
 
 
 def _start_thread(

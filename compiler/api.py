@@ -27,7 +27,7 @@ from .reference import discrete_problem, reference_run
 from .report import Report
 from .spec import abi_rows, parse_inputs
 from .torch_model import run_model
-from .verification import check_against_reference
+from .verification import VerificationPoints, check_against_reference
 from .verify import verify_graph
 
 __all__ = ["compile", "with_output_head"]
@@ -92,7 +92,7 @@ def compile(
     if opts.mode != "exact":
         problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
     gate = Gate.from_options(opts)
-    compile_native = JitCompiler(opts.cpu)
+    compile_native = JitCompiler(opts.cpu, opts.precision)
     setting = Setting(
         opts,
         gate,
@@ -133,7 +133,8 @@ def compile(
         truth,
     )
     check(fidelity, opts.accept_mismatch)
-    return Artifact(graph, specs, opts, report, native)
+    points = VerificationPoints(reference, gate, approximate)
+    return Artifact(graph, specs, opts, report, native, points)
 
 
 def _against_labels(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ctypes
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -10,16 +12,18 @@ from nnc.backends import get_backend
 from nnc.backends.abi import Abi, check_prefix
 from nnc.backends.aot import check_output_path, write_atomically
 from nnc.backends.calling import NativeFunction
+from nnc.backends.entries import entry_runners
 from nnc.backends.header import render_header
 from nnc.backends.interface import JIT_PREFIX, abi_json, make_abi
 
 from .closed_form import output_forms
-from .errors import error_context
+from .errors import FidelityError, error_context
 from .graph import Graph
 from .options import Options
 from .report import Report
 from .spec import InputSpec
 from .symbolic import symbolic_outputs
+from .verification import VerificationPoints, check_library
 from .version import __version__
 
 __all__ = ["Artifact"]
@@ -35,13 +39,16 @@ class Artifact:
         options: Options,
         report: Report,
         native: NativeFunction,
+        points: VerificationPoints | None = None,
     ) -> None:
         self.graph = graph
         self.specs = list(specs)
         self.options = options
         self.report = report
-        self._backend = get_backend("llvm", options.cpu)
+        self._backend = get_backend("llvm", options.cpu, options.precision)
         self._native = native  # the JIT-compiled graph, already verified
+        self._points = points  # what a saved library is checked on (None: not checked)
+        self.library_checks: dict[str, str] = {}  # entry symbol → its check, after a save
 
     def __call__(self, *inputs: Any) -> Any:
         """Run the compiled code on one sample (input shapes as specified) or a batch (n, ...)."""
@@ -74,6 +81,8 @@ class Artifact:
             },
             "verification": self.report.fidelity.to_json(),
             "abi": abi_json(self.graph, self.specs),
+            "precision": self.options.precision,
+            "cpu": self.options.cpu,
         }
 
     @property
@@ -106,13 +115,37 @@ class Artifact:
         return self._backend.ir(self.graph, self.abi(JIT_PREFIX), optimized)
 
     def save(self, path: str | Path, name: str | None = None, header: bool = True) -> Path:
-        """Write the shared library `path` and, beside it, the C header (same stem, `.h`)."""
+        """Write the shared library `path` and, beside it, the C header (same stem, `.h`). The
+        library is built apart, loaded, and each of its row entries (one sample, batch, threaded
+        batch, typed rows) checked on the compile's verification points first: only a library
+        that computes what the network computes is written."""
         path = Path(path)
         check_output_path(path)
         prefix = check_prefix(name or path.name.split(".")[0])
         abi = self.abi(prefix)
-        with error_context(f"writing {path.name}"):
-            self._backend.write(self.graph, abi, path)
+        with error_context(f"writing {path.name}"), tempfile.TemporaryDirectory() as work:
+            built = Path(work) / path.name
+            self._backend.write(self.graph, abi, built)
+            self._check_library(built, abi)
+            write_atomically(path, built.read_bytes())
+            path.chmod(0o755)
             if header:
                 write_atomically(path.with_suffix(".h"), render_header(abi).encode())
         return path
+
+    def _check_library(self, built: Path, abi: Abi) -> None:
+        """Every row entry of the linked library against the network (as the JIT was checked)."""
+        if self._points is None:
+            return
+        entries = entry_runners(ctypes.CDLL(str(built)), abi)
+        results = check_library(entries, self.graph, self.specs, self.options, self._points)
+        self.library_checks = {symbol: f.summary() for symbol, f in results.items()}
+        failed = [f"{symbol}: {f.summary()}" for symbol, f in results.items() if not f.passed]
+        if failed and not self.options.accept_mismatch:
+            raise FidelityError(
+                "the linked library does not compute what the network computes ("
+                + "; ".join(failed)
+                + ")",
+                hint="this is a bug in nnc's code generator; please report it (the JIT passed); "
+                "accept_mismatch=True writes it anyway",
+            )

@@ -83,6 +83,13 @@ def _compile_parser() -> argparse.ArgumentParser:
         choices=("host", "generic"),
         help="optimise for this machine (host) or any x86-64 (generic)",
     )
+    parser.add_argument(
+        "--precision",
+        default="network",
+        choices=("network", "double"),
+        help="compute float32 layers in float32, as the network does (network, the default), "
+        "or every float value in double",
+    )
     parser.add_argument("--tolerance", type=float, help="max relative error accepted")
     parser.add_argument(
         "--accept-mismatch",
@@ -164,6 +171,7 @@ def _compile(args: argparse.Namespace) -> int:
         "mode": args.mode,
         "trust": args.trust_pickle,
         "cpu": args.cpu,
+        "precision": args.precision,
         "accept_mismatch": args.accept_mismatch,
     }
     for key in (
@@ -230,10 +238,16 @@ def _show(args: argparse.Namespace) -> int:
         f"{verification['complete']}), passed: {verification['passed']}"
     )
     names = SymbolNames(library.prefix)
-    symbols = [names.eval, names.eval_batch, names.metadata_symbol]
+    symbols = [names.eval, names.eval_batch, names.threaded(names.eval_batch)]
+    rows = meta["abi"].get("rows")
+    if rows is not None:
+        typed = names.typed_eval_batch(rows)
+        symbols += [names.typed_eval(rows), typed, names.threaded(typed)]
     if meta["abi"]["scalar"] is not None:
         symbols.insert(0, library.prefix)
+    symbols.append(names.metadata_symbol)
     print("exports: " + ", ".join(symbols))
+    print(f"computes in: {meta.get('precision', 'double')} precision, cpu {meta.get('cpu', 'host')}")
     if args.asm:
         if shutil.which("objdump") is None:
             raise MissingDependencyError("--asm needs objdump", hint="apt-get install binutils")

@@ -19,12 +19,14 @@ __all__ = ["JitCompiler"]
 
 @dataclass(frozen=True)
 class JitCompiler:
-    """Compiles a graph with the LLVM backend for `cpu` into a callable over numpy arrays."""
+    """Compiles a graph with the LLVM backend for `cpu`, in `precision`, into a callable over
+    numpy arrays."""
 
     cpu: str = "host"
+    precision: str = "network"
 
     def __call__(
         self, graph: Graph, specs: Sequence[InputSpec], semantics: str = "raw"
     ) -> NativeFunction:
         abi = make_abi(JIT_PREFIX, graph, specs, {})
-        return get_backend("llvm", self.cpu).jit(graph, abi, semantics)
+        return get_backend("llvm", self.cpu, self.precision).jit(graph, abi, semantics)

@@ -9,10 +9,20 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = ["ENGINES", "MODES", "Options", "OutputSemantics", "make_options", "parse_output"]
+__all__ = [
+    "ENGINES",
+    "MODES",
+    "PRECISIONS",
+    "Options",
+    "OutputSemantics",
+    "make_options",
+    "parse_output",
+]
 
 MODES = ("auto", "exact", "symbolic")
 ENGINES = ("operon", "pysr", "basis")  # symbolic-regression engines (nnc.passes.engines)
+# network: float32 values compute in float32 (float64 in double); double: every float in double
+PRECISIONS = ("network", "double")
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,9 @@ class Options:
     prune_budget: float = 1e-3
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
     cpu: str = "host"  # "host" (fastest here) or "generic" (a library that runs on any x86-64)
+    # "network": the network's own precision (float32 layers in float32); "double": every float
+    # value in double, as nnc computed before (slower, further from torch's own rounding)
+    precision: str = "network"
     quiet: bool = False
 
 
@@ -109,6 +122,11 @@ def make_options(**given: Any) -> Options:
         )
     if options.cpu not in ("host", "generic"):
         raise InputError(f"cpu {options.cpu!r} is not understood", hint="use 'host' or 'generic'")
+    if options.precision not in PRECISIONS:
+        raise InputError(
+            f"precision {options.precision!r} is not understood",
+            hint="use 'network' (the network's own float32/float64) or 'double'",
+        )
     if options.samples < 1 or options.enumerate_limit < 1:
         raise InputError("samples and enumerate_limit must be at least 1")
     if options.engine not in ENGINES:

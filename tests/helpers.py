@@ -32,7 +32,7 @@ FLOAT32_FUNCTION_ULPS = 3.0
 def pass_context(specs: list[InputSpec] | None = None, **options: Any) -> PassContext:
     """A context for calling one pass directly, as the pipeline would build it."""
     opts = make_options(**options)
-    return PassContext(Setting(opts, Gate.from_options(opts), specs or [], JitCompiler(opts.cpu)))
+    return PassContext(Setting(opts, Gate.from_options(opts), specs or [], JitCompiler(opts.cpu, opts.precision)))
 
 
 def network_output(model: Any, *inputs: np.ndarray) -> np.ndarray:
