@@ -247,7 +247,9 @@ def _show(args: argparse.Namespace) -> int:
         symbols.insert(0, library.prefix)
     symbols.append(names.metadata_symbol)
     print("exports: " + ", ".join(symbols))
-    print(f"computes in: {meta.get('precision', 'double')} precision, cpu {meta.get('cpu', 'host')}")
+    print(
+        f"computes in: {meta.get('precision', 'double')} precision, cpu {meta.get('cpu', 'host')}"
+    )
     if args.asm:
         if shutil.which("objdump") is None:
             raise MissingDependencyError("--asm needs objdump", hint="apt-get install binutils")

@@ -9,8 +9,8 @@ import pytest
 import torch
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL, network_output
 from nnc.backends.entrypoints import tile_for
-from nnc.backends.memory import STACK_WORKSPACE_BYTES
 from nnc.backends.kernel import WorkspacePlan
+from nnc.backends.memory import STACK_WORKSPACE_BYTES
 from nnc.frontend import to_graph, trace
 from nnc.ops import Op
 from nnc.spec import parse_inputs
