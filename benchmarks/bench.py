@@ -43,11 +43,14 @@ ALL_RUNTIMES = (
     "nnc art(x)",
     "nnc.load",
     "nnc C",
+    "nnc C typed",
     "nnc C scalar",
+    "nnc C threads=1",
+    "nnc C threads=2",
     "hand C",
     "hand C scalar",
 )
-NNC_RUNTIMES = ("nnc art(x)", "nnc.load", "nnc C", "nnc C scalar", "hand C", "hand C scalar")
+NNC_RUNTIMES = tuple(name for name in ALL_RUNTIMES if name.startswith(("nnc", "hand")))
 Log = Callable[[str], None]
 
 
@@ -219,8 +222,9 @@ def _build_runtimes(
         built.append(
             nnc_python("nnc.load", nnc.load(library), inputs, f"nnc.load('{library.name}'): ctypes")
         )
-    if wanted & {"nnc C", "nnc C scalar"}:
-        built += c_loops("nnc", Driver(library, art.abi(workload.prefix), workdir), inputs)
+    if wanted & {"nnc C", "nnc C typed", "nnc C scalar", "nnc C threads=1", "nnc C threads=2"}:
+        driver = Driver(library, art.abi(workload.prefix), workdir, entries=True)
+        built += c_loops("nnc", driver, inputs)
     if workload.reference is not None and wanted & {"hand C", "hand C scalar"}:
         prefix = workload.reference.prefix
         hand = compile_shared(workload.reference.source, workdir / f"{prefix}.so")

@@ -114,8 +114,10 @@ def test_machinery_on_a_tiny_workload(tmp_path: Path) -> None:
     for name, figures in record["runtimes"].items():
         for kind in ("single", "batch"):
             summary = figures[kind]
-            if summary is None:
-                assert name == "ctypes abs()" and kind == "batch"
+            if summary is None:  # the floor has no batch, the threaded entries no single call
+                assert (name, kind) == ("ctypes abs()", "batch") or (
+                    name.startswith("nnc C threads=") and kind == "single"
+                )
                 continue
             assert len(summary["repeats"]) == REPEATS and min(summary["repeats"]) > 0
             assert summary["median"] == pytest.approx(statistics.median(summary["repeats"]))
