@@ -137,13 +137,13 @@ def _gemm_plans(graph: Graph, precision: str) -> dict[str, GemmPlan]:
 
 def _emit_gemm(k: Kernel, plan: GemmPlan, isa: Isa) -> Buffer:
     """C = activation(A · W + bias) for every row of every sample, in one call: one GEMM function
-    per node, shared by the module's kernels (same strides in each)."""
+    per node and kernel (its packed weights shared by the module's kernels)."""
     node = k.graph[plan.matmul]
     a = k.buffers[node.inputs[0]]
     out = k.new_buffer(node)
     element = "float32" if out.lane == F32 else "float64"
     dtype = np.float32 if out.lane == F32 else np.float64
-    name = f"gemm_{node.name}"
+    name = f"gemm_{node.name}_{k.tile}"  # one per kernel: only the row counts its tile reaches
     gemm = k.module.globals.get(name)
     if gemm is None:
         bias = None if plan.bias is None else plan.bias.astype(dtype)
@@ -157,7 +157,9 @@ def _emit_gemm(k: Kernel, plan: GemmPlan, isa: Isa) -> Buffer:
             a.sample_stride,
             out.sample_stride,
         )
-        gemm = emit_gemm(k.module, name, shape, isa, _epilogue(plan.activation))
+        sizes = [count * plan.rows for count in range(1, k.tile + 1)]
+        epilogue = _epilogue(plan.activation)
+        gemm = emit_gemm(k.module, name, shape, isa, epilogue, sizes, f"gemm_{node.name}")
     k.b.call(gemm, [k.b.mul(k.count, i64(plan.rows)), a.ptr, out.ptr])
     return out
 

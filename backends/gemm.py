@@ -19,7 +19,7 @@ block of rows while it is in cache.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 
 import numpy as np
@@ -107,14 +107,27 @@ def pack_panels(weights: np.ndarray, width: int, dtype: type) -> np.ndarray:
 
 
 def emit_gemm(
-    module: ir.Module, name: str, gemm: Gemm, isa: Isa, epilogue: Epilogue | None = None
+    module: ir.Module,
+    name: str,
+    gemm: Gemm,
+    isa: Isa,
+    epilogue: Epilogue | None = None,
+    sizes: Collection[int] | None = None,
+    data: str | None = None,
 ) -> ir.Function:
-    """`void name(i64 m, ptr a, ptr c)` (internal): C = epilogue(A · B + bias) for m rows."""
-    return _GemmEmitter(module, name, gemm, isa, epilogue).emit()
+    """`void name(i64 m, ptr a, ptr c)` (internal): C = epilogue(A · B + bias) for m rows.
+    `sizes`: the values of m callers pass (None: any), so only the row-remainder kernels they
+    reach are emitted; `data`: the name of the packed-weight globals, shared by every GEMM of the
+    module that names the same (default: `name`)."""
+    return _GemmEmitter(module, name, gemm, isa, epilogue, data or name).emit(sizes)
 
 
 def _constant(module: ir.Module, name: str, values: np.ndarray) -> ir.GlobalVariable:
-    """A read-only, 64-byte aligned global holding `values`' bytes (fast to print and parse)."""
+    """A read-only, 64-byte aligned global holding `values`' bytes (fast to print and parse);
+    the one already in the module under that name, if any."""
+    found = module.globals.get(name)
+    if found is not None:
+        return found
     data = bytearray(np.ascontiguousarray(values).tobytes()) or bytearray(1)
     array_type = ir.ArrayType(ir.IntType(8), len(data))
     table = ir.GlobalVariable(module, array_type, name=name)
@@ -133,7 +146,13 @@ class _GemmEmitter:
     """Emits the driver and, on demand, one micro-kernel per (rows, panels, last panel's width)."""
 
     def __init__(
-        self, module: ir.Module, name: str, gemm: Gemm, isa: Isa, epilogue: Epilogue | None
+        self,
+        module: ir.Module,
+        name: str,
+        gemm: Gemm,
+        isa: Isa,
+        epilogue: Epilogue | None,
+        data: str,
     ) -> None:
         self.module, self.name, self.gemm, self.isa = module, name, gemm, isa
         self.epilogue = epilogue
@@ -145,15 +164,15 @@ class _GemmEmitter:
         self.panel_count = max(1, math.ceil(gemm.n / width))
         self.last_width = gemm.n - (self.panel_count - 1) * width
         packed = pack_panels(gemm.weights, width, dtype)
-        self.panels = _constant(module, f"{name}.panels", packed)
+        self.panels = _constant(module, f"{data}.panels", packed)
         bias = np.zeros(self.panel_count * width, dtype=dtype)
         if gemm.bias is not None:
             bias[: gemm.n] = gemm.bias
-        self.bias = _constant(module, f"{name}.bias", bias) if gemm.bias is not None else None
+        self.bias = _constant(module, f"{data}.bias", bias) if gemm.bias is not None else None
         self.kernels: dict[tuple[int, int, int], ir.Function] = {}
 
     # --- the driver -------------------------------------------------------------------------
-    def emit(self) -> ir.Function:
+    def emit(self, sizes: Collection[int] | None) -> ir.Function:
         fn = ir.Function(self.module, ir.FunctionType(ir.VoidType(), [I64, PTR, PTR]), self.name)
         fn.linkage = "internal"
         m, a, c = fn.args
@@ -163,12 +182,14 @@ class _GemmEmitter:
             return fn
         rows = self.tile.rows
         blocks = b.udiv(m, _i64(rows))
-        self._cover_columns(b, rows, a, c, _i64(0), blocks)
+        if sizes is None or max(sizes) >= rows:
+            self._cover_columns(b, rows, a, c, _i64(0), blocks)
         tail = b.mul(blocks, _i64(rows))
         rest = b.urem(m, _i64(rows))
         done = fn.append_basic_block("return")
         switch = b.switch(rest, done)
-        for count in range(1, rows):
+        reached = range(1, rows) if sizes is None else sorted({s % rows for s in sizes} - {0})
+        for count in reached:
             case = fn.append_basic_block(f"rows{count}")
             switch.add_case(_i64(count), case)
             b.position_at_end(case)
@@ -265,6 +286,7 @@ class _GemmEmitter:
         signature = ir.FunctionType(ir.VoidType(), [PTR] * 4 + [I64])
         fn = ir.Function(self.module, signature, name)
         fn.linkage = "internal"
+        fn.attributes.add("noinline")  # one copy, called per block: the driver stays small
         for arg in fn.args[:4]:
             arg.add_attribute("noalias")
         a, weights, bias, c, first = fn.args
