@@ -4,8 +4,8 @@ Values compute in the kernel's lanes (kernel.py): int64 for integers and boolean
 for floating values, by the precision. Dispatch is by table: op category → emitter, op → scalar
 instruction, written once for both float widths. Matmuls against constant weights run as
 packed-panel GEMMs over the whole tile (gemm.py), their bias and activation in the GEMM's epilogue
-(fusion.py decides which); float exp, tanh and sigmoid are inline (lane_math.py), so loops over
-them vectorise. The kernel builder (loops, buffers, the workspace, lane conversion) is
+(fusion.py decides which); softmax and layer norm run row by row in one loop nest (rows.py);
+float exp, tanh and sigmoid are inline (lane_math.py), so loops over them vectorise. The kernel builder (loops, buffers, the workspace, lane conversion) is
 backends/kernel.py; closed forms (EXPR/TABLE) emit in backends/closed_forms.py.
 """
 
@@ -38,6 +38,7 @@ from .kernel import (
     strides,
 )
 from .lane_math import LANE_FUNCTIONS
+from .rows import emit_rows, plan_rows
 
 __all__ = ["EMITTERS", "emit_kernel"]
 
@@ -59,13 +60,19 @@ def emit_kernel(
     plans = _gemm_plans(graph, precision) if isa is not None else {}
     epilogue_of = {name: plan for plan in plans.values() for name in plan.absorbed}
     shares = {name: plan.matmul for name, plan in epilogue_of.items()}
-    k = Kernel(module, graph, tile, input_numel, name, precision, shares)
+    rows = plan_rows(graph)
+    inside = {n: plan.output for plan in rows.values() for n in plan.nodes if n != plan.output}
+    k = Kernel(module, graph, tile, input_numel, name, precision, shares, inside)
     for node in graph.nodes():
         if node.name in plans:
             assert isa is not None
             k.buffers[node.name] = _emit_gemm(k, plans[node.name], isa)
         elif node.name in epilogue_of:  # computed in place by its GEMM's epilogue
             k.buffers[node.name] = k.buffers[epilogue_of[node.name].matmul].view(node.shape)
+        elif node.name in rows:
+            k.buffers[node.name] = emit_rows(k, rows[node.name])
+        elif node.name in inside:  # a softmax's or layer norm's inner value: never stored
+            continue
         else:
             emitter = EMITTERS[node.op if node.op in EMITTERS else OP_TABLE[node.op].category]
             k.buffers[node.name] = emitter(k, node)

@@ -193,7 +193,9 @@ def owns_bytes(node: Node, lane: ir.Type = F64, x_type: ir.Type = F64) -> bool:
 class WorkspacePlan:
     """Byte offsets of every buffer in the workspace: buffers whose lifetimes do not overlap share
     bytes (greedy by size, as TFLite's arena planner does). `shares` maps a node to the node whose
-    bytes it writes in place (a GEMM's epilogue: its bias add and activation)."""
+    bytes it writes in place (a GEMM's epilogue: its bias add and activation); `inside` maps a
+    node to the node whose emitter computes it (a softmax's max and sum): it owns no bytes, and
+    what it reads is read when that node runs."""
 
     def __init__(
         self,
@@ -202,8 +204,9 @@ class WorkspacePlan:
         lane: Callable[[str], ir.Type] = lane_of,
         x_type: ir.Type = F64,
         shares: Mapping[str, str] | None = None,
+        inside: Mapping[str, str] | None = None,
     ) -> None:
-        shares = shares or {}
+        shares, inside = shares or {}, inside or {}
         order = {node.name: i for i, node in enumerate(graph.nodes())}
         owner = {}  # node → the node whose bytes hold its values
         for node in graph.nodes():
@@ -211,9 +214,10 @@ class WorkspacePlan:
             owner[node.name] = owner[source] if source is not None else node.name
         end = {name: i for name, i in order.items()}
         for node in graph.nodes():
+            when = order[inside.get(node.name, node.name)]
             for source in node.inputs:
                 root = owner[source]
-                end[root] = max(end[root], order[node.name])
+                end[root] = max(end[root], when)
         for name in graph.outputs:
             end[owner[name]] = len(order)
         sized = [
@@ -224,7 +228,9 @@ class WorkspacePlan:
                 node.name,
             )
             for node in graph.nodes()
-            if owner[node.name] == node.name and owns_bytes(node, lane(node.dtype), x_type)
+            if owner[node.name] == node.name
+            and node.name not in inside
+            and owns_bytes(node, lane(node.dtype), x_type)
         ]
         self.offsets: dict[str, int] = {}
         placed: list[tuple[int, int, int, int]] = []  # (offset, size, start, end)
@@ -258,6 +264,7 @@ class Kernel:
         name: str,
         precision: str = "double",
         shares: Mapping[str, str] | None = None,
+        inside: Mapping[str, str] | None = None,
     ) -> None:
         self.module = module
         self.graph = graph
@@ -266,7 +273,7 @@ class Kernel:
         self.precision = precision
         inputs = [graph[name].dtype for name in graph.inputs]
         self.x_type, self.y_type = row_types(inputs, graph[graph.outputs[0]].dtype, precision)
-        self.plan = WorkspacePlan(graph, tile, self.lane, self.x_type, shares)
+        self.plan = WorkspacePlan(graph, tile, self.lane, self.x_type, shares, inside)
         fn_type = ir.FunctionType(ir.VoidType(), [I64, PTR, PTR, PTR])
         self.fn = ir.Function(module, fn_type, name)
         self.fn.linkage = "internal"
