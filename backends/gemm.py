@@ -46,7 +46,12 @@ class Gemm:
     """One product against constant weights: A is m × k, C is m × n; `weights` is (k, n) and
     `bias` (n,) or None. The rows come in samples of `rows` rows: within a sample, row strides are
     `lda` and `ldc` elements; from one sample to the next, `a_sample` and `c_sample` (0: rows
-    times the row stride, every row evenly spaced)."""
+    times the row stride, every row evenly spaced).
+
+    A convolution is a GEMM over an implicit im2col matrix (no copy): `a_grid` lays a sample's
+    rows out on a grid of output positions, ((count, stride), ...) outermost first (the last
+    count varies fastest; it replaces `lda`), and `k_offsets` gives where A[row, k] lies from the
+    row's first element (channel and window tap), instead of k itself."""
 
     weights: np.ndarray
     bias: np.ndarray | None
@@ -56,6 +61,8 @@ class Gemm:
     rows: int = 1
     a_sample: int = 0
     c_sample: int = 0
+    a_grid: tuple[tuple[int, int], ...] = ()
+    k_offsets: tuple[int, ...] | None = None
 
     @property
     def k(self) -> int:
@@ -170,6 +177,7 @@ class _GemmEmitter:
             bias[: gemm.n] = gemm.bias
         self.bias = _constant(module, f"{data}.bias", bias) if gemm.bias is not None else None
         self.kernels: dict[tuple[int, int, int], ir.Function] = {}
+        self.k_table: ir.GlobalVariable | None = None
 
     # --- the driver -------------------------------------------------------------------------
     def emit(self, sizes: Collection[int] | None) -> ir.Function:
@@ -247,16 +255,27 @@ class _GemmEmitter:
             b.call(kernel, [a, weights, bias, columns, row])
 
     def _row(
-        self, b: ir.IRBuilder, base: ir.Value, row: ir.Value, stride: int, sample: int
+        self,
+        b: ir.IRBuilder,
+        base: ir.Value,
+        row: ir.Value,
+        stride: int,
+        sample: int,
+        grid: tuple[tuple[int, int], ...] = (),
     ) -> ir.Value:
-        """Address of row `row` (of all samples' rows) of a matrix with row stride `stride` and
-        `sample` elements from one sample's rows to the next's."""
+        """Address of row `row` (of all samples' rows) of a matrix with row stride `stride` (or
+        rows on `grid`) and `sample` elements from one sample's rows to the next's."""
         per_sample = self.gemm.rows
-        if sample in (0, per_sample * stride):
+        grid = grid or ((per_sample, stride),)
+        sample = sample or per_sample * stride  # 0: samples' rows follow one another
+        if sample == per_sample * stride and len(grid) == 1:
             offset = b.mul(row, _i64(stride))
         else:
-            within = b.mul(b.urem(row, _i64(per_sample)), _i64(stride))
-            offset = b.add(b.mul(b.udiv(row, _i64(per_sample)), _i64(sample)), within)
+            within = b.urem(row, _i64(per_sample))
+            offset = b.mul(b.udiv(row, _i64(per_sample)), _i64(sample))
+            for count, step in reversed(grid):  # fastest-varying axis first
+                offset = b.add(offset, b.mul(b.urem(within, _i64(count)), _i64(step)))
+                within = b.udiv(within, _i64(count))
         return b.gep(base, [offset], source_etype=self.element)
 
     # --- micro-kernels ----------------------------------------------------------------------
@@ -294,7 +313,8 @@ class _GemmEmitter:
         entry = fn.append_basic_block("entry")
         b = ir.IRBuilder(entry)
         indices = [b.add(first, _i64(row)) for row in range(rows)]
-        rows_a = [self._row(b, a, i, self.gemm.lda, self.gemm.a_sample) for i in indices]
+        gemm = self.gemm
+        rows_a = [self._row(b, a, i, gemm.lda, gemm.a_sample, gemm.a_grid) for i in indices]
         rows_c = [self._row(b, c, i, self.gemm.ldc, self.gemm.c_sample) for i in indices]
         start = [self._start(b, bias, offset) for offset, _ in vectors]
         accumulators = [list(start) for _ in range(rows)]
@@ -345,7 +365,7 @@ class _GemmEmitter:
         fmuladd = self._intrinsic("llvm.fmuladd", ir.FunctionType(self.vector, [self.vector] * 3))
         updated = []
         for row_a, accumulators in zip(rows_a, phis):
-            element = b.gep(row_a, [kk], source_etype=self.element)
+            element = b.gep(row_a, [self._k_offset(b, kk)], source_etype=self.element)
             value = b.load(element, typ=self.element, align=self.element_bytes)
             broadcast = b.shuffle_vector(
                 b.insert_element(ir.Constant(self.vector, ir.Undefined), value, _i64(0)),
@@ -363,6 +383,16 @@ class _GemmEmitter:
         b.cbranch(b.icmp_unsigned("<", following, _i64(k)), body, done)
         b.position_at_end(done)
         return updated
+
+    def _k_offset(self, b: ir.IRBuilder, kk: ir.Value) -> ir.Value:
+        """Where A[row, kk] lies from the row's start: kk, or its entry in the offset table."""
+        if self.gemm.k_offsets is None:
+            return kk
+        if self.k_table is None:
+            offsets = np.asarray(self.gemm.k_offsets, dtype=np.int32)
+            self.k_table = _constant(self.module, f"{self.name}.k_offsets", offsets)
+        entry = b.gep(self.k_table, [kk], source_etype=I32)
+        return b.sext(b.load(entry, typ=I32, align=4), I64)
 
     def _intrinsic(self, name: str, signature: ir.FunctionType, suffix: str = "") -> ir.Function:
         """The overload of intrinsic `name` for this kernel's vector type, declared once."""

@@ -10,7 +10,7 @@ import platform
 
 import numpy as np
 import pytest
-from helpers import assert_within_dot_bound
+from helpers import FLOAT32_ATOL, FLOAT32_RTOL, assert_within_dot_bound
 from llvmlite import ir
 from nnc.backends.gemm import Gemm, blocking_for, emit_gemm, pack_panels
 from nnc.backends.isa import ISA_LEVELS, isa_of, runnable_levels
@@ -175,3 +175,58 @@ def test_rows_grouped_in_samples_with_gaps_between() -> None:
         assert np.isnan(c_memory[:, rows * n :]).all(), "a store landed in the gap"
         got = c_memory[:, : rows * n].reshape(samples * rows, n)
         assert_within_dot_bound(got, a.reshape(-1, k), weights, bias, "float32")
+
+
+@pytest.mark.parametrize("stride, dilation", [(1, 1), (2, 1), (1, 2)])
+def test_a_convolution_as_a_gemm_over_implicit_im2col(stride: int, dilation: int) -> None:
+    """Conv2d as one GEMM: rows on the grid of output positions, k through the offset table of
+    (channel, tap) positions in an already padded input; outputs channels-last, as torch's conv
+    permuted."""
+    import torch
+
+    rng = np.random.default_rng(9)
+    channels, size, kernel, outputs, padding = 3, 11, 3, 10, 1
+    weight = rng.uniform(-1, 1, (outputs, channels, kernel, kernel)).astype(np.float32)
+    bias = rng.uniform(-1, 1, outputs).astype(np.float32)
+    padded = size + 2 * padding
+    out = (padded - dilation * (kernel - 1) - 1) // stride + 1
+    offsets = tuple(
+        c * padded * padded + ky * dilation * padded + kx * dilation
+        for c in range(channels)
+        for ky in range(kernel)
+        for kx in range(kernel)
+    )
+    sample = channels * padded * padded + 5  # with a gap after each sample
+    gemm = Gemm(
+        weight.reshape(outputs, -1).T.copy(),
+        bias,
+        "float32",
+        0,
+        outputs,
+        rows=out * out,
+        a_sample=sample,
+        c_sample=out * out * outputs,
+        a_grid=((out, stride * padded), (out, stride)),
+        k_offsets=offsets,
+    )
+    machine = target_machine("host")
+    engine = jit(optimize(_module(gemm, "host"), machine), machine)
+    entry = ENTRY(engine.get_function_address("entry"))
+    samples = 3
+    x = rng.uniform(-1, 1, (samples, channels, size, size)).astype(np.float32)
+    memory = np.zeros((samples, sample), np.float32)
+    memory[:, : channels * padded * padded] = np.pad(
+        x, ((0, 0), (0, 0), (padding, padding), (padding, padding))
+    ).reshape(samples, -1)
+    c = np.full((samples, out * out, outputs), np.nan, np.float32)
+    entry(samples * out * out, memory.ctypes.data, c.ctypes.data)
+    expected = torch.nn.functional.conv2d(
+        torch.from_numpy(x),
+        torch.from_numpy(weight),
+        torch.from_numpy(bias),
+        stride,
+        padding,
+        dilation,
+    )
+    got = c.reshape(samples, out, out, outputs).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, expected.numpy(), rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
