@@ -31,6 +31,7 @@ from .kernel import (
     Emitter,
     Kernel,
     call_math,
+    constant_bytes,
     convert,
     i64,
     is_float,
@@ -112,19 +113,10 @@ def _emit_const(k: Kernel, node: Node) -> Buffer:
     """An internal constant global in the value's own precision, shared by every kernel (its bytes
     as the initializer: quick to print and parse however large)."""
     storage = _STORAGE.get(node.dtype, I64)
-    name = f"const_{node.name}"
-    table = k.module.globals.get(name)
-    if table is None:
-        assert node.value is not None
-        flat = node.value.detach().reshape(-1)
-        values = flat.long() if storage is I64 else flat.double()
-        data = bytearray(values.numpy().astype(_NUMPY_STORAGE[storage]).tobytes()) or bytearray(8)
-        array_type = ir.ArrayType(ir.IntType(8), len(data))
-        table = ir.GlobalVariable(k.module, array_type, name=name)
-        table.linkage = "internal"
-        table.global_constant = True
-        table.align = 16
-        table.initializer = ir.Constant(array_type, data)
+    assert node.value is not None
+    flat = node.value.detach().reshape(-1)
+    values = (flat.long() if storage is I64 else flat.double()).numpy()
+    table = constant_bytes(k.module, f"const_{node.name}", values.astype(_NUMPY_STORAGE[storage]))
     return Buffer(table, storage, k.lane(node.dtype), node.shape, 0)
 
 

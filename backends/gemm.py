@@ -26,6 +26,7 @@ import numpy as np
 from llvmlite import ir
 
 from .isa import Isa
+from .kernel import constant_bytes
 from .loops import counted_loop
 
 __all__ = ["Blocking", "Epilogue", "Gemm", "blocking_for", "emit_gemm", "pack_panels"]
@@ -35,7 +36,6 @@ PTR = ir.PointerType()
 _ELEMENTS = {"float32": (ir.FloatType(), np.float32), "float64": (ir.DoubleType(), np.float64)}
 PANEL_VECTORS = 2  # vector registers per panel row: NR = 2 × lanes (MLAS, BLIS)
 MAX_PANELS = 4  # panels a short block covers at once: few enough streams for the prefetchers
-GLOBAL_ALIGN = 64
 
 # builder, accumulator vector → the vector to store (bias is already added)
 Epilogue = Callable[[ir.IRBuilder, ir.Value], ir.Value]
@@ -129,22 +129,6 @@ def emit_gemm(
     return _GemmEmitter(module, name, gemm, isa, epilogue, data or name).emit(sizes)
 
 
-def _constant(module: ir.Module, name: str, values: np.ndarray) -> ir.GlobalVariable:
-    """A read-only, 64-byte aligned global holding `values`' bytes (fast to print and parse);
-    the one already in the module under that name, if any."""
-    found = module.globals.get(name)
-    if found is not None:
-        return found
-    data = bytearray(np.ascontiguousarray(values).tobytes()) or bytearray(1)
-    array_type = ir.ArrayType(ir.IntType(8), len(data))
-    table = ir.GlobalVariable(module, array_type, name=name)
-    table.linkage = "internal"
-    table.global_constant = True
-    table.align = GLOBAL_ALIGN
-    table.initializer = ir.Constant(array_type, data)
-    return table
-
-
 def _i64(value: int) -> ir.Constant:
     return ir.Constant(I64, value)
 
@@ -171,11 +155,11 @@ class _GemmEmitter:
         self.panel_count = max(1, math.ceil(gemm.n / width))
         self.last_width = gemm.n - (self.panel_count - 1) * width
         packed = pack_panels(gemm.weights, width, dtype)
-        self.panels = _constant(module, f"{data}.panels", packed)
+        self.panels = constant_bytes(module, f"{data}.panels", packed)
         bias = np.zeros(self.panel_count * width, dtype=dtype)
         if gemm.bias is not None:
             bias[: gemm.n] = gemm.bias
-        self.bias = _constant(module, f"{data}.bias", bias) if gemm.bias is not None else None
+        self.bias = constant_bytes(module, f"{data}.bias", bias) if gemm.bias is not None else None
         self.kernels: dict[tuple[int, int, int], ir.Function] = {}
         self.k_table: ir.GlobalVariable | None = None
 
@@ -390,7 +374,7 @@ class _GemmEmitter:
             return kk
         if self.k_table is None:
             offsets = np.asarray(self.gemm.k_offsets, dtype=np.int32)
-            self.k_table = _constant(self.module, f"{self.name}.k_offsets", offsets)
+            self.k_table = constant_bytes(self.module, f"{self.name}.k_offsets", offsets)
         entry = b.gep(self.k_table, [kk], source_etype=I32)
         return b.sext(b.load(entry, typ=I32, align=4), I64)
 

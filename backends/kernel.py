@@ -29,6 +29,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from llvmlite import ir
 from nnc.errors import BackendError
 from nnc.graph import Graph, Node
@@ -49,6 +50,7 @@ __all__ = [
     "Kernel",
     "WorkspacePlan",
     "call_math",
+    "constant_bytes",
     "convert",
     "counted",
     "i64",
@@ -131,6 +133,25 @@ def convert(b: ir.IRBuilder, value: ir.Value, to: ir.Type) -> ir.Value:
     if integer_target:
         return b.fptosi(value, to)
     return (b.fpext if to == F64 else b.fptrunc)(value, to)
+
+
+def constant_bytes(
+    module: ir.Module, name: str, values: np.ndarray, align: int = ALIGNMENT
+) -> ir.GlobalVariable:
+    """A read-only internal global holding `values`' bytes (quick to print and parse however
+    large), aligned for vector loads; the one already in the module under that name, if any (the
+    single-sample and tile kernels share their constants)."""
+    found = module.globals.get(name)
+    if found is not None:
+        return found
+    data = bytearray(np.ascontiguousarray(values).tobytes()) or bytearray(1)
+    array_type = ir.ArrayType(I8, len(data))
+    table = ir.GlobalVariable(module, array_type, name=name)
+    table.linkage = "internal"
+    table.global_constant = True
+    table.align = align
+    table.initializer = ir.Constant(array_type, data)
+    return table
 
 
 def call_math(b: ir.IRBuilder, module: ir.Module, name: str, args: Sequence[ir.Value]) -> ir.Value:

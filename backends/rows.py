@@ -20,7 +20,7 @@ from llvmlite import ir
 from nnc.graph import Graph, Node
 from nnc.ops import Op
 
-from .kernel import F32, F64, Buffer, Kernel, call_math, convert, i64
+from .kernel import F32, F64, Buffer, Kernel, call_math, constant_bytes, convert, i64
 from .lane_math import exp_f32
 
 __all__ = ["RowPlan", "emit_rows", "plan_rows"]
@@ -254,15 +254,8 @@ def _table(
     """gamma or beta as a constant global in the lane's precision (shared by the kernels)."""
     if values is None:
         return None
-    name = f"{role}_{plan.output}"
-    table = k.module.globals.get(name)
-    if table is None:
-        dtype = np.float32 if lane == F32 else np.float64
-        data = bytearray(values.astype(dtype).tobytes())
-        array_type = ir.ArrayType(ir.IntType(8), len(data))
-        table = ir.GlobalVariable(k.module, array_type, name=name)
-        table.linkage, table.global_constant, table.align = "internal", True, 16
-        table.initializer = ir.Constant(array_type, data)
+    dtype = np.float32 if lane == F32 else np.float64
+    table = constant_bytes(k.module, f"{role}_{plan.output}", values.astype(dtype))
     return Buffer(table, lane, lane, (plan.length,), 0)
 
 
