@@ -36,9 +36,13 @@ class NativeRunner(Protocol):
 
 
 class LibraryEntry(NativeRunner, Protocol):
-    """One entry point of a built library, named by its symbol."""
+    """One entry point of a built library, named by its symbol, checked on the first `limit`
+    verification points (None: all)."""
 
     symbol: str
+
+    @property
+    def limit(self) -> int | None: ...
 
 
 # graph, input specs, output semantics ("raw", "argmax", "threshold") → runnable native code
@@ -74,6 +78,7 @@ def check_library(
             options,
             points.gate,
             points.approximate,
+            entry.limit,
         )
         for entry in entries
     }
