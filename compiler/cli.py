@@ -197,7 +197,11 @@ def _compile(args: argparse.Namespace) -> int:
         print(json.dumps(artifact.report.to_json(), indent=2))
     elif not args.quiet:
         print(artifact.report.text())
-        print(f"wrote {out} and {out.with_suffix('.h')}")
+        checked = ", ".join(artifact.library_checks)
+        print(
+            f"wrote {out} and {out.with_suffix('.h')} (entries checked against the network: "
+            f"{checked})"
+        )
     return 0
 
 
