@@ -55,23 +55,25 @@ def emit_kernel(
     name: str,
     precision: str = "double",
     isa: Isa | None = None,
+    rows: tuple[ir.Type, ir.Type] | None = None,
 ) -> Kernel:
     """The kernel computing up to `tile` samples of the graph (internal linkage), fully emitted;
-    with a vector unit to shape them for, matmuls against constants become tile GEMMs."""
+    with a vector unit to shape them for, matmuls against constants become tile GEMMs. `rows`:
+    the element types of x and y, when not the lanes of the inputs and output."""
     plans = _gemm_plans(graph, precision) if isa is not None else {}
     epilogue_of = {name: plan for plan in plans.values() for name in plan.absorbed}
     shares = {name: plan.matmul for name, plan in epilogue_of.items()}
-    rows = plan_rows(graph)
-    inside = {n: plan.output for plan in rows.values() for n in plan.nodes if n != plan.output}
-    k = Kernel(module, graph, tile, input_numel, name, precision, shares, inside)
+    groups = plan_rows(graph)
+    inside = {n: plan.output for plan in groups.values() for n in plan.nodes if n != plan.output}
+    k = Kernel(module, graph, tile, input_numel, name, precision, shares, inside, rows)
     for node in graph.nodes():
         if node.name in plans:
             assert isa is not None
             k.buffers[node.name] = _emit_gemm(k, plans[node.name], isa)
         elif node.name in epilogue_of:  # computed in place by its GEMM's epilogue
             k.buffers[node.name] = k.buffers[epilogue_of[node.name].matmul].view(node.shape)
-        elif node.name in rows:
-            k.buffers[node.name] = emit_rows(k, rows[node.name])
+        elif node.name in groups:
+            k.buffers[node.name] = emit_rows(k, groups[node.name])
         elif node.name in inside:  # a softmax's or layer norm's inner value: never stored
             continue
         else:

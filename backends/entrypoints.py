@@ -35,6 +35,7 @@ from .kernel import (
     convert,
     counted,
     i64,
+    is_formula,
     lane_bytes,
     lane_of,
     precision_for,
@@ -60,6 +61,33 @@ def tile_for(per_sample_bytes: int) -> int:
 _ROW_ELEMENTS = {"f32": F32, "f64": F64, "i64": I64}
 
 
+class _Kernels:
+    """The module's kernels, a single-sample one and a tile one per pair of row types."""
+
+    def __init__(
+        self, module: ir.Module, graph: Graph, input_numel: int, precision: str, isa: Isa | None
+    ) -> None:
+        self.module, self.graph, self.input_numel = module, graph, input_numel
+        self.precision, self.isa = precision, isa
+        self.pairs: dict[tuple[ir.Type, ir.Type] | None, tuple[Kernel, Kernel]] = {}
+
+    def pair(self, rows: tuple[ir.Type, ir.Type] | None) -> tuple[Kernel, Kernel]:
+        """(single-sample kernel, tile kernel) reading and writing rows of these types (None:
+        the lanes of the inputs and output)."""
+        if rows not in self.pairs:
+            suffix = "" if rows is None else f"_{len(self.pairs)}"
+            single = self._kernel(1, f"nnc_kernel{suffix}", rows)
+            tile = tile_for(single.plan.bytes)
+            batch = single if tile == 1 else self._kernel(tile, f"nnc_kernel_tile{suffix}", rows)
+            self.pairs[rows] = (single, batch)
+        return self.pairs[rows]
+
+    def _kernel(self, tile: int, name: str, rows: tuple[ir.Type, ir.Type] | None) -> Kernel:
+        return emit_kernel(
+            self.module, self.graph, tile, self.input_numel, name, self.precision, self.isa, rows
+        )
+
+
 def build_module(
     graph: Graph,
     abi: Abi,
@@ -74,13 +102,8 @@ def build_module(
     module = ir.Module(name=abi.prefix)
     module.triple, module.data_layout = triple, data_layout
     precision = precision_for(graph, precision)
-    single = emit_kernel(module, graph, 1, abi.input_numel, "nnc_kernel", precision, isa)
-    tile = tile_for(single.plan.bytes)
-    batch = (
-        single
-        if tile == 1
-        else emit_kernel(module, graph, tile, abi.input_numel, "nnc_kernel_tile", precision, isa)
-    )
+    kernels = _Kernels(module, graph, abi.input_numel, precision, isa)
+    single, batch = kernels.pair(None)
     widths = (abi.input_numel, abi.output.numel)
     rows = [(F64, F64, abi.eval, abi.eval_batch)]
     if abi.rows is not None:
@@ -88,6 +111,8 @@ def build_module(
         x_type, y_type = _ROW_ELEMENTS[x_kind], _ROW_ELEMENTS[y_kind or x_kind]
         rows.append((x_type, y_type, abi.typed_eval(abi.rows), abi.typed_eval_batch(abi.rows)))
     for x_type, y_type, one, many in rows:
+        if is_formula(graph):  # a formula's kernels are small: one pair per row type, no staging
+            single, batch = kernels.pair((x_type, y_type))
         _define_rows(module, one, single, (x_type, y_type), widths, batched=False)
         batch_fn = _define_rows(module, many, batch, (x_type, y_type), widths, batched=True)
         row_bytes = [lane_bytes(x_type) * widths[0], lane_bytes(y_type) * widths[1]]
@@ -160,24 +185,30 @@ def _define_rows(
         workspace = stack.enter_context(with_workspace(fn, b, memory))
         area_x = b.gep(workspace, [i64(kernel.plan.bytes)], source_etype=I8)
         area_y = b.gep(area_x, [i64(_aligned(staging_x))], source_etype=I8)
-        tiles = b.sdiv(b.add(n, i64(kernel.tile - 1)), i64(kernel.tile))
-        with counted(fn, b, tiles) as t:
-            first = b.mul(t, i64(kernel.tile))
-            left = b.sub(n, first)
-            count = b.select(b.icmp_signed("<", left, i64(kernel.tile)), left, i64(kernel.tile))
+        areas = (area_x if convert_x else None, area_y if convert_y else None)
+
+        def run(first: ir.Value, count: ir.Value) -> None:
+            """The kernel on `count` samples from sample `first`, converting rows on the way."""
             rows_x = _row(b, x, first, width_in, x_type)
             rows_y = _row(b, y, first, width_out, y_type)
-            if convert_x:
-                _convert_rows(
-                    fn, b, area_x, kernel.x_type, rows_x, x_type, b.mul(count, i64(width_in))
-                )
-            kernel_x = area_x if convert_x else rows_x
-            kernel_y = area_y if convert_y else rows_y
+            if areas[0] is not None:
+                elements = b.mul(count, i64(width_in))
+                _convert_rows(fn, b, areas[0], kernel.x_type, rows_x, x_type, elements)
+            kernel_x, kernel_y = areas[0] or rows_x, areas[1] or rows_y
             b.call(kernel.fn, [count, kernel_x, kernel_y, workspace])
-            if convert_y:
-                _convert_rows(
-                    fn, b, rows_y, y_type, area_y, kernel.y_type, b.mul(count, i64(width_out))
-                )
+            if areas[1] is not None:
+                elements = b.mul(count, i64(width_out))
+                _convert_rows(fn, b, rows_y, y_type, areas[1], kernel.y_type, elements)
+
+        # whole tiles with a constant count (the kernel, when inlined, specialises for it), then
+        # the samples left
+        whole = b.sdiv(n, i64(kernel.tile))
+        with counted(fn, b, whole) as t:
+            run(b.mul(t, i64(kernel.tile)), i64(kernel.tile))
+        first = b.mul(whole, i64(kernel.tile))
+        left = b.sub(n, first)
+        with b.if_then(b.icmp_signed(">", left, i64(0))):
+            run(first, left)
     return fn
 
 

@@ -55,6 +55,7 @@ __all__ = [
     "counted",
     "i64",
     "is_float",
+    "is_formula",
     "lane_bytes",
     "lane_of",
     "precision_for",
@@ -82,11 +83,16 @@ def lane_of(dtype: str, precision: str = "double") -> ir.Type:
     return F32 if precision == "network" and dtype in _NARROW_FLOATS else F64
 
 
-def precision_for(graph: Graph, precision: str) -> str:
-    """The precision a graph computes in: a closed form (only EXPR/TABLE nodes past the inputs)
-    computes in double whatever was asked; it is a formula, not the network's layers."""
+def is_formula(graph: Graph) -> bool:
+    """Only closed forms (EXPR/TABLE nodes, a decision head) past the inputs: no layers."""
     closed = {Op.INPUT, Op.CONST, Op.EXPR, Op.TABLE, Op.ARGMAX, *VIEWS}
-    return "double" if all(node.op in closed for node in graph.nodes()) else precision
+    return all(node.op in closed for node in graph.nodes())
+
+
+def precision_for(graph: Graph, precision: str) -> str:
+    """The precision a graph computes in: a closed form computes in double whatever was asked;
+    it is a formula, not the network's layers."""
+    return "double" if is_formula(graph) else precision
 
 
 def is_float(lane: ir.Type) -> bool:
@@ -274,7 +280,8 @@ def _aligned(size: int) -> int:
 
 class Kernel:
     """Builds `void name(int64_t count, const X *x, Y *y, char *workspace)` for up to `tile`
-    samples, values in the lanes of `precision`."""
+    samples, values in the lanes of `precision`; X and Y the lanes of the inputs and the output
+    unless `rows` names them."""
 
     def __init__(
         self,
@@ -286,6 +293,7 @@ class Kernel:
         precision: str = "double",
         shares: Mapping[str, str] | None = None,
         inside: Mapping[str, str] | None = None,
+        rows: tuple[ir.Type, ir.Type] | None = None,
     ) -> None:
         self.module = module
         self.graph = graph
@@ -293,7 +301,8 @@ class Kernel:
         self.input_numel = input_numel
         self.precision = precision
         inputs = [graph[name].dtype for name in graph.inputs]
-        self.x_type, self.y_type = row_types(inputs, graph[graph.outputs[0]].dtype, precision)
+        output = graph[graph.outputs[0]].dtype
+        self.x_type, self.y_type = rows or row_types(inputs, output, precision)
         self.plan = WorkspacePlan(graph, tile, self.lane, self.x_type, shares, inside)
         fn_type = ir.FunctionType(ir.VoidType(), [I64, PTR, PTR, PTR])
         self.fn = ir.Function(module, fn_type, name)
