@@ -14,14 +14,11 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
 from llvmlite import ir
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op
 
 from .closed_forms import emit_expr, emit_table
-from .fusion import GemmPlan, plan_gemms
-from .gemm import Epilogue, Gemm, emit_gemm
 from .isa import Isa
 from .kernel import (
     F32,
@@ -35,10 +32,10 @@ from .kernel import (
     convert,
     i64,
     is_float,
-    lane_of,
     strides,
 )
 from .lane_math import LANE_FUNCTIONS
+from .linear import emit_linear, linear_plans, relu
 from .rows import emit_rows, plan_rows
 
 __all__ = ["EMITTERS", "emit_kernel"]
@@ -60,7 +57,7 @@ def emit_kernel(
     """The kernel computing up to `tile` samples of the graph (internal linkage), fully emitted;
     with a vector unit to shape them for, matmuls against constants become tile GEMMs. `rows`:
     the element types of x and y, when not the lanes of the inputs and output."""
-    plans = _gemm_plans(graph, precision) if isa is not None else {}
+    plans = linear_plans(graph, precision) if isa is not None else {}
     epilogue_of = {name: plan for plan in plans.values() for name in plan.absorbed}
     shares = {name: plan.matmul for name, plan in epilogue_of.items()}
     groups = plan_rows(graph)
@@ -69,7 +66,7 @@ def emit_kernel(
     for node in graph.nodes():
         if node.name in plans:
             assert isa is not None
-            k.buffers[node.name] = _emit_gemm(k, plans[node.name], isa)
+            k.buffers[node.name] = emit_linear(k, plans[node.name], isa)
         elif node.name in epilogue_of:  # computed in place by its GEMM's epilogue
             k.buffers[node.name] = k.buffers[epilogue_of[node.name].matmul].view(node.shape)
         elif node.name in groups:
@@ -120,99 +117,6 @@ def _emit_const(k: Kernel, node: Node) -> Buffer:
     values = (flat.long() if storage is I64 else flat.double()).numpy()
     table = constant_bytes(k.module, f"const_{node.name}", values.astype(_NUMPY_STORAGE[storage]))
     return Buffer(table, storage, k.lane(node.dtype), node.shape, 0)
-
-
-# --- matmuls against constants: tile GEMMs ----------------------------------------------------
-
-
-def _gemm_plans(graph: Graph, precision: str) -> dict[str, GemmPlan]:
-    """The GEMMs whose left operand computes in the product's lane (read in place)."""
-    lane = {n.name: lane_of(n.dtype, precision) for n in graph.nodes()}
-    return {
-        name: plan
-        for name, plan in plan_gemms(graph).items()
-        if lane[graph[name].inputs[0]] == lane[name]
-        and graph[graph[name].inputs[0]].op is not Op.CONST
-    }
-
-
-def _emit_gemm(k: Kernel, plan: GemmPlan, isa: Isa) -> Buffer:
-    """C = activation(A · W + bias) for every row of every sample, in one call: one GEMM function
-    per node and kernel (its packed weights shared by the module's kernels)."""
-    node = k.graph[plan.matmul]
-    a = k.buffers[node.inputs[0]]
-    out = k.new_buffer(node)
-    element = "float32" if out.lane == F32 else "float64"
-    dtype = np.float32 if out.lane == F32 else np.float64
-    name = f"gemm_{node.name}_{k.tile}"  # one per kernel: only the row counts its tile reaches
-    gemm = k.module.globals.get(name)
-    if gemm is None:
-        bias = None if plan.bias is None else plan.bias.astype(dtype)
-        shape = Gemm(
-            plan.weights.astype(dtype),
-            bias,
-            element,
-            plan.weights.shape[0],
-            plan.weights.shape[1],
-            plan.rows,
-            a.sample_stride,
-            out.sample_stride,
-        )
-        sizes = [count * plan.rows for count in range(1, k.tile + 1)]
-        epilogue = _epilogue(plan.activation)
-        gemm = emit_gemm(k.module, name, shape, isa, epilogue, sizes, f"gemm_{node.name}")
-    k.b.call(gemm, [k.b.mul(k.count, i64(plan.rows)), a.ptr, out.ptr])
-    return out
-
-
-def _epilogue(activation: Op | None) -> Epilogue | None:
-    """The activation on a vector of accumulators: relu inline, others through one out-of-line
-    function per vector type (inlined in every micro-kernel they would multiply its code)."""
-    if activation is None:
-        return None
-    if activation is Op.RELU:
-        return _relu
-    return lambda b, v: b.call(_vector_function(b.module, activation, v.type), [v])
-
-
-def _vector_function(module: ir.Module, activation: Op, vector: ir.VectorType) -> ir.Function:
-    """`vector nnc.<op>.<type>(vector)`: the op on every lane, inline float math (lane_math) for
-    float lanes, libm lane by lane for double ones."""
-    name = f"nnc.{activation.value}.v{vector.count}{_suffix(vector.element)}"
-    found = module.globals.get(name)
-    if found is not None:
-        return found
-    fn = ir.Function(module, ir.FunctionType(vector, [vector]), name)
-    fn.linkage = "internal"
-    fn.attributes.add("noinline")
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    (value,) = fn.args
-    if vector.element == F32:
-        b.ret(LANE_FUNCTIONS[activation.value](b, value))
-    else:
-        b.ret(_lanewise(b, value, lambda x: _FLOAT[activation](_Scalar(b), [x])))
-    return fn
-
-
-def _relu(b: ir.IRBuilder, value: ir.Value) -> ir.Value:
-    zero = ir.Constant(value.type, None)
-    return b.select(b.fcmp_ordered("<", value, zero), zero, value)
-
-
-class _Scalar:
-    """What the element emitters read of a kernel: its builder and module."""
-
-    def __init__(self, b: ir.IRBuilder) -> None:
-        self.b, self.module = b, b.module
-
-
-def _lanewise(b: ir.IRBuilder, vector: ir.Value, scalar: Callable[[ir.Value], ir.Value]):
-    """`scalar` applied to every lane of `vector`."""
-    result = vector
-    for lane in range(vector.type.count):
-        value = scalar(b.extract_element(vector, i64(lane)))
-        result = b.insert_element(result, value, i64(lane))
-    return result
 
 
 # --- elementwise ------------------------------------------------------------------------------
@@ -297,7 +201,7 @@ _FLOAT: dict[Op, Callable] = {
     Op.RSQRT: _rsqrt,
     Op.TANH: _inline_for_float("tanh", _libm("tanh")),
     Op.SIGMOID: _inline_for_float("sigmoid", _sigmoid),
-    Op.RELU: lambda k, a: _relu(k.b, a[0]),
+    Op.RELU: lambda k, a: relu(k.b, a[0]),
     Op.ERF: _libm("erf"),
     Op.ADD: lambda k, a: k.b.fadd(a[0], a[1]),
     Op.SUB: lambda k, a: k.b.fsub(a[0], a[1]),
