@@ -43,10 +43,23 @@ from .kernel import (
 from .memory import inputs_apart, with_workspace
 from .threads import emit_threaded_batch
 
-__all__ = ["MAX_TILE", "TILE_BYTES", "build_module", "tile_for"]
+__all__ = ["MAX_TILE", "THREAD_WORK", "TILE_BYTES", "build_module", "tile_for", "work_per_sample"]
 
 MAX_TILE = 16  # samples per kernel call in batch entries
 TILE_BYTES = 512 << 10  # a tile's working memory stays within this (L2-sized)
+# operations a thread's chunk must hold at least: starting a thread costs tens of µs
+THREAD_WORK = 2_000_000
+
+
+def work_per_sample(graph: Graph) -> int:
+    """Operations one sample takes, roughly: a matmul's multiply-adds, one per value elsewhere."""
+    total = 0
+    for node in graph.nodes():
+        if node.op is Op.MATMUL:
+            total += node.numel * graph[node.inputs[0]].shape[-1]
+        elif node.op not in (Op.INPUT, Op.CONST):
+            total += node.numel
+    return max(total, 1)
 
 
 def tile_for(per_sample_bytes: int) -> int:
@@ -116,7 +129,8 @@ def build_module(
         _define_rows(module, one, single, (x_type, y_type), widths, batched=False)
         batch_fn = _define_rows(module, many, batch, (x_type, y_type), widths, batched=True)
         row_bytes = [lane_bytes(x_type) * widths[0], lane_bytes(y_type) * widths[1]]
-        emit_threaded_batch(module, abi.threaded(many), batch_fn, row_bytes, batch.tile)
+        least = -(-THREAD_WORK // work_per_sample(graph))
+        emit_threaded_batch(module, abi.threaded(many), batch_fn, row_bytes, batch.tile, least)
     _define_metadata(module, abi)
     if abi.scalar_args is not None:
         output = graph[graph.outputs[0]]

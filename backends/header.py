@@ -39,7 +39,8 @@ def render_header(abi: Abi) -> str:
         "",
         f"int {abi.eval}(const double *x, double *y);",
         f"int {abi.eval_batch}(int64_t n, const double *x, double *y);",
-        "/* The same batch spread over `threads` threads (pthreads; the caller's thread is one). */",
+        "/* The same batch on up to `threads` threads (pthreads; the caller's is one; small",
+        " * batches use fewer, each chunk large enough to pay for its thread). */",
         (
             f"int {abi.threaded(abi.eval_batch)}(int64_t n, const double *x, double *y, "
             "int32_t threads);"

@@ -41,9 +41,12 @@ def emit_threaded_batch(
     batch: ir.Function,
     row_bytes: Sequence[int],
     tile: int = 1,
+    least: int = 1,
 ) -> ir.Function:
     """`i32 name(i64 n, ptr in..., ptr out, i32 threads)` calling `batch(i64 n, ptr in..., ptr
-    out) -> i32` on chunks of whole `tile`s; `row_bytes` is one sample's bytes in each pointer.
+    out) -> i32` on chunks of whole `tile`s, each of `least` samples at least (fewer threads
+    than asked when the batch is too small to pay for starting them); `row_bytes` is one
+    sample's bytes in each pointer.
     Returns -1 when n < 0 or threads < 1, else the first nonzero result of a chunk (or 0)."""
     pointers = len(row_bytes)
     words = len(_ITEM_FIELDS) + pointers
@@ -69,7 +72,16 @@ def emit_threaded_batch(
     pairs = list(zip(rows[:-1], sizes[:-1]))
     with inputs_apart(fn, b, pairs, (rows[-1], sizes[-1])) as readable:
         _spread(
-            module, b, worker, items, result, n, [*readable, rows[-1]], row_bytes, threads, tile
+            module,
+            b,
+            worker,
+            items,
+            result,
+            n,
+            [*readable, rows[-1]],
+            row_bytes,
+            threads,
+            (tile, least),
         )
     b.ret(b.load(result, typ=I32))
     return fn
@@ -85,16 +97,19 @@ def _spread(
     rows: Sequence[ir.Value],
     row_bytes: Sequence[int],
     threads: ir.Value,
-    tile: int,
+    sizes: tuple[int, int],
 ) -> None:
-    """Chunks of whole tiles over the threads; the first nonzero chunk result in `result`."""
+    """Chunks of whole tiles (and `least` samples at least) over the threads; the first nonzero
+    chunk result in `result`."""
+    tile, least = sizes
     words = len(_ITEM_FIELDS) + len(row_bytes)
     wanted = b.sext(threads, I64)
     wanted = b.select(b.icmp_signed(">", wanted, _i64(MAX_THREADS)), _i64(MAX_THREADS), wanted)
     tiles = b.udiv(b.add(n, _i64(tile - 1)), _i64(tile))
     per_thread = b.udiv(b.add(tiles, b.sub(wanted, _i64(1))), wanted)  # ceil(tiles / threads)
+    fewest = _i64(max(1, -(-least // tile)))  # tiles a chunk must hold to be worth a thread
     chunk = b.mul(
-        b.select(b.icmp_unsigned("<", per_thread, _i64(1)), _i64(1), per_thread), _i64(tile)
+        b.select(b.icmp_unsigned("<", per_thread, fewest), fewest, per_thread), _i64(tile)
     )
     count = b.udiv(b.add(n, b.sub(chunk, _i64(1))), chunk)  # chunks actually needed (0 if n = 0)
 
