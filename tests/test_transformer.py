@@ -26,24 +26,6 @@ def compiled(transformer: GrokkingTransformer) -> nnc.Artifact:
     return nnc.compile(transformer, [SPEC], output="argmax", mode="exact")
 
 
-def test_parameter_names_follow_transformer_lens(transformer: GrokkingTransformer) -> None:
-    names = set(transformer.state_dict())
-    for name in [
-        "embed.W_E",
-        "pos_embed.W_pos",
-        "blocks.0.attn.W_Q",
-        "blocks.0.attn.W_O",
-        "blocks.0.attn.b_Q",
-        "blocks.0.mlp.W_in",
-        "blocks.0.mlp.b_out",
-        "unembed.W_U",
-    ]:
-        assert name in names
-    assert transformer.embed.W_E.shape == (114, 128)
-    assert transformer.blocks[0].attn.W_Q.shape == (4, 128, 32)
-    assert transformer.blocks[0].mlp.W_in.shape == (128, 512)
-
-
 def test_verified_on_every_input(compiled: nnc.Artifact) -> None:
     fidelity = compiled.report.fidelity
     assert fidelity.complete and fidelity.points == 113 * 113
