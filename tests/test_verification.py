@@ -53,6 +53,7 @@ def _check(
     approximate: bool = False,
     compile_native=None,
     limit: int | None = None,
+    network: np.ndarray = NETWORK,
     **options,
 ):
     opts = make_options(**options)
@@ -60,7 +61,7 @@ def _check(
         graph,
         Recorded(outputs),
         compile_native or (lambda g, s, k: pytest.fail("nothing else is compiled")),
-        Reference([X], True, 10, NETWORK),
+        Reference([X], True, 10, network),
         SPECS,
         opts,
         Gate.from_options(opts),
@@ -103,29 +104,11 @@ def test_an_integer_program_is_compared_point_by_point() -> None:
     }
     graph.outputs = [graph.add(Op.EXPR, [x], attrs)]
     network = np.floor(X.sum(axis=1, keepdims=True))
-    right = check_against_reference(
-        graph,
-        Recorded(network),
-        None,
-        Reference([X], True, 10, network),
-        SPECS,
-        make_options(),
-        Gate(),
-        approximate=False,
-    )
+    right = _check(graph, network, network=network)
     assert right.max_rel is None and right.agreement == 10 and right.passed
     wrong = network.copy()
     wrong[3] += 1
-    fidelity = check_against_reference(
-        graph,
-        Recorded(wrong),
-        None,
-        Reference([X], True, 10, network),
-        SPECS,
-        make_options(),
-        Gate(),
-        approximate=False,
-    )
+    fidelity = _check(graph, wrong, network=network)
     assert fidelity.agreement == 9 and not fidelity.passed
 
 
