@@ -13,6 +13,12 @@ import pytest
 import sympy
 from nnc.ops import Op
 
+# the flagship compile searches programs over all 12,769 inputs (minutes on 2 busy cores); the
+# default run covers the same features on small problems: synth (tests/passes/test_synth.py),
+# explain (tests/passes/test_explain.py), int32 columns and the tiny scalar entry
+# (tests/backends/test_columns.py)
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "examples" / "grokking" / "modadd.pt2"
 SPEC = "tokens:int[3]=[a:0..112, b:0..112, 113]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 from typing import Any
 
 import llvmlite.binding as llvm
@@ -15,6 +16,7 @@ import sympy
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL
 from hypothesis import given
 from hypothesis import strategies as st
+from models import LookupNetwork
 from nnc.backends import get_backend
 from nnc.backends.interface import make_abi
 from nnc.expr_ranges import fits_int32
@@ -97,28 +99,43 @@ def test_int32_only_when_every_intermediate_fits() -> None:
     assert abi.columns == ("i64",)
 
 
-def test_flagship_typed_entries_agree_with_eval_batch(tmp_path) -> None:
-    from pathlib import Path
-
-    checkpoint = Path(__file__).resolve().parents[2] / "examples/grokking/modadd.pt2"
-    artifact = nnc.compile(checkpoint)
-    library = nnc.load(artifact.save(tmp_path / "modadd.so"))
-    header = (tmp_path / "modadd.h").read_text()
-    assert (
-        "int modadd_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);"
-        in header
-    )
-    x, y = np.meshgrid(np.arange(113), np.arange(113))
+def _check_modular_sum_columns(path: Path, p: int, constant: list[int]) -> None:
+    """The library at `path` computes (a + b) mod p through eval_batch and its typed columns."""
+    library = nnc.load(path)
+    header = path.with_suffix(".h").read_text()
+    assert "_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);" in header
+    x, y = np.meshgrid(np.arange(p), np.arange(p))
     x, y = x.ravel(), y.ravel()
-    tokens = np.stack([x, y, np.full_like(x, 113)], axis=1)
-    rows = library(tokens)
+    rows = library(np.stack([x, y, *[np.full_like(x, c) for c in constant]], axis=1))
+    np.testing.assert_array_equal(rows, (x + y) % p)
     np.testing.assert_array_equal(library.columns(x.astype(np.int32), y.astype(np.int32)), rows)
     np.testing.assert_array_equal(library.columns(x, y), rows)
 
 
-def test_real_valued_law_has_float_columns(tmp_path) -> None:
-    from pathlib import Path
+def test_a_modular_sum_gets_int32_columns_that_agree_with_eval_batch(tmp_path) -> None:
+    model = LookupNetwork(lambda a, b: (a + b) % 23, [23, 23], 23)
+    artifact = nnc.compile(model, ["x:int[2]=[a:0..22, b:0..22]"], output="argmax")
+    path = artifact.save(tmp_path / "modsum.so")
+    _check_modular_sum_columns(path, 23, [])
+    # the verified domain (a, b ≤ 22) lets `mod` become a compare and a subtract
+    assert "int64_t modsum(int64_t a, int64_t b);" in path.with_suffix(".h").read_text()
+    disassembly = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", str(path)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    body = disassembly.split("<modsum>:")[1].split("\n\n")[0].strip().splitlines()
+    assert len(body) <= 6, body
 
+
+@pytest.mark.slow
+def test_flagship_typed_entries_agree_with_eval_batch(tmp_path) -> None:
+    artifact = nnc.compile(Path(__file__).resolve().parents[2] / "examples/grokking/modadd.pt2")
+    _check_modular_sum_columns(artifact.save(tmp_path / "modadd.so"), 113, [113])
+
+
+def test_real_valued_law_has_float_columns(tmp_path) -> None:
     law = Path(__file__).resolve().parents[2] / "examples/laws/kinetic.pt2"
     artifact = nnc.compile(law, engine="basis")
     library = nnc.load(artifact.save(tmp_path / "kinetic.so"))
