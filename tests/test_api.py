@@ -26,7 +26,7 @@ def _ir(lines: list[str], state: str) -> str:
     return text[len(header) :]
 
 
-def test_debug_4_logs_llvm_ir_before_and_after_optimisation() -> None:
+def test_debug_4_logs_every_level_up_to_the_llvm_ir() -> None:
     lines: list[str] = []
     nnc.compile(_model(), [SPEC], mode="exact", debug=4, log=lines.append)
     before, after = _ir(lines, "before"), _ir(lines, "after")
@@ -35,7 +35,11 @@ def test_debug_4_logs_llvm_ir_before_and_after_optimisation() -> None:
         assert re.search(r'define .*@"?nnc_eval_batch"?\(', text)
     assert 'target triple = ""' in before and 'target triple = ""' not in after
     assert any(line.startswith("--- graph after front end: ") for line in lines)
-    assert any(line.startswith("fold: unchanged, ops 5 -> 5") for line in lines)
+    assert any(line.startswith("fold: unchanged, ops 5 -> 5") for line in lines)  # level 1
+    assert "--- graph after pass lower: 2 nodes ---" in [s.splitlines()[0] for s in lines]  # 2
+    assert any(  # level 3: the closed form lower found
+        line.startswith("lower: closed forms: %exact0 : f32[1, 1] = expr(%x)  ⟨") for line in lines
+    )
 
 
 def test_nnc_debug_is_read_when_debug_is_not_given(monkeypatch, capsys) -> None:
