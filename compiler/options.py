@@ -106,9 +106,8 @@ class Options:
     cpu: str = "host"  # "host" (fastest here) or "generic" (a library that runs on any x86-64)
     quiet: bool = False
     debug: int = 0  # what the log shows: a level of DEBUG_LEVELS (NNC_DEBUG when not given)
-    print_after: tuple[
-        str, ...
-    ] = ()  # passes after which the log shows the Graph; "all": every one
+    # passes after which the log shows the Graph ("all": the front end and every pass)
+    print_after: tuple[str, ...] = ()
 
 
 def make_options(**given: Any) -> Options:
