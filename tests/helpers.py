@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -81,3 +82,14 @@ def assert_golden(name: str, text: str) -> None:
             "NNC_UPDATE_GOLDEN=1 and review the diff):\n" + "\n".join(diff),
             pytrace=False,
         )
+
+
+def instructions(library: Path, symbol: str) -> list[str]:
+    """The machine instructions of one exported function of a shared library (objdump)."""
+    listing = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", str(library)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return listing.split(f"<{symbol}>:")[1].split("\n\n")[0].strip().splitlines()

@@ -11,6 +11,7 @@ import nnc
 import numpy as np
 import pytest
 import sympy
+from helpers import instructions
 from nnc.ops import Op
 
 # the flagship compile searches programs over all 12,769 inputs (minutes on 2 busy cores); the
@@ -85,13 +86,7 @@ def test_scalar_call_from_c_is_a_few_instructions(compiled: nnc.Artifact, tmp_pa
         [str(binary), "100", "50"], capture_output=True, text=True, check=True
     ).stdout
     assert "modadd(100, 50) = 37" in printed and "12769/12769" in printed
-    disassembly = subprocess.run(
-        ["objdump", "-d", "--no-show-raw-insn", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    body = disassembly.split("<modadd>:")[1].split("\n\n")[0].strip().splitlines()
+    body = instructions(path, "modadd")
     assert len(body) <= 6, body
 
 

@@ -13,7 +13,7 @@ import nnc
 import numpy as np
 import pytest
 import sympy
-from helpers import FLOAT32_ATOL, FLOAT32_RTOL
+from helpers import FLOAT32_ATOL, FLOAT32_RTOL, instructions
 from hypothesis import given
 from hypothesis import strategies as st
 from models import LookupNetwork
@@ -119,13 +119,7 @@ def test_a_modular_sum_gets_int32_columns_that_agree_with_eval_batch(tmp_path) -
     _check_modular_sum_columns(path, 23, [])
     # the verified domain (a, b ≤ 22) lets `mod` become a compare and a subtract
     assert "int64_t modsum(int64_t a, int64_t b);" in path.with_suffix(".h").read_text()
-    disassembly = subprocess.run(
-        ["objdump", "-d", "--no-show-raw-insn", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    body = disassembly.split("<modsum>:")[1].split("\n\n")[0].strip().splitlines()
+    body = instructions(path, "modsum")
     assert len(body) <= 6, body
 
 
