@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from nnc.fidelity import Gate
 from nnc.native import JitCompiler
@@ -27,12 +32,15 @@ UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
 # The inline float32 exp, tanh and sigmoid (backends/lane_math.py) are within this many units in
 # the last place of the exact result (glibc's own float functions promise 1 to 4).
 FLOAT32_FUNCTION_ULPS = 3.0
+GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 def pass_context(specs: list[InputSpec] | None = None, **options: Any) -> PassContext:
     """A context for calling one pass directly, as the pipeline would build it."""
     opts = make_options(**options)
-    return PassContext(Setting(opts, Gate.from_options(opts), specs or [], JitCompiler(opts.cpu, opts.precision)))
+    return PassContext(
+        Setting(opts, Gate.from_options(opts), specs or [], JitCompiler(opts.cpu, opts.precision))
+    )
 
 
 def network_output(model: Any, *inputs: np.ndarray) -> np.ndarray:
@@ -79,3 +87,37 @@ def assert_within_dot_bound(
         f"error {float(error[worst]):.3g} at {worst} exceeds the bound "
         f"{float((gamma * magnitude)[worst]):.3g}"
     )
+
+
+def assert_golden(name: str, text: str) -> None:
+    """`text` equals tests/golden/<name>; NNC_UPDATE_GOLDEN=1 rewrites the file instead (then review
+    the diff: a golden file changes only with a change you meant)."""
+    path = GOLDEN / name
+    text = text.rstrip("\n") + "\n"
+    if os.environ.get("NNC_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        return
+    if not path.exists():
+        pytest.fail(f"no golden file {path}; create it with NNC_UPDATE_GOLDEN=1 and review it")
+    expected = path.read_text()
+    if text != expected:
+        diff = difflib.unified_diff(
+            expected.splitlines(), text.splitlines(), f"golden/{name}", "now", lineterm=""
+        )
+        pytest.fail(
+            f"{name} differs from the golden text (if the change is meant, rerun with "
+            "NNC_UPDATE_GOLDEN=1 and review the diff):\n" + "\n".join(diff),
+            pytrace=False,
+        )
+
+
+def instructions(library: Path, symbol: str) -> list[str]:
+    """The machine instructions of one exported function of a shared library (objdump)."""
+    listing = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", str(library)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return listing.split(f"<{symbol}>:")[1].split("\n\n")[0].strip().splitlines()
