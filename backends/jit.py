@@ -32,8 +32,11 @@ def target_machine(cpu: str = "host") -> llvm.TargetMachine:
     )
 
 
-def optimize(module: ir.Module, machine: llvm.TargetMachine) -> llvm.ModuleRef:
-    """Parse and verify the IR, then run LLVM's O3 pipeline on it."""
+def optimize(
+    module: ir.Module, machine: llvm.TargetMachine, vector_bytes: int = 64
+) -> llvm.ModuleRef:
+    """Parse and verify the IR, then run LLVM's O3 pipeline on it; vector math calls libmvec for
+    vectors up to `vector_bytes` (the target's register width)."""
     module.triple = machine.triple
     module.data_layout = str(machine.target_data)
     try:
@@ -49,7 +52,7 @@ def optimize(module: ir.Module, machine: llvm.TargetMachine) -> llvm.ModuleRef:
     options.slp_vectorization = True
     builder = llvm.create_pass_builder(machine, options)
     builder.getModulePassManager().run(parsed, builder)
-    text, changed = use_libmvec(str(parsed))
+    text, changed = use_libmvec(str(parsed), vector_bytes)
     if changed:
         parsed = llvm.parse_assembly(text)
         parsed.verify()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import llvmlite.binding as llvm
 from llvmlite import ir
 from nnc.graph import Graph
 
@@ -30,15 +31,18 @@ class LLVMBackend:
         """The library as LLVM IR, shaped for this backend's CPU and precision."""
         return build_module(graph, abi, precision=self.precision, isa=isa_of(self.cpu))
 
+    def _optimize(self, module: ir.Module, machine: llvm.TargetMachine) -> llvm.ModuleRef:
+        return optimize(module, machine, isa_of(self.cpu).vector_bytes)
+
     def ir(self, graph: Graph, abi: Abi, optimized: bool = False) -> str:
         """The library's LLVM IR as text, before or after optimisation."""
         module = self.module(graph, abi)
-        return str(optimize(module, target_machine(self.cpu)) if optimized else module)
+        return str(self._optimize(module, target_machine(self.cpu)) if optimized else module)
 
     def jit(self, graph: Graph, abi: Abi, semantics: str) -> NativeFunction:
         """A callable over numpy/torch arrays running the JIT-compiled library in this process."""
         machine = target_machine(self.cpu)
-        engine = jit(optimize(self.module(graph, abi), machine), machine)
+        engine = jit(self._optimize(self.module(graph, abi), machine), machine)
         eval_batch = EVAL_BATCH_TYPE(engine.get_function_address(abi.eval_batch))
         prototype = column_type(len(abi.scalar_args or ()))
         columns = {
@@ -51,6 +55,6 @@ class LLVMBackend:
     def write(self, graph: Graph, abi: Abi, path: Path) -> None:
         """Write the shared library `path` (atomically)."""
         machine = target_machine(self.cpu)
-        parsed = optimize(self.module(graph, abi), machine)
+        parsed = self._optimize(self.module(graph, abi), machine)
         libraries = ["mvec", "m"] if needs_libmvec(parsed) else ["m"]
         write_shared_library(machine.emit_object(parsed), path, libraries)
