@@ -13,12 +13,21 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from nnc.errors import InputError
 
-__all__ = ["C_TYPES", "Abi", "ScalarArg", "TensorInfo", "check_prefix"]
+__all__ = [
+    "C_TYPES",
+    "Abi",
+    "ScalarArg",
+    "TensorInfo",
+    "check_prefix",
+    "column_entry_name",
+    "export_names",
+]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = {
@@ -110,7 +119,11 @@ class Abi:
         return self.prefix if self.scalar_args is not None else None
 
     def column_entry(self, suffix: str) -> str:
-        return f"{self.prefix}_batch_{suffix}"
+        return column_entry_name(self.prefix, suffix)
+
+    @property
+    def exports(self) -> tuple[str, ...]:
+        return export_names(self.prefix, self.scalar_args is not None, self.columns)
 
     def metadata_json(self) -> str:
         """Deterministic JSON (sorted keys) embedded in the library."""
@@ -118,3 +131,20 @@ class Abi:
 
 
 C_TYPES = {"i32": "int32_t", "i64": "int64_t", "f32": "float", "f64": "double"}
+
+
+def export_names(prefix: str, scalar: bool, columns: Sequence[str]) -> tuple[str, ...]:
+    """Every function a library exports, in the header's order: what the loader and `nnc show`
+    list (a test holds it to the header's declarations)."""
+    return (
+        f"{prefix}_eval",
+        f"{prefix}_eval_batch",
+        f"{prefix}_metadata",
+        *((prefix,) if scalar else ()),
+        *(column_entry_name(prefix, suffix) for suffix in columns),
+    )
+
+
+def column_entry_name(prefix: str, suffix: str) -> str:
+    """The column-wise batch entry for native type `suffix` (a key of C_TYPES)."""
+    return f"{prefix}_batch_{suffix}"

@@ -10,7 +10,7 @@ from typing import Any
 
 from nnc.errors import InputError
 
-from .abi import TensorInfo
+from .abi import C_TYPES, TensorInfo, column_entry_name, export_names
 from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
 
 __all__ = ["LoadedLibrary", "load"]
@@ -23,6 +23,7 @@ class LoadedLibrary(NativeFunction):
 
     metadata: dict[str, Any]
     prefix: str
+    exports: tuple[str, ...]  # every function it exports, as backends/abi.py names them
 
 
 def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
@@ -49,15 +50,16 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     eval_batch = EVAL_BATCH_TYPE((f"{prefix}_eval_batch", library))
     arguments = len(abi["scalar"] or ())
     columns = {
-        s: column_type(arguments)((f"{prefix}_batch_{s}", library))
-        for s in ("i32", "i64", "f32", "f64")
-        if hasattr(library, f"{prefix}_batch_{s}")
+        s: column_type(arguments)((column_entry_name(prefix, s), library))
+        for s in C_TYPES
+        if hasattr(library, column_entry_name(prefix, s))
     }
     loaded = LoadedLibrary(
         eval_batch, inputs, output, metadata["output"]["semantics"], library, columns
     )
     loaded.metadata = metadata
     loaded.prefix = prefix
+    loaded.exports = export_names(prefix, abi["scalar"] is not None, tuple(columns))
     return loaded
 
 
@@ -69,5 +71,6 @@ def _find_prefix(path: Path, library: ctypes.CDLL) -> str:
             return prefix
     raise InputError(
         f"{path.name!r} exports no nnc functions",
-        hint="pass a library written by nnc, or its prefix with name=",
+        hint="pass a library written by nnc (nnc.load(path, name=PREFIX) or `nnc show --name "
+        "PREFIX` when its file name does not start with the prefix)",
     )

@@ -1,15 +1,118 @@
-"""What a compile did, as text for people and JSON for machines; every figure in it was measured."""
+"""What a compile did, as data: per output what it became and how far it is from the network, size
+and speed of network and artifact, pass records, verification and stage timings. Every figure in
+it was measured. Renderings: `text()` (the terminal summary), `to_json()` (schema in
+docs/report.schema.json), `write(path)` (.md or .html)."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .fidelity import Fidelity
-from .pipeline import PassRecord
+import numpy as np
 
-__all__ = ["Report"]
+from .errors import InputError
+from .fidelity import Fidelity
+from .graph import Graph
+from .pipeline import PassRecord
+from .version import __version__
+
+__all__ = ["KINDS", "REPORT_SUFFIXES", "Curves", "OutputResult", "Report", "Speed", "Sweep"]
+
+# what an output became → how the report says it
+KINDS = {
+    "network": "the network, kept",
+    "exact": "exact form",
+    "approximate": "approximate form",
+}
+
+
+@dataclass(frozen=True)
+class OutputResult:
+    """What one output element became, and its measured error against the network on the
+    verification points (raw values) or its agreement with the network's decisions."""
+
+    name: str  # y[0], or "decision"
+    kind: str  # a key of KINDS
+    points: int  # verification points it was measured on
+    formula: str | None = None  # readable closed form, or a table's description
+    expr: Any = None  # the sympy expression, for MathML / LaTeX renderings (not in JSON)
+    found_by: str | None = None  # the pass that produced the closed form
+    max_abs: float | None = None
+    max_rel: float | None = None  # relative to this output's largest magnitude on the points
+    rel_rmse: float | None = None  # relative to this output's RMS on the points
+    agreement: int | None = None  # decisions equal to the network's
+    truth: dict[str, float] | None = None  # network's and artifact's error against labels
+
+    def errors_text(self) -> str:
+        """Its error against the network, in words."""
+        if self.agreement is not None:
+            return f"decisions agree on {self.agreement:,}/{self.points:,}"
+        return (
+            f"max rel error {self.max_rel:.2g}, rel RMSE {self.rel_rmse:.2g}, "
+            f"max abs error {self.max_abs:.3g}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "formula": self.formula,
+            "found_by": self.found_by,
+            "points": self.points,
+            "max_abs_error": _finite(self.max_abs),
+            "max_rel_error": _finite(self.max_rel),
+            "rel_rmse": _finite(self.rel_rmse),
+            "agreement": self.agreement,
+            "truth": _clean(self.truth),
+        }
+
+
+@dataclass(frozen=True)
+class Speed:
+    """One timed batch call of the network (torch, eager) and of the compiled artifact (from
+    Python) on the same verification points, measured once during the compile."""
+
+    points: int
+    network_seconds: float
+    artifact_seconds: float
+
+    def per_sample(self, seconds: float) -> float:
+        return seconds / max(1, self.points)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "points": self.points,
+            "network_seconds": self.network_seconds,
+            "artifact_seconds": self.artifact_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Network and artifact along one input element, the other elements held at `base`."""
+
+    element: str
+    values: np.ndarray  # (m,) the element's values
+    network: np.ndarray  # (m, outputs)
+    artifact: np.ndarray  # (m, outputs)
+    base: dict[str, float]  # the other free elements' values
+
+
+@dataclass
+class Curves:
+    """Network and artifact side by side, for the HTML report's pictures (not in JSON)."""
+
+    sweeps: list[Sweep] = field(default_factory=list)
+    network: np.ndarray | None = None  # (n, outputs) on the verification points (first n)
+    artifact: np.ndarray | None = None  # the artifact's values or decisions there
+    decisions: bool = False  # the outputs are classes / booleans / integers
+    graph_before: Graph | None = None  # the traced network, output head included
+    graph_after: Graph | None = None  # what was compiled
+
+
+REPORT_SUFFIXES = (".md", ".html")
 
 
 @dataclass
@@ -24,54 +127,34 @@ class Report:
     graph: dict[str, int] = field(default_factory=dict)  # final ops and parameters
     closed_form: str | None = None  # the formula (or table) the output became, if any
     truth: dict[str, float] | None = None  # errors against labelled data, when given
+    inputs: list[str] = field(default_factory=list)  # the input specs, as written
+    outputs: list[OutputResult] = field(default_factory=list)
+    size: dict[str, dict[str, int]] = field(default_factory=dict)  # network/artifact → figures
+    speed: Speed | None = None
+    gate: dict[str, float] = field(default_factory=dict)  # a formula's gate: rmse, max (relative)
+    curves: Curves = field(default_factory=Curves)
 
-    def text(self) -> str:
-        lines = [f"closed form: {self.closed_form}"] if self.closed_form else []
-        lines += [
-            f"mode {self.mode}, output {self.output}: {self.graph.get('ops', 0)} ops, "
-            f"{self.graph.get('params', 0):,} parameters"
-        ]
-        if self.passes:
-            lines.append(
-                f"  {'pass':<10} {'changed':<8} {'ops':<14} {'parameters':<24} "
-                f"{'flops/sample':<24} time"
-            )
-            for r in self.passes:
-                stats = ", ".join(f"{k} {v}" for k, v in r.stats.items())
-                ops = f"{r.nodes[0]} → {r.nodes[1]}"
-                params = f"{r.params[0]:,} → {r.params[1]:,}"
-                work = f"{r.flops[0]:,} → {r.flops[1]:,}"
-                changed = "yes" if r.changed else "no"
-                lines.append(
-                    f"  {r.name:<10} {changed:<8} {ops:<14} {params:<24} {work:<24} "
-                    f"{r.seconds:.3f} s  {stats}".rstrip()
-                )
-                lines.extend(f"    {note}" for note in r.notes)
-        lines.append(self.fidelity.summary())
-        if self.fidelity.disagreements:
-            lines.append("disagreements (input: network → artifact):")
-            lines.extend(
-                f"  {point}: {network} → {artifact}"
-                for point, network, artifact in self.fidelity.disagreements
-            )
-        if self.truth:
-            t = self.truth
-            lines.append(
-                f"against the labelled data: network max rel error "
-                f"{t['network_max_rel_error']:.3g} (RMSE {t['network_rmse']:.3g}), "
-                f"artifact {t['artifact_max_rel_error']:.3g} (RMSE {t['artifact_rmse']:.3g})"
-            )
-        stages = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
-        lines.append(f"compile time: {stages}")
-        return "\n".join(lines)
+    def text(self, width: int = 100) -> str:
+        """The summary as plain text (what the CLI prints when stdout is not a terminal)."""
+        from .summary import plain_text
+
+        return plain_text(self, width)
 
     def to_json(self) -> dict[str, Any]:
+        """Everything measured, for machines; docs/report.schema.json describes it."""
         return {
+            "nnc_version": __version__,
             "mode": self.mode,
             "output": self.output,
+            "inputs": self.inputs,
             "closed_form": self.closed_form,
-            "truth": self.truth,
+            "outputs": [o.to_json() for o in self.outputs],
+            "verification": _clean(self.fidelity.to_json()),
+            "truth": _clean(self.truth),
             "graph": self.graph,
+            "size": self.size,
+            "speed": self.speed.to_json() if self.speed else None,
+            "gate": self.gate,
             "passes": [
                 {
                     "name": r.name,
@@ -82,86 +165,48 @@ class Report:
                     "seconds": r.seconds,
                     "stats": r.stats,
                     "approximate": r.approximate,
+                    "error": _finite(r.fidelity.max_rel) if r.fidelity else None,
                     "notes": r.notes,
-                    "data": r.data,
+                    "data": _clean(r.data),
                 }
                 for r in self.passes
             ],
-            "verification": self.fidelity.to_json(),
             "seconds": self.seconds,
         }
 
-    def write_markdown(self, path: Path) -> Path:
-        """A Markdown report for people, with a plot of each measured series (matplotlib, when
-        installed) written beside it."""
-        lines = ["# nnc report", ""]
-        if self.closed_form:
-            lines += [f"**Closed form:** `{self.closed_form}`", ""]
-        lines += [
-            f"**Verification:** {self.fidelity.summary()}",
-            "",
-            f"Mode `{self.mode}`, output `{self.output}`; {self.graph.get('ops', 0)} ops, "
-            f"{self.graph.get('params', 0):,} parameters in the result.",
-            "",
-            "| pass | changed | ops | parameters | flops/sample | time | notes |",
-            "|---|---|---|---|---|---|---|",
-        ]
-        for r in self.passes:
-            notes = "<br>".join(n.replace("|", "\\|") for n in r.notes)
-            lines.append(
-                f"| {r.name} | {'yes' if r.changed else 'no'} | {r.nodes[0]} → "
-                f"{r.nodes[1]} | {r.params[0]:,} → {r.params[1]:,} | {r.flops[0]:,} → {r.flops[1]:,} "
-                f"| {r.seconds:.3f} s "
-                f"| {notes} |"
-            )
-        for r in self.passes:
-            spectrum = r.data.get("embedding spectrum")
-            if spectrum:
-                picture = _plot_spectrum(spectrum, path.with_name(path.stem + "-spectrum.png"))
-                lines += [
-                    "",
-                    "## Fourier spectrum of the token embedding",
-                    "",
-                    f"Key frequencies: {spectrum['key frequencies']}.",
-                    "",
-                ]
-                if picture:
-                    lines.append(f"![embedding spectrum]({picture.name})")
-        if self.fidelity.disagreements:
-            lines += ["", "## Disagreements (input: network → artifact)", ""]
-            lines += [f"- {p}: {n} → {a}" for p, n, a in self.fidelity.disagreements]
-        lines += [
-            "",
-            "Compile time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()),
-            "",
-        ]
-        path.write_text("\n".join(lines))
-        return path
+    def write(self, path: str | Path) -> Path:
+        """Write the report for people: Markdown (`.md`, plots beside it) or one self-contained
+        HTML file (`.html`)."""
+        path = Path(path)
+        if path.suffix == ".html":
+            from .report_html import write_html
+
+            return write_html(self, path)
+        if path.suffix == ".md":
+            from .report_markdown import write_markdown
+
+            return write_markdown(self, path)
+        raise InputError(
+            f"cannot write a report to {str(path)!r}: unknown kind {path.suffix!r}",
+            hint="name it report.html (one self-contained page) or report.md (Markdown)",
+        )
 
 
-def _plot_spectrum(spectrum: dict[str, Any], path: Path) -> Path | None:
-    """Bar chart of the embedding's norm per frequency, key frequencies highlighted."""
-    try:
-        import matplotlib
+def _finite(value: float | None) -> float | None:
+    """JSON has no infinity or NaN: a value that is not finite is written as null."""
+    return value if value is None or math.isfinite(value) else None
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        return None
-    share = spectrum["share"]
-    keys = set(spectrum["key frequencies"])
-    figure, axis = plt.subplots(figsize=(9, 3))
-    axis.bar(
-        range(1, len(share)),
-        share[1:],
-        color=["tab:red" if k in keys else "tab:gray" for k in range(1, len(share))],
-    )
-    axis.set(
-        xlabel=f"frequency k (over {spectrum['tokens']} tokens)",
-        ylabel="share of embedding norm",
-        title="token embedding spectrum (key in red)",
-    )
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
-    return path
+
+def _clean(value: Any) -> Any:
+    """Plain JSON values: numpy scalars and arrays as numbers and lists, non-finite floats null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    if isinstance(value, float):
+        return _finite(value)
+    return value

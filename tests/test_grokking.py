@@ -116,7 +116,7 @@ def test_explain_reports_frequencies_and_ablation(compiled: nnc.Artifact) -> Non
 
 
 def test_markdown_report_with_the_spectrum_plot(compiled: nnc.Artifact, tmp_path: Path) -> None:
-    path = compiled.report.write_markdown(tmp_path / "report.md")
+    path = compiled.report.write(tmp_path / "report.md")
     text = path.read_text()
     assert "**Closed form:** `(a + b) mod 113`" in text and "12769/12769" in text
     assert "![embedding spectrum](report-spectrum.png)" in text
