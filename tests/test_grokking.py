@@ -21,8 +21,8 @@ SPEC = "tokens:int[3]=[a:0..112, b:0..112, 113]"
 
 
 @pytest.fixture(scope="module")
-def compiled() -> nnc.Artifact:
-    return nnc.compile(CHECKPOINT, [SPEC], output="argmax")
+def compiled(grokking: nnc.Artifact) -> nnc.Artifact:
+    return grokking
 
 
 def test_closed_form_is_modular_addition(compiled: nnc.Artifact) -> None:
