@@ -204,13 +204,9 @@ def all_parsers() -> list[argparse.ArgumentParser]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args[:1] in (["--version"], ["-V"]):
-            print(_version())
-            return 0
-        if args[:1] and args[0] in COMMANDS:
-            _, _, build, run = COMMANDS[args[0]]
-            return run(build().parse_args(args[1:]))
-        return _compile(_compile_parser().parse_args(args))
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's exit-time flush
+        return code
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except NNCError as error:
@@ -231,6 +227,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def _run(args: list[str]) -> int:
+    if args[:1] in (["--version"], ["-V"]):
+        print(_version())
+        return 0
+    if args[:1] and args[0] in COMMANDS:
+        _, _, build, run = COMMANDS[args[0]]
+        return run(build().parse_args(args[1:]))
+    return _compile(_compile_parser().parse_args(args))
 
 
 def _quiet_broken_pipe() -> int:
