@@ -19,15 +19,7 @@ from typing import Any
 
 from nnc.errors import InputError
 
-__all__ = [
-    "C_TYPES",
-    "Abi",
-    "ScalarArg",
-    "TensorInfo",
-    "check_prefix",
-    "column_entry_name",
-    "export_names",
-]
+__all__ = ["C_TYPES", "Abi", "ScalarArg", "SymbolNames", "TensorInfo", "check_prefix"]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = {
@@ -86,21 +78,10 @@ class ScalarArg:
 
 
 @dataclass(frozen=True)
-class Abi:
-    """Everything that fixes the library's interface; equal Abis give identical symbols."""
+class SymbolNames:
+    """The exported symbol names of a library with this prefix: the one place they are spelled."""
 
     prefix: str
-    inputs: tuple[TensorInfo, ...]
-    output: TensorInfo
-    output_integer: bool  # class index, boolean or integer output: int64_t in the scalar form
-    scalar_args: tuple[ScalarArg, ...] | None  # None: no scalar entry point
-    constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
-    metadata: dict[str, Any]
-    columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
-
-    @property
-    def input_numel(self) -> int:
-        return sum(t.numel for t in self.inputs)
 
     @property
     def eval(self) -> str:
@@ -114,16 +95,40 @@ class Abi:
     def metadata_symbol(self) -> str:
         return f"{self.prefix}_metadata"
 
+    def column_entry(self, suffix: str) -> str:
+        return f"{self.prefix}_batch_{suffix}"
+
+    def exports(self, scalar: bool, columns: Sequence[str]) -> tuple[str, ...]:
+        """Every function such a library exports, in the header's order: what the loader and
+        `nnc show` list (a test holds it to the header's declarations)."""
+        return (
+            self.eval,
+            self.eval_batch,
+            self.metadata_symbol,
+            *((self.prefix,) if scalar else ()),
+            *(self.column_entry(suffix) for suffix in columns),
+        )
+
+
+@dataclass(frozen=True)
+class Abi(SymbolNames):
+    """Everything that fixes the library's interface; equal Abis give identical symbols."""
+
+    inputs: tuple[TensorInfo, ...]
+    output: TensorInfo
+    output_integer: bool  # class index, boolean or integer output: int64_t in the scalar form
+    scalar_args: tuple[ScalarArg, ...] | None  # None: no scalar entry point
+    constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
+    metadata: dict[str, Any]
+    columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
+
+    @property
+    def input_numel(self) -> int:
+        return sum(t.numel for t in self.inputs)
+
     @property
     def scalar(self) -> str | None:
         return self.prefix if self.scalar_args is not None else None
-
-    def column_entry(self, suffix: str) -> str:
-        return column_entry_name(self.prefix, suffix)
-
-    @property
-    def exports(self) -> tuple[str, ...]:
-        return export_names(self.prefix, self.scalar_args is not None, self.columns)
 
     def metadata_json(self) -> str:
         """Deterministic JSON (sorted keys) embedded in the library."""
@@ -131,20 +136,3 @@ class Abi:
 
 
 C_TYPES = {"i32": "int32_t", "i64": "int64_t", "f32": "float", "f64": "double"}
-
-
-def export_names(prefix: str, scalar: bool, columns: Sequence[str]) -> tuple[str, ...]:
-    """Every function a library exports, in the header's order: what the loader and `nnc show`
-    list (a test holds it to the header's declarations)."""
-    return (
-        f"{prefix}_eval",
-        f"{prefix}_eval_batch",
-        f"{prefix}_metadata",
-        *((prefix,) if scalar else ()),
-        *(column_entry_name(prefix, suffix) for suffix in columns),
-    )
-
-
-def column_entry_name(prefix: str, suffix: str) -> str:
-    """The column-wise batch entry for native type `suffix` (a key of C_TYPES)."""
-    return f"{prefix}_batch_{suffix}"
