@@ -272,9 +272,9 @@ def _check_library_path(path: Path) -> None:
 
 
 def _check_report_path(path: Path) -> None:
-    from .report import REPORT_SUFFIXES
+    from .report import REPORT_WRITERS
 
-    if path.suffix not in REPORT_SUFFIXES:
+    if path.suffix not in REPORT_WRITERS:
         raise InputError(
             f"--report {str(path)!r}: a report is an .html page or a .md file",
             hint=f"write --report {path.with_suffix('.html')} or --report {path.with_suffix('.md')}",

@@ -18,7 +18,7 @@ from .ops import Op
 from .options import OutputSemantics
 from .pipeline import flops, operation_count
 from .reference import Reference
-from .report import Curves, OutputResult, Speed, Sweep
+from .report_data import Curves, OutputResult, Speed, Sweep
 from .spec import InputSpec, Range, abi_rows
 
 __all__ = ["Comparison", "compare", "size_of"]

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from .errors import MissingDependencyError
-from .report import Curves
+from .report_data import Curves
 
 __all__ = [
     "EVIDENCE_FIGURES",

@@ -22,7 +22,7 @@ from .figures import (
     sweep_figure,
 )
 from .graph_picture import graph_svg
-from .report import KINDS, OutputResult, Report
+from .report_data import KINDS, OutputResult, ReportData
 from .summary import change_text, seconds_text
 
 __all__ = ["mathml", "render_html", "write_html"]
@@ -80,12 +80,12 @@ def mathml(expr: sympy.Expr) -> str:
     return f'<math display="block">{body}</math>'
 
 
-def write_html(report: Report, path: Path) -> Path:
+def write_html(report: ReportData, path: Path) -> Path:
     path.write_text(render_html(report), encoding="utf-8")
     return path
 
 
-def render_html(report: Report) -> str:
+def render_html(report: ReportData) -> str:
     sections = [
         _result(report),
         _comparison(report),
@@ -137,7 +137,7 @@ def _cell(text: Any, numeric: bool = False) -> str:
     return f'<td class="n">{_e(text)}</td>' if numeric else f"<td>{_e(text)}</td>"
 
 
-def _result(report: Report) -> str:
+def _result(report: ReportData) -> str:
     f = report.fidelity
     where = (
         f"every point of the domain ({f.points:,})"
@@ -182,7 +182,7 @@ def _formula(result: OutputResult) -> str:
     return _e(result.formula or "")
 
 
-def _comparison(report: Report) -> str:
+def _comparison(report: ReportData) -> str:
     names = [o.name for o in report.outputs]
     curves = report.curves
     parts = []
@@ -217,7 +217,7 @@ def _comparison(report: Report) -> str:
     )
 
 
-def _searches(report: Report) -> str:
+def _searches(report: ReportData) -> str:
     from nnc.passes.selection import REGRESSION_DATA
 
     parts = []
@@ -265,7 +265,7 @@ def _searches(report: Report) -> str:
     )
 
 
-def _evidence(report: Report) -> str:
+def _evidence(report: ReportData) -> str:
     parts = []
     for record in report.passes:
         for key, (title, draw, caption) in EVIDENCE_FIGURES.items():
@@ -284,7 +284,7 @@ def _evidence(report: Report) -> str:
     return '<section id="evidence"><h2>Mechanism evidence</h2>' + "".join(parts) + "</section>"
 
 
-def _graphs(report: Report) -> str:
+def _graphs(report: ReportData) -> str:
     before, after = report.curves.graph_before, report.curves.graph_after
     if before is None or after is None:
         return ""
@@ -301,7 +301,7 @@ def _graphs(report: Report) -> str:
     )
 
 
-def _passes(report: Report) -> str:
+def _passes(report: ReportData) -> str:
     rows = []
     for r in report.passes:
         error = (
@@ -323,7 +323,7 @@ def _passes(report: Report) -> str:
     return '<section id="passes"><h2>Passes</h2>' + _table(header, rows) + "</section>"
 
 
-def _size(report: Report) -> str:
+def _size(report: ReportData) -> str:
     if not report.size:
         return ""
     network, artifact = report.size["network"], report.size["artifact"]
@@ -357,6 +357,6 @@ def _size(report: Report) -> str:
     )
 
 
-def _timing(report: Report) -> str:
+def _timing(report: ReportData) -> str:
     stages = ", ".join(f"{k} {seconds_text(v)}" for k, v in report.seconds.items())
     return f"Compile time {seconds_text(sum(report.seconds.values()))}: {stages}."

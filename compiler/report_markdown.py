@@ -6,12 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import MissingDependencyError
-from .report import KINDS, Report
+from .report_data import KINDS, ReportData
 
 __all__ = ["write_markdown"]
 
 
-def write_markdown(report: Report, path: Path) -> Path:
+def write_markdown(report: ReportData, path: Path) -> Path:
     from .summary import seconds_text
 
     lines = ["# nnc report", ""]
@@ -68,7 +68,7 @@ def write_markdown(report: Report, path: Path) -> Path:
     return path
 
 
-def _pictures(report: Report, path: Path) -> list[str]:
+def _pictures(report: ReportData, path: Path) -> list[str]:
     """Each picture as a PNG beside the report, with its section; none without matplotlib."""
     from .figures import EVIDENCE_FIGURES, figure_bytes, sweep_figure
 

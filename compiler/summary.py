@@ -7,14 +7,14 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from .report import KINDS, OutputResult, Report
+from .report_data import KINDS, OutputResult, ReportData
 
 __all__ = ["change_text", "plain_text", "print_summary", "seconds_text"]
 
 SKIPPED = "skipped: "  # how passes begin the note that says why they did nothing
 
 
-def print_summary(report: Report, console: Any, pretty: bool = True) -> None:
+def print_summary(report: ReportData, console: Any, pretty: bool = True) -> None:
     """Print the summary on a rich Console; `pretty`: formulas in two dimensions."""
     for k, part in enumerate(_parts(report, pretty)):
         if k > 1:
@@ -22,7 +22,7 @@ def print_summary(report: Report, console: Any, pretty: bool = True) -> None:
         console.print(part)
 
 
-def plain_text(report: Report, width: int = 100) -> str:
+def plain_text(report: ReportData, width: int = 100) -> str:
     """The summary as plain text: no colour, formulas on one line."""
     from rich.console import Console
 
@@ -41,7 +41,7 @@ def seconds_text(seconds: float) -> str:
     return f"{seconds / 1e-9:.2g} ns"
 
 
-def _parts(report: Report, pretty: bool) -> list[Any]:
+def _parts(report: ReportData, pretty: bool) -> list[Any]:
     from rich.text import Text
 
     parts: list[Any] = [
@@ -70,14 +70,14 @@ def _parts(report: Report, pretty: bool) -> list[Any]:
     return parts
 
 
-def _where(report: Report) -> str:
+def _where(report: ReportData) -> str:
     f = report.fidelity
     if f.complete:
         return f"every point of the domain ({f.points:,})"
     return f"{f.points:,} sampled points (range corners included)"
 
 
-def _results(report: Report, pretty: bool) -> Any:
+def _results(report: ReportData, pretty: bool) -> Any:
     """One row per output: what it became, and its error against the network (the verdict)."""
     from rich import box
     from rich.table import Table
@@ -116,7 +116,7 @@ def _formula(result: OutputResult, pretty: bool) -> str:
     return result.formula or ""
 
 
-def _disagreements(report: Report) -> list[Any]:
+def _disagreements(report: ReportData) -> list[Any]:
     from rich.text import Text
 
     shown = report.fidelity.disagreements[:10]
@@ -129,7 +129,7 @@ def _disagreements(report: Report) -> list[Any]:
     return [Text("disagreements (input: network → artifact):\n" + "\n".join(lines))]
 
 
-def _size_and_speed(report: Report) -> Any:
+def _size_and_speed(report: ReportData) -> Any:
     from rich import box
     from rich.table import Table
 
@@ -150,7 +150,7 @@ def _size_and_speed(report: Report) -> Any:
     return table
 
 
-def _passes(report: Report) -> list[Any]:
+def _passes(report: ReportData) -> list[Any]:
     """The pass table, then what each pass noted (skipped passes on one line)."""
     from rich import box
     from rich.table import Table
@@ -187,7 +187,7 @@ def change_text(before: int, after: int) -> str:
     return f"{before:,}" if before == after else f"{before:,} → {after:,}"
 
 
-def _timing(report: Report) -> Any:
+def _timing(report: ReportData) -> Any:
     from rich.text import Text
 
     points = f"{report.fidelity.points:,} points"
