@@ -129,6 +129,23 @@ class ReportData:
     gate: dict[str, float] = field(default_factory=dict)  # a formula's gate: rmse, max (relative)
     curves: Curves = field(default_factory=Curves)
 
+    def domain_text(self) -> str:
+        """Which points verification checked."""
+        f = self.fidelity
+        if f.complete:
+            return f"every point of the domain ({f.points:,})"
+        return f"{f.points:,} points sampled from the domain (range corners included)"
+
+    def requirement_text(self) -> str:
+        """What verification required of the artifact."""
+        f = self.fidelity
+        wanted = []
+        if f.max_rel is not None:
+            wanted.append(f"max rel error ≤ {f.tolerance:.0e}")
+        if f.agreement is not None:
+            wanted.append(f"decisions agree on ≥ {f.required or f.points:,} points")
+        return " and ".join(wanted)
+
     def to_json(self) -> dict[str, Any]:
         """Everything measured, for machines; docs/report.schema.json describes it."""
         return {

@@ -23,7 +23,7 @@ from .figures import (
 )
 from .graph_picture import graph_svg
 from .report_data import KINDS, OutputResult, ReportData
-from .summary import change_text, seconds_text
+from .summary import change_text, pass_error_text, seconds_text
 
 __all__ = ["mathml", "render_html", "write_html"]
 
@@ -139,11 +139,6 @@ def _cell(text: Any, numeric: bool = False) -> str:
 
 def _result(report: ReportData) -> str:
     f = report.fidelity
-    where = (
-        f"every point of the domain ({f.points:,})"
-        if f.complete
-        else f"{f.points:,} points sampled from the domain (range corners included)"
-    )
     verdict = (
         '<span class="passed">passed</span>' if f.passed else '<span class="failed">FAILED</span>'
     )
@@ -166,8 +161,8 @@ def _result(report: ReportData) -> str:
         )
     return (
         '<section id="result"><h2>Result</h2>'
-        f"<p>Verified against the network on {where}: {verdict} "
-        f"(tolerance {f.tolerance:.0e}, max rel error).</p>"
+        f"<p>Verified against the network on {_e(report.domain_text())}: {verdict} "
+        f"({_e(report.requirement_text())}).</p>"
         + _table(["output", "result", "what it is", "against the network"], rows)
         + truth
         + "</section>"
@@ -304,9 +299,6 @@ def _graphs(report: ReportData) -> str:
 def _passes(report: ReportData) -> str:
     rows = []
     for r in report.passes:
-        error = (
-            f"{r.fidelity.max_rel:.2g}" if r.fidelity and r.fidelity.max_rel is not None else "—"
-        )
         notes = "<br>".join(_e(n) for n in r.notes)
         rows.append(
             [
@@ -314,12 +306,12 @@ def _passes(report: ReportData) -> str:
                 _cell(change_text(*r.nodes), True),
                 _cell(change_text(*r.params), True),
                 _cell(change_text(*r.flops), True),
-                _cell(error, True),
+                _cell(pass_error_text(r), True),
                 _cell(seconds_text(r.seconds), True),
                 f"<td>{notes}</td>",
             ]
         )
-    header = ["pass", "ops", "parameters", "flops/sample", "error added", "time", "notes"]
+    header = ["pass", "ops", "parameters", "flops/sample", "vs network after", "time", "notes"]
     return '<section id="passes"><h2>Passes</h2>' + _table(header, rows) + "</section>"
 
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from .report_data import KINDS, OutputResult, ReportData
 
-__all__ = ["change_text", "plain_text", "print_summary", "seconds_text"]
+__all__ = ["change_text", "pass_error_text", "plain_text", "print_summary", "seconds_text"]
 
 SKIPPED = "skipped: "  # how passes begin the note that says why they did nothing
 
@@ -38,7 +38,8 @@ def seconds_text(seconds: float) -> str:
         if seconds >= scale:
             value = seconds / scale
             return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
-    return f"{seconds / 1e-9:.2g} ns"
+    value = seconds / 1e-9
+    return f"{value:.2g} ns" if value < 100 else f"{value:.0f} ns"
 
 
 def _parts(report: ReportData, pretty: bool) -> list[Any]:
@@ -70,26 +71,19 @@ def _parts(report: ReportData, pretty: bool) -> list[Any]:
     return parts
 
 
-def _where(report: ReportData) -> str:
-    f = report.fidelity
-    if f.complete:
-        return f"every point of the domain ({f.points:,})"
-    return f"{f.points:,} sampled points (range corners included)"
-
-
 def _results(report: ReportData, pretty: bool) -> Any:
-    """One row per output: what it became, and its error against the network (the verdict)."""
+    """The verdict, then one row per output: what it became, and its error against the network."""
     from rich import box
+    from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     f = report.fidelity
     verdict = Text("passed", style="green") if f.passed else Text("FAILED", style="bold red")
-    limit = f"tolerance {f.tolerance:.0e} (max rel error)"
-    if f.agreement is not None and f.required is not None and f.required < f.points:
-        limit += f", decisions on ≥ {f.required:,} points"
-    title = Text.assemble(f"verified on {_where(report)}: ", verdict, f", {limit}")
-    table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, show_edge=False)
+    line = Text.assemble(
+        f"verified on {report.domain_text()}: ", verdict, f" ({report.requirement_text()})"
+    )
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False)
     table.add_column("output", style="bold")
     table.add_column("result")
     table.add_column("what it is")
@@ -103,7 +97,7 @@ def _results(report: ReportData, pretty: bool) -> Any:
         )
     if not report.outputs:
         table.add_row("", report.closed_form or "(the network)", "", f.summary())
-    return table
+    return Group(line, table)
 
 
 def _formula(result: OutputResult, pretty: bool) -> str:
@@ -133,17 +127,20 @@ def _size_and_speed(report: ReportData) -> Any:
     from rich import box
     from rich.table import Table
 
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, title_justify="left")
+    speed = report.speed
+    caption = None
+    if speed is not None:
+        caption = f"time: one batch of {speed.points:,}, from Python"
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, caption=caption, caption_justify="left")
     table.add_column("size and speed")
     table.add_column("network", justify="right")
     table.add_column("artifact", justify="right")
     network, artifact = report.size["network"], report.size["artifact"]
     for key, label in (("ops", "operations"), ("params", "parameters"), ("flops", "flops/sample")):
         table.add_row(label, f"{network[key]:,}", f"{artifact[key]:,}")
-    speed = report.speed
     if speed is not None:
         table.add_row(
-            f"time/sample (one batch of {speed.points:,} from Python)",
+            "time/sample",
             seconds_text(speed.per_sample(speed.network_seconds)) + " (torch)",
             seconds_text(speed.per_sample(speed.artifact_seconds)),
         )
@@ -156,7 +153,7 @@ def _passes(report: ReportData) -> list[Any]:
     from rich.table import Table
 
     table = Table(box=box.SIMPLE_HEAD, show_edge=False)
-    for name in ("pass", "ops", "parameters", "flops/sample", "error added", "time"):
+    for name in ("pass", "ops", "parameters", "flops/sample", "vs network after", "time"):
         table.add_column(name, justify="left" if name == "pass" else "right")
     notes = Table.grid(padding=(0, 2))
     notes.add_column(style="bold")
@@ -181,6 +178,18 @@ def _passes(report: ReportData) -> list[Any]:
     if skipped:
         notes.add_row("skipped", "; ".join(skipped))
     return [table, notes]
+
+
+def pass_error_text(record: Any) -> str:
+    """How far the graph was from the network after a pass that may approximate: max rel error
+    of the values (the scores, under a decision head) and the decisions that still agree."""
+    f = record.fidelity
+    if f is None:
+        return "—"
+    parts = [] if f.max_rel is None else [f"{f.max_rel:.2g}"]
+    if f.agreement is not None:
+        parts.append(f"{f.agreement:,}/{f.points:,} agree")
+    return ", ".join(parts)
 
 
 def change_text(before: int, after: int) -> str:

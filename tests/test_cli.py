@@ -43,7 +43,7 @@ def test_compile_writes_library_and_header(
     out = tmp_path / "algo.so"
     assert main([str(pt2), "-o", str(out), "--mode", "exact"]) == 0
     printed = capsys.readouterr().out
-    assert "verified on 4,096 sampled points" in printed and "fold" in printed
+    assert "verified on 4,096 points sampled from the domain" in printed and "fold" in printed
     header = out.with_suffix(".h").read_text()
     assert "int algo_eval(const double *x, double *y);" in header
     assert "int algo_eval_batch(int64_t n, const double *x, double *y);" in header

@@ -115,7 +115,7 @@ def test_summary_states_each_fact_once(law, tmp_path, capsys) -> None:
             assert printed.count(_flat(said)) == 1, note
     assert printed.count("verified on") == 1
     # the two error figures say where each was measured
-    assert "verified on 4,096 sampled points" in printed
+    assert "verified on 4,096 points sampled from the domain" in printed
     assert "on 2,000 validation samples" in printed
     assert "time/sample" in printed and "(torch)" in printed
 
