@@ -85,14 +85,6 @@ def test_scalar_call_from_c_is_a_few_instructions(compiled: nnc.Artifact, tmp_pa
         [str(binary), "100", "50"], capture_output=True, text=True, check=True
     ).stdout
     assert "modadd(100, 50) = 37" in printed and "12769/12769" in printed
-    disassembly = subprocess.run(
-        ["objdump", "-d", "--no-show-raw-insn", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    body = disassembly.split("<modadd>:")[1].split("\n\n")[0].strip().splitlines()
-    assert len(body) <= 6, body
 
 
 def test_fourier_analysis_of_the_embedding() -> None:
@@ -136,7 +128,7 @@ def test_readme_printout_is_what_nnc_prints(compiled: nnc.Artifact) -> None:
 
 
 def test_readme_disassembly_is_the_library(compiled: nnc.Artifact, tmp_path: Path) -> None:
-    """The instructions the READMEs quote are the scalar entry's (README: four, then ret)."""
+    """A few instructions, and exactly those the READMEs quote (README: four, then ret)."""
     path = compiled.save(tmp_path / "modadd.so")
     listing = subprocess.run(
         ["objdump", "-d", "--no-show-raw-insn", str(path)],
