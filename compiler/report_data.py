@@ -16,7 +16,7 @@ from .graph import Graph
 from .pipeline import PassRecord
 from .version import __version__
 
-__all__ = ["KINDS", "Curves", "OutputResult", "ReportData", "Speed", "Sweep"]
+__all__ = ["KINDS", "Curves", "OutputResult", "ReportData", "Speed", "Sweep", "truth_text"]
 
 # what an output became → how the report says it
 KINDS = {
@@ -24,6 +24,15 @@ KINDS = {
     "exact": "exact form",
     "approximate": "approximate form",
 }
+
+
+def truth_text(truth: dict[str, float]) -> str:
+    """The network's and the artifact's error against labelled data, in words."""
+    return (
+        f"network max rel error {truth['network_max_rel_error']:.3g} (RMSE "
+        f"{truth['network_rmse']:.3g}), artifact {truth['artifact_max_rel_error']:.3g} (RMSE "
+        f"{truth['artifact_rmse']:.3g})"
+    )
 
 
 @dataclass(frozen=True)
@@ -145,6 +154,15 @@ class ReportData:
         if f.agreement is not None:
             wanted.append(f"decisions agree on ≥ {f.required or f.points:,} points")
         return " and ".join(wanted)
+
+    def truth_lines(self) -> list[str]:
+        """Against labelled data: over all outputs, then per output when there are several."""
+        if not self.truth:
+            return []
+        lines = [f"against the labelled data: {truth_text(self.truth)}"]
+        if len(self.outputs) > 1:
+            lines += [f"  {o.name}: {truth_text(o.truth)}" for o in self.outputs if o.truth]
+        return lines
 
     def to_json(self) -> dict[str, Any]:
         """Everything measured, for machines; docs/report.schema.json describes it."""

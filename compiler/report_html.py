@@ -151,14 +151,7 @@ def _result(report: ReportData) -> str:
         ]
         for o in report.outputs
     ]
-    truth = ""
-    if report.truth:
-        t = report.truth
-        truth = (
-            f"<p>Against the labelled data: the network's max rel error "
-            f"{t['network_max_rel_error']:.3g} (RMSE {t['network_rmse']:.3g}), the artifact's "
-            f"{t['artifact_max_rel_error']:.3g} (RMSE {t['artifact_rmse']:.3g}).</p>"
-        )
+    truth = "".join(f"<p>{_e(line)}</p>" for line in report.truth_lines())
     return (
         '<section id="result"><h2>Result</h2>'
         f"<p>Verified against the network on {_e(report.domain_text())}: {verdict} "

@@ -55,14 +55,7 @@ def _parts(report: ReportData, pretty: bool) -> list[Any]:
     ]
     parts += _disagreements(report)
     if report.truth:
-        t = report.truth
-        parts.append(
-            Text(
-                f"against the labelled data: network max rel error "
-                f"{t['network_max_rel_error']:.3g} (RMSE {t['network_rmse']:.3g}), "
-                f"artifact {t['artifact_max_rel_error']:.3g} (RMSE {t['artifact_rmse']:.3g})"
-            )
-        )
+        parts.append(Text("\n".join(report.truth_lines())))
     if report.size:
         parts.append(_size_and_speed(report))
     if report.passes:

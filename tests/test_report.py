@@ -75,6 +75,8 @@ def test_labels_are_compared_per_output() -> None:
     assert first["network_max_rel_error"] < 1e-6
     scale = np.abs(truth[:, 1]).max()
     assert second["network_max_rel_error"] == pytest.approx(0.5 / scale, rel=1e-5)
+    printed = artifact.report.text()
+    assert "against the labelled data: network" in printed and "y[1]: network" in printed
 
 
 def test_json_reports_match_their_schemas(law, classifier, tmp_path, capsys) -> None:
