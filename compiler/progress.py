@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
-__all__ = ["Progress", "Task", "live_display"]
+__all__ = ["Progress", "Task", "live_display", "render_tasks"]
 
 REFRESH_PER_SECOND = 4
 BAR_WIDTH = 24
@@ -81,7 +81,7 @@ def live_display(progress: Progress, enabled: bool = True) -> Iterator[None]:
     from rich.live import Live
 
     with Live(
-        get_renderable=lambda: _render(progress.snapshot()),
+        get_renderable=lambda: render_tasks(progress.snapshot()),
         console=Console(stderr=True),
         refresh_per_second=REFRESH_PER_SECOND,
         transient=True,
@@ -89,7 +89,7 @@ def live_display(progress: Progress, enabled: bool = True) -> Iterator[None]:
         yield
 
 
-def _render(tasks: list[Task]) -> Any:
+def render_tasks(tasks: list[Task]) -> Any:
     """One line per running task: label, budget bar, elapsed / budget, status; then the best
     candidate of the innermost task that has one."""
     from rich.console import Group

@@ -18,7 +18,8 @@ import pytest
 import torch
 from helpers import assert_matches_model
 from nnc.backends import aot
-from nnc.cli import COMMANDS, all_parsers, main
+from nnc.cli import main
+from nnc.cli_parsers import COMMANDS, all_parsers
 from torch import nn
 
 SPEC = "x:float[3]=1..3"

@@ -58,6 +58,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "nnc.report_markdown",
             "nnc.report",
             "nnc.api",
+            "nnc.cli_parsers",
             "nnc.cli",
         },
     ),

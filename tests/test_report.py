@@ -3,6 +3,7 @@ display, the JSON report against its documented schema, and the HTML / Markdown 
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -15,7 +16,7 @@ import torch
 from nnc.cli import main
 from nnc.comparison import SWEEP_POINTS
 from nnc.graph_picture import graph_svg
-from nnc.progress import Progress, Task, _render, live_display
+from nnc.progress import Progress, Task, live_display, render_tasks
 from nnc.report_html import mathml
 from nnc.summary import seconds_text
 from rich.console import Console
@@ -141,8 +142,8 @@ def test_progress_covers_the_whole_search(law) -> None:
 
 def test_progress_display_draws_budget_and_best() -> None:
     tasks = [Task("pass sr", None, 0.0), Task("output 0", 30.0, 0.0, "basis search", "x0*x1")]
-    console = Console(file=__import__("io").StringIO(), width=120, color_system=None)
-    console.print(_render(tasks))
+    console = Console(file=io.StringIO(), width=120, color_system=None)
+    console.print(render_tasks(tasks))
     drawn = console.file.getvalue()
     assert "pass sr" in drawn and "of 30 s" in drawn and "basis search" in drawn
     assert "best so far: x0*x1" in drawn
