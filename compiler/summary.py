@@ -153,15 +153,12 @@ def _passes(report: ReportData) -> list[Any]:
     notes.add_column()
     skipped = []
     for r in report.passes:
-        error = (
-            f"{r.fidelity.max_rel:.2g}" if r.fidelity and r.fidelity.max_rel is not None else "—"
-        )
         table.add_row(
             r.name,
             change_text(*r.nodes),
             change_text(*r.params),
             change_text(*r.flops),
-            error,
+            pass_error_text(r),
             seconds_text(r.seconds),
         )
         said = [n for n in r.notes if not n.startswith(SKIPPED)]
