@@ -50,6 +50,8 @@ def test_exact_forms_and_kept_networks_are_told_apart(classifier) -> None:
     (result,) = classifier.report.outputs
     assert result.name == "class" and result.kind == "exact"
     assert result.agreement == result.points == 36
+    prune = next(r for r in classifier.report.passes if r.name == "prune")
+    assert prune.fidelity.agreement == 36 and "36/36 agree" in classifier.report.text()
     exact = nnc.compile(_Linear(), [LINEAR_SPEC], mode="exact", quiet=True)
     assert [o.kind for o in exact.report.outputs] == ["exact", "exact"]
     kept = nnc.compile(_Linear(), [LINEAR_SPEC], mode="exact", passes="fold", quiet=True)
