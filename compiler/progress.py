@@ -17,6 +17,7 @@ __all__ = ["Progress", "Task", "live_display", "render_tasks"]
 
 REFRESH_PER_SECOND = 4
 BAR_WIDTH = 24
+_DISPLAY = threading.Lock()  # held while a live display draws on stderr
 
 
 @dataclass(frozen=True)
@@ -74,19 +75,23 @@ class Progress:
 def live_display(progress: Progress, enabled: bool = True) -> Iterator[None]:
     """Draw the running tasks on stderr while the body runs — on a terminal only — and erase the
     display when it ends."""
-    if not enabled or not sys.stderr.isatty():
+    # NOTE: one display at a time: compiles running in other threads meanwhile draw nothing
+    if not enabled or not sys.stderr.isatty() or not _DISPLAY.acquire(blocking=False):
         yield
         return
     from rich.console import Console
     from rich.live import Live
 
-    with Live(
-        get_renderable=lambda: render_tasks(progress.snapshot()),
-        console=Console(stderr=True),
-        refresh_per_second=REFRESH_PER_SECOND,
-        transient=True,
-    ):
-        yield
+    try:
+        with Live(
+            get_renderable=lambda: render_tasks(progress.snapshot()),
+            console=Console(stderr=True),
+            refresh_per_second=REFRESH_PER_SECOND,
+            transient=True,
+        ):
+            yield
+    finally:
+        _DISPLAY.release()
 
 
 def render_tasks(tasks: list[Task]) -> Any:

@@ -197,3 +197,17 @@ def test_markdown_report_keeps_working(law, tmp_path) -> None:
 def test_unknown_report_kind_is_refused(law, tmp_path) -> None:
     with pytest.raises(nnc.InputError, match="report.html"):
         law[0].report.write(tmp_path / "report.pdf")
+
+
+def test_one_live_display_at_a_time(monkeypatch) -> None:
+    """Compiles in several threads on a terminal: the first draws, the others stay silent."""
+    monkeypatch.setattr("sys.stderr.isatty", lambda: True)
+    drawn = []
+    monkeypatch.setattr("rich.live.Live.__enter__", lambda live: drawn.append(live) or live)
+    monkeypatch.setattr("rich.live.Live.__exit__", lambda live, *exc: None)
+    with live_display(Progress()), live_display(Progress()):
+        pass
+    assert len(drawn) == 1
+    with live_display(Progress()):  # released afterwards
+        pass
+    assert len(drawn) == 2
