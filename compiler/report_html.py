@@ -39,7 +39,7 @@ td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowra
 tr.chosen { background: #fff3e0; font-weight: 600; }
 .passed { color: #1b5e20; } .failed { color: #b71c1c; font-weight: 700; }
 img { max-width: 100%; height: auto; } .graphs { display: flex; gap: 1em; align-items: flex-start; }
-.graphs figure { flex: 1; margin: 0; } figcaption { color: #555; font-size: 0.9em; }
+.graphs figure { flex: 1; margin: 0; max-height: 80vh; overflow: auto; } figcaption { color: #555; font-size: 0.9em; }
 math { font-size: 1.25em; }
 """
 
