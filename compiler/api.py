@@ -142,7 +142,7 @@ def _compile(
         fidelity = check_against_reference(
             graph, native, compile_native, reference, specs, opts, gate, approximate
         )
-    with error_context("comparing the artifact with the network"):
+    with stage("compare"), error_context("comparing the artifact with the network"):
         compared = compare(traced, graph, native, reference, specs, opts.output, network, labels)
     size = {"network": size_of(traced), "artifact": size_of(graph)}
     report = Report(

@@ -190,7 +190,11 @@ def _timing(report: ReportData) -> Any:
     from rich.text import Text
 
     points = f"{report.fidelity.points:,} points"
-    said = {"reference": f" (network on {points})", "verify": f" (artifact on {points})"}
+    said = {
+        "reference": f" (network on {points})",
+        "verify": f" (artifact on {points})",
+        "compare": " (per output, sweeps, timing)",
+    }
     stages = ", ".join(
         f"{name} {seconds_text(value)}{said.get(name, '')}"
         for name, value in report.seconds.items()
