@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,8 +22,8 @@ from .graph import Graph
 from .modelfile import load_model
 from .native import JitCompiler
 from .ops import Op
-from .options import Options, OutputSemantics, make_options, parse_output
-from .pipeline import Setting, run_pipeline
+from .options import Options, OutputSemantics, debug_level, make_options, parse_output
+from .pipeline import Setting, dump_graph, run_pipeline, shows_graph
 from .progress import Progress, live_display
 from .reference import discrete_problem, reference_run
 from .report import Report
@@ -38,6 +40,7 @@ def compile(
     inputs: Sequence[Any] | Mapping[str, Any] | None = None,
     *,
     labels: tuple[Any, Any] | None = None,
+    log: Callable[[str], None] | None = None,
     progress: Progress | None = None,
     **options: Any,
 ) -> Artifact:
@@ -54,30 +57,38 @@ def compile(
         Ground truth: inputs as the model takes them (an array, or a list per input, batch
         first) and the true outputs. The report then gives the error of the network and of the
         artifact against it.
+    log : callable, optional
+        Receives what the debug level and ``print_after`` ask for (``nnc.options.DEBUG_LEVELS``);
+        without one, those lines go to stderr. At level 0 nothing is logged.
     progress : nnc.progress.Progress, optional
         Receives the running stages, passes and searches; the caller draws it. Without one,
         nnc draws its own live display on stderr when that is a terminal (not with quiet=True).
     **options
         See ``nnc.options.Options``: mode, output ("raw", "argmax", "threshold=0.5"), passes,
-        trust, enumerate_limit, samples, seed, tolerance, accept_mismatch, cpu, quiet.
+        trust, enumerate_limit, samples, seed, tolerance, accept_mismatch, cpu, quiet, debug (0-4,
+        ``nnc.options.DEBUG_LEVELS``; default NNC_DEBUG), print_after (pass names or "all").
 
     Returns
     -------
     Artifact
         Callable on numpy arrays or torch tensors; ``.report``; ``.save("algo.so")``.
     """
+    if "debug" not in options:
+        options["debug"] = debug_level(os.environ.get("NNC_DEBUG"))
     opts = make_options(**options)
+    say = log or (_stderr if opts.debug or opts.print_after else lambda line: None)
     if progress is not None:
-        return _compile(model, inputs, labels, progress, opts, options)
+        return _compile(model, inputs, labels, say, progress, opts, options)
     progress = Progress()
     with live_display(progress, enabled=not opts.quiet):
-        return _compile(model, inputs, labels, progress, opts, options)
+        return _compile(model, inputs, labels, say, progress, opts, options)
 
 
 def _compile(
     model: Any,
     inputs: Sequence[Any] | Mapping[str, Any] | None,
     labels: tuple[Any, Any] | None,
+    say: Callable[[str], None],
     progress: Progress,
     opts: Options,
     options: dict[str, Any],
@@ -103,7 +114,11 @@ def _compile(
         _check_batch_dimension(graph)
         for module in opts.symbolic:
             module_nodes(graph, module)  # an unknown module name is an error in every mode
+    if opts.debug >= 1:
+        say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
     graph = with_output_head(graph, opts.output)
+    if shows_graph(opts, "front end"):
+        say(dump_graph(graph, "front end"))
     traced = graph
     with stage("reference"), error_context("running the network on the domain"):
         reference = reference_run(loaded, specs, opts)
@@ -127,7 +142,7 @@ def _compile(
     )
     with _stage("passes", seconds):
         names = opts.passes if opts.passes is not None else default_pipeline(opts.mode)
-        graph, records = run_pipeline(graph, names, setting, progress)
+        graph, records = run_pipeline(graph, names, setting, say, progress)
     closed_form = is_closed_form(graph)
     approximate = any(r.approximate for r in records)
     if opts.mode == "symbolic" and not closed_form:
@@ -138,10 +153,18 @@ def _compile(
         )
     with stage("codegen"), error_context("JIT compilation"):
         native = compile_native(graph, specs, opts.output.kind)
+    if opts.debug >= 4:
+        for optimized in (False, True):
+            state = "after" if optimized else "before"
+            say(
+                f"--- LLVM IR {state} optimisation ---\n{compile_native.ir(graph, specs, optimized)}"
+            )
     with stage("verify"), error_context("verifying against the network"):
         fidelity = check_against_reference(
             graph, native, compile_native, reference, specs, opts, gate, approximate
         )
+    if opts.debug >= 1:
+        say(fidelity.summary())
     with stage("compare"), error_context("comparing the artifact with the network"):
         compared = compare(traced, graph, native, reference, specs, opts.output, network, labels)
     size = {"network": size_of(traced), "artifact": size_of(graph)}
@@ -200,6 +223,10 @@ def _check_batch_dimension(graph: Graph) -> None:
             "dimension first",
             hint="make forward() return one row per input sample",
         )
+
+
+def _stderr(line: str) -> None:
+    print(f"nnc: {line}", file=sys.stderr)
 
 
 @contextmanager

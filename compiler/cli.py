@@ -5,7 +5,7 @@
     nnc show algo.so --asm
 
 Errors print one line and a hint, and exit with the code of their class (see `EXIT_CODES`);
-NNC_DEBUG=1 shows the traceback. A reader that closes the pipe early (`nnc show x.so | head`)
+NNC_DEBUG=1 shows the traceback, higher levels more (nnc.options.DEBUG_LEVELS). A reader that closes the pipe early (`nnc show x.so | head`)
 ends the command quietly with exit code 141, as other Unix tools do.
 """
 
@@ -23,6 +23,7 @@ from typing import Any
 
 from .cli_parsers import COMMANDS, compile_parser
 from .errors import InputError, MissingDependencyError, NNCError, exit_code
+from .options import debug_level
 from .version import __version__
 
 __all__ = ["HANDLERS", "main"]
@@ -41,14 +42,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NNCError as error:
         if isinstance(error.__cause__, BrokenPipeError):
             return _quiet_broken_pipe()
-        if os.environ.get("NNC_DEBUG"):
+        if _tracebacks():
             traceback.print_exc()
         print(f"nnc: error: {error.message}", file=sys.stderr)
         if error.hint:
             print(f"nnc: hint: {error.hint}", file=sys.stderr)
         return exit_code(error)
     except Exception as error:  # noqa: BLE001 - report, never a bare traceback
-        if os.environ.get("NNC_DEBUG"):
+        if _tracebacks():
             traceback.print_exc()
         print(f"nnc: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         print(
@@ -56,6 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def _tracebacks() -> bool:
+    """NNC_DEBUG set to a level of 1 or more (or to anything unreadable: show more, not less)."""
+    return os.environ.get("NNC_DEBUG", "0").strip() not in ("", "0")
 
 
 def _run(args: list[str]) -> int:
@@ -146,9 +152,17 @@ def _compile(args: argparse.Namespace) -> int:
     ):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
+    if args.print_after:
+        options["print_after"] = ",".join(args.print_after)
+    debugging = bool(debug_level(os.environ.get("NNC_DEBUG")) or args.print_after)
+    quiet = args.quiet or args.json
+    stream = sys.stderr if quiet else sys.stdout  # asked-for debug output keeps stdout clean
+    log = (
+        (lambda line: None) if not debugging else (lambda line: print(f"nnc: {line}", file=stream))
+    )
     progress = Progress()
-    with live_display(progress, enabled=not (args.quiet or args.json)):
-        artifact = compile(args.model, args.input or None, progress=progress, **options)
+    with live_display(progress, enabled=not quiet):
+        artifact = compile(args.model, args.input or None, log=log, progress=progress, **options)
         with progress.task(f"writing {out.name}"):
             artifact.save(out, name=args.name)
         if report_path is not None:

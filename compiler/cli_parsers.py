@@ -4,7 +4,10 @@ compile command's help listing every command."""
 from __future__ import annotations
 
 import argparse
+import textwrap
 from collections.abc import Callable
+
+from .options import DEBUG_LEVELS
 
 __all__ = [
     "COMMANDS",
@@ -17,8 +20,8 @@ __all__ = [
 ]
 
 EXIT_TEXT = (
-    "exit codes: 0 ok, 2 bad input, 3 verification failed, 4 missing dependency, 5 backend "
-    "(LLVM or linker), 70 internal error, 141 output pipe closed"
+    "exit codes: 0 ok, 2 bad input, 3 verification failed, 4 missing dependency,\n"
+    "5 backend (LLVM or linker), 70 internal error, 141 output pipe closed"
 )
 
 
@@ -36,7 +39,13 @@ def compile_parser() -> argparse.ArgumentParser:
         epilog=f"commands:\n{commands}\n\nexamples:\n"
         "  nnc examples/physics/model.pt2 -o /tmp/algo.so\n"
         "  nnc model.pt2 --input 'x:float[1,28,28]=0..1' --output argmax -o digits.so\n"
-        "  nnc model.pt2 --input 'x:float[3]=1..3' --report report.html -o law.so\n\n" + EXIT_TEXT,
+        "  nnc model.pt2 --input 'x:float[3]=1..3' --report report.html -o law.so\n\n"
+        + EXIT_TEXT
+        + "\n\nNNC_DEBUG=N logs more while it runs:\n"
+        + "\n".join(
+            textwrap.fill(what, 96, initial_indent=f"  {level}: ", subsequent_indent="     ")
+            for level, what in DEBUG_LEVELS.items()
+        ),
     )
     parser.add_argument(
         "model",
@@ -86,6 +95,14 @@ def compile_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result")
     parser.add_argument("--passes", help="comma-separated passes to run instead of the default")
+    parser.add_argument(
+        "--print-after",
+        action="append",
+        default=[],
+        metavar="PASS",
+        help="print the graph after this pass (repeat, or comma-separate; 'all': after the front "
+        "end and every pass)",
+    )
     parser.add_argument(
         "--cpu",
         default="host",

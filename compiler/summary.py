@@ -163,6 +163,8 @@ def _passes(report: ReportData) -> list[Any]:
         )
         said = [n for n in r.notes if not n.startswith(SKIPPED)]
         skipped += [f"{r.name} ({n[len(SKIPPED) :]})" for n in r.notes if n.startswith(SKIPPED)]
+        if r.stats:
+            said.append("counts: " + ", ".join(f"{what} {n:,}" for what, n in r.stats.items()))
         for k, note in enumerate(said):
             notes.add_row(r.name if k == 0 else "", note)
     if skipped:

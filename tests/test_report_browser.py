@@ -102,6 +102,7 @@ def test_law_report_renders(law, tmp_path: Path) -> None:
     _check(law[0].report.write(tmp_path / "law.html"), tmp_path, images=4)
 
 
+@pytest.mark.slow  # the flagship compile takes minutes (tests/test_grokking.py)
 def test_grokking_report_renders(grokking: nnc.Artifact, tmp_path: Path) -> None:
     """Sweeps of the class along a and b, the embedding spectrum, the graphs."""
     _check(grokking.report.write(tmp_path / "modadd.html"), tmp_path, images=4)
