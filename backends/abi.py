@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -120,6 +121,22 @@ class SymbolNames:
     def threaded(batch_entry: str) -> str:
         """The threaded twin of a batch entry: one more argument, the thread count."""
         return f"{batch_entry}_threads"
+
+    def exports(
+        self, scalar: bool, columns: Sequence[str], rows: str | None = None
+    ) -> tuple[str, ...]:
+        """Every function such a library exports, in the header's order: what the loader and
+        `nnc show` list (a test holds it to the header's declarations)."""
+        typed = self.typed_eval_batch(rows) if rows is not None else None
+        return (
+            self.eval,
+            self.eval_batch,
+            self.threaded(self.eval_batch),
+            self.metadata_symbol,
+            *((self.typed_eval(rows), typed, self.threaded(typed)) if typed else ()),
+            *((self.prefix,) if scalar else ()),
+            *(self.column_entry(suffix) for suffix in columns),
+        )
 
 
 @dataclass(frozen=True)
