@@ -18,7 +18,7 @@ from nnc.graph import Node
 if TYPE_CHECKING:
     from .codegen import _Buffer, _Kernel
 
-__all__ = ["ExprEmitter", "call_double", "emit_expr", "emit_table"]
+__all__ = ["FUNCTIONS", "ExprEmitter", "call_double", "emit_expr", "emit_table"]
 
 I1, I64, F64 = ir.IntType(1), ir.IntType(64), ir.DoubleType()
 
@@ -102,7 +102,7 @@ class ExprEmitter:
         return ir.Constant(F64, float(expr))
 
     def _emit_Function(self, expr: sympy.Basic) -> ir.Value:
-        name = _FUNCTIONS.get(type(expr).__name__)
+        name = FUNCTIONS.get(type(expr).__name__)
         if name is None or self._integer():
             raise BackendError(
                 f"nnc cannot generate code for {type(expr).__name__} in {expr}",
@@ -278,7 +278,7 @@ def call_double(b: ir.IRBuilder, module: ir.Module, name: str, args: list[ir.Val
 
 
 # sympy function → LLVM intrinsic or libm symbol (sympy's known_functions_C99, as symbols)
-_FUNCTIONS = {
+FUNCTIONS = {
     "sin": "llvm.sin.f64",
     "cos": "llvm.cos.f64",
     "exp": "llvm.exp.f64",

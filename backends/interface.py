@@ -22,12 +22,8 @@ JIT_PREFIX = "nnc"  # symbol prefix of code compiled in process
 
 
 def abi_json(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Any]:
-    abi = make_abi("x", graph, specs, {})
-    return {
-        "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in abi.inputs],
-        "output": {"shape": list(abi.output.shape), "dtype": abi.output.dtype},
-        "scalar": [a.name for a in abi.scalar_args] if abi.scalar_args is not None else None,
-    }
+    """The interface recorded in the library's metadata, from which `nnc.load` rebuilds its Abi."""
+    return make_abi("x", graph, specs, {}).to_json()
 
 
 def make_abi(
