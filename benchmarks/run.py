@@ -34,6 +34,7 @@ from benchmarks.machine import describe_machine
 from benchmarks.scaling import run_scaling
 from benchmarks.tables import (
     columns_table,
+    inline_table,
     machine_text,
     scaling_table,
     targets_table,
@@ -98,16 +99,20 @@ def render(results: dict[str, Any]) -> str:
     """Every table of a results dict, in the order the README shows them."""
     parts = [
         f"machine: {machine_text(results['machine'])}",
-        f"settings: {results['settings']['repeats']} interleaved repeats; times are medians, "
-        "IQR = q3 - q1 over repeats; 'x ÷ nnc C' = this runtime's time / nnc C loop's time",
+        (
+            f"settings: {results['settings']['repeats']} interleaved repeats; times are medians, "
+            "IQR = q3 - q1 over repeats; 'x ÷ nnc C' = this runtime's time / nnc C loop's time"
+        ),
     ]
     for record in results["workloads"]:
         parts.append(workload_table(record))
+        if record["inline"] is not None:
+            parts.append(inline_table(record))
         if record["columns"] is not None:
             parts.append(columns_table(record))
     if results["targets"]:
         parts += [
-            "== targets (issues 6 and 7), reported, not asserted",
+            "== targets (issues 6, 7 and 12), reported, not asserted",
             targets_table(results["targets"]),
         ]
     if results["scaling"]:

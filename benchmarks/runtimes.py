@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from nnc.backends.abi import Abi
 
 from .aoti import BuildError, build_packages
 from .c_driver import Driver
@@ -33,6 +34,7 @@ __all__ = [
     "c_loops",
     "ctypes_floor",
     "nnc_python",
+    "nnc_scalar",
     "onnx_runtime",
     "torch_compiled",
     "torch_eager",
@@ -195,6 +197,21 @@ def nnc_python(
         python_timer(lambda: function(inputs.native)),
         lambda: _as_rows(function(inputs.native)),
         note,
+    )
+
+
+def nnc_scalar(name: str, art: Any, abi: Abi, inputs: Inputs) -> Runtime | Skipped:
+    """The scalar entry from Python, art.scalar(a, b, ...), on the first sample's free elements."""
+    if abi.scalar_args is None:
+        return Skipped(name, "no scalar form: the output is not one value of scalar arguments")
+    row = inputs.flat[0]
+    args = [int(row[a.position]) if a.integer else float(row[a.position]) for a in abi.scalar_args]
+    return Runtime(
+        name,
+        python_timer(lambda: art.scalar(*args)),
+        None,
+        None,
+        f"art.scalar({', '.join(a.name for a in abi.scalar_args)}) with Python numbers",
     )
 
 
