@@ -35,72 +35,25 @@ __all__ = ["CHECK_FLAGS", "InlineForm", "compile_inline", "inline_form"]
 
 CHECK_FLAGS = ("-std=c99", "-O2", "-Wall", "-Wextra", "-pedantic", "-Werror")
 _C_TYPES = {"i": "int64_t", "f": "double", "b": "int"}  # value kinds: int64 lane, double, condition
+_COMPARISONS = {  # sympy relational → C operator
+    "StrictLessThan": "<",
+    "LessThan": "<=",
+    "StrictGreaterThan": ">",
+    "GreaterThan": ">=",
+    "Equality": "==",
+    "Unequality": "!=",
+}
+_LOGIC = {"And": "&", "Or": "|", "Xor": "^"}  # on conditions, which are 0 or 1
 _LIBM = {
     name: symbol.removeprefix("llvm.").removesuffix(".f64") for name, symbol in FUNCTIONS.items()
 }
 _IDENTIFIER = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 _RESERVED = frozenset(  # C99 and C++ keywords: a parameter may not be called that in either
-    {
-        "auto",
-        "break",
-        "case",
-        "char",
-        "const",
-        "continue",
-        "default",
-        "do",
-        "double",
-        "else",
-        "enum",
-        "extern",
-        "float",
-        "for",
-        "goto",
-        "if",
-        "inline",
-        "int",
-        "long",
-        "register",
-        "restrict",
-        "return",
-        "short",
-        "signed",
-        "sizeof",
-        "static",
-        "struct",
-        "switch",
-        "typedef",
-        "union",
-        "unsigned",
-        "void",
-        "volatile",
-        "while",
-        "bool",
-        "catch",
-        "class",
-        "delete",
-        "false",
-        "friend",
-        "mutable",
-        "namespace",
-        "new",
-        "operator",
-        "private",
-        "protected",
-        "public",
-        "template",
-        "this",
-        "throw",
-        "true",
-        "try",
-        "typename",
-        "using",
-        "virtual",
-        "and",
-        "or",
-        "not",
-        "xor",
-    }
+    """auto break case char const continue default do double else enum extern float for goto if
+    inline int long register restrict return short signed sizeof static struct switch typedef
+    union unsigned void volatile while bool catch class delete false friend mutable namespace new
+    operator private protected public template this throw true try typename using virtual and or
+    not xor""".split()  # noqa: SIM905 - a list of words reads better as words
 )
 
 
@@ -132,6 +85,11 @@ class _CEmitter:
         self.used: dict[str, _Value] = {}  # symbol → the parameter in the lane, on first use
 
     def emit(self, expr: sympy.Basic) -> _Value:
+        name = type(expr).__name__
+        if name in _COMPARISONS:
+            return self._compare(expr, _COMPARISONS[name])
+        if name in _LOGIC:
+            return self._logic(expr, _LOGIC[name])
         for cls in type(expr).__mro__:
             method = getattr(self, f"_emit_{cls.__name__}", None)
             if method is not None:
@@ -287,35 +245,8 @@ class _CEmitter:
         x, y = (self.value(a).text for a in expr.args)
         return self._let(f"{x} {operator} {y}", "b")
 
-    def _emit_StrictLessThan(self, e: sympy.Basic) -> _Value:
-        return self._compare(e, "<")
-
-    def _emit_LessThan(self, e: sympy.Basic) -> _Value:
-        return self._compare(e, "<=")
-
-    def _emit_StrictGreaterThan(self, e: sympy.Basic) -> _Value:
-        return self._compare(e, ">")
-
-    def _emit_GreaterThan(self, e: sympy.Basic) -> _Value:
-        return self._compare(e, ">=")
-
-    def _emit_Equality(self, e: sympy.Basic) -> _Value:
-        return self._compare(e, "==")
-
-    def _emit_Unequality(self, e: sympy.Basic) -> _Value:
-        return self._compare(e, "!=")
-
     def _logic(self, expr: sympy.Basic, operator: str) -> _Value:
         return self._let(f" {operator} ".join(self.condition(a).text for a in expr.args), "b")
-
-    def _emit_And(self, e: sympy.Basic) -> _Value:
-        return self._logic(e, "&")
-
-    def _emit_Or(self, e: sympy.Basic) -> _Value:
-        return self._logic(e, "|")
-
-    def _emit_Xor(self, e: sympy.Basic) -> _Value:
-        return self._logic(e, "^")
 
     def _emit_Not(self, e: sympy.Basic) -> _Value:
         return self._let(f"!{self.condition(e.args[0]).text}", "b")
