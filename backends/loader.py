@@ -13,7 +13,7 @@ from typing import Any
 
 from nnc.errors import InputError
 
-from .abi import Abi
+from .abi import Abi, SymbolNames
 from .binding import bind
 from .calling import NativeFunction
 
@@ -44,7 +44,8 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
             hint="pass a shared library built by nnc for this machine",
         ) from error
     prefix = name or _find_prefix(path, library)
-    metadata_fn = getattr(library, f"{prefix}_metadata")
+    names = SymbolNames(prefix)
+    metadata_fn = getattr(library, names.metadata_symbol)
     metadata_fn.restype = ctypes.c_char_p
     metadata = json.loads(metadata_fn().decode())
     abi = Abi.from_json(prefix, metadata)
@@ -68,7 +69,8 @@ def _find_prefix(path: Path, library: ctypes.CDLL) -> str:
     candidates = [path.stem.split(".")[0]]
     candidates += [m.decode() for m in _METADATA_SYMBOL.findall(path.read_bytes())]
     for prefix in candidates:
-        if hasattr(library, f"{prefix}_metadata") and hasattr(library, f"{prefix}_eval_batch"):
+        names = SymbolNames(prefix)
+        if hasattr(library, names.metadata_symbol) and hasattr(library, names.eval_batch):
             return prefix
     raise InputError(
         f"{path.name!r} exports no nnc functions",
