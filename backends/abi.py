@@ -76,6 +76,11 @@ class ScalarArg:
     position: int
     integer: bool
 
+    @property
+    def c_type(self) -> str:
+        """Its parameter type in the scalar form."""
+        return "int64_t" if self.integer else "double"
+
 
 @dataclass(frozen=True)
 class SymbolNames:
@@ -98,6 +103,11 @@ class SymbolNames:
     def column_entry(self, suffix: str) -> str:
         return f"{self.prefix}_batch_{suffix}"
 
+    @property
+    def inline(self) -> str:
+        """The closed form as a static inline function in the header (no symbol in the .so)."""
+        return f"{self.prefix}_inline"
+
 
 @dataclass(frozen=True)
 class Abi(SymbolNames):
@@ -118,6 +128,11 @@ class Abi(SymbolNames):
     @property
     def scalar(self) -> str | None:
         return self.prefix if self.scalar_args is not None else None
+
+    @property
+    def scalar_result(self) -> str:
+        """The scalar form's return type: int64_t for integer, class and boolean outputs."""
+        return "int64_t" if self.output_integer else "double"
 
     def metadata_json(self) -> str:
         """Deterministic JSON (sorted keys) embedded in the library."""

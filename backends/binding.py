@@ -40,10 +40,9 @@ class Entries:
 def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
     """Cast every entry point the Abi declares; `address_of(symbol)` finds it in the code."""
     scalar = None
-    if abi.scalar_args is not None:
-        params = ", ".join("int64_t" if a.integer else "double" for a in abi.scalar_args)
-        result = "int64_t" if abi.output_integer else "double"
-        scalar = _FFI.cast(f"{result}(*)({params or 'void'})", address_of(abi.prefix))
+    if abi.scalar is not None and abi.scalar_args is not None:
+        params = ", ".join(a.c_type for a in abi.scalar_args) or "void"
+        scalar = _FFI.cast(f"{abi.scalar_result}(*)({params})", address_of(abi.scalar))
     columns = {}
     for suffix in abi.columns:
         element = C_TYPES[suffix]

@@ -45,11 +45,8 @@ def render_header(abi: Abi, inline: InlineForm | None = None, checked_on: int = 
         f"const char *{abi.metadata_symbol}(void);  /* JSON */",
     ]
     if abi.scalar_args is not None:
-        params = (
-            ", ".join(f"{'int64_t' if a.integer else 'double'} {a.name}" for a in abi.scalar_args)
-            or "void"
-        )
-        result = "int64_t" if abi.output_integer else "double"
+        params = ", ".join(f"{a.c_type} {a.name}" for a in abi.scalar_args) or "void"
+        result = abi.scalar_result
         lines += [
             "",
             "/* Scalar form: one call per sample, constants of the input spec filled in. */",

@@ -270,7 +270,7 @@ def inline_form(graph: Graph, abi: Abi) -> InlineForm | None:
     )
     unused = [s.text for name, s in symbols.items() if name not in emitter.used]
     body = [f"(void){name};" for name in unused] + emitter.lines + [f"return {result.text};"]
-    name = f"{abi.prefix}_inline"
+    name = abi.inline
     source = "\n".join(
         [f"static inline {_C_TYPES[result.kind]} {name}({params or 'void'}) {{"]
         + [f"    {line}" for line in body]
@@ -283,9 +283,7 @@ def compile_inline(header: str, abi: Abi, folder: Path) -> Any:
     """Build a check library from the header text: `int check(n, x, y)` applies NAME_inline to n
     rows of doubles as NAME_eval_batch lays them out. Returns a callable rows → outputs."""
     prefix = abi.prefix
-    arguments = ", ".join(
-        f"({'int64_t' if a.integer else 'double'})row[{a.position}]" for a in abi.scalar_args or ()
-    )
+    arguments = ", ".join(f"({a.c_type})row[{a.position}]" for a in abi.scalar_args or ())
     (folder / f"{prefix}.h").write_text(header)
     source = folder / "check.c"
     source.write_text(
@@ -294,7 +292,7 @@ def compile_inline(header: str, abi: Abi, folder: Path) -> Any:
         "int nnc_inline_check(int64_t n, const double *x, double *y) {\n"
         "    for (int64_t i = 0; i < n; i++) {\n"
         f"        const double *row = x + i * {abi.input_numel};\n"
-        f"        y[i] = (double){prefix}_inline({arguments});\n"
+        f"        y[i] = (double){abi.inline}({arguments});\n"
         "    }\n"
         "    return 0;\n"
         "}\n"

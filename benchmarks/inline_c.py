@@ -44,7 +44,7 @@ def run_inline(
     """Time NAME_inline and the hand-written function on the columns of `rows` (the ABI's rows),
     check both against `expected` (the library's outputs there). A record with only `skipped`
     when the header beside the library has no inline form."""
-    function = f"{abi.prefix}_inline"
+    function = abi.inline
     header = library.with_suffix(".h")
     if f" {function}(" not in header.read_text():
         return {"skipped": f"no {function} in {header.name}: not a closed form of scalar arguments"}
@@ -92,13 +92,13 @@ def run_inline(
 def render(abi: Abi, header: Path, reference: Reference) -> str:
     """The driver's C source: both loops over the scalar arguments' columns."""
     args = abi.scalar_args or ()
-    types = ["int64_t" if a.integer else "double" for a in args]
+    types = [a.c_type for a in args]
     return Template(_TEMPLATE.read_text()).substitute(
-        function=f"{abi.prefix}_inline",
+        function=abi.inline,
         hand=reference.prefix,
         header=header.resolve(),
         reference=reference.source.resolve(),
-        result="int64_t" if abi.output_integer else "double",
+        result=abi.scalar_result,
         unpack="".join(f"    const {t} *a{k} = columns[{k}];\n" for k, t in enumerate(types)),
         arguments=", ".join(f"a{k}[i]" for k in range(len(args))),
     )
