@@ -12,6 +12,7 @@ from typing import Any
 __all__ = [
     "BASELINE",
     "COLUMN_KINDS",
+    "CTYPES_SCALAR",
     "ENTRY",
     "HAND_INLINE",
     "INT32_LOOP",
@@ -33,6 +34,7 @@ INT64_LOOP = "hand int64 %"  # hand-written column loops it is held to
 INT32_LOOP = "hand int32 cmp-sub"
 COLUMN_KINDS = ("cache", "memory")  # pairs per call that stay in cache, that stream from memory
 SCALAR = "nnc art.scalar"  # the scalar entry called from Python (issue 12)
+CTYPES_SCALAR = "ctypes scalar"  # the same entry through ctypes: why nnc calls through cffi
 NNC_INLINE = "nnc inline"  # NAME_inline from the header, in a C loop (issue 12)
 HAND_INLINE = "hand inline"  # the same expression written by hand in that program
 COMPILE_SECONDS = {"grokking": 10.0, "law MLP exact": 30.0, "law MLP auto": 30.0}  # issue 6
@@ -221,6 +223,7 @@ def workload_ratios(record: dict[str, Any]) -> list[dict[str, Any]]:
         ("nnc art(x)", FLOOR),
         ("nnc.load", FLOOR),
         (SCALAR, FLOOR),
+        (CTYPES_SCALAR, FLOOR),
     ]
     found = (ratio(record, top, bottom, kind) for top, bottom in pairs for kind in KINDS)
     return [r for r in found if r is not None]

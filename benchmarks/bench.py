@@ -13,7 +13,7 @@ from typing import Any
 import nnc
 import numpy as np
 
-from .analysis import SCALAR, workload_ratios
+from .analysis import CTYPES_SCALAR, SCALAR, workload_ratios
 from .c_driver import Driver, compile_shared
 from .columns import run_columns
 from .inline_c import run_inline
@@ -25,6 +25,7 @@ from .runtimes import (
     aot_inductor,
     c_loops,
     ctypes_floor,
+    ctypes_scalar,
     nnc_python,
     nnc_scalar,
     onnx_runtime,
@@ -44,6 +45,7 @@ ALL_RUNTIMES = (
     "nnc art(x)",
     "nnc.load",
     SCALAR,
+    CTYPES_SCALAR,
     "nnc C",
     "nnc C scalar",
     "hand C",
@@ -205,6 +207,8 @@ def _build_runtimes(
         )
     if SCALAR in wanted:
         built.append(nnc_scalar(SCALAR, art, art.abi(workload.prefix), inputs))
+    if CTYPES_SCALAR in wanted:
+        built.append(ctypes_scalar(CTYPES_SCALAR, library, art.abi(workload.prefix), inputs))
     if wanted & {"nnc C", "nnc C scalar"}:
         built += c_loops("nnc", Driver(library, art.abi(workload.prefix), workdir), inputs)
     if workload.reference is not None and wanted & {"hand C", "hand C scalar"}:

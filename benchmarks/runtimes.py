@@ -33,6 +33,7 @@ __all__ = [
     "aot_inductor",
     "c_loops",
     "ctypes_floor",
+    "ctypes_scalar",
     "nnc_python",
     "nnc_scalar",
     "onnx_runtime",
@@ -204,8 +205,7 @@ def nnc_scalar(name: str, art: Any, abi: Abi, inputs: Inputs) -> Runtime | Skipp
     """The scalar entry from Python, art.scalar(a, b, ...), on the first sample's free elements."""
     if abi.scalar_args is None:
         return Skipped(name, "no scalar form: the output is not one value of scalar arguments")
-    row = inputs.flat[0]
-    args = [int(row[a.position]) if a.integer else float(row[a.position]) for a in abi.scalar_args]
+    args = _scalar_arguments(abi, inputs)
     return Runtime(
         name,
         python_timer(lambda: art.scalar(*args)),
@@ -213,6 +213,32 @@ def nnc_scalar(name: str, art: Any, abi: Abi, inputs: Inputs) -> Runtime | Skipp
         None,
         f"art.scalar({', '.join(a.name for a in abi.scalar_args)}) with Python numbers",
     )
+
+
+def ctypes_scalar(name: str, library: Path, abi: Abi, inputs: Inputs) -> Runtime | Skipped:
+    """The same scalar entry through ctypes (argtypes and restype set): what nnc's cffi call path
+    is measured against when choosing it."""
+    if abi.scalar_args is None or abi.scalar is None:
+        return Skipped(name, "no scalar form: the output is not one value of scalar arguments")
+    types = {"int64_t": ctypes.c_int64, "double": ctypes.c_double}
+    function = getattr(ctypes.CDLL(str(library)), abi.scalar)
+    function.argtypes = [types[a.c_type] for a in abi.scalar_args]
+    function.restype = types[abi.scalar_result]
+    args = _scalar_arguments(abi, inputs)
+    return Runtime(
+        name,
+        python_timer(lambda: function(*args)),
+        None,
+        None,
+        f"{abi.scalar}(...) from {library.name} through ctypes",
+    )
+
+
+def _scalar_arguments(abi: Abi, inputs: Inputs) -> list[int | float]:
+    row = inputs.flat[0]
+    return [
+        int(row[a.position]) if a.integer else float(row[a.position]) for a in abi.scalar_args or ()
+    ]
 
 
 def c_loops(label: str, driver: Driver, inputs: Inputs) -> list[Runtime]:
