@@ -21,7 +21,10 @@ from .binding import Entries, double_pointer, typed_pointer
 
 __all__ = ["SMALL_SAMPLE", "NativeFunction"]
 
-SMALL_SAMPLE = 64  # one sample of at most this many elements goes to C as a Python list
+# One numpy sample of at most this many elements goes to C as a Python list, a larger one as a
+# pointer (measured: a pointer costs what a list does at 8 float64 elements and less beyond; other
+# dtypes need a converted copy first, and a list stays cheaper up to about 32 of them).
+SMALL_SAMPLE = 16
 _NDARRAY = np.ndarray
 _OUTPUT_DTYPES = {"argmax": np.int64, "threshold": np.bool_}
 _COLUMN_SUFFIXES = {

@@ -35,7 +35,8 @@ INLINE_TOLERANCE = 1e-9
 
 
 class Artifact:
-    """The result of nnc.compile: call it on numpy arrays or torch tensors, or save it."""
+    """The result of nnc.compile: call it on numpy arrays or torch tensors (`art(x)`), call its
+    scalar form on numbers (`art.scalar(a, b)`), inspect it, or save it as a C library."""
 
     def __init__(
         self,
