@@ -27,12 +27,8 @@ __all__ = ["SMALL_SAMPLE", "NativeFunction"]
 SMALL_SAMPLE = 16
 _NDARRAY = np.ndarray
 _OUTPUT_DTYPES = {"argmax": np.int64, "threshold": np.bool_}
-_COLUMN_SUFFIXES = {
-    np.dtype(np.int32): "i32",
-    np.dtype(np.int64): "i64",
-    np.dtype(np.float32): "f32",
-    np.dtype(np.float64): "f64",
-}
+_COLUMN_DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}
+_COLUMN_SUFFIXES = {np.dtype(dtype): suffix for suffix, dtype in _COLUMN_DTYPES.items()}
 
 
 class NativeFunction:
@@ -101,7 +97,7 @@ class NativeFunction:
         suffix = _COLUMN_SUFFIXES.get(columns[0].dtype)
         if suffix not in entries:
             suffix = "i64" if "i64" in entries else "f64"
-        dtype = np.dtype(_column_dtype(suffix))
+        dtype = np.dtype(_COLUMN_DTYPES[suffix])
         columns = [np.ascontiguousarray(c, dtype=dtype) for c in columns]
         if len({len(c) for c in columns}) > 1 or any(c.ndim != 1 for c in columns):
             raise InputError("columns must be 1-D arrays of one length")
@@ -208,10 +204,6 @@ def _scalar_call(abi: Abi, function: Any) -> Callable[..., int | float]:
             ) from None
 
     return scalar
-
-
-def _column_dtype(suffix: str) -> type[np.generic]:
-    return {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}[suffix]
 
 
 def _check(status: int) -> None:

@@ -23,13 +23,14 @@ import numpy as np
 import sympy
 from nnc.errors import BackendError
 from nnc.expr_ranges import integer_range
-from nnc.graph import Graph, Node
-from nnc.ops import Op, is_integer_dtype
+from nnc.graph import Graph
+from nnc.ops import is_integer_dtype
 
 from .abi import Abi
 from .aot import linker_command
 from .binding import double_pointer, eval_batch_pointer
 from .closed_forms import FUNCTIONS
+from .interface import scalar_closed_form
 
 __all__ = ["CHECK_FLAGS", "InlineForm", "compile_inline", "inline_form"]
 
@@ -117,7 +118,12 @@ class _CEmitter:
     def _literal(self, number: sympy.Basic) -> _Value:
         if self.lane == "i":
             return _Value(_int_literal(int(number)), "i")
-        return _Value(_float_literal(float(number)), "f")
+        return self._float(float(number))
+
+    def _float(self, value: float) -> _Value:
+        text = _float_literal(value)
+        self.uses_libm |= not text[-1].isdigit()  # INFINITY and NAN come from <math.h>
+        return _Value(text, "f")
 
     def _call(self, name: str, args: list[_Value]) -> _Value:
         self.uses_libm = True
@@ -138,7 +144,7 @@ class _CEmitter:
         return self._literal(expr)
 
     def _emit_NumberSymbol(self, expr: sympy.Basic) -> _Value:  # pi, E
-        return _Value(_float_literal(float(expr)), "f")
+        return self._float(float(expr))
 
     def _emit_Function(self, expr: sympy.Basic) -> _Value:
         name = _LIBM.get(type(expr).__name__)
@@ -255,8 +261,8 @@ class _CEmitter:
 def inline_form(graph: Graph, abi: Abi) -> InlineForm | None:
     """NAME_inline for a library whose output is one closed form of its scalar arguments (the
     case where entrypoints.py emits the scalar entry from the expression itself), else None."""
-    node = graph[graph.outputs[0]]
-    if abi.scalar_args is None or not _is_direct_expr(graph, node):
+    node = scalar_closed_form(graph)
+    if abi.scalar_args is None or node is None:
         return None
     names = _parameter_names(abi)
     symbols = {
@@ -317,14 +323,6 @@ def compile_inline(header: str, abi: Abi, folder: Path) -> Any:
 
     run.keepalive = handle  # type: ignore[attr-defined]
     return run
-
-
-def _is_direct_expr(graph: Graph, node: Node) -> bool:
-    return (
-        node.op is Op.EXPR
-        and set(node.inputs) <= set(graph.inputs)
-        and not node.attrs.get("rowwise")
-    )
 
 
 def _parameter_names(abi: Abi) -> list[str]:
