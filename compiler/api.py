@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -21,8 +23,8 @@ from .graph import Graph
 from .modelfile import load_model
 from .native import JitCompiler
 from .ops import Op
-from .options import OutputSemantics, make_options, parse_output
-from .pipeline import Setting, run_pipeline
+from .options import OutputSemantics, debug_level, make_options, parse_output
+from .pipeline import Setting, dump_graph, run_pipeline, shows_graph
 from .reference import discrete_problem, reference_run
 from .report import Report
 from .spec import abi_rows, parse_inputs
@@ -55,18 +57,22 @@ def compile(
         first) and the true outputs. The report then gives the error of the network and of the
         artifact against it.
     log : callable, optional
-        Receives one line per stage (the CLI prints them).
+        Receives one line per stage (the CLI prints them); with ``debug`` or ``print_after`` and
+        no ``log``, those lines go to stderr.
     **options
         See ``nnc.options.Options``: mode, output ("raw", "argmax", "threshold=0.5"), passes,
-        trust, enumerate_limit, samples, seed, tolerance, accept_mismatch, cpu.
+        trust, enumerate_limit, samples, seed, tolerance, accept_mismatch, cpu, debug (0-4,
+        ``nnc.options.DEBUG_LEVELS``; default NNC_DEBUG), print_after (pass names or "all").
 
     Returns
     -------
     Artifact
         Callable on numpy arrays or torch tensors; ``.report``; ``.save("algo.so")``.
     """
+    if "debug" not in options:
+        options["debug"] = debug_level(os.environ.get("NNC_DEBUG"))
     opts = make_options(**options)
-    say = log or (lambda line: None)
+    say = log or (_stderr if opts.debug or opts.print_after else lambda line: None)
     seconds: dict[str, float] = {}
     with _stage("load", seconds), error_context("loading the model"):
         loaded = load_model(model, opts.trust)
@@ -86,6 +92,8 @@ def compile(
             module_nodes(graph, module)  # an unknown module name is an error in every mode
     say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
     graph = with_output_head(graph, opts.output)
+    if shows_graph(opts, "front end"):
+        say(dump_graph(graph, "front end"))
     with _stage("reference", seconds), error_context("running the network on the domain"):
         reference = reference_run(loaded, specs, opts)
     problem = None
@@ -115,6 +123,12 @@ def compile(
         )
     with _stage("codegen", seconds), error_context("JIT compilation"):
         native = compile_native(graph, specs, opts.output.kind)
+    if opts.debug >= 4:
+        for optimized in (False, True):
+            state = "after" if optimized else "before"
+            say(
+                f"--- LLVM IR {state} optimisation ---\n{compile_native.ir(graph, specs, optimized)}"
+            )
     with _stage("verify", seconds), error_context("verifying against the network"):
         fidelity = check_against_reference(
             graph, native, compile_native, reference, specs, opts, gate, approximate
@@ -191,6 +205,10 @@ def _check_batch_dimension(graph: Graph) -> None:
             "dimension first",
             hint="make forward() return one row per input sample",
         )
+
+
+def _stderr(line: str) -> None:
+    print(f"nnc: {line}", file=sys.stderr)
 
 
 @contextmanager

@@ -4,7 +4,7 @@
     nnc inspect model.pt2 --input 'x:float[3]=1..3'
 
 Errors print one line and a hint, and exit with the code of their class (see `EXIT_CODES`);
-NNC_DEBUG=1 shows the traceback.
+NNC_DEBUG=1 shows the traceback, higher levels more (nnc.options.DEBUG_LEVELS).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from .errors import NNCError, exit_code
+from .options import DEBUG_LEVELS, debug_level
 
 __all__ = ["main"]
 
@@ -29,7 +30,9 @@ def _compile_parser() -> argparse.ArgumentParser:
         "algo.h) that computes what the network computes, verified against it.",
         epilog="Also: `nnc inspect MODEL` prints the traced graph; `nnc show LIB [--asm]` describes "
         "a library; `nnc --list-ops` lists the supported ops. Exit codes: 0 ok, 2 bad "
-        "input, 3 verification failed, 4 missing dependency, 5 backend, 70 internal error.",
+        "input, 3 verification failed, 4 missing dependency, 5 backend, 70 internal error. "
+        "NNC_DEBUG=N adds to the log: "
+        + "; ".join(f"{level}: {what}" for level, what in DEBUG_LEVELS.items() if level),
     )
     parser.add_argument(
         "model",
@@ -77,6 +80,14 @@ def _compile_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result")
     parser.add_argument("--passes", help="comma-separated passes to run instead of the default")
+    parser.add_argument(
+        "--print-after",
+        action="append",
+        default=[],
+        metavar="PASS",
+        help="print the graph after this pass (repeat, or comma-separate; 'all': after the front "
+        "end and every pass)",
+    )
     parser.add_argument(
         "--cpu",
         default="host",
@@ -135,14 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _inspect(_inspect_parser().parse_args(args[1:]))
         return _compile(_compile_parser().parse_args(args))
     except NNCError as error:
-        if os.environ.get("NNC_DEBUG"):
+        if _tracebacks():
             traceback.print_exc()
         print(f"nnc: error: {error.message}", file=sys.stderr)
         if error.hint:
             print(f"nnc: hint: {error.hint}", file=sys.stderr)
         return exit_code(error)
     except Exception as error:  # noqa: BLE001 - report, never a bare traceback
-        if os.environ.get("NNC_DEBUG"):
+        if _tracebacks():
             traceback.print_exc()
         print(f"nnc: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         print(
@@ -150,6 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 70
+
+
+def _tracebacks() -> bool:
+    """NNC_DEBUG set to a level of 1 or more (or to anything unreadable: show more, not less)."""
+    return os.environ.get("NNC_DEBUG", "0").strip() not in ("", "0")
 
 
 def _compile(args: argparse.Namespace) -> int:
@@ -180,7 +196,16 @@ def _compile(args: argparse.Namespace) -> int:
     ):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"nnc: {line}"))
+    if args.print_after:
+        options["print_after"] = ",".join(args.print_after)
+    debugging = bool(debug_level(os.environ.get("NNC_DEBUG")) or args.print_after)
+    quiet = args.quiet or args.json
+    stream = sys.stderr if quiet else sys.stdout  # asked-for debug output keeps stdout clean
+    log = (
+        (lambda line: None)
+        if quiet and not debugging
+        else (lambda line: print(f"nnc: {line}", file=stream))
+    )
     artifact = compile(args.model, args.input or None, log=log, **options)
     out = artifact.save(Path(args.out), name=args.name)
     if args.report:

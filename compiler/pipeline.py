@@ -1,8 +1,11 @@
 """Pass registry and driver: run named passes, verify each result's invariants, and record what
-each pass did — with the error of every approximate rewrite measured by the pipeline itself."""
+each pass did — with the error of every approximate rewrite measured by the pipeline itself. The
+pipeline, never a pass, writes what the log shows (options.DEBUG_LEVELS, print_after)."""
 
 from __future__ import annotations
 
+import difflib
+import reprlib
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -28,9 +31,11 @@ __all__ = [
     "PassContext",
     "PassRecord",
     "Setting",
+    "dump_graph",
     "flops",
     "register_pass",
     "run_pipeline",
+    "shows_graph",
 ]
 
 PassFunction = Callable[[Graph, "PassContext"], Graph]
@@ -150,6 +155,27 @@ class PassRecord:
         """The pass kept a rewrite that is not exact: verification then holds it to the gate."""
         return self.fidelity is not None and not self.fidelity.passed
 
+    def summary(self) -> str:
+        """The record on one line, as debug level 1 logs it while the pipeline runs."""
+        parts = [
+            "changed" if self.changed else "unchanged",
+            f"ops {self.nodes[0]} -> {self.nodes[1]}",
+            f"parameters {self.params[0]:,} -> {self.params[1]:,}",
+            f"flops {self.flops[0]:,} -> {self.flops[1]:,}",
+            f"{self.seconds:.3f} s",
+        ]
+        parts += [f"{what} {n}" for what, n in self.stats.items()]
+        if self.fidelity is not None:
+            f = self.fidelity
+            error = (
+                f"max rel error {f.max_rel:.3g}"
+                if f.max_rel is not None
+                else f"decisions agree on {f.agreement}/{f.points}"
+            )
+            kind = "approximate" if self.approximate else "exact to float rounding"
+            parts.append(f"measured {error} ({kind})")
+        return ", ".join(parts)
+
 
 def run_pipeline(
     graph: Graph,
@@ -161,7 +187,8 @@ def run_pipeline(
     the result of every pass that may approximate against the network's reference outputs."""
     unknown = [n for n in names if n not in PASSES]
     if unknown:
-        raise InputError(f"unknown pass(es) {unknown}", hint=f"known passes: {sorted(PASSES)}")
+        raise InputError(f"unknown pass(es) {unknown}", hint=_known_passes(unknown[0]))
+    _check_print_after(setting.options.print_after, names)
     records = []
     for name in names:
         registered = PASSES[name]
@@ -189,12 +216,64 @@ def run_pipeline(
             (flops(graph), flops(result)),
             fidelity,
         )
-        log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")
-        for note in record.notes:
-            log(f"{name}: {note}")
+        _log_pass(record, result, setting.options, log)
         records.append(record)
         graph = result
     return graph, records
+
+
+def shows_graph(options: Options, stage: str, changed: bool = True) -> bool:
+    """Whether the log shows the Graph after `stage` (a pass name or "front end")."""
+    asked = stage in options.print_after or "all" in options.print_after
+    return asked or (options.debug >= 2 and changed)
+
+
+def dump_graph(graph: Graph, after: str) -> str:
+    """The Graph as the log shows it: a header naming the stage, then `Graph.format()`."""
+    return f"--- graph after {after}: {len(graph)} nodes ---\n{graph.format()}"
+
+
+def _log_pass(
+    record: PassRecord, graph: Graph, options: Options, log: Callable[[str], None]
+) -> None:
+    """What the log shows after one pass at the options' debug level (DEBUG_LEVELS)."""
+    name = record.name
+    if options.debug >= 1:
+        log(f"{name}: {record.summary()}")
+    else:
+        log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")
+    for note in record.notes:
+        log(f"{name}: {note}")
+    if shows_graph(options, name, record.changed):
+        log(dump_graph(graph, f"pass {name}"))
+    if options.debug >= 3:
+        forms = [n.format() for n in graph.nodes() if n.op in (Op.EXPR, Op.TABLE)]
+        log(f"{name}: closed forms: " + ("; ".join(forms) if forms else "none"))
+        for key, value in record.data.items():
+            log(f"{name}: evidence {key}: {reprlib.repr(value)}")
+
+
+def _check_print_after(print_after: Sequence[str], names: Sequence[str]) -> None:
+    """Every pass print_after names runs in this pipeline: a dump that never comes is a mistake."""
+    for name in print_after:
+        if name == "all" or name in names:
+            continue
+        if name in PASSES:
+            raise InputError(
+                f"print_after names pass {name!r}, which does not run in this pipeline "
+                f"({', '.join(names)})",
+                hint="add it to the pipeline (--passes), or name a pass that runs",
+            )
+        raise InputError(
+            f"print_after names {name!r}, which is not a pass", hint=_known_passes(name, "all")
+        )
+
+
+def _known_passes(name: str, *extra: str) -> str:
+    """A did-you-mean for a misspelt pass name, or the list of passes."""
+    known = sorted(PASSES) + list(extra)
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"known passes: {', '.join(known)}"
 
 
 def _measure(graph: Graph, setting: Setting) -> Fidelity:

@@ -225,3 +225,38 @@ def test_pickle_refusal_runs_no_code(tmp_path: Path, capsys) -> None:
         archive.writestr("bomb/.format_version", "1")
     assert main([str(path), "--input", SPEC, "-o", str(tmp_path / "a.so")]) == 2
     assert not (tmp_path / "exploded").exists()
+
+
+def test_print_after_prints_the_named_passes(pt2: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "algo.so"
+    argv = [str(pt2), "-o", str(out), "--mode", "exact", "--print-after", "fold"]
+    assert main([*argv, "--print-after", "lower"]) == 0
+    printed = capsys.readouterr().out
+    assert "--- graph after pass fold: " in printed and "--- graph after pass lower: " in printed
+    assert "graph after pass prune" not in printed and "graph after front end" not in printed
+    assert "%x : f32[1, 3] = input(spec=x)" in printed
+
+
+def test_print_after_with_json_keeps_stdout_for_the_report(pt2: Path, tmp_path: Path, capsys):
+    out = tmp_path / "algo.so"
+    argv = [str(pt2), "-o", str(out), "--mode", "exact", "--json", "--print-after", "all"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["verification"]["passed"]
+    for stage in ("front end", "pass fold", "pass prune", "pass lower"):
+        assert f"nnc: --- graph after {stage}: " in captured.err
+
+
+def test_print_after_a_misspelt_pass_exit_code(pt2: Path, tmp_path: Path, capsys) -> None:
+    argv = [str(pt2), "-o", str(tmp_path / "a.so"), "--mode", "exact", "--print-after", "fodl"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "'fodl', which is not a pass" in err and "did you mean 'fold'?" in err
+    assert not (tmp_path / "a.so").exists()
+
+
+def test_unreadable_debug_level_exit_code(pt2: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("NNC_DEBUG", "loud")
+    assert main([str(pt2), "-o", str(tmp_path / "a.so")]) == 2
+    err = capsys.readouterr().err
+    assert "NNC_DEBUG='loud' is not a debug level" in err and "Traceback" in err

@@ -119,7 +119,9 @@ def test_load_works_without_torch(artifact, tmp_path: Path) -> None:
         "print(repr(float(lib(np.array([1, 2, 3]))[0])), repr(lib.scalar(1.0, 2.0, 3.0)))\n"
         "print(lib.metadata['abi']['inputs'][0]['shape'])\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, result.stderr
     batch, one, shape = result.stdout.split("\n")[:3]
     single, scalar = one.split()

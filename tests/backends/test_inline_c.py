@@ -14,6 +14,7 @@ import pytest
 import sympy
 from hypothesis import given
 from hypothesis import strategies as st
+from models import LookupNetwork
 from nnc.artifact import INLINE_TOLERANCE
 from nnc.backends import get_backend
 from nnc.backends.header import render_header
@@ -129,31 +130,44 @@ def test_real_forms_agree_with_the_library(tmp_path_factory, expr):
     assert np.abs(got[finite] - expected[finite]).max() <= INLINE_TOLERANCE * scale
 
 
-def test_flagship_inline_form_in_a_c_program(tmp_path: Path) -> None:
-    """The header as a C program uses it, built with -O3 -march=native: (a + b) mod 113 on
-    every one of the 12,769 points, as the network decides (its verified closed form)."""
-    art = nnc.compile(ROOT / "examples/grokking/modadd.pt2")
-    art.save(tmp_path / "modadd.so")
-    header = (tmp_path / "modadd.h").read_text()
-    assert "static inline int64_t modadd_inline(int64_t a, int64_t b) {" in header
-    assert "checked on 12,769 verification points" in header
-    program = tmp_path / "all.c"
+def _check_inline_modular_sum(library: Path, p: int, constants: list[int]) -> None:
+    """The header's NAME_inline in a C program that uses it, built with -O3 -march=native:
+    (a + b) mod p on every pair of the domain, as nnc.load of the library computes it too."""
+    prefix = library.name.split(".")[0]
+    header = library.with_suffix(".h").read_text()
+    assert f"static inline int64_t {prefix}_inline(int64_t a, int64_t b) {{" in header
+    assert f"checked on {p * p:,} verification points" in header
+    program = library.parent / "all.c"
     program.write_text(
-        '#include "modadd.h"\n#include <stdio.h>\n'
+        f'#include "{prefix}.h"\n#include <stdio.h>\n'
         "int main(void) {\n"
-        "    for (int64_t a = 0; a < 113; a++)\n"
-        "        for (int64_t b = 0; b < 113; b++)\n"
-        '            printf("%lld\\n", (long long)modadd_inline(a, b));\n'
+        f"    for (int64_t a = 0; a < {p}; a++)\n"
+        f"        for (int64_t b = 0; b < {p}; b++)\n"
+        f'            printf("%lld\\n", (long long){prefix}_inline(a, b));\n'
         "    return 0;\n}\n"
     )
-    binary = tmp_path / "all"
+    binary = library.parent / "all"
     subprocess.run(["cc", "-O3", "-march=native", str(program), "-o", str(binary)], check=True)
     printed = subprocess.run([str(binary)], capture_output=True, text=True, check=True).stdout
     got = np.array(printed.split(), dtype=np.int64)
-    grid_a, grid_b = np.meshgrid(np.arange(113), np.arange(113), indexing="ij")
-    np.testing.assert_array_equal(got, (grid_a + grid_b).ravel() % 113)
-    tokens = np.stack([grid_a.ravel(), grid_b.ravel(), np.full(113 * 113, 113)], axis=1)
-    np.testing.assert_array_equal(got, art(tokens))
+    grid_a, grid_b = np.meshgrid(np.arange(p), np.arange(p), indexing="ij")
+    np.testing.assert_array_equal(got, (grid_a + grid_b).ravel() % p)
+    fixed = [np.full(p * p, c) for c in constants]
+    np.testing.assert_array_equal(
+        got, nnc.load(library)(np.stack([grid_a.ravel(), grid_b.ravel(), *fixed], axis=1))
+    )
+
+
+def test_a_modular_sum_inline_form_in_a_c_program(tmp_path: Path) -> None:
+    model = LookupNetwork(lambda a, b: (a + b) % 23, [23, 23], 23)
+    art = nnc.compile(model, ["x:int[2]=[a:0..22, b:0..22]"], output="argmax")
+    _check_inline_modular_sum(art.save(tmp_path / "modsum.so"), 23, [])
+
+
+@pytest.mark.slow
+def test_flagship_inline_form_in_a_c_program(tmp_path: Path) -> None:
+    art = nnc.compile(ROOT / "examples/grokking/modadd.pt2")
+    _check_inline_modular_sum(art.save(tmp_path / "modadd.so"), 113, [113])
 
 
 @pytest.mark.skipif(shutil.which("c++") is None, reason="no C++ compiler to check the header with")
