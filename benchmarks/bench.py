@@ -64,6 +64,7 @@ class Settings:
     batch_seconds: float = 0.2  # and of a batch timer (at least one call)
     runtimes: tuple[str, ...] = ALL_RUNTIMES
     columns: tuple[int, int] = (65_536, 1_000_000)  # pairs per column-loop call: cache, memory
+    clock: str = "wall"  # "wall", or "cpu": this thread's CPU time (a machine shared with others)
 
 
 def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log) -> dict[str, Any]:

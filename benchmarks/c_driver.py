@@ -14,6 +14,8 @@ from string import Template
 import numpy as np
 from nnc.backends.abi import Abi
 
+from .measure import c_clock
+
 __all__ = ["CFLAGS", "Driver", "compile_shared", "render"]
 
 CFLAGS = ("-O3", "-march=native", "-fPIC", "-shared")
@@ -34,8 +36,9 @@ $release    return elapsed / (double)calls;
 
 
 def compile_shared(source: Path, output: Path, *libraries: Path) -> Path:
-    """cc -O3 -march=native -shared `source` [libraries] -o `output` (rpath to the libraries)."""
-    command = ["cc", *CFLAGS, str(source), "-o", str(output)]
+    """cc -O3 -march=native -shared `source` [libraries] -o `output` (rpath to the libraries);
+    timing loops read the run's clock, BENCH_CLOCK."""
+    command = ["cc", *CFLAGS, f"-DBENCH_CLOCK={c_clock()}", str(source), "-o", str(output)]
     for library in libraries:
         command += [str(library.resolve()), f"-Wl,-rpath,{library.resolve().parent}"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
