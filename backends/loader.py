@@ -63,7 +63,7 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     loaded = LoadedLibrary(abi, bind(abi, address_of, library), metadata["output"]["semantics"])
     loaded.metadata = metadata
     loaded.prefix = prefix
-    loaded.exports = names.exports(abi["scalar"] is not None, tuple(columns))
+    loaded.exports = abi.exports(abi.scalar_args is not None, abi.columns)
     return loaded
 
 
