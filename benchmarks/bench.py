@@ -13,9 +13,10 @@ from typing import Any
 import nnc
 import numpy as np
 
-from .analysis import workload_ratios
+from .analysis import CTYPES_SCALAR, SCALAR, workload_ratios
 from .c_driver import Driver, compile_shared
 from .columns import run_columns
+from .inline_c import run_inline
 from .measure import Probe, calibrate, run_rounds, summarize
 from .peak import MachinePeak
 from .runtimes import (
@@ -25,7 +26,9 @@ from .runtimes import (
     aot_inductor,
     c_loops,
     ctypes_floor,
+    ctypes_scalar,
     nnc_python,
+    nnc_scalar,
     onnx_runtime,
     torch_compiled,
     torch_eager,
@@ -42,6 +45,8 @@ ALL_RUNTIMES = (
     "onnxruntime",
     "nnc art(x)",
     "nnc.load",
+    SCALAR,
+    CTYPES_SCALAR,
     "nnc C",
     "nnc C typed",
     "nnc C scalar",
@@ -132,6 +137,20 @@ def run_workload(
         "machine": machine.summarize(raw) if machine is not None else None,
     }
     record["ratios"] = workload_ratios(record)
+    record["inline"] = (
+        None
+        if workload.reference is None
+        else run_inline(
+            library,
+            art.abi(workload.prefix),
+            workload.reference,
+            inputs.flat,
+            nnc.load(library).run(inputs.flat)[:, 0],  # what the library computes there
+            settings,
+            workdir,
+            say,
+        )
+    )
     record["columns"] = (
         None
         if workload.columns is None or art is None
@@ -220,8 +239,12 @@ def _build_runtimes(
         built.append(nnc_python("nnc art(x)", art, inputs, "the artifact's JIT callable"))
     if "nnc.load" in wanted:
         built.append(
-            nnc_python("nnc.load", nnc.load(library), inputs, f"nnc.load('{library.name}'): ctypes")
+            nnc_python("nnc.load", nnc.load(library), inputs, f"nnc.load('{library.name}'): cffi")
         )
+    if SCALAR in wanted:
+        built.append(nnc_scalar(SCALAR, art, art.abi(workload.prefix), inputs))
+    if CTYPES_SCALAR in wanted:
+        built.append(ctypes_scalar(CTYPES_SCALAR, library, art.abi(workload.prefix), inputs))
     if wanted & {"nnc C", "nnc C typed", "nnc C scalar", "nnc C threads=1", "nnc C threads=2"}:
         driver = Driver(library, art.abi(workload.prefix), workdir, entries=True)
         built += c_loops("nnc", driver, inputs)

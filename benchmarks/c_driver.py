@@ -161,7 +161,7 @@ def render(abi: Abi, entries: bool = False) -> str:
 
 def _scalar_loop(abi: Abi) -> str:
     args = abi.scalar_args or ()
-    types = ["int64_t" if a.integer else "double" for a in args]
+    types = [a.c_type for a in args]
     allocate = "".join(
         f"    {t} *a{k} = malloc((size_t)m * sizeof *a{k});\n"
         f"    for (int64_t j = 0; j < m; j++) a{k}[j] = ({t})x[j * INPUT_SIZE + {a.position}];\n"
@@ -169,7 +169,7 @@ def _scalar_loop(abi: Abi) -> str:
     )
     return _SCALAR.substitute(
         prefix=abi.prefix,
-        result="int64_t" if abi.output_integer else "double",
+        result=abi.scalar_result,
         params=", ".join(f"{t} {a.name}" for t, a in zip(types, args)) or "void",
         allocate=allocate,
         arguments=", ".join(f"a{k}[j]" for k in range(len(args))),

@@ -36,6 +36,7 @@ from benchmarks.peak import MachinePeak
 from benchmarks.scaling import run_scaling
 from benchmarks.tables import (
     columns_table,
+    inline_table,
     machine_text,
     scaling_table,
     targets_table,
@@ -119,6 +120,8 @@ def render(results: dict[str, Any]) -> str:
     ]
     for record in results["workloads"]:
         parts.append(workload_table(record))
+        if record["inline"] is not None:
+            parts.append(inline_table(record))
         if record["columns"] is not None:
             parts.append(columns_table(record))
     if results["targets"]:
