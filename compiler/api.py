@@ -17,15 +17,17 @@ from nnc.passes.distill import module_nodes
 from .artifact import Artifact
 from .closed_form import closed_form_text, is_closed_form
 from .errors import FidelityError, InputError, error_context
+from .exhaustive import check_exhaustively, exhaustive_limit
+from .fanout import Fanout, open_fanout
 from .fidelity import Gate, check
 from .frontend import to_graph, trace
 from .graph import Graph
 from .modelfile import load_model
 from .native import JitCompiler
 from .ops import Op
-from .options import OutputSemantics, debug_level, make_options, parse_output
+from .options import Options, OutputSemantics, debug_level, make_options, parse_output
 from .pipeline import Setting, dump_graph, run_pipeline, shows_graph
-from .reference import discrete_problem, reference_run
+from .reference import Reference, discrete_problem, reference_run
 from .report import Report
 from .spec import abi_rows, parse_inputs
 from .torch_model import run_model
@@ -94,6 +96,29 @@ def compile(
     graph = with_output_head(graph, opts.output)
     if shows_graph(opts, "front end"):
         say(dump_graph(graph, "front end"))
+    with open_fanout(opts) as fanout:
+        artifact = _search_and_verify(graph, loaded, specs, opts, labels, say, seconds, fanout)
+        artifact.report.fanout = {
+            **fanout.to_json(),
+            "exhaustive_limit": exhaustive_limit(opts, fanout),
+        }
+    check(artifact.report.fidelity, opts.accept_mismatch)
+    return artifact
+
+
+def _search_and_verify(
+    traced: Graph,
+    loaded: Any,
+    specs: list[Any],
+    opts: Options,
+    labels: tuple[Any, Any] | None,
+    say: Callable[[str], None],
+    seconds: dict[str, float],
+    fanout: Fanout,
+) -> Artifact:
+    """The network's reference answers, the passes, native code and its verification: the
+    stages that fan work out."""
+    graph = traced
     with _stage("reference", seconds), error_context("running the network on the domain"):
         reference = reference_run(loaded, specs, opts)
     problem = None
@@ -109,6 +134,7 @@ def compile(
         network=lambda points: run_model(loaded.module, points, loaded.static_batch),
         reference=reference,
         discrete=problem,
+        fanout=fanout,
     )
     with _stage("passes", seconds):
         names = opts.passes if opts.passes is not None else default_pipeline(opts.mode)
@@ -133,6 +159,15 @@ def compile(
         fidelity = check_against_reference(
             graph, native, compile_native, reference, specs, opts, gate, approximate
         )
+        if _streams(reference, exhaustive_limit(opts, fanout)):
+            say(
+                f"checking all {reference.domain_size:,} points of the domain in ranges, "
+                f"on {fanout.describe()}"
+            )
+            everywhere = check_exhaustively(
+                graph, traced, specs, compile_native, opts, gate, approximate, fanout
+            )
+            fidelity = everywhere if fidelity.passed else fidelity
     say(fidelity.summary())
     truth = _against_labels(labels, loaded, native) if labels is not None else None
     ops = sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
@@ -146,8 +181,13 @@ def compile(
         closed_form_text(graph),
         truth,
     )
-    check(fidelity, opts.accept_mismatch)
     return Artifact(graph, specs, opts, report, native)
+
+
+def _streams(reference: Reference, limit: int) -> bool:
+    """A discrete domain too large to hold but within the exhaustive limit: checked in ranges."""
+    size = reference.domain_size
+    return not reference.complete and size is not None and size <= limit
 
 
 def _against_labels(

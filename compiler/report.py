@@ -24,6 +24,8 @@ class Report:
     graph: dict[str, int] = field(default_factory=dict)  # final ops and parameters
     closed_form: str | None = None  # the formula (or table) the output became, if any
     truth: dict[str, float] | None = None  # errors against labelled data, when given
+    # who ran the work units (engine, workers, start-up seconds, tasks) and the exhaustive limit
+    fanout: dict[str, Any] | None = None
 
     def text(self) -> str:
         lines = [f"closed form: {self.closed_form}"] if self.closed_form else []
@@ -61,6 +63,8 @@ class Report:
                 f"{t['network_max_rel_error']:.3g} (RMSE {t['network_rmse']:.3g}), "
                 f"artifact {t['artifact_max_rel_error']:.3g} (RMSE {t['artifact_rmse']:.3g})"
             )
+        if self.fanout:
+            lines.append(_fanout_line(self.fanout))
         stages = ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items())
         lines.append(f"compile time: {stages}")
         return "\n".join(lines)
@@ -88,6 +92,7 @@ class Report:
                 for r in self.passes
             ],
             "verification": self.fidelity.to_json(),
+            "fanout": self.fanout,
             "seconds": self.seconds,
         }
 
@@ -130,6 +135,8 @@ class Report:
         if self.fidelity.disagreements:
             lines += ["", "## Disagreements (input: network → artifact)", ""]
             lines += [f"- {p}: {n} → {a}" for p, n, a in self.fidelity.disagreements]
+        if self.fanout:
+            lines += ["", _fanout_line(self.fanout).capitalize()]
         lines += [
             "",
             "Compile time: " + ", ".join(f"{k} {v:.2f} s" for k, v in self.seconds.items()),
@@ -137,6 +144,18 @@ class Report:
         ]
         path.write_text("\n".join(lines))
         return path
+
+
+def _fanout_line(fanout: dict[str, Any]) -> str:
+    """Who ran the independent work, and the largest domain checked on every point."""
+    workers = fanout["workers"]
+    started = fanout.get("startup_seconds")
+    start = f", started in {started:.2f} s" if started is not None else ""
+    return (
+        f"fan-out: {fanout['engine']}, {workers} worker{'s' * (workers != 1)}{start}, "
+        f"{fanout['tasks']} work units; exhaustive checks up to {fanout['exhaustive_limit']:,} "
+        "points (enumerate_limit per worker)"
+    )
 
 
 def _plot_spectrum(spectrum: dict[str, Any], path: Path) -> Path | None:
