@@ -13,6 +13,7 @@ import numpy as np
 from nnc.backends.calling import NativeFunction
 from nnc.passes import default_pipeline
 from nnc.passes.distill import module_nodes
+from nnc.passes.units import unit_node
 
 from .artifact import Artifact
 from .closed_form import closed_form_text, is_closed_form
@@ -64,7 +65,10 @@ def compile(
     **options
         See ``nnc.options.Options``: mode, output ("raw", "argmax", "threshold=0.5"), passes,
         trust, enumerate_limit, samples, seed, tolerance, accept_mismatch, cpu, debug (0-4,
-        ``nnc.options.DEBUG_LEVELS``; default NNC_DEBUG), print_after (pass names or "all").
+        ``nnc.options.DEBUG_LEVELS``; default NNC_DEBUG), print_after (pass names or "all"),
+        units (modules or MODULE.NODE whose every unit gets a verified formula), workers
+        (local processes for independent searches and checks; default one per core, 1 runs
+        everything here), cluster (a Dask scheduler address to run them on instead).
 
     Returns
     -------
@@ -92,6 +96,8 @@ def compile(
         _check_batch_dimension(graph)
         for module in opts.symbolic:
             module_nodes(graph, module)  # an unknown module name is an error in every mode
+        for target in opts.units:
+            unit_node(graph, target)
     say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
     graph = with_output_head(graph, opts.output)
     if shows_graph(opts, "front end"):

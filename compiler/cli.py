@@ -68,6 +68,26 @@ def _compile_parser() -> argparse.ArgumentParser:
         help="comma-separated modules to distil into closed forms, e.g. --symbolic edge_model",
     )
     parser.add_argument(
+        "--explain-units",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="find a verified formula for every unit of a module's output, or of MODULE.NODE "
+        "(e.g. blocks.0.mlp.relu), and group the units by form in the report (repeatable)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="local processes for independent searches and exhaustive checks "
+        "(default: one per core; 1 runs everything in this process)",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run those on a Dask cluster instead, e.g. tcp://10.0.0.5:8786 (pip install "
+        "'nnc[cluster]')",
+    )
+    parser.add_argument(
         "--gate-rmse",
         type=float,
         help="gate for a closed form: RMSE relative to the network output's RMS (default 0.01)",
@@ -193,11 +213,15 @@ def _compile(args: argparse.Namespace) -> int:
         "symbolic",
         "gate_rmse",
         "gate_max",
+        "workers",
+        "cluster",
     ):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.print_after:
         options["print_after"] = ",".join(args.print_after)
+    if args.explain_units:
+        options["units"] = ",".join(args.explain_units)
     debugging = bool(debug_level(os.environ.get("NNC_DEBUG")) or args.print_after)
     quiet = args.quiet or args.json
     stream = sys.stderr if quiet else sys.stdout  # asked-for debug output keeps stdout clean

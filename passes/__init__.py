@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from . import distill, explain, fold, lower, prune, sr, synth  # noqa: F401 - registers passes
+from . import distill, explain, fold, lower, prune, sr, synth, units  # noqa: F401 - registers passes
 
 __all__ = ["PIPELINES", "default_pipeline"]
 
-EXACT = ("fold", "prune", "lower")
+# units explains the traced graph (before any rewrite renames or removes a unit); it runs only
+# when units are asked for
+EXACT = ("units", "fold", "prune", "lower")
 # auto and symbolic search the same way; symbolic then fails unless every output is a closed form
 SEARCH = (*EXACT, "explain", "synth", "distill", "sr")
 # mode → the passes it runs, in order
