@@ -14,11 +14,12 @@ the user's torch module (the driver queries the network; workers search and coun
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import math
 import multiprocessing
 import os
+import select
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -46,7 +47,7 @@ WORKER_IMPORTS = ("torch", "nnc.passes", "nnc.native")
 # times the cluster engine reruns a work unit that raised (a lost worker is rescheduled anyway)
 CLUSTER_RETRIES = 2
 CLUSTER_CONNECT_SECONDS = 30
-_PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent dies (Linux)
+WATCH_SECONDS = 0.5  # how often a worker checks that the compile lives, where pidfd is missing
 
 
 def available_cores() -> int:
@@ -136,12 +137,15 @@ class LocalPool(Fanout):
         # NOTE: forkserver, not fork: a forked copy of a process that runs LLVM, torch and operon
         # threads can deadlock. The server is a fresh interpreter that imports torch and nnc once
         # (and lives as long as this process, so a later compile's pool starts at fork speed);
-        # it exits when this process dies, and its workers die with it (_worker_setup).
+        # it exits when its workers have, and they exit when this process does (_die_with).
         context = multiprocessing.get_context("forkserver")
         context.set_forkserver_preload(list(WORKER_IMPORTS))
         barrier = context.Barrier(self.workers)
         self._pool = ProcessPoolExecutor(
-            self.workers, mp_context=context, initializer=_worker_setup, initargs=(barrier,)
+            self.workers,
+            mp_context=context,
+            initializer=_worker_setup,
+            initargs=(barrier, os.getpid()),
         )
         # every worker must be up: each warm-up waits at the barrier until all have arrived
         list(self._pool.map(_meet, range(self.workers)))
@@ -166,16 +170,13 @@ class LocalPool(Fanout):
 _barrier: Any = None
 
 
-def _worker_setup(barrier: Any) -> None:
-    """In each local worker: die with the parent, leave Ctrl-C to the parent, one thread for
+def _worker_setup(barrier: Any, compile_pid: int) -> None:
+    """In each local worker: die with the compiling process, leave Ctrl-C to it, one thread for
     torch (the pool is the parallelism), and the heavy imports done once."""
     global _barrier
     _barrier = barrier
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
+    _die_with(compile_pid)
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     import importlib
 
@@ -184,6 +185,38 @@ def _worker_setup(barrier: Any) -> None:
     import torch
 
     torch.set_num_threads(1)
+
+
+def _die_with(pid: int) -> None:
+    """Exit as soon as process `pid` ends, however it ends (SIGKILL included).
+
+    NOTE: a worker's parent is the fork server, which itself waits for its workers to exit
+    before it does, so neither the parent-death signal nor the server can end a worker whose
+    compile was killed: each worker watches the compiling process itself."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        os._exit(1)
+    except (AttributeError, OSError):  # no pidfd (not Linux ≥ 5.3): poll instead
+        handle = None
+
+    def watch() -> None:
+        if handle is not None:
+            select.select([handle], [], [])
+        else:
+            while _alive(pid):
+                time.sleep(WATCH_SECONDS)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nnc-die-with-compile", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _meet(_: int) -> int:
