@@ -26,10 +26,17 @@ from .rewrite import remove_dead
 from .spec import Domain, InputSpec, abi_rows
 from .verification import CompileNative, NativeRunner, check_against_reference
 
-__all__ = ["RangeCheck", "check_exhaustively", "check_range", "exhaustive_limit"]
+__all__ = [
+    "RangeCheck",
+    "Tally",
+    "check_exhaustively",
+    "check_range",
+    "exhaustive_limit",
+    "merge",
+]
 
 SLICE_POINTS = 1 << 16  # points a worker holds at once
-MIN_RANGE_POINTS = 1 << 18  # smaller ranges cost more in compiles than they save
+MIN_RANGE_POINTS = 1 << 14  # smaller ranges cost more in scheduling than they save
 SHOWN_DISAGREEMENTS = 1000  # as fidelity.measure keeps
 
 
@@ -86,12 +93,16 @@ def check_exhaustively(
     return merge(fanout.map(check_range, work), size, gate, approximate)
 
 
-_compiled: dict[tuple[str, str, str], NativeRunner] = {}  # per worker process: compile once
+# per process, the graphs compiled last: a worker compiles each graph once for all its ranges
+_compiled: dict[tuple[str, str, str], NativeRunner] = {}
+KEPT_COMPILED = 4
 
 
 def _native(work: RangeCheck, graph: Graph, semantics: str) -> NativeRunner:
     key = (graph.fingerprint(), semantics, repr(work.native))
     if key not in _compiled:
+        while len(_compiled) >= KEPT_COMPILED:
+            del _compiled[next(iter(_compiled))]
         _compiled[key] = work.native(graph, work.specs, semantics)
     return _compiled[key]
 

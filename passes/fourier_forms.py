@@ -41,11 +41,18 @@ class UnitForm:
     `passed`), with its errors against the unit on every point and the form it shares."""
 
     unit: int
-    expr: sympy.Expr
+    expr: sympy.Expr  # the form; a clipped unit is max(0, expr)
+    clipped: bool
     errors: RelativeErrors
     passed: bool
     form: tuple[str, ...]  # the terms' frequency combinations, e.g. ("14·a", "14·(a + b)")
     frequencies: tuple[int, ...]  # the base frequencies of those terms
+
+    @property
+    def formula(self) -> sympy.Expr:
+        """The unit's formula. NOTE: Max is built here, unevaluated, and never pickled: sympy
+        re-evaluates it on unpickling, slowly (~0.2 s) and into another spelling."""
+        return sympy.Max(0, self.expr, evaluate=False) if self.clipped else self.expr
 
 
 @dataclass(frozen=True)
@@ -85,10 +92,11 @@ def _unit_form(work: FourierWork, unit: int, fitted: np.ndarray, values: np.ndar
         if work.gate.accepts_formula(errors):
             break
     vectors = [_signed(k, shape) for k in pairs]
-    expr = _expression(grid, spectrum, pairs, vectors, work.clipped)
+    expr = _expression(grid, spectrum, pairs, vectors)
     form = tuple(sorted({frequency_label(v, grid.names) for v in vectors}))
     frequencies = tuple(sorted({math.gcd(*v) for v in vectors}))
-    return UnitForm(unit, expr, errors, work.gate.accepts_formula(errors), form, frequencies)
+    passed = work.gate.accepts_formula(errors)
+    return UnitForm(unit, expr, work.clipped, errors, passed, form, frequencies)
 
 
 def _errors(approximation: np.ndarray, values: np.ndarray, clipped: bool) -> RelativeErrors:
@@ -154,7 +162,6 @@ def _expression(
     spectrum: np.ndarray,
     pairs: list[tuple[int, ...]],
     vectors: list[tuple[int, ...]],
-    clipped: bool,
 ) -> sympy.Expr:
     """mean + Σ (c cos θ + s sin θ), θ = 2π Σ k_i (v_i − lo_i) / n_i, over the input elements."""
     symbols = [sympy.Symbol(name, integer=True) for name in grid.names]
@@ -173,5 +180,4 @@ def _expression(
         for coefficient, wave in ((2 * value.real, sympy.cos), (-2 * value.imag, sympy.sin)):
             if abs(coefficient) > NEGLIGIBLE * abs(value):  # a phase of exactly 0 or π/2
                 expr += sympy.Float(coefficient) * wave(theta)
-    # NOTE: unevaluated: deciding whether Max(0, form) simplifies costs sympy ~0.2 s a unit
-    return sympy.Max(0, expr, evaluate=False) if clipped else expr
+    return expr

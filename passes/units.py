@@ -176,20 +176,27 @@ def regress_unit(work: RegressionWork) -> UnitForm:
         work.options,
         work.gate,
     )
-    best = found.chosen or (min(found.front, key=lambda s: s.rel_rmse) if found.front else None)
-    if best is None:
-        return UnitForm(work.unit, sympy.nan, RelativeErrors(math.inf, math.inf), False, (), ())
     symbols = [sympy.Symbol(n) for n in work.names]
-    law = best.expr
-    values = np.broadcast_to(
-        sympy.lambdify(symbols, law, "numpy")(*work.X_valid.T), work.values_valid.shape
+    judged = []  # (passes the gate on the unit, errors, law), simplest candidate first
+    for candidate in found.front:
+        law = candidate.expr
+        with np.errstate(all="ignore"):
+            values = np.broadcast_to(
+                sympy.lambdify(symbols, law, "numpy")(*work.X_valid.T), work.values_valid.shape
+            )
+        values = np.maximum(values, 0) if work.clipped else values
+        errors = relative_errors(values, work.values_valid)
+        judged.append((work.gate.accepts_formula(errors), errors, law))
+    if not judged:
+        nothing = RelativeErrors(math.inf, math.inf)
+        return UnitForm(work.unit, sympy.nan, work.clipped, nothing, False, (), ())
+    # the simplest law that passes on the unit itself (a clipped unit only where it is active),
+    # else the nearest one
+    passed, errors, law = next(
+        (j for j in judged if j[0]), min(judged, key=lambda j: j[1].rel_rmse)
     )
-    if work.clipped:
-        law, values = sympy.Max(0, law, evaluate=False), np.maximum(values, 0)
-    errors = relative_errors(values, work.values_valid)
-    passed = found.chosen is not None and work.gate.accepts_formula(errors)
     shape = law.xreplace({c: sympy.Symbol("c") for c in law.atoms(sympy.Float)})
-    return UnitForm(work.unit, law, errors, passed, (readable(shape),), ())
+    return UnitForm(work.unit, law, work.clipped, errors, passed, (readable(shape),), ())
 
 
 def _regressed(graph: Graph, node: str, pre: str | None, ctx: PassContext) -> list[UnitForm]:
@@ -257,7 +264,7 @@ def _report(target: str, forms: list[UnitForm], ctx: PassContext) -> None:
         [
             {
                 "unit": f.unit,
-                "formula": readable(f.expr),
+                "formula": readable(f.formula),
                 "passed": f.passed,
                 "rel_rmse": f.errors.rel_rmse,
                 "max_rel": f.errors.max_rel,

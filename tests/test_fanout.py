@@ -69,7 +69,7 @@ def test_options_choose_the_fanout():
 
 
 def test_chunks_give_each_worker_a_few_pieces_never_tiny_ones():
-    assert LocalPool(2).chunks(10**8, 1 << 18) == 8
+    assert LocalPool(2).chunks(10**8, 1 << 14) == 8
     assert LocalPool(2).chunks(100, 50) == 2
     assert Serial().chunks(10**6) == 4
 
