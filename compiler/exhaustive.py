@@ -10,7 +10,6 @@ the user's torch module.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -33,10 +32,12 @@ __all__ = [
     "check_range",
     "exhaustive_limit",
     "merge",
+    "range_points",
 ]
 
 SLICE_POINTS = 1 << 16  # points a worker holds at once
-MIN_RANGE_POINTS = 1 << 14  # smaller ranges cost more in scheduling than they save
+MIN_RANGE_SLICES = 1  # a range is at least one slice
+MAX_RANGES = 256  # more ranges cost more in moving graphs than they save
 SHOWN_DISAGREEMENTS = 1000  # as fidelity.measure keeps
 
 
@@ -83,14 +84,29 @@ def check_exhaustively(
     run by `fanout`; the same figures whatever runs them."""
     size = Domain(specs).size()
     assert size is not None, "an exhaustive check needs a discrete domain"
-    pieces = fanout.chunks(size, MIN_RANGE_POINTS)
-    bounds = [size * k // pieces for k in range(pieces + 1)]
+    step = range_points(size)
     work = [
-        RangeCheck(artifact, network, tuple(specs), native, options, gate, approximate, a, b)
-        for a, b in itertools.pairwise(bounds)
-        if b > a
+        RangeCheck(
+            artifact,
+            network,
+            tuple(specs),
+            native,
+            options,
+            gate,
+            approximate,
+            a,
+            min(a + step, size),
+        )
+        for a in range(0, size, step)
     ]
     return merge(fanout.map(check_range, work), size, gate, approximate)
+
+
+def range_points(size: int) -> int:
+    """Points per range: whole slices, from the domain's size alone — never from the workers, so
+    sums are added in the same order and the figures are the same bits whatever ran them."""
+    slices = max(MIN_RANGE_SLICES, math.ceil(size / SLICE_POINTS / MAX_RANGES))
+    return slices * SLICE_POINTS
 
 
 # per process, the graphs compiled last: a worker compiles each graph once for all its ranges

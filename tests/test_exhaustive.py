@@ -8,6 +8,7 @@ import nnc
 import numpy as np
 import pytest
 import torch
+from models import Scaled
 from nnc.api import with_output_head
 from nnc.exhaustive import check_exhaustively, merge
 from nnc.fanout import LocalPool, Serial
@@ -19,18 +20,6 @@ from nnc.spec import Domain, parse_inputs
 from torch import nn
 
 SPEC = "x:int[3]=0..46"  # 103,823 points
-
-
-class Scaled(nn.Module):
-    """An MLP over integer inputs, as a user writes one: scale, then stock layers."""
-
-    def __init__(self, seed: int) -> None:
-        super().__init__()
-        torch.manual_seed(seed)
-        self.body = nn.Sequential(nn.Linear(3, 16), nn.ReLU(), nn.Linear(16, 5))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.body(x.float() / 23 - 1)
 
 
 def traced(model: nn.Module, spec: str):

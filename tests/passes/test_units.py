@@ -4,57 +4,19 @@ are listed, and the forms are the same whether the searches ran here or on worke
 
 from __future__ import annotations
 
-import math
-
 import nnc
 import numpy as np
 import pytest
 import sympy
 import torch
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL
+from models import PLANTED_P, PLANTED_SPEC, PlantedFourier
 from nnc.errors import InputError
 from nnc.fidelity import relative_errors
 from torch import nn
 
-P = 17
-SPEC = f"tokens:int[2]=[a:0..{P - 1}, b:0..{P - 1}]"
-FREQUENCIES = (2, 5)
-
-
-class Hidden(nn.Module):
-    """A ReLU layer written as users write one inside a block: torch.relu of a Linear."""
-
-    def __init__(self, width: int, units: int) -> None:
-        super().__init__()
-        self.W = nn.Linear(width, units)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.relu(self.W(x))
-
-
-class PlantedFourier(nn.Module):
-    """Token embeddings whose columns are cos/sin at FREQUENCIES plus one column of noise; unit 0
-    reads frequency 2 of a and b, unit 1 frequency 5 of a, unit 2 the noise, unit 3 everything."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        t = torch.arange(P, dtype=torch.float64)
-        waves = [f(2 * math.pi * k * t / P) for k in FREQUENCIES for f in (torch.cos, torch.sin)]
-        noise = torch.randn(P, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
-        self.embed = nn.Embedding.from_pretrained(torch.stack([*waves, noise], 1).float())
-        self.mlp = Hidden(10, 4)
-        weights = torch.zeros(4, 10)
-        weights[0, [0, 1, 5, 6]] = torch.tensor([1.0, 0.5, -0.8, 0.3])  # 2·a, 2·b
-        weights[1, [2, 3]] = torch.tensor([1.2, -0.7])  # 5·a
-        weights[2, 4] = 1.0  # noise in a
-        weights[3] = torch.linspace(-1, 1, 10) * torch.tensor([1.0] * 4 + [0.0] + [1.0] * 4 + [0.0])
-        with torch.no_grad():
-            self.mlp.W.weight.copy_(weights)
-            self.mlp.W.bias.copy_(torch.tensor([0.2, -0.1, 0.0, 0.3]))
-        self.out = nn.Linear(4, 1)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        return self.out(self.mlp(self.embed(tokens).flatten(1)))
+SPEC = PLANTED_SPEC
+P = PLANTED_P
 
 
 def _grid() -> tuple[np.ndarray, np.ndarray]:
