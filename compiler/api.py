@@ -143,7 +143,17 @@ def _search_and_verify(
         fanout=fanout,
     )
     with _stage("passes", seconds):
-        names = opts.passes if opts.passes is not None else default_pipeline(opts.mode)
+        names = (
+            opts.passes
+            if opts.passes is not None
+            else default_pipeline(opts.mode, explain_units=bool(opts.units))
+        )
+        if opts.units and "units" not in names:
+            raise InputError(
+                f"units {list(opts.units)} are asked for, but the passes "
+                f"({', '.join(names)}) do not include units",
+                hint="add units to --passes, or leave --passes out",
+            )
         graph, records = run_pipeline(graph, names, setting, log=say)
     closed_form = is_closed_form(graph)
     approximate = any(r.approximate for r in records)

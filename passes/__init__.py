@@ -6,14 +6,14 @@ from . import distill, explain, fold, lower, prune, sr, synth, units  # noqa: F4
 
 __all__ = ["PIPELINES", "default_pipeline"]
 
-# units explains the traced graph (before any rewrite renames or removes a unit); it runs only
-# when units are asked for
-EXACT = ("units", "fold", "prune", "lower")
+EXACT = ("fold", "prune", "lower")
 # auto and symbolic search the same way; symbolic then fails unless every output is a closed form
 SEARCH = (*EXACT, "explain", "synth", "distill", "sr")
 # mode → the passes it runs, in order
 PIPELINES: dict[str, tuple[str, ...]] = {"auto": SEARCH, "exact": EXACT, "symbolic": SEARCH}
 
 
-def default_pipeline(mode: str) -> tuple[str, ...]:
-    return PIPELINES[mode]
+def default_pipeline(mode: str, explain_units: bool = False) -> tuple[str, ...]:
+    """The mode's passes; with units asked for, `units` first, on the traced graph (before any
+    rewrite renames or removes a unit)."""
+    return ("units", *PIPELINES[mode]) if explain_units else PIPELINES[mode]
