@@ -9,14 +9,13 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
-from nnc.backends.calling import NativeFunction
 from nnc.passes import default_pipeline
 from nnc.passes.distill import module_nodes
 from nnc.passes.units import unit_node
 
 from .artifact import Artifact
 from .closed_form import closed_form_text, is_closed_form
+from .comparison import compare, size_of
 from .errors import FidelityError, InputError, error_context
 from .exhaustive import check_exhaustively, exhaustive_limit
 from .fanout import Fanout, open_fanout
@@ -28,9 +27,10 @@ from .native import JitCompiler
 from .ops import Op
 from .options import Options, OutputSemantics, debug_level, make_options, parse_output
 from .pipeline import Setting, dump_graph, run_pipeline, shows_graph
+from .progress import Progress, live_display
 from .reference import Reference, discrete_problem, reference_run
 from .report import Report
-from .spec import abi_rows, parse_inputs
+from .spec import parse_inputs
 from .torch_model import run_model
 from .verification import check_against_reference
 from .verify import verify_graph
@@ -44,6 +44,7 @@ def compile(
     *,
     labels: tuple[Any, Any] | None = None,
     log: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     **options: Any,
 ) -> Artifact:
     """Compile a trained PyTorch model into native code that computes what it computes.
@@ -60,11 +61,14 @@ def compile(
         first) and the true outputs. The report then gives the error of the network and of the
         artifact against it.
     log : callable, optional
-        Receives one line per stage (the CLI prints them); with ``debug`` or ``print_after`` and
-        no ``log``, those lines go to stderr.
+        Receives what the debug level and ``print_after`` ask for (``nnc.options.DEBUG_LEVELS``);
+        without one, those lines go to stderr. At level 0 nothing is logged.
+    progress : nnc.progress.Progress, optional
+        Receives the running stages, passes and searches; the caller draws it. Without one,
+        nnc draws its own live display on stderr when that is a terminal (not with quiet=True).
     **options
         See ``nnc.options.Options``: mode, output ("raw", "argmax", "threshold=0.5"), passes,
-        trust, enumerate_limit, samples, seed, tolerance, accept_mismatch, cpu, debug (0-4,
+        trust, enumerate_limit, samples, seed, tolerance, accept_mismatch, cpu, quiet, debug (0-4,
         ``nnc.options.DEBUG_LEVELS``; default NNC_DEBUG), print_after (pass names or "all"),
         units (modules or MODULE.NODE whose every unit gets a verified formula), workers
         (local processes for independent searches and checks; default one per core, 1 runs
@@ -79,8 +83,28 @@ def compile(
         options["debug"] = debug_level(os.environ.get("NNC_DEBUG"))
     opts = make_options(**options)
     say = log or (_stderr if opts.debug or opts.print_after else lambda line: None)
+    if progress is not None:
+        return _compile(model, inputs, labels, say, progress, opts, options)
+    progress = Progress()
+    with live_display(progress, enabled=not opts.quiet):
+        return _compile(model, inputs, labels, say, progress, opts, options)
+
+
+def _compile(
+    model: Any,
+    inputs: Sequence[Any] | Mapping[str, Any] | None,
+    labels: tuple[Any, Any] | None,
+    say: Callable[[str], None],
+    progress: Progress,
+    opts: Options,
+    options: dict[str, Any],
+) -> Artifact:
     seconds: dict[str, float] = {}
-    with _stage("load", seconds), error_context("loading the model"):
+
+    def stage(name: str) -> Any:
+        return _stage(name, seconds, progress)
+
+    with stage("load"), error_context("loading the model"):
         loaded = load_model(model, opts.trust)
         if inputs is None and not loaded.inputs:
             raise InputError(
@@ -90,7 +114,7 @@ def compile(
         specs = parse_inputs(inputs if inputs is not None else loaded.inputs)
         if "output" not in options and loaded.output:
             opts = make_options(**{**options, "output": parse_output(loaded.output)})
-    with _stage("trace", seconds), error_context("tracing the model"):
+    with stage("trace"), error_context("tracing the model"):
         graph = to_graph(trace(loaded.module, specs), specs)
         verify_graph(graph)
         _check_batch_dimension(graph)
@@ -98,16 +122,15 @@ def compile(
             module_nodes(graph, module)  # an unknown module name is an error in every mode
         for target in opts.units:
             unit_node(graph, target)
-    say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
+    if opts.debug >= 1:
+        say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
     graph = with_output_head(graph, opts.output)
     if shows_graph(opts, "front end"):
         say(dump_graph(graph, "front end"))
     with open_fanout(opts) as fanout:
-        artifact = _search_and_verify(graph, loaded, specs, opts, labels, say, seconds, fanout)
-        artifact.report.fanout = {
-            **fanout.to_json(),
-            "exhaustive_limit": exhaustive_limit(opts, fanout),
-        }
+        artifact = _search_and_verify(
+            graph, loaded, specs, opts, labels, say, progress, seconds, fanout
+        )
     check(artifact.report.fidelity, opts.accept_mismatch)
     return artifact
 
@@ -119,25 +142,34 @@ def _search_and_verify(
     opts: Options,
     labels: tuple[Any, Any] | None,
     say: Callable[[str], None],
+    progress: Progress,
     seconds: dict[str, float],
     fanout: Fanout,
 ) -> Artifact:
-    """The network's reference answers, the passes, native code and its verification: the
-    stages that fan work out."""
+    """The network's reference answers, the passes, native code, its verification and the
+    report: the stages that fan work out."""
     graph = traced
-    with _stage("reference", seconds), error_context("running the network on the domain"):
+
+    def stage(name: str) -> Any:
+        return _stage(name, seconds, progress)
+
+    with stage("reference"), error_context("running the network on the domain"):
         reference = reference_run(loaded, specs, opts)
     problem = None
     if opts.mode != "exact":
         problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
     gate = Gate.from_options(opts)
     compile_native = JitCompiler(opts.cpu)
+
+    def network(points: list[Any]) -> Any:
+        return run_model(loaded.module, points, loaded.static_batch)
+
     setting = Setting(
         opts,
         gate,
         specs,
         compile_native,
-        network=lambda points: run_model(loaded.module, points, loaded.static_batch),
+        network=network,
         reference=reference,
         discrete=problem,
         fanout=fanout,
@@ -154,7 +186,7 @@ def _search_and_verify(
                 f"({', '.join(names)}) do not include units",
                 hint="add units to --passes, or leave --passes out",
             )
-        graph, records = run_pipeline(graph, names, setting, log=say)
+        graph, records = run_pipeline(graph, names, setting, say, progress)
     closed_form = is_closed_form(graph)
     approximate = any(r.approximate for r in records)
     if opts.mode == "symbolic" and not closed_form:
@@ -163,7 +195,7 @@ def _search_and_verify(
             hint="see the pass notes (--json), raise --sr-seconds, or use mode "
             "auto to keep the faithful network where no formula is found",
         )
-    with _stage("codegen", seconds), error_context("JIT compilation"):
+    with stage("codegen"), error_context("JIT compilation"):
         native = compile_native(graph, specs, opts.output.kind)
     if opts.debug >= 4:
         for optimized in (False, True):
@@ -171,31 +203,38 @@ def _search_and_verify(
             say(
                 f"--- LLVM IR {state} optimisation ---\n{compile_native.ir(graph, specs, optimized)}"
             )
-    with _stage("verify", seconds), error_context("verifying against the network"):
+    with stage("verify"), error_context("verifying against the network"):
         fidelity = check_against_reference(
             graph, native, compile_native, reference, specs, opts, gate, approximate
         )
         if _streams(reference, exhaustive_limit(opts, fanout)):
-            say(
-                f"checking all {reference.domain_size:,} points of the domain in ranges, "
-                f"on {fanout.describe()}"
-            )
+            if opts.debug >= 1:
+                say(f"checking all {reference.domain_size:,} points, on {fanout.describe()}")
             everywhere = check_exhaustively(
                 graph, traced, specs, compile_native, opts, gate, approximate, fanout
             )
             fidelity = everywhere if fidelity.passed else fidelity
-    say(fidelity.summary())
-    truth = _against_labels(labels, loaded, native) if labels is not None else None
-    ops = sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
+    if opts.debug >= 1:
+        say(fidelity.summary())
+    with stage("compare"), error_context("comparing the artifact with the network"):
+        compared = compare(traced, graph, native, reference, specs, opts.output, network, labels)
+    size = {"network": size_of(traced), "artifact": size_of(graph)}
     report = Report(
         opts.mode,
         str(opts.output),
         records,
         fidelity,
         seconds,
-        {"ops": ops, "params": graph.parameter_count()},
+        {"ops": size["artifact"]["ops"], "params": size["artifact"]["params"]},
         closed_form_text(graph),
-        truth,
+        compared.truth,
+        inputs=[s.text or f"{s.name}: {s.numel} elements from calibration data" for s in specs],
+        outputs=compared.outputs,
+        size=size,
+        speed=compared.speed,
+        gate={"rmse": gate.rmse, "max": gate.max},
+        curves=compared.curves,
+        fanout={**fanout.to_json(), "exhaustive_limit": exhaustive_limit(opts, fanout)},
     )
     return Artifact(graph, specs, opts, report, native)
 
@@ -204,26 +243,6 @@ def _streams(reference: Reference, limit: int) -> bool:
     """A discrete domain too large to hold but within the exhaustive limit: checked in ranges."""
     size = reference.domain_size
     return not reference.complete and size is not None and size <= limit
-
-
-def _against_labels(
-    labels: tuple[Any, Any], loaded: Any, native: NativeFunction
-) -> dict[str, float]:
-    """Max and RMS error of the network and of the compiled artifact against labelled data."""
-    inputs, truth = labels
-    points = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
-    truth = np.asarray(truth, dtype=np.float64)
-    network = run_model(loaded.module, points, loaded.static_batch).reshape(truth.shape)
-    compiled = native.run(abi_rows(points)).reshape(truth.shape)
-    scale = float(np.abs(truth).max()) or 1.0
-    return {
-        f"{who}_{what}": value
-        for who, values in (("network", network), ("artifact", compiled))
-        for what, value in (
-            ("max_rel_error", float(np.abs(values - truth).max()) / scale),
-            ("rmse", float(np.sqrt(np.mean((values - truth) ** 2)))),
-        )
-    }
 
 
 def with_output_head(graph: Graph, output: OutputSemantics) -> Graph:
@@ -268,7 +287,15 @@ def _stderr(line: str) -> None:
 
 
 @contextmanager
-def _stage(name: str, seconds: dict[str, float]) -> Iterator[None]:
+def _stage(
+    name: str, seconds: dict[str, float], progress: Progress | None = None
+) -> Iterator[None]:
+    """Time a stage of the compile (and show it as running, when it is not the passes: each pass
+    shows itself)."""
     start = time.perf_counter()
-    yield
+    if progress is None:
+        yield
+    else:
+        with progress.task(name):
+            yield
     seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start

@@ -24,9 +24,10 @@ MODES = ("auto", "exact", "symbolic")
 ENGINES = ("operon", "pysr", "basis")  # symbolic-regression engines (nnc.passes.engines)
 # What the log shows at each NNC_DEBUG / debug= level; a level shows everything below it too.
 DEBUG_LEVELS = {
-    0: "one line per stage and per pass, and the pass notes (the default)",
-    1: "each pass's record as it finishes (changed, ops, parameters, flops, time, counts, "
-    "measured error) and tracebacks of errors",
+    0: "nothing while it runs but the live display on a terminal; the summary afterwards states "
+    "every record and note once (the default)",
+    1: "each stage, and each pass's record and notes as it finishes (changed, ops, parameters, "
+    "flops, time, counts, measured error), and tracebacks of errors",
     2: "the Graph after the front end and after every pass that changed it",
     3: "the closed forms in the Graph and the evidence each pass kept, after every pass",
     4: "the LLVM IR of the compiled graph, before and after optimisation",

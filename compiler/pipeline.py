@@ -4,6 +4,7 @@ pipeline, never a pass, writes what the log shows (options.DEBUG_LEVELS, print_a
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import reprlib
 import time
@@ -21,6 +22,7 @@ from .fidelity import Fidelity, Gate
 from .graph import Graph
 from .ops import OP_TABLE, Op
 from .options import Options
+from .progress import Progress
 from .reference import DiscreteProblem, Reference
 from .spec import InputSpec
 from .verification import CompileNative, check_against_reference
@@ -34,6 +36,7 @@ __all__ = [
     "Setting",
     "dump_graph",
     "flops",
+    "operation_count",
     "register_pass",
     "run_pipeline",
     "shows_graph",
@@ -87,10 +90,10 @@ class Setting:
 @dataclass
 class PassContext:
     """Everything a pass may use: the shared setting, a place to count and note what it did and
-    keep evidence for the report, and a progress line."""
+    keep evidence for the report, and the live progress display (never print)."""
 
     setting: Setting
-    progress: Callable[[str], None] = lambda line: None
+    progress: Progress = field(default_factory=Progress)
     counts: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # structured evidence for the report
@@ -189,9 +192,12 @@ def run_pipeline(
     names: Sequence[str],
     setting: Setting,
     log: Callable[[str], None] = lambda s: None,
+    progress: Progress | None = None,
 ) -> tuple[Graph, list[PassRecord]]:
     """Run the named passes in order; verify the graph after each, record its effect, and measure
-    the result of every pass that may approximate against the network's reference outputs."""
+    the result of every pass that may approximate against the network's reference outputs.
+    `log` receives what the debug level asks for; `progress` shows the running pass."""
+    progress = progress or Progress()
     unknown = [n for n in names if n not in PASSES]
     if unknown:
         raise InputError(f"unknown pass(es) {unknown}", hint=_known_passes(unknown[0]))
@@ -199,22 +205,27 @@ def run_pipeline(
     records = []
     for name in names:
         registered = PASSES[name]
-        ctx = PassContext(setting, lambda line, name=name: log(f"{name}: {line}"))
+        ctx = PassContext(setting, progress)
         before = graph.fingerprint()
         start = time.perf_counter()
-        with error_context(f"pass {name}"):
+        with progress.task(f"pass {name}"), error_context(f"pass {name}"):
             result = registered.function(graph, ctx)
             verify_graph(result, after=f"pass {name}")
         seconds = time.perf_counter() - start
         changed = result.fingerprint() != before
         fidelity = None
+        if changed:
+            result = _stamp_provenance(graph, result, name)
         if changed and not registered.exact and setting.reference is not None:
-            with error_context(f"measuring the result of pass {name}"):
+            with (
+                progress.task(f"measuring pass {name} against the network"),
+                error_context(f"measuring the result of pass {name}"),
+            ):
                 fidelity = _measure(result, setting)
         record = PassRecord(
             name,
             changed,
-            (_ops(graph), _ops(result)),
+            (operation_count(graph), operation_count(result)),
             (graph.parameter_count(), result.parameter_count()),
             seconds,
             dict(ctx.counts),
@@ -227,6 +238,17 @@ def run_pipeline(
         records.append(record)
         graph = result
     return graph, records
+
+
+def _stamp_provenance(before: Graph, after: Graph, name: str) -> Graph:
+    """Mark each node a pass created with the pass's name (meta["pass"]), for the report."""
+    created = [n for n in after.nodes() if n.name not in before and "pass" not in n.meta]
+    if not created:
+        return after
+    stamped = after.copy()
+    for node in created:
+        stamped.replace(node.name, dataclasses.replace(node, meta={**node.meta, "pass": name}))
+    return stamped
 
 
 def shows_graph(options: Options, stage: str, changed: bool = True) -> bool:
@@ -245,12 +267,10 @@ def _log_pass(
 ) -> None:
     """What the log shows after one pass at the options' debug level (DEBUG_LEVELS)."""
     name = record.name
-    if options.debug >= 1:
+    if options.debug >= 1:  # NOTE: at level 0 the summary states the record and notes, once
         log(f"{name}: {record.summary()}")
-    else:
-        log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")
-    for note in record.notes:
-        log(f"{name}: {note}")
+        for note in record.notes:
+            log(f"{name}: {note}")
     if shows_graph(options, name, record.changed):
         log(dump_graph(graph, f"pass {name}"))
     if options.debug >= 3:
@@ -319,6 +339,6 @@ def flops(graph: Graph) -> int:
     return total
 
 
-def _ops(graph: Graph) -> int:
+def operation_count(graph: Graph) -> int:
     """Operations: nodes that compute something (inputs and constants excluded)."""
     return sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))

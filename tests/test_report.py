@@ -1,14 +1,24 @@
-"""The report on a synthetic compile: every figure of the records appears in text, JSON and
-Markdown, as given."""
+"""The report (compiler/report.py, report_data.py, report_markdown.py): on a synthetic compile every
+figure of the records appears in text, JSON and Markdown, as given; real reports match the JSON
+schemas in docs/."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import jsonschema
+import nnc
+import pytest
+from models import TwoOutputLinear
+from nnc.cli import main
 from nnc.fidelity import Fidelity
 from nnc.pipeline import PassRecord
 from nnc.report import Report
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMAS = ROOT / "docs"
+LINEAR_SPEC = "x:float[2]=[0..1, -1..3]"
 
 
 def _report() -> Report:
@@ -49,16 +59,19 @@ def _report() -> Report:
 def test_text_has_a_row_per_pass_and_every_figure() -> None:
     text = _report().text()
     lines = text.splitlines()
-    assert lines[0] == "closed form: x0*x1"
-    assert lines[1] == "mode auto, output raw: 1 ops, 0 parameters"
-    (fold,) = [line for line in lines if line.lstrip().startswith("fold ")]
-    for figure in ("yes", "7 → 5", "120 → 100", "1,240 → 1,000", "0.250 s", "folded 2"):
+    assert lines[0].startswith("nnc mode auto · output raw")
+    assert "verified on every point of the domain (9): FAILED" in text
+    (fold,) = [line for line in lines if line.split()[:1] == ["fold"] and "→" in line]
+    for figure in ("7 → 5", "120 → 100", "1,240 → 1,000", "250 ms"):
         assert figure in fold
-    assert "    one | note" in lines
+    (sr,) = [line for line in lines if line.split()[:1] == ["sr"] and "→" in line]
+    assert "0.02" in sr and "3.5 s" in sr  # the error measured after it
+    assert ["fold", "one", "|", "note"] in [line.split() for line in lines]
+    assert ["counts:", "folded", "2"] in [line.split() for line in lines]
     assert "decisions agree on 8/9" in text
     assert "  [1, 2]: 3 → 4" in lines
     assert "network max rel error 0.01 (RMSE 0.02), artifact 0.03 (RMSE 0.04)" in text
-    assert lines[-1] == "compile time: trace 1.50 s, passes 3.75 s"
+    assert lines[-1] == "compile time 5.25 s: trace 1.5 s, passes 3.75 s"
 
 
 def test_json_holds_the_records_and_round_trips() -> None:
@@ -73,19 +86,20 @@ def test_json_holds_the_records_and_round_trips() -> None:
         "seconds": 0.25,
         "stats": {"folded": 2},
         "approximate": False,
+        "error": None,
         "notes": ["one | note"],
         "data": {},
     }
-    assert sr["approximate"] is True and sr["data"] == {"front": [1, 2]}
+    assert sr["approximate"] is True and sr["data"] == {"front": [1, 2]} and sr["error"] == 0.02
     assert data["verification"]["agreement"] == 8 and data["closed_form"] == "x0*x1"
     assert data["seconds"] == {"trace": 1.5, "passes": 3.75}
 
 
 def test_markdown_table_escapes_pipes_and_lists_disagreements(tmp_path: Path) -> None:
-    path = _report().write_markdown(tmp_path / "report.md")
+    path = _report().write(tmp_path / "report.md")
     text = path.read_text()
     assert "**Closed form:** `x0*x1`" in text
-    assert "| fold | yes | 7 → 5 | 120 → 100 | 1,240 → 1,000 | 0.250 s | one \\| note |" in text
+    assert "| fold | yes | 7 → 5 | 120 → 100 | 1,240 → 1,000 | 250 ms | one \\| note |" in text
     assert "- [1, 2]: 3 → 4" in text
     assert not list(tmp_path.glob("*.png"))  # no spectrum in these records: no plot
 
@@ -97,6 +111,47 @@ def test_markdown_plots_an_embedding_spectrum(tmp_path: Path) -> None:
         "key frequencies": [1, 3],
         "tokens": 7,
     }
-    text = report.write_markdown(tmp_path / "r.md").read_text()
+    text = report.write(tmp_path / "r.md").read_text()
     assert "Key frequencies: [1, 3]." in text and "![embedding spectrum](r-spectrum.png)" in text
     assert (tmp_path / "r-spectrum.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def _schema(name: str) -> dict:
+    return json.loads((SCHEMAS / name).read_text())
+
+
+def test_json_reports_match_their_schemas(law, classifier, tmp_path, capsys) -> None:
+    for artifact in (law[0], classifier):
+        jsonschema.validate(
+            json.loads(json.dumps(artifact.report.to_json())), _schema("report.schema.json")
+        )
+    pt2 = tmp_path / "linear.pt2"
+    nnc.save_model(TwoOutputLinear(), pt2, inputs=[LINEAR_SPEC])
+    out = tmp_path / "linear.so"
+    assert main([str(pt2), "-o", str(out), "--mode", "exact", "--json"]) == 0
+    jsonschema.validate(json.loads(capsys.readouterr().out), _schema("report.schema.json"))
+    assert main(["show", str(out), "--json", "--asm"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    jsonschema.validate(shown, _schema("show.schema.json"))
+    assert set(shown["disassembly"]) == set(shown["exports"])
+    assert main(["inspect", str(pt2), "--json"]) == 0
+    jsonschema.validate(json.loads(capsys.readouterr().out), _schema("inspect.schema.json"))
+
+
+def test_the_schema_is_strict() -> None:
+    """A field the schema does not document is refused, so the schema cannot fall behind."""
+    schema = _schema("report.schema.json")
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({"mode": "auto", "surprise": 1}, schema)
+
+
+def test_markdown_report_keeps_working(law, tmp_path) -> None:
+    path = law[0].report.write(tmp_path / "report.md")
+    text = path.read_text()
+    assert "**Closed form:** `x0*x1/x2**2`" in text and "![inputs](report-inputs.png)" in text
+    assert (tmp_path / "report-inputs.png").stat().st_size > 1000
+
+
+def test_unknown_report_kind_is_refused(law, tmp_path) -> None:
+    with pytest.raises(nnc.InputError, match="report.html"):
+        law[0].report.write(tmp_path / "report.pdf")

@@ -203,3 +203,14 @@ def test_a_generic_build_computes_float32_columns_right() -> None:
     got = backend.jit(graph, abi, "raw").columns(a, b)
     expected = np.cos(a.astype(np.float64)) * np.exp(-b.astype(np.float64))
     np.testing.assert_allclose(got, expected, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
+
+
+def test_boolean_if_then_else_from_logic_simplification_compiles() -> None:
+    """synth's boolean formulas can hold ITE(c, t, f) inside a Piecewise (sympy's simplified
+    logic); the backend computes it as select(c, t, f) on every point."""
+    expr = sympy.Piecewise((1, sympy.ITE(b < 2, a < 6, a < 3)), (0, True))
+    native, _ = _compile(expr, (0, 5), (0, 5))
+    av, bv = (grid.ravel() for grid in np.meshgrid(np.arange(6), np.arange(6)))
+    got = native.run(np.stack([av, bv], axis=1).astype(np.float64)).ravel()
+    expected = np.where(bv < 2, av < 6, av < 3).astype(np.float64)
+    np.testing.assert_array_equal(got, expected)
