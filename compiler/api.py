@@ -26,7 +26,7 @@ from .pipeline import Setting, run_pipeline
 from .reference import discrete_problem, reference_run
 from .report import Report
 from .spec import abi_rows, parse_inputs
-from .torch_model import run_model
+from .torch_model import model_gradient, run_model
 from .verification import check_against_reference
 from .verify import verify_graph
 
@@ -93,12 +93,18 @@ def compile(
         problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
     gate = Gate.from_options(opts)
     compile_native = JitCompiler(opts.cpu)
+    differentiable = all(not s.integer for s in specs)
     setting = Setting(
         opts,
         gate,
         specs,
         compile_native,
         network=lambda points: run_model(loaded.module, points, loaded.static_batch),
+        gradient=(
+            (lambda points: model_gradient(loaded.module, points, loaded.static_batch))
+            if differentiable
+            else None
+        ),
         reference=reference,
         discrete=problem,
     )

@@ -82,6 +82,12 @@ class Options:
     # to the RMS of the network's output, and max error relative to its largest magnitude.
     gate_rmse: float = 1e-2
     gate_max: float = 5e-2
+    # auto mode keeps a formula only when it is a law, not merely a fit that passes the gate;
+    # True accepts the simplest fit that passes (mode symbolic always does; the report says so)
+    approximate_formulas: bool = False
+    # symbolic regression budget, in evaluations of candidate formulas per engine search (the
+    # time limit sr_seconds is only a safety net, so a seed gives the same formula anywhere)
+    sr_evaluations: int = 100_000
     # approximate pruning (auto, symbolic): max |error| / largest |output| on validation points
     prune_budget: float = 1e-3
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)

@@ -1,0 +1,204 @@
+"""Recover the law of one network output by using the network as an oracle (AI Feynman style):
+fit directly and through target transforms; split the problem where the network shows structure
+(structure.py), solve the parts and recombine them; search with the engine where nothing simpler
+worked. Every route's formula is measured against the (sub-)problem's own oracle, and the
+caller measures the final candidates against the network itself.
+
+    solve(f)                          a front of candidates for f
+      quick fits: basis on f, on log f, 1/f, f², …
+      a verified split of f or of T(f) → solve each part → recombine
+      engine search (evaluation budget)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import sympy
+
+from .engines import SearchSettings, get_engine, prepare
+from .oracle import Problem, own
+from .selection import Scored, best_tradeoff, pareto_front, shortlist
+from .structure import STEPS, Step, linear, separable
+from .transforms import TRANSFORMS, Transformed, applicable
+
+__all__ = ["Recovery", "Trail", "front_law", "recover", "solve"]
+
+# A sub-problem's formula (its best trade-off) is used when it leaves at most SUB_LAW of the
+# sub-problem's spread unexplained; the search stops early once that formula has only exact
+# constants or leaves at most CLEAR.
+SUB_LAW = 2e-2
+CLEAR = 3e-3
+MAX_DEPTH = 4
+# transforms fitted directly (basis engine) for problems of at most this many variables; larger
+# problems fit f and log f directly and use the others only for splits
+ALL_TRANSFORMS_UP_TO = 2
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """How to search: the engines' settings and whether the basis engine joins every search."""
+
+    settings: SearchSettings
+    engine: str = "operon"
+    basis_too: bool = True
+    samples: int = 1000
+
+
+@dataclass
+class Trail:
+    """What the recovery did, for the report (one line per step), the engine searches it may
+    still run, and the fits and splits already computed (a second pass reuses them)."""
+
+    lines: list[str] = field(default_factory=list)
+    searches: int = 0
+    searches_left: int = 0
+    fits: dict[tuple[Problem, int], list[Scored]] = field(default_factory=dict)
+    splits: dict[tuple[Problem, int], list[tuple[str | None, Step]]] = field(default_factory=dict)
+
+    def add(self, depth: int, text: str) -> None:
+        self.lines.append("  " * depth + text)
+
+
+def recover(
+    problem: Problem, recovery: Recovery, seed: int, searches: int
+) -> tuple[list[Scored], Trail]:
+    """Candidates for the problem: first with cheap fits and splits alone; when that finds no
+    clear law, again with up to `searches` engine searches (deepest parts first)."""
+    trail = Trail()
+    front = solve(problem, recovery, seed, trail)
+    if not _clear(front) and searches > 0:
+        trail.add(0, f"no clear law from fits and splits: again with up to {searches} searches")
+        trail.searches_left = searches
+        front = pareto_front(front + solve(problem, recovery, seed, trail))
+    return front, trail
+
+
+def solve(
+    problem: Problem, recovery: Recovery, seed: int, trail: Trail, depth: int = 0
+) -> list[Scored]:
+    """The Pareto front of candidate formulas for the problem, measured on its validation points."""
+    data = _data(problem, recovery.samples, seed)
+    key = (problem, seed)
+    if key not in trail.fits:
+        trail.fits[key] = _quick(problem, data, recovery)
+    front = trail.fits[key]
+    if _clear(front):
+        trail.add(depth, f"fit {_names(problem)} directly: {front_law(front).expr}")
+        return front
+    if depth < MAX_DEPTH:
+        if key not in trail.splits:
+            trail.splits[key] = list(_routes(problem, data, seed))
+        for where, step in trail.splits[key]:
+            formula = _solve_step(step, where, recovery, seed, trail, depth)
+            if formula is None:
+                continue
+            front = pareto_front(front + shortlist([formula], problem.symbols, *data))
+            if _clear(front):
+                return front
+    if trail.searches_left > 0:
+        trail.searches_left -= 1
+        front = pareto_front(front + _search(problem, data, recovery, seed, trail, depth))
+    return front
+
+
+def front_law(front: list[Scored]) -> Scored | None:
+    """The candidate a sub-problem uses: the best trade-off (selection.cost), when it leaves at
+    most SUB_LAW of the sub-problem's spread unexplained."""
+    law = best_tradeoff(front)
+    return law if law is not None and law.rel_spread <= SUB_LAW else None
+
+
+def _clear(front: list[Scored]) -> bool:
+    """A formula that needs no more search: exact constants, or a very small error."""
+    law = front_law(front)
+    return law is not None and (law.free_constants == 0 or law.rel_spread <= CLEAR)
+
+
+def _names(problem: Problem) -> str:
+    return ", ".join(str(s) for s in problem.symbols)
+
+
+Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+def _data(problem: Problem, samples: int, seed: int) -> Data:
+    """Training and validation points (space-filling, disjoint seeds) and the oracle there."""
+    X_train, X_valid = problem.sample(samples, seed), problem.sample(samples, seed + 1)
+    return X_train, problem.values(X_train), X_valid, problem.values(X_valid)
+
+
+def _quick(problem: Problem, data: Data, recovery: Recovery) -> list[Scored]:
+    """Basis-engine fits of f and of its transforms (each mapped back to f)."""
+    X_train, y_train, _, _ = data
+    names = [str(s) for s in problem.symbols]
+    settings = prepare(recovery.settings, X_train)
+    engine = get_engine("basis")
+    transforms = applicable(y_train)
+    if len(names) > ALL_TRANSFORMS_UP_TO:
+        transforms = [t for t in transforms if t == "log"]
+    exprs = []
+    for name in [None, *transforms]:
+        target = y_train if name is None else TRANSFORMS[name].forward(y_train)
+        if not np.all(np.isfinite(target)):
+            continue
+        for candidate in engine.fit(X_train, target, names, settings):
+            expr = own(candidate.expr, problem.symbols)
+            exprs.append(expr if name is None else TRANSFORMS[name].inverse(expr))
+    return shortlist(exprs, problem.symbols, *data)
+
+
+def _routes(problem: Problem, data: Data, seed: int) -> Iterator[tuple[str | None, Step]]:
+    """Verified splits, tried in order: of f itself, then of T(f) for each transform."""
+    for _, test in STEPS:
+        step = test(problem, seed)
+        if step is not None:
+            yield None, step
+    if len(problem.symbols) < 2:
+        return
+    for name in applicable(data[1]):
+        if name == "log":
+            continue  # an additive split of log f is a multiplicative split of f
+        transformed = replace(problem, oracle=Transformed(problem.oracle, name))
+        for test in (lambda p, s: separable(p, "additive", s), linear):
+            step = test(transformed, seed)
+            if step is not None:
+                yield name, step
+
+
+def _solve_step(
+    step: Step, where: str | None, recovery: Recovery, seed: int, trail: Trail, depth: int
+) -> sympy.Expr | None:
+    """Solve each part of a split and recombine them into a formula for f (None when a part has
+    no formula)."""
+    on = f"{where}(f)" if where else "f"
+    trail.add(depth, f"{on}: {step.describe()}")
+    formulas = []
+    for k, part in enumerate(step.parts):
+        front = solve(part, recovery, seed * 7 + k + 1, trail, depth + 1)
+        law = front_law(front)
+        if law is None:
+            trail.add(depth + 1, f"part {k + 1} ({_names(part)}): no formula")
+            return None
+        trail.add(depth + 1, f"part {k + 1} ({_names(part)}): {law.expr}")
+        formulas.append(law.expr)
+    combined = step.recombine(formulas)
+    return combined if where is None else TRANSFORMS[where].inverse(combined)
+
+
+def _search(
+    problem: Problem, data: Data, recovery: Recovery, seed: int, trail: Trail, depth: int
+) -> list[Scored]:
+    """The engine's candidates for f (evaluation budget, seed derived from the problem's)."""
+    X_train, y_train, _, _ = data
+    settings = prepare(replace(recovery.settings, seed=seed), X_train)
+    names = [str(s) for s in problem.symbols]
+    trail.searches += 1
+    if recovery.engine == "basis":
+        return []  # the quick fits already ran it
+    candidates = get_engine(recovery.engine).fit(X_train, y_train, names, settings)
+    trail.add(depth, f"{recovery.engine} search on {_names(problem)}: {len(candidates)} candidates")
+    exprs = [own(c.expr, problem.symbols) for c in candidates]
+    return shortlist(exprs, problem.symbols, *data)
