@@ -145,3 +145,5 @@ def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Ex
     except (_TooLarge, TypeError, ValueError):
         return None
     return list(env[graph.outputs[0]].flat)
+
+
