@@ -56,10 +56,11 @@ def relative_errors(values: np.ndarray, network: np.ndarray) -> RelativeErrors:
 
 PRUNING_SAFETY = 0.5
 # A law explains the network down to the network's own error with constants that are simple
-# numbers (or at most LAW_CONSTANTS fitted ones); a fit needs fitted constants to get close.
-# Calibrated on the training half of benchmarks/recovery.py (see benchmarks/README.md).
-LAW_SPREAD = 1e-2
-LAW_CONSTANTS = 1
+# numbers (a description of at most LAW_BITS bits in all: 1/(4π) takes 5.5, a fitted float 16);
+# a fit needs fitted or contrived constants to get close. Calibrated on the calibration half
+# of benchmarks/recovery.py (see benchmarks/README.md).
+LAW_SPREAD = 3e-2
+LAW_BITS = 12.0
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class Gate:
     pruning: float = 1e-3
     approximate: bool = False
     law_spread: float = LAW_SPREAD
-    law_constants: int = LAW_CONSTANTS
+    law_bits: float = LAW_BITS
 
     @classmethod
     def from_options(cls, options: Options) -> Gate:
@@ -91,14 +92,13 @@ class Gate:
     def accepts_formula(self, errors: RelativeErrors) -> bool:
         return errors.rel_rmse <= self.rmse and errors.max_rel <= self.max
 
-    def accepts_law(self, errors: RelativeErrors, free_constants: int) -> bool:
+    def accepts_law(self, errors: RelativeErrors, constant_bits: float) -> bool:
         """A law, not a fit: it passes the gate, leaves at most `law_spread` of the network's
-        spread unexplained, and has at most `law_constants` fitted constants that are not
-        simple numbers."""
+        spread unexplained, and its constants take at most `law_bits` bits to describe."""
         return (
             self.accepts_formula(errors)
             and errors.rel_spread <= self.law_spread
-            and free_constants <= self.law_constants
+            and constant_bits <= self.law_bits
         )
 
     def accepts_pruning(self, max_rel: float) -> bool:
@@ -115,8 +115,8 @@ class Gate:
         if self.approximate:
             return text + " (approximate formulas allowed)"
         return (
-            f"{text}, and a law: error ≤ {self.law_spread:g} of the output's spread with at "
-            f"most {self.law_constants} fitted constant(s)"
+            f"{text}, and a law: error ≤ {self.law_spread:g} of the output's spread, constants "
+            f"of at most {self.law_bits:g} bits"
         )
 
 

@@ -25,8 +25,28 @@ class Report:
     closed_form: str | None = None  # the formula (or table) the output became, if any
     truth: dict[str, float] | None = None  # errors against labelled data, when given
 
+    @property
+    def result(self) -> str:
+        """What the artifact computes: the network, an exact form of it, or a law or an
+        approximation standing in for it, with its measured error."""
+        if self.closed_form is None:
+            return "the network itself (no closed form replaced it)"
+        if not any(r.approximate for r in self.passes):
+            return "an exact form of the network (equal to it up to float rounding)"
+        kinds = {
+            value.get("kind")
+            for r in self.passes
+            for key, value in r.data.items()
+            if key.endswith(" result") and isinstance(value, dict)
+        }
+        label = "a law" if kinds == {"law"} else "an approximation"
+        error = self.fidelity.max_rel
+        measured = f": max rel error {error:.1e} against it" if error is not None else ""
+        return f"{label} of what the network computes{measured}"
+
     def text(self) -> str:
         lines = [f"closed form: {self.closed_form}"] if self.closed_form else []
+        lines.append(f"result: {self.result}")
         lines += [
             f"mode {self.mode}, output {self.output}: {self.graph.get('ops', 0)} ops, "
             f"{self.graph.get('params', 0):,} parameters"
@@ -70,6 +90,7 @@ class Report:
             "mode": self.mode,
             "output": self.output,
             "closed_form": self.closed_form,
+            "result": self.result,
             "truth": self.truth,
             "graph": self.graph,
             "passes": [
@@ -97,6 +118,7 @@ class Report:
         lines = ["# nnc report", ""]
         if self.closed_form:
             lines += [f"**Closed form:** `{self.closed_form}`", ""]
+        lines += [f"**Result:** {self.result}", ""]
         lines += [
             f"**Verification:** {self.fidelity.summary()}",
             "",

@@ -27,10 +27,11 @@ from .transforms import TRANSFORMS, Transformed, applicable
 __all__ = ["Recovery", "Trail", "front_law", "recover", "solve"]
 
 # A sub-problem's formula (its best trade-off) is used when it leaves at most SUB_LAW of the
-# sub-problem's spread unexplained; the search stops early once that formula has only exact
-# constants or leaves at most CLEAR.
+# sub-problem's spread unexplained; the search stops early once that formula has simple
+# constants (at most CLEAR_BITS to describe them) or leaves at most CLEAR.
 SUB_LAW = 2e-2
 CLEAR = 3e-3
+CLEAR_BITS = 12.0
 MAX_DEPTH = 4
 # transforms fitted directly (basis engine) for problems of at most this many variables; larger
 # problems fit f and log f directly and use the others only for splits
@@ -81,9 +82,13 @@ def solve(
 ) -> list[Scored]:
     """The Pareto front of candidate formulas for the problem, measured on its validation points."""
     data = _data(problem, recovery.samples, seed)
+    if np.all(data[1] < 0) and np.all(data[3] < 0):
+        trail.add(depth, "f < 0 on the domain: solve −f")
+        negated = replace(problem, oracle=Transformed(problem.oracle, "negate"))
+        return [_negated(s) for s in solve(negated, recovery, seed, trail, depth)]
     key = (problem, seed)
     if key not in trail.fits:
-        trail.fits[key] = _quick(problem, data, recovery)
+        trail.fits[key] = _quick(problem, data, recovery, depth == 0)
     front = trail.fits[key]
     if _clear(front):
         trail.add(depth, f"fit {_names(problem)} directly: {front_law(front).expr}")
@@ -95,13 +100,19 @@ def solve(
             formula = _solve_step(step, where, recovery, seed, trail, depth)
             if formula is None:
                 continue
-            front = pareto_front(front + shortlist([formula], problem.symbols, *data))
+            front = pareto_front(
+                front + shortlist([formula], problem.symbols, *data, clean_all=True)
+            )
             if _clear(front):
                 return front
     if trail.searches_left > 0:
         trail.searches_left -= 1
         front = pareto_front(front + _search(problem, data, recovery, seed, trail, depth))
     return front
+
+
+def _negated(candidate: Scored) -> Scored:
+    return replace(candidate, expr=-candidate.expr)
 
 
 def front_law(front: list[Scored]) -> Scored | None:
@@ -112,9 +123,9 @@ def front_law(front: list[Scored]) -> Scored | None:
 
 
 def _clear(front: list[Scored]) -> bool:
-    """A formula that needs no more search: exact constants, or a very small error."""
+    """A formula that needs no more search: simple constants, or a very small error."""
     law = front_law(front)
-    return law is not None and (law.free_constants == 0 or law.rel_spread <= CLEAR)
+    return law is not None and (law.constant_bits <= CLEAR_BITS or law.rel_spread <= CLEAR)
 
 
 def _names(problem: Problem) -> str:
@@ -130,7 +141,7 @@ def _data(problem: Problem, samples: int, seed: int) -> Data:
     return X_train, problem.values(X_train), X_valid, problem.values(X_valid)
 
 
-def _quick(problem: Problem, data: Data, recovery: Recovery) -> list[Scored]:
+def _quick(problem: Problem, data: Data, recovery: Recovery, top: bool) -> list[Scored]:
     """Basis-engine fits of f and of its transforms (each mapped back to f)."""
     X_train, y_train, _, _ = data
     names = [str(s) for s in problem.symbols]
@@ -147,7 +158,7 @@ def _quick(problem: Problem, data: Data, recovery: Recovery) -> list[Scored]:
         for candidate in engine.fit(X_train, target, names, settings):
             expr = own(candidate.expr, problem.symbols)
             exprs.append(expr if name is None else TRANSFORMS[name].inverse(expr))
-    return shortlist(exprs, problem.symbols, *data)
+    return shortlist(exprs, problem.symbols, *data, compound=top)
 
 
 def _routes(problem: Problem, data: Data, seed: int) -> Iterator[tuple[str | None, Step]]:
@@ -201,4 +212,4 @@ def _search(
     candidates = get_engine(recovery.engine).fit(X_train, y_train, names, settings)
     trail.add(depth, f"{recovery.engine} search on {_names(problem)}: {len(candidates)} candidates")
     exprs = [own(c.expr, problem.symbols) for c in candidates]
-    return shortlist(exprs, problem.symbols, *data)
+    return shortlist(exprs, problem.symbols, *data, compound=depth == 0)

@@ -17,7 +17,7 @@ from nnc.fidelity import Gate, RelativeErrors, relative_errors
 from nnc.options import Options
 from nnc.progress import ticking
 
-from .constants import snap_constants
+from .constants import constant_bits, real_values, snap_constants
 from .engines import SearchSettings, get_engine, prepare
 
 __all__ = [
@@ -42,10 +42,11 @@ CLEAN = 6  # candidates cleaned per shortlist: the front's best trade-offs
 # its error is the formula's, not the network's own approximation error.
 NEAR_BEST = 3.0
 # The trade-off between error and size (cost): one unit of complexity must buy COMPLEXITY_COST
-# decades of error, a fitted constant CONSTANT_COST more. Errors below NOISE_FLOOR (of the
-# output's spread) count as equal: there a better fit only follows the network's own wiggles.
+# decades of error, a bit of a constant's description BIT_COST (a fitted float, 16 bits, 0.2).
+# Errors below NOISE_FLOOR (of the output's spread) count as equal: there a better fit only
+# follows the network's own wiggles.
 COMPLEXITY_COST = 0.08
-CONSTANT_COST = 0.2
+BIT_COST = 0.0125
 NOISE_FLOOR = 1e-3
 
 
@@ -74,22 +75,33 @@ class Scored:
         """Constants the search fitted that no simple number replaced."""
         return len(self.expr.atoms(sympy.Float))
 
+    @property
+    def constant_bits(self) -> float:
+        """The description length of its constants (constants.constant_bits)."""
+        return constant_bits(self.expr)
+
 
 def complexity(expr: sympy.Expr) -> int:
-    return int(sympy.count_ops(expr)) + len(expr.atoms(sympy.Symbol, sympy.Number))
+    """Nodes of the expression tree, where a constant (2, π, 1/(4π), 0.37) is one leaf and a
+    power with a rational exponent (x², √x, 1/x) one unary operation, like sin or exp."""
+    if not expr.free_symbols:
+        return 1
+    if expr.is_Atom:
+        return 1
+    if isinstance(expr, sympy.Pow) and expr.exp.is_Rational:
+        return 1 + complexity(expr.base)
+    return 1 + sum(complexity(a) for a in expr.args)
 
 
 def measure(
     expr: sympy.Expr, symbols: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray
 ) -> Scored | None:
     """The candidate's errors on (X, y); None when it cannot be evaluated there."""
-    if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+    if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I):
         return None
     try:
         with np.errstate(all="ignore"):
-            values = np.broadcast_to(
-                sympy.lambdify(list(symbols), expr, "numpy")(*X.T), y.shape
-            ).astype(np.float64)
+            values = real_values(sympy.lambdify(list(symbols), expr, "numpy")(*X.T), y.shape)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError, NameError, KeyError):
         return None
     errors = relative_errors(values, y)
@@ -105,10 +117,11 @@ def score(
     y_train: np.ndarray,
     X_valid: np.ndarray,
     y_valid: np.ndarray,
+    compound: bool = True,
 ) -> Scored | None:
     """Simplify, snap and refit on the training samples; measure on the validation samples."""
     try:
-        cleaned = snap_constants(tidy(expr), symbols, X_train, y_train)
+        cleaned = snap_constants(tidy(expr), symbols, X_train, y_train, compound=compound)
         if not cleaned.atoms(sympy.Float) and sympy.count_ops(cleaned) <= MAX_SIMPLIFY_OPS:
             simpler = sympy.simplify(cleaned)  # snapped constants often cancel
             cleaned = simpler if complexity(simpler) <= complexity(cleaned) else cleaned
@@ -139,12 +152,18 @@ def shortlist(
     y_train: np.ndarray,
     X_valid: np.ndarray,
     y_valid: np.ndarray,
+    clean_all: bool = False,
+    compound: bool = True,
 ) -> list[Scored]:
     """The Pareto front of the candidates after cleaning the promising ones: measure all as they
-    are, clean the CLEAN best trade-offs of the front, and take the front again."""
+    are, clean the CLEAN best trade-offs of the front (or every candidate, `clean_all`: a
+    recombined formula may be undefined somewhere until its constants are refitted), and take
+    the front again."""
     raw = [s for s in (measure(e, symbols, X_valid, y_valid) for e in exprs) if s is not None]
-    promising = sorted(pareto_front(raw), key=cost)[:CLEAN]
-    cleaned = [score(s.expr, symbols, X_train, y_train, X_valid, y_valid) for s in promising]
+    promising = (
+        list(exprs) if clean_all else [s.expr for s in sorted(pareto_front(raw), key=cost)[:CLEAN]]
+    )
+    cleaned = [score(e, symbols, X_train, y_train, X_valid, y_valid, compound) for e in promising]
     return pareto_front(raw + [s for s in cleaned if s is not None])
 
 
@@ -153,7 +172,7 @@ def cost(candidate: Scored) -> float:
     with the lowest cost is the best trade-off (a law costs little: small, exact constants,
     the network's own error)."""
     error = math.log10(max(candidate.rel_spread, NOISE_FLOOR))
-    return error + COMPLEXITY_COST * candidate.complexity + CONSTANT_COST * candidate.free_constants
+    return error + COMPLEXITY_COST * candidate.complexity + BIT_COST * candidate.constant_bits
 
 
 def best_tradeoff(candidates: Sequence[Scored]) -> Scored | None:
@@ -173,12 +192,12 @@ def choose(front: Sequence[Scored], gate: Gate) -> tuple[Scored | None, str]:
         return chosen, "the simplest candidate that passes the gate (approximations allowed)"
     chosen = best_tradeoff(passing)
     assert chosen is not None
-    if gate.accepts_law(chosen.errors, chosen.free_constants):
-        return chosen, "a law: exact constants, the network's own error"
+    if gate.accepts_law(chosen.errors, chosen.constant_bits):
+        return chosen, "a law: simple constants, the network's own error"
     return None, (
         f"the best candidate, {readable(chosen.expr)}, passes the gate but is a fit, not a law "
-        f"({chosen.free_constants} fitted constants, {chosen.rel_spread:.1e} of the output's "
-        f"spread unexplained; a law has at most {gate.law_constants} and "
+        f"(constants of {chosen.constant_bits:.0f} bits, {chosen.rel_spread:.1e} of the "
+        f"output's spread unexplained; a law has at most {gate.law_bits:g} and "
         f"{gate.law_spread:g}); approximate_formulas=True accepts fits"
     )
 

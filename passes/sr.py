@@ -73,6 +73,7 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         chosen, reason = choose(front, ctx.gate)
         ctx.note(f"output {j}: recovery in {time.monotonic() - start:.1f} s")
         ctx.note(f"output {j}: {describe_front(front)}")
+        ctx.attach(f"output {j} front", [_candidate_json(s) for s in front])
         if chosen is None:
             ctx.count("rejected")
             ctx.note(f"output {j}: {reason}; it keeps its faithful form")
@@ -96,6 +97,17 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     if all(r is None for r in replacements):
         return graph
     return exprs_as_output(graph, replacements, elements, prefix="law")
+
+
+def _candidate_json(candidate: Scored) -> dict[str, object]:
+    return {
+        "formula": str(candidate.expr),
+        "complexity": candidate.complexity,
+        "free_constants": candidate.free_constants,
+        "rel_rmse": candidate.rel_rmse,
+        "max_rel": candidate.max_rel,
+        "rel_spread": candidate.rel_spread,
+    }
 
 
 def _queryable(ctx: PassContext, elements: list[Element]) -> bool:

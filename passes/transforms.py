@@ -17,6 +17,7 @@ from .oracle import Oracle
 __all__ = ["TRANSFORMS", "Transform", "Transformed", "applicable"]
 
 MARGIN = 1e-3  # values must stay this far (relative to their scale) inside a transform's domain
+NEAR_ZERO = 2e-2  # a nonnegative law's network may dip this far below zero (relative to its max)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,11 @@ def _positive(low: float, high: float) -> bool:
     return low > MARGIN * max(abs(high), abs(low))
 
 
+def _nonnegative(low: float, high: float) -> bool:
+    """Values ≥ 0 up to a network's rounding near zero (as a distance or a norm)."""
+    return high > 0 and low > -NEAR_ZERO * high
+
+
 def _away_from_zero(low: float, high: float) -> bool:
     return _positive(low, high) or _positive(-high, -low)
 
@@ -44,9 +50,7 @@ HALF_PI = float(np.pi / 2)
 TRANSFORMS: dict[str, Transform] = {
     "log": Transform(np.log, lambda y: 1 / y, sympy.exp, _positive),
     "inverse": Transform(lambda y: 1 / y, lambda y: -1 / y**2, lambda z: 1 / z, _away_from_zero),
-    "square": Transform(
-        lambda y: y**2, lambda y: 2 * y, sympy.sqrt, lambda low, high: _positive(low, high)
-    ),
+    "square": Transform(lambda y: y**2, lambda y: 2 * y, sympy.sqrt, _nonnegative),
     "inverse square": Transform(
         lambda y: y**-2.0, lambda y: -2 * y**-3.0, lambda z: 1 / sympy.sqrt(z), _positive
     ),
@@ -64,6 +68,10 @@ TRANSFORMS: dict[str, Transform] = {
         lambda low, high: -1 + MARGIN < low and high < 1 - MARGIN,
     ),
     "exp": Transform(np.exp, np.exp, sympy.log, lambda low, high: -30 < low and high < 30),
+    # not tried as a transform: the recovery of a negative f solves −f
+    "negate": Transform(
+        np.negative, lambda y: -np.ones_like(y), lambda z: -z, lambda lo, hi: False
+    ),
 }
 
 
