@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.feynman import Equation, equations  # noqa: E402
+from benchmarks.feynman import Equation, equations
 
 RESULTS = Path(__file__).resolve().parent / "recovery.json"
 TEST_POINTS = 10_000
@@ -74,7 +74,9 @@ def truth_error(formula: sympy.Expr | None, equation: Equation, X: np.ndarray) -
     return error if np.isfinite(error) else float("inf")
 
 
-def verdict(error: float | None) -> str:
+def verdict(error: float | None, failed: bool = False) -> str:
+    if failed:
+        return "error"
     if error is None:
         return "kept"
     return "exact" if error < EXACT else "approximate" if error < CLOSE else "wrong"
@@ -85,15 +87,20 @@ def run_nnc(source: Any, spec: str | None) -> dict[str, Any]:
     import nnc
     from nnc.closed_form import output_forms
 
-    start = time.perf_counter()
-    artifact = nnc.compile(source, [spec] if spec else None, quiet=True)
-    seconds = time.perf_counter() - start
+    start, cpu = time.perf_counter(), time.process_time()
+    try:
+        artifact = nnc.compile(source, [spec] if spec else None, quiet=True)
+    except nnc.NNCError as error:  # counted as a failure of nnc, with its message
+        seconds = time.perf_counter() - start
+        return {"formula": None, "seconds": seconds, "cpu_seconds": seconds, "error": str(error)}
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     forms = output_forms(artifact.graph)
     (sr,) = [r for r in artifact.report.passes if r.name == "sr"]
     formula = forms[0].attrs["expr"] if forms else None
     return {
         "formula": formula,
         "seconds": seconds,
+        "cpu_seconds": cpu,
         "sr_seconds": sr.seconds,
         "front": sr.data.get("output 0 front", []),
         "steps": sr.data.get("output 0 steps", []),
@@ -122,16 +129,16 @@ def run_operon(source: Any, spec: str | None) -> dict[str, Any]:
         n_threads=1,
         random_state=options.seed,
     )
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         regressor.fit(X, y)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     names = [e.name for e in specs[0].elements]
     from nnc.passes.engines.operon import parse_operon
 
     formula = parse_operon(regressor.get_model_string(regressor.model_, 16), names)
-    return {"formula": formula, "seconds": seconds}
+    return {"formula": formula, "seconds": seconds, "cpu_seconds": cpu}
 
 
 def untrained(hidden: tuple[int, ...], activation: Callable[[], nn.Module], spec: str, seed: int):
@@ -161,7 +168,7 @@ def measure(only: set[str]) -> dict[str, Any]:
                 **{k: v for k, v in found.items() if k != "formula"},
                 "formula": None if found["formula"] is None else str(found["formula"]),
                 "truth_error": error,
-                "verdict": verdict(error),
+                "verdict": verdict(error, "error" in found),
             }
             for candidate in entry[tool].get("front", []):
                 parsed = sympy.sympify(candidate["formula"], locals=_names(equation))
@@ -178,7 +185,11 @@ def measure(only: set[str]) -> dict[str, Any]:
             "nnc": {
                 **{k: v for k, v in found.items() if k != "formula"},
                 "formula": None if found["formula"] is None else str(found["formula"]),
-                "verdict": "kept" if found["formula"] is None else "formula",
+                "verdict": "error"
+                if "error" in found
+                else "kept"
+                if found["formula"] is None
+                else "formula",
             }
         }
         results["negatives"][name] = entry
@@ -200,17 +211,19 @@ def _progress(name: str, entry: dict[str, Any]) -> None:
     print(f"{name:<34} {', '.join(parts)}  {entry['nnc']['formula']}", file=sys.stderr, flush=True)
 
 
-VERDICTS = ("exact", "approximate", "wrong", "kept")
+VERDICTS = ("exact", "approximate", "wrong", "kept", "error")
 
 
 def totals(results: dict[str, Any], names: set[str], tool: str) -> dict[str, Any]:
     rows = [results["laws"][n][tool] for n in sorted(names) if n in results["laws"]]
     counts = {v: sum(r["verdict"] == v for r in rows) for v in VERDICTS}
     seconds = [r["seconds"] for r in rows]
+    cpu = [r.get("cpu_seconds", r["seconds"]) for r in rows]
     return {
         "networks": len(rows),
         **counts,
         "median_seconds": statistics.median(seconds) if seconds else None,
+        "median_cpu_seconds": statistics.median(cpu) if cpu else None,
     }
 
 
@@ -242,14 +255,16 @@ def tables(results: dict[str, Any]) -> str:
             lines.append(
                 f"{label + ' ' + tool:<24} {t['networks']:>8} "
                 + " ".join(f"{t[v]:>11}" for v in VERDICTS)
-                + f"  {t['median_seconds']:.1f}  ({share})"
+                + f"  {t['median_seconds']:.1f}, {t['median_cpu_seconds']:.1f}  ({share})"
             )
     negatives = results["negatives"]
     formulas = sum(e["nnc"]["verdict"] == "formula" for e in negatives.values())
     seconds = [e["nnc"]["seconds"] for e in negatives.values()]
+    cpu = [e["nnc"].get("cpu_seconds", 0.0) for e in negatives.values()]
     lines.append(
         f"negatives (untrained): {len(negatives)} networks, {formulas} formulas, "
-        f"max {max(seconds, default=0):.1f} s, median {statistics.median(seconds or [0]):.1f} s"
+        f"wall max {max(seconds, default=0):.1f} s, median {statistics.median(seconds or [0]):.1f}"
+        f" s; cpu max {max(cpu, default=0):.1f} s"
     )
     return "\n".join(lines)
 

@@ -70,9 +70,13 @@ class Options:
     basis_too: bool = (
         True  # add the (fast, deterministic) basis engine's candidates to every search
     )
-    operators: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt")
+    # the engines' operators; also known: asin, acos, atan, sinh, cosh, tanh, abs, pow. Every
+    # engine drops those the data cannot take (log and sqrt when no input is positive, ...)
+    operators: tuple[str, ...] = (
+        *("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt", "square"),
+    )
     max_complexity: int = 25  # largest expression the engines may propose
-    sr_seconds: float = 30.0  # time budget of symbolic regression, per output
+    sr_seconds: float = 30.0  # time limit of each engine search: a safety net, see sr_evaluations
     sr_threads: int = 1  # engine threads; 1 keeps the search deterministic under a seed
     sr_max_inputs: int = (
         10  # whole-network regression when the inputs have at most this many elements
@@ -123,6 +127,8 @@ def make_options(**given: Any) -> Options:
             f"unknown engine {options.engine!r}",
             hint=f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(ENGINES)}",
         )
+    if options.sr_evaluations < 1:
+        raise InputError(f"sr_evaluations {options.sr_evaluations!r} must be at least 1")
     if not options.prune_budget >= 0:
         raise InputError(f"prune_budget {options.prune_budget!r} must be ≥ 0")
     if not 0 < options.min_agreement <= 1:

@@ -25,6 +25,7 @@ from scipy.optimize import least_squares
 
 __all__ = [
     "constant_bits",
+    "floated",
     "nearest_simple",
     "normalized",
     "real_values",
@@ -80,6 +81,18 @@ def number_bits(number: sympy.Expr) -> float:
         if abs(float(ratio) * named_value - value) <= 1e-12 * abs(value):
             best = min(best, _rational_cost(ratio) + cost)
     return best
+
+
+def floated(expr: sympy.Expr) -> sympy.Expr:
+    """The formula with its constants as floats again (exponents and signs excepted), so that a
+    formula assembled from parts is refitted and snapped as a whole."""
+    if not expr.free_symbols:
+        return expr if expr in (1, -1) else sympy.Float(float(expr))
+    if isinstance(expr, sympy.Pow) and expr.exp.is_Rational:
+        return floated(expr.base) ** expr.exp
+    if expr.is_Atom:
+        return expr
+    return expr.func(*[floated(a) for a in expr.args])
 
 
 def constant_bits(expr: sympy.Expr) -> float:

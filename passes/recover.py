@@ -12,15 +12,18 @@ caller measures the final candidates against the network itself.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 import sympy
 
+from .constants import floated
 from .engines import SearchSettings, get_engine, prepare
 from .oracle import Problem, own
-from .selection import Scored, best_tradeoff, pareto_front, shortlist
+from .selection import Scored, cost, pareto_front, shortlist
 from .structure import STEPS, Step, linear, separable
 from .transforms import TRANSFORMS, Transformed, applicable
 
@@ -29,18 +32,29 @@ __all__ = ["Recovery", "Trail", "front_law", "recover", "solve"]
 # A sub-problem's formula (its best trade-off) is used when it leaves at most SUB_LAW of the
 # sub-problem's spread unexplained; the search stops early once that formula has simple
 # constants (at most CLEAR_BITS to describe them) or leaves at most CLEAR.
-SUB_LAW = 2e-2
+SUB_LAW = 5e-2
 CLEAR = 3e-3
 CLEAR_BITS = 12.0
 MAX_DEPTH = 4
-# transforms fitted directly (basis engine) for problems of at most this many variables; larger
-# problems fit f and log f directly and use the others only for splits
+SPLITS = 20  # splits solved per output, so the search ends in bounded work
+# no engine search when the best fit leaves more than this share of the output's spread: the
+# network is nowhere near a formula (an untrained one, say)
+HOPELESS = 0.3
+ALTERNATIVES = 2  # formulas each part offers to the recombination
+COMBINATIONS = 4  # recombined formulas per split (the parts' best ones first)
+# transforms under which splits are looked for (an additive split of log f is a multiplicative
+# split of f, found without it)
+SPLIT_TRANSFORMS = ("inverse", "square", "inverse square", "sqrt")
+# transforms fitted directly (basis engine): all for problems of at most ALL_TRANSFORMS_UP_TO
+# variables, the algebraic ones for three, log alone for more (the library grows quickly)
 ALL_TRANSFORMS_UP_TO = 2
+FEW_TRANSFORMS = {False: SPLIT_TRANSFORMS + ("log",), True: ("log",)}
 
 
 @dataclass(frozen=True)
 class Recovery:
-    """How to search: the engines' settings and whether the basis engine joins every search."""
+    """How to search: the engines' settings, and whether the basis engine fits every (sub-)problem
+    before the engine is asked (basis_too)."""
 
     settings: SearchSettings
     engine: str = "operon"
@@ -56,8 +70,9 @@ class Trail:
     lines: list[str] = field(default_factory=list)
     searches: int = 0
     searches_left: int = 0
+    splits_left: int = SPLITS
     fits: dict[tuple[Problem, int], list[Scored]] = field(default_factory=dict)
-    splits: dict[tuple[Problem, int], list[tuple[str | None, Step]]] = field(default_factory=dict)
+    solved: dict[tuple[Problem, int], list[Scored]] = field(default_factory=dict)
 
     def add(self, depth: int, text: str) -> None:
         self.lines.append("  " * depth + text)
@@ -66,15 +81,22 @@ class Trail:
 def recover(
     problem: Problem, recovery: Recovery, seed: int, searches: int
 ) -> tuple[list[Scored], Trail]:
-    """Candidates for the problem: first with cheap fits and splits alone; when that finds no
-    clear law, again with up to `searches` engine searches (deepest parts first)."""
+    """Candidates for the problem: fits and splits first; when they find no clear law but
+    something near one, one engine search on the whole problem. Without `basis_too` the
+    engine solves every part instead (up to 2·searches searches)."""
     trail = Trail()
+    if not recovery.basis_too:
+        trail.searches_left = 2 * searches
+        return solve(problem, recovery, seed, trail), trail
     front = solve(problem, recovery, seed, trail)
-    if not _clear(front) and searches > 0:
-        trail.add(0, f"no clear law from fits and splits: again with up to {searches} searches")
-        trail.searches_left = searches
-        front = pareto_front(front + solve(problem, recovery, seed, trail))
-    return front, trail
+    best = min((s.rel_spread for s in front), default=math.inf)
+    if _clear(front) or searches <= 0:
+        return front, trail
+    if best > HOPELESS:
+        trail.add(0, f"no search: nothing explains more than {1 - best:.0%} of the output")
+        return front, trail
+    data = _data(problem, recovery.samples, seed)
+    return pareto_front(front + _search(problem, data, recovery, seed, trail, 0)), trail
 
 
 def solve(
@@ -87,27 +109,34 @@ def solve(
         negated = replace(problem, oracle=Transformed(problem.oracle, "negate"))
         return [_negated(s) for s in solve(negated, recovery, seed, trail, depth)]
     key = (problem, seed)
+    if key in trail.solved:
+        return trail.solved[key]
     if key not in trail.fits:
         trail.fits[key] = _quick(problem, data, recovery, depth == 0)
     front = trail.fits[key]
     if _clear(front):
         trail.add(depth, f"fit {_names(problem)} directly: {front_law(front).expr}")
+        trail.solved[key] = front
         return front
-    if depth < MAX_DEPTH:
-        if key not in trail.splits:
-            trail.splits[key] = list(_routes(problem, data, seed))
-        for where, step in trail.splits[key]:
-            formula = _solve_step(step, where, recovery, seed, trail, depth)
-            if formula is None:
-                continue
-            front = pareto_front(
-                front + shortlist([formula], problem.symbols, *data, clean_all=True)
-            )
-            if _clear(front):
-                return front
+    for where, step in _routes(problem, data, seed) if depth < MAX_DEPTH else ():
+        if trail.splits_left <= 0:
+            trail.add(depth, "no splits left in this output's budget")
+            break
+        trail.splits_left -= 1
+        formulas = _solve_step(step, where, recovery, seed, trail, depth)
+        if not formulas:
+            continue
+        front = pareto_front(
+            front + shortlist(formulas, problem.symbols, *data, clean_all=True, compound=depth == 0)
+        )
+        if _clear(front):
+            trail.solved[key] = front
+            return front
     if trail.searches_left > 0:
         trail.searches_left -= 1
         front = pareto_front(front + _search(problem, data, recovery, seed, trail, depth))
+        if _clear(front):
+            trail.solved[key] = front
     return front
 
 
@@ -118,8 +147,17 @@ def _negated(candidate: Scored) -> Scored:
 def front_law(front: list[Scored]) -> Scored | None:
     """The candidate a sub-problem uses: the best trade-off (selection.cost), when it leaves at
     most SUB_LAW of the sub-problem's spread unexplained."""
-    law = best_tradeoff(front)
-    return law if law is not None and law.rel_spread <= SUB_LAW else None
+    laws = front_laws(front)
+    return laws[0] if laws else None
+
+
+def front_laws(front: list[Scored]) -> list[Scored]:
+    """The candidates that leave at most SUB_LAW of the spread unexplained, best trade-off first:
+    a part offers the first ALTERNATIVES of them to the recombination (the network's error may
+    favour a look-alike: cos u for 1 − u²/2)."""
+    return sorted(
+        (s for s in front if s.rel_spread <= SUB_LAW), key=lambda s: (cost(s), s.complexity)
+    )
 
 
 def _clear(front: list[Scored]) -> bool:
@@ -142,14 +180,17 @@ def _data(problem: Problem, samples: int, seed: int) -> Data:
 
 
 def _quick(problem: Problem, data: Data, recovery: Recovery, top: bool) -> list[Scored]:
-    """Basis-engine fits of f and of its transforms (each mapped back to f)."""
+    """Basis-engine fits of f and of its transforms (each mapped back to f); none without
+    `basis_too`."""
+    if not recovery.basis_too and recovery.engine != "basis":
+        return []
     X_train, y_train, _, _ = data
     names = [str(s) for s in problem.symbols]
     settings = prepare(recovery.settings, X_train)
     engine = get_engine("basis")
     transforms = applicable(y_train)
     if len(names) > ALL_TRANSFORMS_UP_TO:
-        transforms = [t for t in transforms if t == "log"]
+        transforms = [t for t in transforms if t in FEW_TRANSFORMS[len(names) > 3]]
     exprs = []
     for name in [None, *transforms]:
         target = y_train if name is None else TRANSFORMS[name].forward(y_train)
@@ -170,8 +211,8 @@ def _routes(problem: Problem, data: Data, seed: int) -> Iterator[tuple[str | Non
     if len(problem.symbols) < 2:
         return
     for name in applicable(data[1]):
-        if name == "log":
-            continue  # an additive split of log f is a multiplicative split of f
+        if name not in SPLIT_TRANSFORMS:
+            continue
         transformed = replace(problem, oracle=Transformed(problem.oracle, name))
         for test in (lambda p, s: separable(p, "additive", s), linear):
             step = test(transformed, seed)
@@ -181,22 +222,22 @@ def _routes(problem: Problem, data: Data, seed: int) -> Iterator[tuple[str | Non
 
 def _solve_step(
     step: Step, where: str | None, recovery: Recovery, seed: int, trail: Trail, depth: int
-) -> sympy.Expr | None:
-    """Solve each part of a split and recombine them into a formula for f (None when a part has
-    no formula)."""
+) -> list[sympy.Expr]:
+    """Solve each part of a split and recombine their formulas into formulas for f, the parts'
+    constants refitted together (none when a part has no formula)."""
     on = f"{where}(f)" if where else "f"
     trail.add(depth, f"{on}: {step.describe()}")
-    formulas = []
+    options = []
     for k, part in enumerate(step.parts):
-        front = solve(part, recovery, seed * 7 + k + 1, trail, depth + 1)
-        law = front_law(front)
-        if law is None:
+        laws = front_laws(solve(part, recovery, seed * 7 + k + 1, trail, depth + 1))
+        if not laws:
             trail.add(depth + 1, f"part {k + 1} ({_names(part)}): no formula")
-            return None
-        trail.add(depth + 1, f"part {k + 1} ({_names(part)}): {law.expr}")
-        formulas.append(law.expr)
-    combined = step.recombine(formulas)
-    return combined if where is None else TRANSFORMS[where].inverse(combined)
+            return []
+        trail.add(depth + 1, f"part {k + 1} ({_names(part)}): {laws[0].expr}")
+        options.append([floated(law.expr) for law in laws[:ALTERNATIVES]])
+    combinations = sorted(itertools.product(*[range(len(o)) for o in options]), key=sum)
+    formulas = [step.recombine([o[i] for o, i in zip(options, c)]) for c in combinations]
+    return [f if where is None else TRANSFORMS[where].inverse(f) for f in formulas[:COMBINATIONS]]
 
 
 def _search(

@@ -82,15 +82,18 @@ class Scored:
 
 
 def complexity(expr: sympy.Expr) -> int:
-    """Nodes of the expression tree, where a constant (2, π, 1/(4π), 0.37) is one leaf and a
-    power with a rational exponent (x², √x, 1/x) one unary operation, like sin or exp."""
+    """Nodes of the expression tree, where a constant (2, π, 1/(4π), 0.37: a product's or a sum's
+    numeric parts together) is one leaf and a power with a rational exponent (x², √x, 1/x) one
+    unary operation, like sin or exp."""
     if not expr.free_symbols:
         return 1
     if expr.is_Atom:
         return 1
     if isinstance(expr, sympy.Pow) and expr.exp.is_Rational:
         return 1 + complexity(expr.base)
-    return 1 + sum(complexity(a) for a in expr.args)
+    parts = [a for a in expr.args if a.free_symbols]
+    constant = len(parts) < len(expr.args)  # the numeric factors or terms, taken together
+    return 1 + constant + sum(complexity(a) for a in parts)
 
 
 def measure(

@@ -26,12 +26,12 @@ from nnc.spec import Domain, Range
 
 from .oracle import NetworkOutput, Problem, variable
 from .recover import Recovery, recover
-from .selection import Scored, choose, describe_front, regress, search_settings
+from .selection import Scored, choose, describe_front, measure, regress, search_settings
 
 __all__ = ["sr"]
 
 Element = tuple[str, int, int]  # (name, input position, flat element index)
-SEARCHES = 3  # engine searches per output when fits and splits find no clear law
+SEARCHES = 1  # engine searches per output when fits and splits find no clear law
 
 
 @register_pass("sr", exact=False)
@@ -71,6 +71,8 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         else:
             front = _from_samples(ctx, elements, j)
         chosen, reason = choose(front, ctx.gate)
+        if chosen is not None:
+            chosen, reason = _held_on_reference(ctx, elements, j, chosen, reason)
         ctx.note(f"output {j}: recovery in {time.monotonic() - start:.1f} s")
         ctx.note(f"output {j}: {describe_front(front)}")
         ctx.attach(f"output {j} front", [_candidate_json(s) for s in front])
@@ -97,6 +99,29 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     if all(r is None for r in replacements):
         return graph
     return exprs_as_output(graph, replacements, elements, prefix="law")
+
+
+def _held_on_reference(
+    ctx: PassContext, elements: list[Element], output: int, chosen: Scored, reason: str
+) -> tuple[Scored | None, str]:
+    """The choice, if it also passes the gate on the points verification will check (corners of
+    the domain included); otherwise None and why."""
+    reference = ctx.setting.reference
+    if reference is None:
+        return chosen, reason
+    offsets = np.cumsum([0] + [spec.numel for spec in ctx.specs])
+    columns = [reference.flat[:, offsets[p] + i] for _, p, i in elements]
+    network = reference.network.reshape(len(reference.network), -1)[:, output]
+    symbols = [sympy.Symbol(name) for name, _, _ in elements]
+    plain = chosen.expr.xreplace({s: sympy.Symbol(s.name) for s in chosen.expr.free_symbols})
+    scored = measure(plain, symbols, np.stack(columns, axis=1), network)
+    if scored is not None and ctx.gate.accepts_formula(scored.errors):
+        return chosen, reason
+    found = "cannot be evaluated" if scored is None else f"max rel error {scored.max_rel:.1e}"
+    return None, (
+        f"{readable(chosen.expr)} was chosen on the validation samples but fails the gate on "
+        f"the verification points ({found})"
+    )
 
 
 def _candidate_json(candidate: Scored) -> dict[str, object]:

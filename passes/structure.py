@@ -32,7 +32,9 @@ from .oracle import PAIR_FORMS, Fixed, Problem, Substituted, pair_range, variabl
 __all__ = ["SCREEN", "VERIFY", "Step", "find_step", "spread"]
 
 SCREEN = 5e-2  # a screen statistic below this (relative to the output's spread) suggests structure
-VERIFY = 2e-2  # a split is used only when it reproduces f within this, relative to its spread
+# f changes this little with a variable (relative to its spread) when it may not depend on it
+UNUSED_SCREEN = 0.1
+VERIFY = 1.5e-2  # a split is used only when it reproduces f within this, relative to its spread
 POINTS = 256  # points per screen; verification uses twice as many fresh ones
 
 
@@ -83,7 +85,7 @@ def unused(problem: Problem, seed: int) -> Step | None:
     scale = spread(problem.values(X))
     effect = np.sqrt(np.mean((problem.gradient(X) * problem.width) ** 2, axis=0)) / scale
     for k in np.argsort(effect):
-        if effect[k] > SCREEN or len(problem.symbols) == 1:
+        if effect[k] > UNUSED_SCREEN or len(problem.symbols) == 1:
             return None
         free = [m for m in range(len(problem.symbols)) if m != k]
         part = _fixed(problem, free)

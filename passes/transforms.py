@@ -45,6 +45,7 @@ def _away_from_zero(low: float, high: float) -> bool:
 
 
 HALF_PI = float(np.pi / 2)
+EDGE = 1.02  # a network's asin may overshoot ±π/2 a little where the law reaches it
 
 # name → transform; tried in this order
 TRANSFORMS: dict[str, Transform] = {
@@ -56,7 +57,10 @@ TRANSFORMS: dict[str, Transform] = {
     ),
     "sqrt": Transform(np.sqrt, lambda y: 0.5 / np.sqrt(y), lambda z: z**2, _positive),
     "sin": Transform(
-        np.sin, np.cos, sympy.asin, lambda low, high: -HALF_PI < low and high < HALF_PI
+        np.sin,
+        np.cos,
+        sympy.asin,
+        lambda low, high: -EDGE * HALF_PI < low and high < EDGE * HALF_PI,
     ),
     "cos": Transform(
         np.cos, lambda y: -np.sin(y), sympy.acos, lambda low, high: 0 < low < high < np.pi

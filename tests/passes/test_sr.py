@@ -66,8 +66,8 @@ def test_gate_rejects_a_wrong_formula() -> None:
     gate = Gate(rmse=1e-2, max=5e-2)
     assert not gate.accepts_formula(wrong.errors) and gate.accepts_formula(right.errors)
     assert right.expr == x0 * x1 / x2**2  # the constant was snapped
-    assert choose(pareto_front([wrong, right]), gate) == right
-    assert choose(pareto_front([wrong]), gate) is None
+    assert choose(pareto_front([wrong, right]), gate)[0] == right
+    assert choose(pareto_front([wrong]), gate)[0] is None
 
 
 def test_faithful_form_kept_when_no_formula_passes() -> None:
