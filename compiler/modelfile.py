@@ -164,5 +164,3 @@ def save_model(
         node.meta.pop("stack_trace", None)
     defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
     torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})
-
-
