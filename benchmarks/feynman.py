@@ -59,9 +59,7 @@ class Equation:
     def truth(self) -> sympy.Expr:
         """The formula over the variables' symbols (names such as gamma stay symbols)."""
         names = {s.name: s for s in self.symbols}
-        return sympy.sympify(
-            self.formula, locals={**names, "arcsin": sympy.asin, "ln": sympy.log}
-        )
+        return sympy.sympify(self.formula, locals={**names, "arcsin": sympy.asin, "ln": sympy.log})
 
     def law(self, columns: np.ndarray) -> np.ndarray:
         """The formula on an (n, variables) array, in float64."""
