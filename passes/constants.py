@@ -15,7 +15,7 @@ taken.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from fractions import Fraction
 from functools import cache
 
@@ -173,25 +173,57 @@ def _divided(total: sympy.Add) -> tuple[sympy.Float | None, sympy.Expr]:
     )
 
 
+class _Fit:
+    """A formula with its float constants as parameters, compiled once: refitted by least
+    squares with any of them held at given values."""
+
+    def __init__(
+        self, expr: sympy.Expr, symbols: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray
+    ) -> None:
+        floats = sorted(expr.atoms(sympy.Float), key=float)
+        self.parameters = [sympy.Symbol(f"_c{i}") for i in range(len(floats))]
+        self.template = expr.xreplace(dict(zip(floats, self.parameters)))
+        self.function = sympy.lambdify([*symbols, *self.parameters], self.template, "numpy")
+        self.start = np.array([float(f) for f in floats])
+        self.columns, self.y = list(X.T), y
+
+    def _residual(self, theta: np.ndarray) -> np.ndarray:
+        with np.errstate(all="ignore"):
+            value = real_values(self.function(*self.columns, *theta), self.y.shape) - self.y
+        return np.where(np.isfinite(value), value, 1e6)
+
+    def refit(self, held: dict[int, float], start: np.ndarray) -> tuple[np.ndarray, float]:
+        """Parameter values (held ones as given, the rest fitted) and the RMSE they give."""
+        theta = start.copy()
+        for k, value in held.items():
+            theta[k] = value
+        free = [k for k in range(len(theta)) if k not in held]
+        if free:
+
+            def partial_residual(values: np.ndarray) -> np.ndarray:
+                theta[free] = values
+                return self._residual(theta)
+
+            theta[free] = least_squares(partial_residual, theta[free], method="lm").x
+        with np.errstate(all="ignore"):
+            value = real_values(self.function(*self.columns, *theta), self.y.shape) - self.y
+        rmse = float(np.sqrt(np.mean(value**2)))
+        return theta, rmse if math.isfinite(rmse) else math.inf
+
+    def expression(self, theta: np.ndarray, exact: dict[int, sympy.Expr]) -> sympy.Expr:
+        values = {
+            p: exact.get(k, sympy.Float(v)) for k, (p, v) in enumerate(zip(self.parameters, theta))
+        }
+        return self.template.xreplace(values)
+
+
 def refit(
     expr: sympy.Expr, symbols: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray
 ) -> sympy.Expr:
-    """Least-squares values for the expression's remaining float constants."""
-    floats = sorted(expr.atoms(sympy.Float), key=float)
-    if not floats:
-        return expr
-    parameters = [sympy.Symbol(f"_c{i}") for i in range(len(floats))]
-    template = expr.xreplace(dict(zip(floats, parameters)))
-    function = sympy.lambdify([*symbols, *parameters], template, "numpy")
-    columns = list(X.T)
-
-    def residual(theta: np.ndarray) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            value = real_values(function(*columns, *theta), y.shape) - y
-        return np.where(np.isfinite(value), value, 1e6)
-
-    solution = least_squares(residual, np.array([float(f) for f in floats]), method="lm")
-    return template.xreplace({p: sympy.Float(v) for p, v in zip(parameters, solution.x)})
+    """Least-squares values for the expression's float constants."""
+    fit = _Fit(expr, symbols, X, y)
+    theta, _ = fit.refit({}, fit.start)
+    return fit.expression(theta, {})
 
 
 def snap_constants(
@@ -207,30 +239,32 @@ def snap_constants(
     is kept when the RMSE stays within `slack` times the unsnapped fit (or tiny). Without
     `compound`, only to rationals (a part of a split, whose constants depend on where the rest
     was held, keeps the others fitted for the whole formula's refit)."""
-    error = _rmse_function(symbols, X, y)
-    current = refit(normalized(expr), symbols, X, y)
+    fit = _Fit(normalized(expr), symbols, X, y)
+    theta, baseline = fit.refit({}, fit.start)
     floor = 1e-9 * max(1.0, float(np.sqrt(np.mean(y**2))))
-    baseline = error(current)
     # NOTE: the limit stays that of the unsnapped fit, so snaps cannot add up to a worse one
     limit = max(slack * baseline, floor) if math.isfinite(baseline) else math.inf
+    exact: dict[int, sympy.Expr] = {}
     while True:
-        attempts = []
-        for f in current.atoms(sympy.Float):
-            for rank, simple in enumerate(simple_numbers(float(f), rel_tol, compound)[:TRIES]):
-                attempts.append((rank, abs(float(simple) - float(f)) / abs(float(f)), f, simple))
+        free = [k for k in range(len(theta)) if k not in exact]
+        attempts = [
+            (rank, abs(float(simple) - theta[k]) / max(abs(theta[k]), 1e-300), k, simple)
+            for k in free
+            for rank, simple in enumerate(
+                simple_numbers(float(theta[k]), rel_tol, compound)[:TRIES]
+            )
+        ]
         attempts.sort(key=lambda a: (a[0], a[1]))
-        attempts += [(math.inf, math.inf, f, sympy.Integer(0)) for f in current.atoms(sympy.Float)]
-        for _, _, f, simple in attempts:
-            candidate = refit(current.xreplace({f: simple}), symbols, X, y)
-            if error(candidate) <= limit and error(candidate) < math.inf:
-                current = candidate
+        attempts += [(math.inf, math.inf, k, sympy.Integer(0)) for k in free]
+        for _, _, k, simple in attempts:
+            trial = {**exact, k: simple}
+            values, error = fit.refit({i: float(v) for i, v in trial.items()}, theta)
+            if error <= limit and error < math.inf:
+                exact, theta = trial, values
                 break
         else:
-            return (
-                sympy.nsimplify(current, rational=False)
-                if not current.atoms(sympy.Float)
-                else current
-            )
+            result = fit.expression(theta, exact)
+            return sympy.nsimplify(result, rational=False) if len(exact) == len(theta) else result
 
 
 def real_values(values: object, shape: tuple[int, ...]) -> np.ndarray:
@@ -239,15 +273,3 @@ def real_values(values: object, shape: tuple[int, ...]) -> np.ndarray:
     if np.iscomplexobj(values):
         values = np.where(values.imag == 0, values.real, np.nan)
     return values.astype(np.float64)
-
-
-def _rmse_function(
-    symbols: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray
-) -> Callable[[sympy.Expr], float]:
-    def rmse(expr: sympy.Expr) -> float:
-        with np.errstate(all="ignore"):
-            value = real_values(sympy.lambdify(symbols, expr, "numpy")(*X.T), y.shape)
-        result = float(np.sqrt(np.mean((value - y) ** 2)))
-        return result if math.isfinite(result) else math.inf
-
-    return rmse

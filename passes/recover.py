@@ -22,6 +22,7 @@ import sympy
 
 from .constants import floated
 from .engines import SearchSettings, get_engine, prepare
+from .engines.basis import BasisEngine
 from .oracle import Problem, own
 from .selection import Scored, cost, pareto_front, shortlist
 from .structure import STEPS, Step, linear, separable
@@ -31,10 +32,12 @@ __all__ = ["Recovery", "Trail", "front_law", "recover", "solve"]
 
 # A sub-problem's formula (its best trade-off) is used when it leaves at most SUB_LAW of the
 # sub-problem's spread unexplained; the search stops early once that formula has simple
-# constants (at most CLEAR_BITS to describe them) or leaves at most CLEAR.
+# constants (at most CLEAR_BITS to describe them) or leaves at most CLEAR — for the whole
+# problem, once it has simple constants and leaves at most CLEAR_WHOLE.
 SUB_LAW = 5e-2
 CLEAR = 3e-3
 CLEAR_BITS = 12.0
+CLEAR_WHOLE = 5e-3
 MAX_DEPTH = 4
 SPLITS = 20  # splits solved per output, so the search ends in bounded work
 # no engine search when the best fit leaves more than this share of the output's spread: the
@@ -90,7 +93,8 @@ def recover(
         return solve(problem, recovery, seed, trail), trail
     front = solve(problem, recovery, seed, trail)
     best = min((s.rel_spread for s in front), default=math.inf)
-    if _clear(front) or searches <= 0:
+    law = front_law(front)
+    if searches <= 0 or (law is not None and law.constant_bits <= CLEAR_BITS):
         return front, trail
     if best > HOPELESS:
         trail.add(0, f"no search: nothing explains more than {1 - best:.0%} of the output")
@@ -114,7 +118,7 @@ def solve(
     if key not in trail.fits:
         trail.fits[key] = _quick(problem, data, recovery, depth == 0)
     front = trail.fits[key]
-    if _clear(front):
+    if _clear(front, depth):
         trail.add(depth, f"fit {_names(problem)} directly: {front_law(front).expr}")
         trail.solved[key] = front
         return front
@@ -129,13 +133,13 @@ def solve(
         front = pareto_front(
             front + shortlist(formulas, problem.symbols, *data, clean_all=True, compound=depth == 0)
         )
-        if _clear(front):
+        if _clear(front, depth):
             trail.solved[key] = front
             return front
     if trail.searches_left > 0:
         trail.searches_left -= 1
         front = pareto_front(front + _search(problem, data, recovery, seed, trail, depth))
-        if _clear(front):
+        if _clear(front, depth):
             trail.solved[key] = front
     return front
 
@@ -160,10 +164,16 @@ def front_laws(front: list[Scored]) -> list[Scored]:
     )
 
 
-def _clear(front: list[Scored]) -> bool:
-    """A formula that needs no more search: simple constants, or a very small error."""
+def _clear(front: list[Scored], depth: int) -> bool:
+    """A formula that needs no more search: simple constants, or a very small error. For the
+    whole problem, simple constants alone are not enough (a look-alike such as
+    w/√(1 − 7w²/18) for asin w has them): its error must be small too."""
     law = front_law(front)
-    return law is not None and (law.constant_bits <= CLEAR_BITS or law.rel_spread <= CLEAR)
+    if law is None:
+        return False
+    if depth == 0:
+        return law.constant_bits <= CLEAR_BITS and law.rel_spread <= CLEAR_WHOLE
+    return law.constant_bits <= CLEAR_BITS or law.rel_spread <= CLEAR
 
 
 def _names(problem: Problem) -> str:
@@ -187,16 +197,19 @@ def _quick(problem: Problem, data: Data, recovery: Recovery, top: bool) -> list[
     X_train, y_train, _, _ = data
     names = [str(s) for s in problem.symbols]
     settings = prepare(recovery.settings, X_train)
-    engine = get_engine("basis")
+    engine = BasisEngine()
     transforms = applicable(y_train)
     if len(names) > ALL_TRANSFORMS_UP_TO:
         transforms = [t for t in transforms if t in FEW_TRANSFORMS[len(names) > 3]]
+    targets = [
+        (name, y_train if name is None else TRANSFORMS[name].forward(y_train))
+        for name in [None, *transforms]
+    ]
+    targets = [(n, t) for n, t in targets if np.all(np.isfinite(t))]
+    fits = engine.fit_many(X_train, [t for _, t in targets], names, settings)
     exprs = []
-    for name in [None, *transforms]:
-        target = y_train if name is None else TRANSFORMS[name].forward(y_train)
-        if not np.all(np.isfinite(target)):
-            continue
-        for candidate in engine.fit(X_train, target, names, settings):
+    for (name, _), candidates in zip(targets, fits):
+        for candidate in candidates:
             expr = own(candidate.expr, problem.symbols)
             exprs.append(expr if name is None else TRANSFORMS[name].inverse(expr))
     return shortlist(exprs, problem.symbols, *data, compound=top)

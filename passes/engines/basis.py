@@ -23,9 +23,9 @@ __all__ = ["BasisEngine", "library"]
 
 MAX_TERMS = 5
 MAX_COLUMNS = 6000
-SELECTION_ROWS = 500  # rows used to choose terms (all rows refit the chosen ones)
+SELECTION_ROWS = 400  # rows used to choose terms (all rows refit the chosen ones)
 PAIR_FIRST = 40  # pairs are searched exactly when one of the two is among this many best singles
-STARTS = 6  # greedy selection starts from each of this many best single terms
+STARTS = 4  # greedy selection starts from each of this many best single terms
 
 # factor name → (sympy of the variable, numpy on the column, needs positive values, operator,
 # complexity)
@@ -89,39 +89,55 @@ class BasisEngine:
     def fit(
         self, X: np.ndarray, y: np.ndarray, names: Sequence[str], settings: SearchSettings
     ) -> list[Candidate]:
+        return self.fit_many(X, [y], names, settings)[0]
+
+    def fit_many(
+        self,
+        X: np.ndarray,
+        targets: Sequence[np.ndarray],
+        names: Sequence[str],
+        settings: SearchSettings,
+    ) -> list[list[Candidate]]:
+        """Candidates for each target over the same samples (the library is built once)."""
         symbols = [sympy.Symbol(n) for n in names]
         rows = np.linspace(0, len(X) - 1, min(len(X), SELECTION_ROWS)).astype(int)
-        found: dict[tuple, Candidate] = {}
+        found: list[dict[tuple, Candidate]] = [{} for _ in targets]
         # sums of one-variable terms first (few, weakly correlated columns), then products
         for max_factors in (1, 3 if len(names) <= 3 else 2):
             columns, terms, sizes = library(X, names, settings.operators, max_factors)
             usable = np.flatnonzero(
                 np.isfinite(columns).all(axis=0) & (np.ptp(columns, axis=0) > 0)
             )
-            for chosen in _forward_selection(columns[np.ix_(rows, usable)], y[rows]):
-                picked = [0, *usable[chosen]]  # with a constant term, snapped away when not needed
-                coefficients, residual = _least_squares(columns[:, picked], y)
-                expr = sympy.Add(
-                    *[
-                        sympy.Float(c) * _term(terms[j], symbols)
-                        for c, j in zip(coefficients, picked)
-                    ]
-                )
-                complexity = sum(sizes[j] for j in picked) + 2 * len(picked) - 1
-                key = tuple(sorted(terms[j] for j in picked))
-                found.setdefault(key, Candidate(expr, complexity, residual / len(y)))
-        return sorted(found.values(), key=lambda c: c.complexity)
+            unit = _unit_columns(columns[np.ix_(rows, usable)])
+            for y, candidates in zip(targets, found):
+                for chosen in _forward_selection(unit, y[rows]):
+                    picked = [0, *usable[chosen]]  # a constant term, snapped away if not needed
+                    coefficients, residual = _least_squares(columns[:, picked], y)
+                    expr = sympy.Add(
+                        *[
+                            sympy.Float(c) * _term(terms[j], symbols)
+                            for c, j in zip(coefficients, picked)
+                        ]
+                    )
+                    complexity = sum(sizes[j] for j in picked) + 2 * len(picked) - 1
+                    key = tuple(sorted(terms[j] for j in picked))
+                    candidates.setdefault(key, Candidate(expr, complexity, residual / len(y)))
+        return [sorted(c.values(), key=lambda c: c.complexity) for c in found]
 
 
-def _forward_selection(columns: np.ndarray, y: np.ndarray) -> list[list[int]]:
+def _unit_columns(columns: np.ndarray) -> np.ndarray:
+    """The columns centered (the constant term is always in) and scaled to unit norm."""
+    centered = columns - columns.mean(axis=0)
+    norms = np.linalg.norm(centered, axis=0)
+    norms[norms == 0] = 1
+    return centered / norms
+
+
+def _forward_selection(unit: np.ndarray, y: np.ndarray) -> list[list[int]]:
     """Term sets of size 1..MAX_TERMS: greedy forward selection started from each of the
     STARTS best single terms and from the best pair (see _best_pair); per size, the set that
     explains most."""
-    centered = columns - columns.mean(axis=0)
     y = y - y.mean()
-    norms = np.linalg.norm(centered, axis=0)
-    norms[norms == 0] = 1
-    unit = centered / norms
     gains = (unit.T @ y) ** 2
     ranked = np.argsort(-gains)
     starts = [[int(k)] for k in ranked[:STARTS]]
