@@ -159,9 +159,7 @@ def front_laws(front: list[Scored]) -> list[Scored]:
     """The candidates that leave at most SUB_LAW of the spread unexplained, best trade-off first:
     a part offers the first ALTERNATIVES of them to the recombination (the network's error may
     favour a look-alike: cos u for 1 − u²/2)."""
-    return sorted(
-        (s for s in front if s.rel_spread <= SUB_LAW), key=lambda s: (cost(s), s.complexity)
-    )
+    return sorted((s for s in front if s.rel_spread <= SUB_LAW), key=lambda s: (cost(s), s.size))
 
 
 def _clear(front: list[Scored], depth: int) -> bool:

@@ -83,6 +83,32 @@ def test_faithful_form_kept_when_no_formula_passes() -> None:
     assert artifact.report.fidelity.max_rel <= 1e-5  # still the network, to float rounding
 
 
+def untrained_quickstart() -> nn.Module:
+    """The README's quickstart model, untrained: smooth, and no law."""
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 64), nn.Tanh(), nn.Linear(64, 1))
+
+
+@pytest.mark.parametrize("engine", ["basis", pytest.param("operon", marks=pytest.mark.slow)])
+def test_an_untrained_network_keeps_the_network(engine: str) -> None:
+    artifact = nnc.compile(untrained_quickstart(), ["x:float[3]=1..3"], engine=engine)
+    assert artifact.report.closed_form is None
+    assert artifact.report.result.startswith("the network itself")
+    (record,) = [r for r in artifact.report.passes if r.name == "sr"]
+    reasons = ("fit, not a law", "nothing explains", "no candidate passed the gate")
+    assert any(reason in note for note in record.notes for reason in reasons), record.notes
+    assert artifact.report.fidelity.max_rel <= 1e-5  # the network, to float rounding
+
+
+def test_a_fit_is_taken_when_approximations_are_asked_for() -> None:
+    artifact = nnc.compile(
+        untrained_quickstart(), ["x:float[3]=1..3"], engine="basis", approximate_formulas=True
+    )
+    assert artifact.report.closed_form is not None
+    assert artifact.report.result.startswith("an approximation")
+    assert artifact.report.fidelity.max_rel <= make_options().gate_max
+
+
 def test_symbolic_mode_fails_without_a_formula() -> None:
     torch.manual_seed(3)
     model = nn.Sequential(
