@@ -36,7 +36,6 @@ __all__ = [
 
 MAX_DENOMINATOR = 30
 MAX_NUMERATOR = 50  # 127/5 is not a "simple" number; 3/2 and 9/8 are
-NAMED_TOLERANCE = 1e-3  # a value involving π, √2, √3 or e must be this close
 TRIES = 3  # simple numbers tried per constant, simplest first
 FLOAT_BITS = 16.0  # description length of a fitted constant: no simple number stands for it
 # named constants a law's constant may contain, one at a time, times a small rational: (value,
@@ -113,8 +112,8 @@ def constant_bits(expr: sympy.Expr) -> float:
 
 
 def simple_numbers(value: float, rel_tol: float, compound: bool = True) -> list[sympy.Expr]:
-    """Simple numbers within rel_tol of `value` (within NAMED_TOLERANCE when they involve π, √2,
-    √3 or e), simplest first: small rationals, times a product of named factors (`compound`)."""
+    """Simple numbers within rel_tol of `value`, and within 2^-L when their description takes L
+    bits, simplest first: small rationals, alone or times a named constant (`compound`)."""
     if value == 0:
         return [sympy.Integer(0)]
     found: dict[sympy.Expr, tuple[float, float]] = {}
@@ -126,7 +125,7 @@ def simple_numbers(value: float, rel_tol: float, compound: bool = True) -> list[
         length = _rational_cost(fraction) + named_cost
         # NOTE: about 2^L numbers have a description of L bits, so a match within 2^-L is
         # likely by chance: a longer description must match more closely
-        tolerance = min(rel_tol if named == 1 else NAMED_TOLERANCE, 2.0**-length)
+        tolerance = min(rel_tol, 2.0**-length)
         distance = abs(candidate - value) / abs(value)
         expr = sympy.Rational(fraction.numerator, fraction.denominator) * named
         if distance <= tolerance and (length, distance) < found.get(expr, (math.inf, 0)):
