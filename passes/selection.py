@@ -38,6 +38,9 @@ __all__ = [
 
 MAX_SIMPLIFY_OPS = 25  # sympy.simplify gets slow on larger expressions
 CLEAN = 6  # candidates cleaned per shortlist: the front's best trade-offs
+# a candidate defined on this share of the points may be cleaned (its refitted constants may
+# make it defined everywhere); it joins the front only once it is
+DEFINED = 0.95
 # In approximate mode, a candidate this many times worse than the best passing one is not chosen:
 # its error is the formula's, not the network's own approximation error.
 NEAR_BEST = 3.0
@@ -103,9 +106,15 @@ def complexity(expr: sympy.Expr) -> int:
 
 
 def measure(
-    expr: sympy.Expr, symbols: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray
+    expr: sympy.Expr,
+    symbols: Sequence[sympy.Symbol],
+    X: np.ndarray,
+    y: np.ndarray,
+    defined: float = 1.0,
 ) -> Scored | None:
-    """The candidate's errors on (X, y); None when it cannot be evaluated there."""
+    """The candidate's errors on (X, y); None when it cannot be evaluated there. With
+    `defined` < 1, errors on the points where it is defined, when they are at least that share
+    (to rank a fitted formula whose square root dips below zero near a zero of the law)."""
     if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I):
         return None
     try:
@@ -113,6 +122,9 @@ def measure(
             values = real_values(sympy.lambdify(list(symbols), expr, "numpy")(*X.T), y.shape)
     except (TypeError, ValueError, ZeroDivisionError, OverflowError, NameError, KeyError):
         return None
+    finite = np.isfinite(values)
+    if not finite.all() and finite.mean() >= defined:
+        values, y = values[finite], y[finite]
     errors = relative_errors(values, y)
     if not math.isfinite(errors.rel_rmse):
         return None
@@ -169,9 +181,12 @@ def shortlist(
     recombined formula may be undefined somewhere until its constants are refitted), and take
     the front again."""
     raw = [s for s in (measure(e, symbols, X_valid, y_valid) for e in exprs) if s is not None]
-    promising = (
-        list(exprs) if clean_all else [s.expr for s in sorted(pareto_front(raw), key=cost)[:CLEAN]]
-    )
+    if clean_all:
+        promising = list(exprs)
+    else:
+        ranked = [measure(e, symbols, X_valid, y_valid, DEFINED) for e in exprs]
+        front = pareto_front([s for s in ranked if s is not None])
+        promising = [s.expr for s in sorted(front, key=cost)[:CLEAN]]
     cleaned = [score(e, symbols, X_train, y_train, X_valid, y_valid, compound) for e in promising]
     return pareto_front(raw + [s for s in cleaned if s is not None])
 

@@ -25,6 +25,9 @@ MAX_TERMS = 5
 MAX_COLUMNS = 6000
 SELECTION_ROWS = 400  # rows used to choose terms (all rows refit the chosen ones)
 PAIR_FIRST = 40  # pairs are searched exactly when one of the two is among this many best singles
+POOL = 20  # the best single terms, and the best next ones at every greedy step (POOL_PER_STEP),
+POOL_PER_STEP = 8  # form the pool every triple of which is tried (at most MAX_POOL of them)
+MAX_POOL = 40
 STARTS = 4  # greedy selection starts from each of this many best single terms
 
 # factor name → (sympy of the variable, numpy on the column, needs positive values, operator,
@@ -144,6 +147,7 @@ def _forward_selection(unit: np.ndarray, y: np.ndarray) -> list[list[int]]:
     if unit.shape[1] >= 2:
         starts.append(_best_pair(unit, y, ranked[:PAIR_FIRST]))
     best: dict[int, tuple[float, list[int]]] = {}
+    pool = list(ranked[:POOL].tolist())
     for chosen in starts:
         while True:
             basis, _ = np.linalg.qr(unit[:, chosen])
@@ -160,8 +164,34 @@ def _forward_selection(unit: np.ndarray, y: np.ndarray) -> list[list[int]]:
                 gain = (unit.T @ residual) ** 2 / leftover
             gain[chosen] = -np.inf
             gain[~(leftover > 1e-9)] = -np.inf
+            pool += [k for k in np.argsort(-gain)[:POOL_PER_STEP].tolist() if k not in pool]
             chosen = chosen + [int(np.argmax(gain))]
+    triple = _best_triple(unit, y, pool[:MAX_POOL])
+    if triple is not None and triple[0] < best.get(3, (np.inf, []))[0]:
+        best[3] = triple
     return [chosen for _, (_, chosen) in sorted(best.items())]
+
+
+def _best_triple(
+    unit: np.ndarray, y: np.ndarray, pool: list[int]
+) -> tuple[float, list[int]] | None:
+    """The three columns of the pool whose span is closest to y, over every triple (greedy
+    paths miss sets such as {a², b², ab·cos c} when a proxy like √(ab) explains more alone)."""
+    if len(pool) < 3:
+        return None
+    columns = unit[:, pool]
+    gram, b = columns.T @ columns, columns.T @ y
+    triples = np.array(list(itertools.combinations(range(len(pool)), 3)))
+    grams = gram[triples[:, :, None], triples[:, None, :]]
+    rhs = b[triples]
+    usable = np.abs(np.linalg.det(grams)) > 1e-9
+    explained = np.full(len(triples), -np.inf)
+    solved = np.linalg.solve(grams[usable], rhs[usable][..., None])[..., 0]
+    explained[usable] = np.sum(solved * rhs[usable], axis=1)
+    k = int(np.argmax(explained))
+    if not np.isfinite(explained[k]):
+        return None
+    return float(y @ y - explained[k]), sorted(pool[i] for i in triples[k])
 
 
 def _best_pair(unit: np.ndarray, y: np.ndarray, first: np.ndarray) -> list[int]:
