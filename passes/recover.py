@@ -86,10 +86,11 @@ def recover(
 ) -> tuple[list[Scored], Trail]:
     """Candidates for the problem: fits and splits first; when they find no clear law but
     something near one, one engine search on the whole problem. Without `basis_too` the
-    engine solves every part instead (up to 2·searches searches)."""
+    engine solves every part instead (up to searches per input and one more: a split into
+    single inputs leaves a part for each)."""
     trail = Trail()
     if not recovery.basis_too:
-        trail.searches_left = 2 * searches
+        trail.searches_left = (len(problem.symbols) + 1) * searches
         return solve(problem, recovery, seed, trail), trail
     front = solve(problem, recovery, seed, trail)
     best = min((s.rel_spread for s in front), default=math.inf)
