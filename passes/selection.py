@@ -9,18 +9,20 @@ import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy
 from nnc.closed_form import readable
 from nnc.fidelity import Gate, RelativeErrors, relative_errors
 from nnc.options import Options
-from nnc.progress import ticking
+from nnc.progress import Progress
 
 from .constants import constant_bits, real_values, snap_constants
 from .engines import SearchSettings, get_engine, prepare
 
 __all__ = [
+    "REGRESSION_DATA",
     "Regression",
     "Scored",
     "best_tradeoff",
@@ -35,6 +37,9 @@ __all__ = [
     "search_settings",
     "shortlist",
 ]
+
+# PassRecord.data key under which sr and distill keep their searches (one per output) for the report
+REGRESSION_DATA = "symbolic regression"
 
 MAX_SIMPLIFY_OPS = 25  # sympy.simplify gets slow on larger expressions
 CLEAN = 6  # candidates cleaned per shortlist: the front's best trade-offs
@@ -263,6 +268,24 @@ class Regression:
     reason: str
     seconds: float
 
+    def to_json(self) -> dict[str, Any]:
+        """The search as the report shows it: the front, simplest first, and which one was chosen."""
+        return {
+            "candidates": self.candidates,
+            "seconds": self.seconds,
+            "front": [
+                {
+                    "formula": readable(s.expr),
+                    "complexity": s.complexity,
+                    "rel_rmse": s.rel_rmse,
+                    "max_rel_error": s.max_rel,
+                }
+                for s in self.front
+            ],
+            "chosen": self.front.index(self.chosen) if self.chosen is not None else None,
+            "reason": self.reason,
+        }
+
 
 def regress(
     label: str,
@@ -273,17 +296,23 @@ def regress(
     names: list[str],
     options: Options,
     gate: Gate,
+    progress: Progress | None = None,
 ) -> Regression:
     """Ask the chosen engine (and the basis engine, with `basis_too`) for candidates for y ≈ f(X)
-    from samples alone, score them on the validation samples and choose."""
+    from samples alone, score them on the validation samples and choose; `progress` shows the
+    search as it runs."""
+    progress = progress or Progress()
     engine = get_engine(options.engine)
     settings = prepare(search_settings(options, options.seed), X_train)
     start = time.monotonic()
-    with ticking(f"{label} ({engine.name})", options.sr_seconds, options.quiet):
+    with progress.task(label, options.sr_seconds):
+        progress(f"{engine.name} search")
         candidates = engine.fit(X_train, y_train, names, settings)
         if options.basis_too and engine.name != "basis":
+            progress("basis search")
             candidates += get_engine("basis").fit(X_train, y_train, names, settings)
-    symbols = [sympy.Symbol(n) for n in names]
-    front = shortlist([c.expr for c in candidates], symbols, X_train, y_train, X_valid, y_valid)
+        progress(f"scoring {len(candidates)} candidates on validation samples")
+        symbols = [sympy.Symbol(n) for n in names]
+        front = shortlist([c.expr for c in candidates], symbols, X_train, y_train, X_valid, y_valid)
     chosen, reason = choose(front, gate)
     return Regression(len(candidates), front, chosen, reason, time.monotonic() - start)

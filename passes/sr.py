@@ -20,13 +20,21 @@ from nnc.closed_form import readable
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
-from nnc.progress import ticking
 from nnc.rewrite import exprs_as_output
 from nnc.spec import Domain, Range
 
 from .oracle import NetworkOutput, Problem, variable
 from .recover import Recovery, recover
-from .selection import Scored, choose, describe_front, measure, regress, search_settings
+from .selection import (
+    REGRESSION_DATA,
+    Regression,
+    Scored,
+    choose,
+    describe_front,
+    measure,
+    regress,
+    search_settings,
+)
 
 __all__ = ["sr"]
 
@@ -58,10 +66,12 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
             "integers): regression on samples only, without the oracle steps"
         )
     replacements: list[sympy.Expr | None] = []
+    searches = []
     for j in range(outputs):
         start = time.monotonic()
         if queryable:
-            with ticking(f"sr: output {j}", options.sr_seconds, options.quiet):
+            with ctx.progress.task(f"output {j}", options.sr_seconds):
+                ctx.progress("fits, splits and searches with the network as an oracle")
                 front, trail = recover(
                     _problem(ctx, elements, j), recovery, options.seed + 1000 * j, SEARCHES
                 )
@@ -73,7 +83,10 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         chosen, reason = choose(front, ctx.gate)
         if chosen is not None:
             chosen, reason = _held_on_reference(ctx, elements, j, chosen, reason)
-        ctx.note(f"output {j}: recovery in {time.monotonic() - start:.1f} s")
+        seconds = time.monotonic() - start
+        ctx.note(f"output {j}: recovery in {seconds:.1f} s")
+        found = Regression(len(front), front, chosen, reason, seconds)
+        searches.append({"output": j, "validation_samples": options.sr_samples, **found.to_json()})
         ctx.note(f"output {j}: {describe_front(front)}")
         ctx.attach(f"output {j} front", [_candidate_json(s) for s in front])
         if chosen is None:
@@ -96,6 +109,7 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
                 },
             )
         replacements.append(chosen.expr if chosen else None)
+    ctx.attach(REGRESSION_DATA, searches)
     if all(r is None for r in replacements):
         return graph
     return exprs_as_output(graph, replacements, elements, prefix="law")
@@ -154,7 +168,15 @@ def _from_samples(ctx: PassContext, elements: list[Element], output: int) -> lis
     y_train, y_valid = (ctx.network(p).reshape(options.sr_samples, -1)[:, output] for p in points)
     names = [name for name, _, _ in elements]
     found = regress(
-        f"sr: output {output}", X_train, y_train, X_valid, y_valid, names, options, ctx.gate
+        f"output {output}",
+        X_train,
+        y_train,
+        X_valid,
+        y_valid,
+        names,
+        options,
+        ctx.gate,
+        ctx.progress,
     )
     return found.front
 

@@ -108,7 +108,7 @@ def test_symmetry_found_and_verified(function, form, expected) -> None:
     assert step.error < EXACT_SPLIT
     (part,) = step.parts
     u = part.symbols[0]
-    x0, x1, x2 = problem.symbols
+    x0, x1, _ = problem.symbols
     assert (
         sympy.simplify(step.recombine([u]) - sympy.sympify(expected, locals={"x0": x0, "x1": x1}))
         == 0
