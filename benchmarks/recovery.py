@@ -321,6 +321,8 @@ def tables(results: dict[str, Any]) -> str:
     ):
         for tool in ("nnc", "operon"):
             t = totals(results, names, tool)
+            if not t["networks"]:
+                continue
             share = f"{100 * t['exact'] / max(1, t['networks']):.0f}% exact"
             lines.append(
                 f"{label + ' ' + tool:<24} {t['networks']:>8} "
