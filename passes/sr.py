@@ -29,6 +29,7 @@ from .selection import (
     REGRESSION_DATA,
     Regression,
     Scored,
+    best_tradeoff,
     choose,
     describe_front,
     measure,
@@ -75,6 +76,9 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
                 front, trail = recover(
                     _problem(ctx, elements, j), recovery, options.seed + 1000 * j, SEARCHES
                 )
+                best = best_tradeoff(front)  # of error and size: what the gate looks at
+                if best is not None:
+                    ctx.progress.best(f"{readable(best.expr)}  (rel RMSE {best.rel_rmse:.1e})")
             ctx.count("searches", trail.searches)
             ctx.notes.extend(f"output {j}:   {line}" for line in trail.lines)
             ctx.attach(f"output {j} steps", list(trail.lines))
@@ -96,8 +100,9 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         else:
             kind = "approximation" if ctx.gate.approximate else "law"
             ctx.note(
-                f"output {j}: chose {readable(chosen.expr)} — {reason} (rel RMSE "
-                f"{chosen.rel_rmse:.1e}, max rel error {chosen.max_rel:.1e} against the network)"
+                f"output {j}: chose {readable(chosen.expr)} — {reason} (against the network on "
+                f"{options.sr_samples:,} validation samples: rel RMSE {chosen.rel_rmse:.1e}, max "
+                f"rel error {chosen.max_rel:.1e})"
             )
             ctx.attach(
                 f"output {j} result",
