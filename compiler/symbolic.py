@@ -87,8 +87,40 @@ SYMBOLIC: dict[Op, Callable[..., np.ndarray]] = {
     Op.EXPAND: lambda n, x: np.broadcast_to(x, n.shape),
     Op.SLICE: _slice,
     Op.CAT: lambda n, *xs: np.concatenate(xs, axis=n.attrs["dim"]),
+    Op.DIV_ROUNDED: lambda n, x, y: _rounded_quotient(n, x, y),
+    Op.MOD: lambda n, x, y: _remainder(n, x, y),
+    Op.BITWISE: lambda n, x, y: _shift(n, x, y),
+    Op.CONV: _no_scalar_form,  # linear, but its closed form is never small
+    Op.POOL: _no_scalar_form,
     Op.EXPR: lambda n, *xs: _substitute(n, xs),
 }
+
+
+def _rounded_quotient(node: Node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """floor(x / y); trunc rounding has no sympy form nnc emits."""
+    if node.attrs["rounding"] != "floor":
+        raise _TooLarge("trunc division")
+    return _elementwise(lambda a, b: sympy.floor(a / b))(node, x, y)
+
+
+def _remainder(node: Node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mod(x, y), Python's remainder (sympy's Mod has the divisor's sign, as "floor")."""
+    if node.attrs["rounding"] != "floor":
+        raise _TooLarge("fmod")
+    return _elementwise(sympy.Mod)(node, x, y)
+
+
+def _shift(node: Node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Shifts by constants are products and floor quotients by powers of two; other bit
+    operations have no scalar form here."""
+    fn = node.attrs["fn"]
+    if fn not in ("left_shift", "right_shift") or not all(
+        isinstance(v, sympy.Integer) and 0 <= v <= 62 for v in np.asarray(y).flat
+    ):
+        raise _TooLarge(fn)
+    if fn == "left_shift":
+        return _elementwise(lambda a, s: a * 2**s)(node, x, y)
+    return _elementwise(lambda a, s: sympy.floor(a / 2**s))(node, x, y)
 
 
 def _substitute(node: Node, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -145,5 +177,3 @@ def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Ex
     except (_TooLarge, TypeError, ValueError):
         return None
     return list(env[graph.outputs[0]].flat)
-
-
