@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nnc.backends import get_backend
-from nnc.backends.abi import Abi, check_prefix
+from nnc.backends.abi import Abi, check_prefix, prefix_from_file_name
 from nnc.backends.aot import check_output_path, write_atomically
 from nnc.backends.calling import NativeFunction
 from nnc.backends.header import render_header
@@ -106,10 +106,12 @@ class Artifact:
         return self._backend.ir(self.graph, self.abi(JIT_PREFIX), optimized)
 
     def save(self, path: str | Path, name: str | None = None, header: bool = True) -> Path:
-        """Write the shared library `path` and, beside it, the C header (same stem, `.h`)."""
+        """Write the shared library `path` and, beside it, the C header (same stem, `.h`). The C
+        functions are prefixed `name`, by default the file name made a C identifier
+        (`my-model.so` → `my_model_eval`)."""
         path = Path(path)
         check_output_path(path)
-        prefix = check_prefix(name or path.name.split(".")[0])
+        prefix = check_prefix(name) if name is not None else prefix_from_file_name(path.name)
         abi = self.abi(prefix)
         with error_context(f"writing {path.name}"):
             self._backend.write(self.graph, abi, path)

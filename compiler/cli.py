@@ -47,7 +47,11 @@ def _compile_parser() -> argparse.ArgumentParser:
         "rounding; symbolic: a closed form or an error",
     )
     parser.add_argument("--output", help="raw (default), argmax, or threshold=T")
-    parser.add_argument("--name", help="prefix of the C functions (default: the output's stem)")
+    parser.add_argument(
+        "--name",
+        help="prefix of the C functions (default: the output's stem as a C identifier, "
+        "my-model.so → my_model)",
+    )
     parser.add_argument(
         "--engine", help="symbolic regression engine: operon (default), pysr, basis"
     )
@@ -220,8 +224,8 @@ def _show(args: argparse.Namespace) -> int:
     meta = library.metadata
     verification = meta["verification"]
     print(
-        f"{args.library}: nnc {meta['nnc_version']}, mode {meta['mode']}, output "
-        f"{meta['output']['semantics']}"
+        f"{args.library}: nnc {meta['nnc_version']}, C prefix {library.prefix}, mode "
+        f"{meta['mode']}, output {meta['output']['semantics']}"
     )
     print(f"closed form: {meta.get('closed_form') or '(the faithful network)'}")
     print(
@@ -261,25 +265,35 @@ def _list_ops() -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .frontend import LOWERINGS, to_graph, trace
+    """Print the op coverage, then the graph; an unsupported model lists every op it cannot
+    compile, where the user wrote it, and exits 2."""
+    import operator
+
+    from .errors import UnsupportedOpError
+    from .frontend import op_name, to_graph, trace
     from .modelfile import load_model
     from .spec import parse_inputs
 
     loaded = load_model(args.model, args.trust_pickle)
     specs = parse_inputs(args.input or loaded.inputs)
     program = trace(loaded.module, specs)
-    used = Counter(str(n.target) for n in program.graph.nodes if n.op == "call_function")
-    supported = {str(k) for k in LOWERINGS}
-    print("op coverage (ATen op: count):")
-    for op, count in sorted(used.items()):
-        print(
-            f"  {'ok ' if op in supported or op == '<built-in function getitem>' else 'NO '} "
-            f"{op}: {count}"
-        )
-    graph = to_graph(program, specs)
+    calls = [n for n in program.graph.nodes if n.op == "call_function"]
+    used = Counter(op_name(n) for n in calls if n.target is not operator.getitem)
+    try:
+        graph = to_graph(program, specs)
+    except UnsupportedOpError as error:
+        _print_coverage(used, {p.op for p in error.problems})
+        raise
+    _print_coverage(used, set())
     print(graph.format())
     print(f"{len(graph)} nodes, {graph.parameter_count():,} parameters")
     return 0
+
+
+def _print_coverage(used: Counter, refused: set[str]) -> None:
+    print("op coverage (ATen op: count):")
+    for op, count in sorted(used.items()):
+        print(f"  {'NO ' if op in refused else 'ok '} {op}: {count}")
 
 
 if __name__ == "__main__":

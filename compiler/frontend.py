@@ -75,6 +75,7 @@ class Problem:
     """One use of something nnc cannot compile: what, at which fx node, where the user wrote it."""
 
     what: str  # e.g. "unsupported op aten.cumsum.default"
+    op: str  # the ATen op of the node, e.g. "aten.cumsum.default"
     node: str
     where: str  # module path and source line (provenance.Origin.where)
     hint: str
@@ -192,7 +193,7 @@ class _Translator(Builder):
         )
 
     def _report(self, node: torch.fx.Node, what: str, hint: str) -> None:
-        self.problems.append(Problem(what, node.name, origin(node).where(), hint))
+        self.problems.append(Problem(what, op_name(node), node.name, origin(node).where(), hint))
 
     def _match_meta(self, node: torch.fx.Node, name: str) -> str:
         """Cast to the dtype torch.export recorded and insist on its shape."""
@@ -216,12 +217,10 @@ def _unsupported_error(problems: list[Problem]) -> UnsupportedOpError:
     lines = [p.line() for p in problems[:MAX_LISTED]]
     if len(problems) > MAX_LISTED:
         lines.append(f"... and {len(problems) - MAX_LISTED} more")
-    kinds = sorted({p.what for p in problems})
     summary = (
         lines[0]
         if len(problems) == 1
-        else f"{len(problems)} uses of {len(kinds)} thing(s) nnc cannot compile:\n  "
-        + "\n  ".join(lines)
+        else f"nnc cannot compile {len(problems)} operations of the model:\n  " + "\n  ".join(lines)
     )
     return UnsupportedOpError(summary, hint=problems[0].hint, problems=problems)
 

@@ -15,7 +15,7 @@ from pathlib import Path, PurePosixPath
 import torch
 import torch.fx
 
-__all__ = ["Origin", "origin", "portable_stack_trace"]
+__all__ = ["Origin", "is_library_file", "origin", "portable_stack_trace", "user_files"]
 
 _TORCH_ROOT = str(Path(torch.__file__).resolve().parent)
 # One frame of a Python stack trace: the File line, then (optionally) the indented source text.
@@ -48,8 +48,14 @@ def _frames(trace: str) -> list[tuple[str, int, str, str]]:
     return [(f, int(n), fn, (t or "").strip()) for f, n, fn, t in _FRAME.findall(trace)]
 
 
-def _is_library(path: str) -> bool:
+def is_library_file(path: str) -> bool:
+    """Whether a source file belongs to torch (its frames are never the user's line)."""
     return path.startswith(_TORCH_ROOT) or "/site-packages/torch/" in path
+
+
+def user_files(trace: str) -> list[str]:
+    """The files of a stack trace's frames outside torch."""
+    return [f for f, *_ in _frames(trace) if not is_library_file(f)]
 
 
 def origin(node: torch.fx.Node | None) -> Origin:
@@ -64,7 +70,7 @@ def origin(node: torch.fx.Node | None) -> Origin:
             ".", 1
         )[-1]
     frames = _frames(node.meta.get("stack_trace") or "")
-    user = [f for f in frames if not _is_library(f[0])] or frames
+    user = [f for f in frames if not is_library_file(f[0])] or frames
     if not user:
         return Origin(module, module_type, "", 0, "")
     path, line, _, text = user[-1]
@@ -77,7 +83,7 @@ def portable_stack_trace(trace: str, root: Path) -> str:
     model's own code; a file elsewhere keeps only its name): no absolute path leaves the machine."""
     lines = []
     for path, line, function, text in _frames(trace):
-        if _is_library(path):
+        if is_library_file(path):
             continue
         try:
             shown = str(Path(path).resolve().relative_to(root.resolve()))
