@@ -160,6 +160,14 @@ class _Translator(Builder):
         rule = LOWERINGS.get(node.target) or LOWERINGS.get(
             getattr(node.target, "overloadpacket", None)
         )
+        if not _static_shape(node):
+            self._report(
+                node,
+                f"{op_name(node)} with a result whose shape depends on the input's values",
+                "nnc compiles fixed shapes: use torch.where or multiply by a mask instead of "
+                "boolean indexing or nonzero",
+            )
+            return _POISONED
         unavailable = [v for v in flat if isinstance(v, Unavailable)]
         if unavailable:
             self._report(node, f"use of {unavailable[0].what}", "compute it another way")
@@ -223,6 +231,15 @@ def _unsupported_error(problems: list[Problem]) -> UnsupportedOpError:
         else f"nnc cannot compile {len(problems)} operations of the model:\n  " + "\n  ".join(lines)
     )
     return UnsupportedOpError(summary, hint=problems[0].hint, problems=problems)
+
+
+def _static_shape(node: torch.fx.Node) -> bool:
+    """Whether torch.export knows the node's shape(s) as numbers (not data-dependent symbols)."""
+    values = node.meta.get("val")
+    values = values if isinstance(values, (tuple, list)) else [values]
+    return all(
+        all(isinstance(d, int) for d in v.shape) for v in values if isinstance(v, torch.Tensor)
+    )
 
 
 def _flatten(value: Any) -> list[Any]:

@@ -110,6 +110,38 @@ def _mean(b: B, x: Any, dims: Any = None, keepdim: bool = False, **_: Any) -> st
     return b.add(Op.DIV, [total, float(math.prod(shape[d] for d in reduced))])
 
 
+def _variance(
+    b: B, x: Any, dims: Any = None, *, correction: float | None = None, keepdim: bool = False
+) -> str:
+    """Σ (x - mean)² / (N - correction), two-pass as torch (correction 1 by default)."""
+    shape = b.shape(x)
+    reduced = reduced_dims(shape, dims)
+    count = math.prod(shape[d] for d in reduced)
+    mean = b.add(Op.DIV, [b.add(Op.SUM, [x], dims=reduced, keepdim=True), float(count)])
+    centered = b.add(Op.SUB, [x, mean])
+    squares = b.add(Op.SUM, [b.add(Op.MUL, [centered, centered])], dims=reduced, keepdim=keepdim)
+    return b.add(Op.DIV, [squares, float(count - (1 if correction is None else correction))])
+
+
+def _vector_norm(
+    b: B, x: Any, order: float = 2, dims: Any = None, keepdim: bool = False, **_: Any
+) -> str:
+    """‖x‖_p over dims: max or min of |x| for ±inf, the count of nonzeros for 0, else
+    (Σ |x|^p)^(1/p) (a square root for p = 2)."""
+    reduced = reduced_dims(b.shape(x), dims)
+    size = b.add(Op.ABS, [x])
+    if math.isinf(order):
+        return b.add(Op.AMAX if order > 0 else Op.AMIN, [size], dims=reduced, keepdim=keepdim)
+    if order == 0:
+        nonzero = b.add(Op.CAST, [b.add(Op.NE, [x, 0.0])], dtype=b.dtype(x))
+        return b.add(Op.SUM, [nonzero], dims=reduced, keepdim=keepdim)
+    powered = b.add(Op.MUL, [size, size]) if order == 2 else b.add(Op.POW, [size, float(order)])
+    total = b.add(Op.SUM, [powered], dims=reduced, keepdim=keepdim)
+    if order == 2:
+        return b.add(Op.SQRT, [total])
+    return total if order == 1 else b.add(Op.POW, [total, 1.0 / order])
+
+
 def _extreme_dim(value: Op) -> Rule:
     """max.dim / min.dim: (values, indices); the indices of a minimum are the argmax of -x."""
 
@@ -241,6 +273,8 @@ MATH_RULES: dict[Any, Rule] = {
     aten.argmin.default: lambda b, x, dim=None, keepdim=False: _argmax(
         b, b.add(Op.NEG, [x]), dim, keepdim
     ),
+    aten.var.correction: _variance,
+    aten.linalg_vector_norm.default: _vector_norm,
     aten.any.default: _truth_reduction(Op.AMAX),
     aten.any.dim: _truth_reduction(Op.AMAX),
     aten.any.dims: _truth_reduction(Op.AMAX),

@@ -276,6 +276,21 @@ def _elu(b: B, x: Any, alpha: float = 1.0, scale: float = 1.0, input_scale: floa
     return b.add(Op.WHERE, [b.add(Op.GT, [x, 0.0]), positive, negative])
 
 
+def _rrelu(
+    b: B,
+    x: Any,
+    noise: Any,
+    lower: float = 0.125,
+    upper: float = 1 / 3,
+    training: bool = False,
+    generator: Any = None,
+) -> tuple[str, Any]:
+    """RReLU at inference: a leaky ReLU with the mean slope (lower + upper) / 2."""
+    if training:
+        raise b.unsupported("RReLU in training mode (random slopes)", hint="call model.eval()")
+    return _leaky_relu(b, x, (lower + upper) / 2), noise
+
+
 def _clamp_between(b: B, x: Any, lo: float = -1.0, hi: float = 1.0) -> str:
     return b.add(Op.MINIMUM, [b.add(Op.MAXIMUM, [x, lo]), hi])
 
@@ -304,5 +319,6 @@ NN_RULES: dict[Any, Rule] = {
     aten.gelu.default: _gelu,
     aten.leaky_relu.default: _leaky_relu,
     aten.elu.default: _elu,
+    aten.rrelu_with_noise_functional.default: _rrelu,
     aten.hardtanh.default: _clamp_between,
 }

@@ -108,14 +108,20 @@ def _constant_pad(b: B, x: Any, pad: Sequence[int], value: float = 0.0) -> str:
 
 
 def _index(b: B, x: Any, indices: Sequence[Any]) -> str:
+    """x[idx] along one dimension by any integer tensor (a TAKE); with several index tensors,
+    all constant, torch indexes the positions of x and one TAKE reads them."""
     used = [(d, i) for d, i in enumerate(indices) if i is not None]
-    if len(used) != 1:
+    if len(used) == 1 and used[0][1] is not None and b.dtype(used[0][1]) != "bool":
+        dim, idx = used[0]
+        return b.add(Op.TAKE, [x, idx], dim=dim)
+    if any(isinstance(i, str) for _, i in used):
         raise b.unsupported(
-            f"indexing with {len(used)} index tensors (aten.index)",
-            hint="index one dimension at a time (x[idx] or x[:, idx])",
+            "indexing with several index tensors, or a boolean mask, computed from the input "
+            "(aten.index)",
+            hint="index one dimension at a time (x[idx] or x[:, idx]), or use torch.where",
         )
-    dim, idx = used[0]
-    return b.add(Op.TAKE, [x, idx], dim=dim)
+    target = aten.index.Tensor(_positions(b, x), list(indices))
+    return b.add(Op.TAKE, [_flat(b, x), target], dim=0)
 
 
 def _flip(b: B, x: Any, dims: Sequence[int]) -> str:
@@ -152,50 +158,52 @@ def _copy_into(b: B, target: Any, source: Any, non_blocking: bool = False) -> An
     return b.add(Op.EXPAND, [source], shape=tuple(traced.shape))
 
 
-def _place(b: B, x: Any, source: Any, dim: int, positions: Sequence[int]) -> str:
-    """x with source[k] written at position positions[k] along dim: source is read by a TAKE of
-    where each position comes from, and a constant mask picks between it and x."""
+def _positions(b: B, x: Any) -> torch.Tensor:
+    """Every element's flat position in x, shaped like x: the view ops of a scatter or a gather
+    applied to it say which elements they touch (torch computes the indexing itself)."""
     shape = b.shape(x)
-    size = shape[dim]
+    return torch.arange(math.prod(shape)).reshape(shape)
+
+
+def _flat(b: B, x: Any) -> str:
+    return b.add(Op.RESHAPE, [x], shape=(math.prod(b.shape(x)),))
+
+
+def _scatter(b: B, x: Any, source: Any, target: torch.Tensor) -> str:
+    """x with source (broadcast to target's shape) written at the flat positions `target`: a TAKE
+    says where each written element comes from, a constant mask picks it or x's own."""
+    size = math.prod(b.shape(x))
     came_from = torch.zeros(size, dtype=torch.int64)
     written = torch.zeros(size, dtype=torch.bool)
-    for k, position in enumerate(positions):
-        came_from[position % size] = k
-        written[position % size] = True
-    target = shape[:dim] + (len(positions),) + shape[dim + 1 :]
-    if b.shape(source) != target:
-        source = b.add(Op.EXPAND, [source], shape=target)
-    moved = b.add(Op.TAKE, [source, came_from], dim=dim)
-    mask = written.reshape([size if d == dim else 1 for d in range(len(shape))])
-    return b.add(Op.WHERE, [mask, moved, x])
+    came_from[target.reshape(-1)] = torch.arange(target.numel())
+    written[target.reshape(-1)] = True
+    if b.shape(source) != tuple(target.shape):
+        source = b.add(Op.EXPAND, [source], shape=tuple(target.shape))
+    moved = b.add(Op.TAKE, [_flat(b, source), came_from], dim=0)
+    merged = b.add(Op.WHERE, [written, moved, _flat(b, x)])
+    return b.add(Op.RESHAPE, [merged], shape=b.shape(x))
 
 
 def _slice_scatter(
     b: B, x: Any, source: Any, dim: int = 0, start: Any = None, end: Any = None, step: int = 1
 ) -> str:
-    dim %= len(b.shape(x))
-    return _place(b, x, source, dim, range(*slice(start, end, step).indices(b.shape(x)[dim])))
+    target = aten.slice.Tensor(_positions(b, x), dim, start, end, step)
+    return _scatter(b, x, source, target)
 
 
 def _select_scatter(b: B, x: Any, source: Any, dim: int, index: int) -> str:
-    dim %= len(b.shape(x))
-    shape = b.shape(x)
-    widened = b.add(Op.RESHAPE, [source], shape=shape[:dim] + (1,) + shape[dim + 1 :])
-    return _place(b, x, widened, dim, [index])
+    return _scatter(b, x, source, aten.select.int(_positions(b, x), dim, index))
 
 
 def _index_put(b: B, x: Any, indices: Sequence[Any], values: Any, accumulate: bool = False) -> str:
-    """x[idx] = values for one constant index tensor (as written in forward: x[:, [0, 2]] = v)."""
-    used = [(d, i) for d, i in enumerate(indices) if i is not None]
-    if len(used) != 1 or isinstance(used[0][1], str) or accumulate:
+    """x[idx...] = values with constant index tensors (as written in forward: x[:, [0, 2]] = v)."""
+    if accumulate or any(isinstance(i, str) for i in indices):
         raise b.unsupported(
-            "assignment through an index tensor that is an input, several index tensors or "
-            "accumulate=True (aten.index_put)",
-            hint="assign through slices (x[:, 1:3] = v) or a constant index (x[:, [0, 2]] = v)",
+            "assignment through an index tensor computed from the input, or accumulate=True "
+            "(aten.index_put)",
+            hint="assign through slices (x[:, 1:3] = v) or constant indices (x[:, [0, 2]] = v)",
         )
-    dim, index = used[0]
-    positions = index.nonzero().reshape(-1) if index.dtype == torch.bool else index.reshape(-1)
-    return _place(b, x, values, dim, positions.tolist())
+    return _scatter(b, x, values, aten.index.Tensor(_positions(b, x), list(indices)))
 
 
 def _embedding(b: B, weight: Any, idx: Any, *_: Any) -> str:

@@ -35,9 +35,9 @@ class Origin:
     def where(self) -> str:
         """`in layers.0.conv (Conv2d), model.py:42: y = self.conv(x)`, or what of it is known."""
         parts = []
-        if self.module:
+        if self.module or self.module_type:
             kind = f" ({self.module_type})" if self.module_type else ""
-            parts.append(f"in {self.module}{kind}")
+            parts.append(f"in {self.module or 'the model'}{kind}")
         if self.file:
             parts.append(f"{self.file}:{self.line}" + (f": {self.text}" if self.text else ""))
         return ", ".join(parts) or "source unknown"
@@ -70,8 +70,8 @@ def origin(node: torch.fx.Node | None) -> Origin:
             ".", 1
         )[-1]
     frames = _frames(node.meta.get("stack_trace") or "")
-    user = [f for f in frames if not is_library_file(f[0])] or frames
-    if not user:
+    user = [f for f in frames if not is_library_file(f[0])]
+    if not user:  # a stock torch module as the whole model: its module says where
         return Origin(module, module_type, "", 0, "")
     path, line, _, text = user[-1]
     shown = path if not PurePosixPath(path).is_absolute() else PurePosixPath(path).name

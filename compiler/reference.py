@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .errors import InputError
 from .fidelity import decide
 from .modelfile import LoadedModel
 from .ops import is_integer_dtype
@@ -50,7 +51,31 @@ def reference_run(loaded: LoadedModel, specs: Sequence[InputSpec], options: Opti
     domain = Domain(specs)
     points, complete = domain.points(options.enumerate_limit, options.samples, options.seed)
     network = run_model(loaded.module, points, loaded.static_batch)
+    _check_batch_independent(loaded, points, network)
     return Reference(points, complete, domain.size(), network)
+
+
+BATCH_RTOL = 1e-4  # a sample's output alone and inside a batch differ by float rounding at most
+
+
+def _check_batch_independent(
+    loaded: LoadedModel, points: list[np.ndarray], network: np.ndarray
+) -> None:
+    """nnc compiles one sample's computation: a network whose output for a sample depends on the
+    other samples of its batch (a sum over the batch, batch-norm in training mode) cannot be
+    compiled, and would otherwise fail verification as if nnc were wrong."""
+    if len(network) < 2:
+        return
+    alone = run_model(loaded.module, [p[:1] for p in points], loaded.static_batch)
+    scale = np.abs(network[:1]).max() if network[:1].size else 0.0
+    if not np.allclose(alone, network[:1], rtol=BATCH_RTOL, atol=BATCH_RTOL * (1 + scale)):
+        raise InputError(
+            "the network's output for a sample depends on the other samples of its batch "
+            f"(first sample alone: {alone.reshape(-1)[:3].tolist()}, in a batch of "
+            f"{len(network)}: {network[:1].reshape(-1)[:3].tolist()})",
+            hint="nnc compiles the computation of one sample: reduce over the sample's own "
+            "dimensions only, and use eval-mode statistics",
+        )
 
 
 def discrete_problem(

@@ -134,7 +134,11 @@ def _substitute(node: Node, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
 
 
 def _constant(node: Node) -> np.ndarray:
+    """Weights as sympy numbers: integers exact, others as 8-digit floats; a constant holding
+    inf or NaN (an attention mask's -inf) has no scalar form nnc emits."""
     values = node.value.detach().double().numpy()
+    if not np.isfinite(values).all():
+        raise _TooLarge(f"{node.name} holds inf or NaN")
     return np.vectorize(
         lambda v: sympy.Float(float(v), 8) if v != int(v) else sympy.Integer(int(v)),
         otypes=[object],

@@ -50,7 +50,17 @@ def run_model(
             chunk = [
                 torch.from_numpy(np.ascontiguousarray(a[start : start + step])) for a in inputs
             ]
-            out = model(*chunk)
+            try:
+                out = model(*chunk)
+            except Exception as error:
+                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+                raise InputError(
+                    f"the model fails on a batch of {len(chunk[0])} samples "
+                    f"({type(error).__name__}: {first})",
+                    hint="nnc traces forward() at batch size 1 and runs the network on batches: "
+                    "make forward() work for any batch size (no reduction or broadcast across "
+                    "the batch dimension)",
+                ) from error
             if not isinstance(out, torch.Tensor):
                 raise InputError(
                     f"the model returned {type(out).__name__}, not a tensor",

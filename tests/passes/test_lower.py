@@ -44,3 +44,19 @@ def test_expression_views(tmp_path) -> None:
     assert "x_{0}" in latex and "x0" in c and "x1" in c
     library = nnc.load(artifact.save(tmp_path / "lin.so"))
     assert library.metadata["closed_form"] == str(expr)
+
+
+class _MaskedSoftmax(nn.Module):
+    """Attention-style masking: the mask becomes a constant holding -inf."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = torch.tensor([True, False, True])
+        return torch.softmax(x.masked_fill(mask, float("-inf")), -1)
+
+
+def test_an_infinite_constant_keeps_the_network() -> None:
+    """Regression: a -inf weight made lower fail with OverflowError (an internal error)."""
+    artifact = nnc.compile(_MaskedSoftmax(), ["x:float[3]=-1..1"], mode="exact")
+    (record,) = [r for r in artifact.report.passes if r.name == "lower"]
+    assert not record.changed
+    assert_matches_model(artifact, _MaskedSoftmax(), ["x:float[3]=-1..1"])
