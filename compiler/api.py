@@ -23,10 +23,9 @@ from .native import JitCompiler
 from .ops import Op
 from .options import OutputSemantics, make_options, parse_output
 from .pipeline import Setting, run_pipeline
-from .reference import discrete_problem, reference_run
+from .reference import VERIFY_BYTES, affordable_samples, discrete_problem, reference_run
 from .report import Report
 from .spec import abi_rows, parse_inputs
-from .torch_model import run_model
 from .verification import check_against_reference
 from .verify import verify_graph
 
@@ -85,6 +84,14 @@ def compile(
         for module in opts.symbolic:
             module_nodes(graph, module)  # an unknown module name is an error in every mode
     say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
+    loaded.sample_bytes = _sample_bytes(graph)
+    samples = affordable_samples(specs, opts)
+    if samples < opts.samples:
+        say(
+            f"verification samples: {samples} (not {opts.samples}): a sample is "
+            f"{sum(s.numel for s in specs) * 8:,} bytes as doubles and the points are held "
+            f"within {VERIFY_BYTES >> 20} MB"
+        )
     graph = with_output_head(graph, opts.output)
     with _stage("reference", seconds), error_context("running the network on the domain"):
         reference = reference_run(loaded, specs, opts)
@@ -98,7 +105,7 @@ def compile(
         gate,
         specs,
         compile_native,
-        network=lambda points: run_model(loaded.module, points, loaded.static_batch),
+        network=loaded.run,
         reference=reference,
         discrete=problem,
     )
@@ -143,7 +150,7 @@ def _against_labels(
     inputs, truth = labels
     points = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
     truth = np.asarray(truth, dtype=np.float64)
-    network = run_model(loaded.module, points, loaded.static_batch).reshape(truth.shape)
+    network = loaded.run(points).reshape(truth.shape)
     compiled = native.run(abi_rows(points)).reshape(truth.shape)
     scale = float(np.abs(truth).max()) or 1.0
     return {
@@ -181,6 +188,12 @@ def _scalar(value: float | None) -> Any:
     import torch
 
     return torch.tensor(float(value or 0.0), dtype=torch.float64)
+
+
+def _sample_bytes(graph: Graph) -> int:
+    """One sample's values in the network (every computed node as float32 at most once): an
+    upper bound on what torch holds per sample while running it."""
+    return 4 * sum(n.numel for n in graph.nodes() if n.op is not Op.CONST)
 
 
 def _check_batch_dimension(graph: Graph) -> None:

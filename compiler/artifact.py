@@ -11,6 +11,7 @@ from nnc.backends.abi import Abi, check_prefix, prefix_from_file_name
 from nnc.backends.aot import check_output_path, write_atomically
 from nnc.backends.calling import NativeFunction
 from nnc.backends.header import render_header
+from nnc.backends.entrypoints import working_memory
 from nnc.backends.interface import JIT_PREFIX, abi_json, make_abi
 
 from .closed_form import output_forms
@@ -74,6 +75,9 @@ class Artifact:
             },
             "verification": self.report.fidelity.to_json(),
             "abi": abi_json(self.graph, self.specs),
+            "working_memory": working_memory(
+                self.graph, sum(s.numel for s in self.specs), max(1, output.numel)
+            ),
         }
 
     @property

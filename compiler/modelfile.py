@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .errors import InputError
 from .provenance import is_library_file, portable_stack_trace, user_files
 from .pt2_archive import data_only_copy
 from .spec import parse_inputs
-from .torch_model import EXPORT_LOCK, example_inputs
+from .torch_model import EXPORT_LOCK, chunk_for, example_inputs, run_model
 
 __all__ = ["EXTRA_FILE", "LoadedModel", "load_model", "save_model"]
 
@@ -38,6 +39,11 @@ class LoadedModel:
     inputs: list[str] = field(default_factory=list)
     output: str | None = None
     static_batch: int | None = None  # an ExportedProgram traced with a fixed batch size
+    sample_bytes: int = 0  # one sample's values in the network (set once traced): sizes chunks
+
+    def run(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        """The network on these points (float64, n × output), in chunks that bound its memory."""
+        return run_model(self.module, inputs, self.static_batch or chunk_for(self.sample_bytes))
 
 
 def _from_program(
@@ -155,7 +161,10 @@ def _load_pickle(path: Path, trust: bool) -> LoadedModel:
 def _code_folder(model: torch.nn.Module, program: torch.export.ExportedProgram) -> Path:
     """The folder of the model's own code: where its class is defined, or, for a torch class
     (nn.Sequential), the deepest folder holding every user file in the traces."""
-    defined = inspect.getsourcefile(type(model))
+    try:
+        defined = inspect.getsourcefile(type(model))
+    except (TypeError, OSError):  # a class defined outside any importable module
+        defined = None
     if defined and not is_library_file(defined):
         return Path(defined).resolve().parent
     folders = {

@@ -15,9 +15,15 @@ from .modelfile import LoadedModel
 from .ops import is_integer_dtype
 from .options import Options
 from .spec import Domain, InputSpec, Range, abi_rows
-from .torch_model import run_model
 
-__all__ = ["DiscreteProblem", "Reference", "discrete_problem", "reference_run"]
+__all__ = [
+    "VERIFY_BYTES",
+    "DiscreteProblem",
+    "Reference",
+    "affordable_samples",
+    "discrete_problem",
+    "reference_run",
+]
 
 MAX_CONSTANTS = 10
 
@@ -47,10 +53,21 @@ class Reference:
         return abi_rows(self.points)
 
 
+VERIFY_BYTES = 512 << 20  # sampled verification points, as the ABI's doubles, stay within this
+
+
+def affordable_samples(specs: Sequence[InputSpec], options: Options) -> int:
+    """options.samples, fewer when that many samples would take more than VERIFY_BYTES (a
+    3×224×224 image is 1.2 MB as doubles: 445 of them fit)."""
+    per_sample = 8 * max(1, sum(spec.numel for spec in specs))
+    return max(1, min(options.samples, VERIFY_BYTES // per_sample))
+
+
 def reference_run(loaded: LoadedModel, specs: Sequence[InputSpec], options: Options) -> Reference:
     domain = Domain(specs)
-    points, complete = domain.points(options.enumerate_limit, options.samples, options.seed)
-    network = run_model(loaded.module, points, loaded.static_batch)
+    samples = affordable_samples(specs, options)
+    points, complete = domain.points(options.enumerate_limit, samples, options.seed)
+    network = loaded.run(points)
     _check_batch_independent(loaded, points, network)
     return Reference(points, complete, domain.size(), network)
 
@@ -66,7 +83,7 @@ def _check_batch_independent(
     compiled, and would otherwise fail verification as if nnc were wrong."""
     if len(network) < 2:
         return
-    alone = run_model(loaded.module, [p[:1] for p in points], loaded.static_batch)
+    alone = loaded.run([p[:1] for p in points])
     scale = np.abs(network[:1]).max() if network[:1].size else 0.0
     if not np.allclose(alone, network[:1], rtol=BATCH_RTOL, atol=BATCH_RTOL * (1 + scale)):
         raise InputError(
