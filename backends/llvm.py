@@ -30,7 +30,7 @@ class LLVMBackend:
 
     def jit(self, graph: Graph, abi: Abi, semantics: str) -> NativeFunction:
         """A callable over numpy/torch arrays running the JIT-compiled library in this process."""
-        machine = target_machine(self.cpu)
+        machine = target_machine(self.cpu, in_process=True)
         engine = jit(optimize(build_module(graph, abi), machine), machine)
         eval_batch = EVAL_BATCH_TYPE(engine.get_function_address(abi.eval_batch))
         prototype = column_type(len(abi.scalar_args or ()))

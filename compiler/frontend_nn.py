@@ -67,6 +67,36 @@ def _per_axis(values: Any, rank: int, default: int) -> tuple[int, ...]:
 # --- pooling ---------------------------------------------------------------------------------
 
 
+def _pool(
+    b: B,
+    x: Any,
+    kind: str,
+    kernel: Any,
+    stride: Any,
+    padding: Any,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    count_include_pad: bool = False,
+    divisor_override: int | None = None,
+) -> str:
+    """One POOL node; aten's window parameters as one int per spatial axis (stride defaults to
+    the kernel)."""
+    rank = len(b.shape(x)) - 2
+    kernel = _per_axis(kernel, rank, 1)
+    return b.add(
+        Op.POOL,
+        [x],
+        kind=kind,
+        kernel=kernel,
+        stride=_per_axis(stride, rank, 1) if stride else kernel,
+        padding=_per_axis(padding, rank, 0),
+        dilation=_per_axis(dilation, rank, 1),
+        ceil_mode=bool(ceil_mode),
+        count_include_pad=bool(count_include_pad),
+        divisor_override=divisor_override,
+    )
+
+
 def _max_pool(
     b: B,
     x: Any,
@@ -76,20 +106,7 @@ def _max_pool(
     dilation: Any = 1,
     ceil_mode: bool = False,
 ) -> tuple[str, Unavailable]:
-    rank = len(b.shape(x)) - 2
-    kernel = _per_axis(kernel, rank, 1)
-    out = b.add(
-        Op.POOL,
-        [x],
-        kind="max",
-        kernel=kernel,
-        stride=_per_axis(stride, rank, 1) if stride else kernel,
-        padding=_per_axis(padding, rank, 0),
-        dilation=_per_axis(dilation, rank, 1),
-        ceil_mode=bool(ceil_mode),
-        count_include_pad=False,
-        divisor_override=None,
-    )
+    out = _pool(b, x, "max", kernel, stride, padding, dilation, ceil_mode)
     return out, Unavailable("max-pool indices (return_indices=True)")
 
 
@@ -103,19 +120,8 @@ def _avg_pool(
     count_include_pad: bool = True,
     divisor_override: int | None = None,
 ) -> str:
-    rank = len(b.shape(x)) - 2
-    kernel = _per_axis(kernel, rank, 1)
-    return b.add(
-        Op.POOL,
-        [x],
-        kind="avg",
-        kernel=kernel,
-        stride=_per_axis(stride, rank, 1) if stride else kernel,
-        padding=_per_axis(padding, rank, 0),
-        dilation=(1,) * rank,
-        ceil_mode=bool(ceil_mode),
-        count_include_pad=bool(count_include_pad),
-        divisor_override=divisor_override,
+    return _pool(
+        b, x, "avg", kernel, stride, padding, 1, ceil_mode, count_include_pad, divisor_override
     )
 
 
