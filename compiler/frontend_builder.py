@@ -51,6 +51,17 @@ class Builder:
             return self.graph[value].dtype
         return dtype_name(torch.as_tensor(value).dtype)
 
+    def map_axis(self, x: Any, dim: int, matrix: torch.Tensor) -> str:
+        """x with axis `dim` (size n) sent through a constant linear map, matrix (n, m): a MATMUL
+        on the last axis, the axis moved there and back when it is elsewhere."""
+        rank = len(self.shape(x))
+        if dim % rank == rank - 1:
+            return self.add(Op.MATMUL, [x, matrix])
+        order = list(range(rank))
+        order[dim % rank], order[-1] = order[-1], order[dim % rank]
+        moved = self.add(Op.PERMUTE, [x], dims=tuple(order))
+        return self.add(Op.PERMUTE, [self.add(Op.MATMUL, [moved, matrix])], dims=tuple(order))
+
     def traced(self) -> torch.Tensor:
         """The value torch.export recorded for the current node (a meta tensor: shape, dtype)."""
         assert self.current is not None

@@ -159,13 +159,7 @@ def _adaptive_axis(b: B, x: Any, axis: int, windows: list[tuple[int, int]], kind
     matrix = torch.zeros(size, len(windows), dtype=b.traced().dtype)
     for column, (lo, hi) in enumerate(windows):
         matrix[lo:hi, column] = 1.0 / (hi - lo)
-    rank = len(b.shape(x))
-    if axis == rank - 1:
-        return b.add(Op.MATMUL, [x, matrix])
-    order = list(range(rank))
-    order[axis], order[-1] = order[-1], order[axis]
-    moved = b.add(Op.PERMUTE, [x], dims=tuple(order))
-    return b.add(Op.PERMUTE, [b.add(Op.MATMUL, [moved, matrix])], dims=tuple(order))
+    return b.map_axis(x, axis, matrix)
 
 
 # --- normalisation ---------------------------------------------------------------------------

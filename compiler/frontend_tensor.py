@@ -241,17 +241,7 @@ def _cumsum(b: B, x: Any, dim: int, dtype: torch.dtype | None = None) -> str:
         x = b.add(Op.CAST, [x], dtype=dtype_name(out))
     size = b.shape(x)[dim]
     ones = torch.triu(torch.ones(size, size, dtype=out))
-    return _along(b, x, dim, lambda moved: b.add(Op.MATMUL, [moved, ones]))
-
-
-def _along(b: B, x: Any, dim: int, last_axis_map: Any) -> str:
-    """Apply a map of the last axis to axis `dim` (moved last and back when it is not last)."""
-    rank = len(b.shape(x))
-    if dim == rank - 1:
-        return last_axis_map(x)
-    order = _swap(rank, dim, -1)
-    moved = b.add(Op.PERMUTE, [x], dims=order)
-    return b.add(Op.PERMUTE, [last_axis_map(moved)], dims=order)
+    return b.map_axis(x, dim, ones)
 
 
 def _resample(target: Any) -> Rule:
@@ -273,7 +263,7 @@ def _resample(target: Any) -> Rule:
             if bool(((matrix == 0) | (matrix == 1)).all()) and bool((matrix.sum(1) == 1).all()):
                 x = b.add(Op.TAKE, [x, matrix.argmax(1)], dim=axis)
             else:
-                x = _along(b, x, axis, lambda moved, m=matrix: b.add(Op.MATMUL, [moved, m.T]))
+                x = b.map_axis(x, axis, matrix.T)
         return x
 
     return rule
