@@ -33,11 +33,14 @@ class Origin:
     text: str  # the source line's text, stripped
 
     def where(self) -> str:
-        """`in layers.0.conv (Conv2d), model.py:42: y = self.conv(x)`, or what of it is known."""
+        """`in layers.0.conv (Conv2d), model.py:42: y = self.conv(x)`, or what of it is known
+        (the top-level model is named only when no line of the user's is known)."""
         parts = []
-        if self.module or self.module_type:
-            kind = f" ({self.module_type})" if self.module_type else ""
-            parts.append(f"in {self.module or 'the model'}{kind}")
+        kind = f" ({self.module_type})" if self.module_type else ""
+        if self.module:
+            parts.append(f"in {self.module}{kind}")
+        elif self.module_type and not self.file:
+            parts.append(f"in the model{kind}")
         if self.file:
             parts.append(f"{self.file}:{self.line}" + (f": {self.text}" if self.text else ""))
         return ", ".join(parts) or "source unknown"

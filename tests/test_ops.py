@@ -239,6 +239,30 @@ CASES: dict[str, tuple[Callable[[], nn.Module], list[str], float]] = {
         [X4],
         FLOAT32_RTOL,
     ),
+    "var_std_norm": (
+        lambda: Fn(
+            lambda x: (
+                torch.stack(
+                    [x.var(-1), x.std(-1, correction=0), x.norm(dim=-1), torch.logsumexp(x, -1)], -1
+                )
+                + F.normalize(x, dim=-1)[..., :1]
+            )
+        ),
+        [X4],
+        FLOAT32_RTOL,
+    ),
+    "pad_shuffle": (
+        lambda: nn.Sequential(
+            nn.ReflectionPad2d(1), nn.PixelShuffle(2), nn.ZeroPad2d((0, 1, 1, 0))
+        ),
+        ["x:float[4,2,2]=-1..1"],
+        FLOAT32_RTOL,
+    ),
+    "multi_index": (
+        lambda: Fn(lambda x: x[:, torch.tensor([0, 2, 2]), torch.tensor([[3], [1]])]),
+        [SEQ],
+        FLOAT32_RTOL,
+    ),
     "dropout_in_eval": (
         lambda: nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)),
         [X4],

@@ -525,6 +525,7 @@ ZOO: dict[str, Entry] = {
         ("x:float[3,6,6]=-1..1",),
         "convolution",
         "BatchNorm2d (eval), GroupNorm, InstanceNorm2d (affine or not)",
+        slow=True,
     ),
     "resampling": Entry(
         _resample_net,
@@ -539,6 +540,7 @@ ZOO: dict[str, Entry] = {
         "ReflectionPad2d, ReplicationPad2d, CircularPad2d, ZeroPad2d, PixelShuffle, "
         "PixelUnshuffle, ChannelShuffle, LocalResponseNorm, Softmax2d, Upsample (bicubic), "
         "Unfold",
+        slow=True,
     ),
     "conv3d": Entry(
         _conv3d,
@@ -552,6 +554,7 @@ ZOO: dict[str, Entry] = {
         (IMAGE,),
         "convolution",
         "ResNet (basic blocks, strided 1×1 downsample, BatchNorm2d, global average pool)",
+        slow=True,
     ),
     "mobilenet_block": Entry(
         lambda: _with_statistics(MobileNetBlock(), 3, 32, 32),
@@ -559,6 +562,7 @@ ZOO: dict[str, Entry] = {
         "convolution",
         "MobileNetV3 block (expand, depthwise stride 2, squeeze-excite, Hardswish, "
         "Hardsigmoid, project)",
+        slow=True,
     ),
     "resnet18": Entry(
         lambda: _with_statistics(ResNet18(), 3, 224, 224),
@@ -576,12 +580,14 @@ ZOO: dict[str, Entry] = {
         "activation",
         "var, std, norm, vector_norm, logsumexp, normalize, cosine_similarity, "
         "pairwise_distance, GLU, Hardshrink, Softshrink, Threshold, Softmin",
+        slow=True,
     ),
     "rnn": Entry(
         lambda: Recurrent(nn.RNN(3, 5, num_layers=2, batch_first=True)),
         (SEQ,),
         "recurrent",
         "RNN (tanh, 2 layers, batch_first, zero initial state)",
+        slow=True,
     ),
     "rnn_relu_state": Entry(
         lambda: Recurrent(nn.RNN(3, 5, nonlinearity="relu"), given_state=True),
@@ -600,6 +606,7 @@ ZOO: dict[str, Entry] = {
         (SEQ,),
         "recurrent",
         "LSTM (proj_size)",
+        slow=True,
     ),
     "gru": Entry(
         lambda: Recurrent(nn.GRU(3, 4, batch_first=True)),
@@ -626,12 +633,14 @@ ZOO: dict[str, Entry] = {
         ("x:float[5,8]=-1..1",),
         "attention",
         "TransformerEncoderLayer (batch_first, post-norm, no mask)",
+        slow=True,
     ),
     "encoder_layer_causal": Entry(
         lambda: _causal_layer(norm_first=True),
         ("x:float[5,8]=-1..1",),
         "attention",
         "TransformerEncoderLayer (norm_first, causal src_mask)",
+        slow=True,
     ),
     "transformer": Entry(
         lambda: Lambda(
@@ -640,6 +649,7 @@ ZOO: dict[str, Entry] = {
         ("x:float[4,8]=-1..1",),
         "attention",
         "Transformer (encoder and decoder layer, cross-attention, batch_first)",
+        slow=True,
     ),
     "encoder_padded": Entry(
         PaddedEncoder,
@@ -647,6 +657,7 @@ ZOO: dict[str, Entry] = {
         "attention",
         "TransformerEncoder (2 layers, sequence first, gelu, key padding mask from the input), "
         "Embedding",
+        slow=True,
     ),
     "multihead_attention": Entry(
         _mha, ("x:float[5,8]=-1..1",), "attention", "MultiheadAttention (boolean attn_mask)"
