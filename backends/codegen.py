@@ -219,8 +219,14 @@ def _emit_elementwise(k: Kernel, node: Node) -> Buffer:
         values = [
             k.load(s, k.broadcast_offset(index, s.shape), lane) for s, lane in zip(sources, lanes)
         ]
-        k.store(out, k.offset(index, strides(node.shape)), _element(k, node, lanes[-1], values))
+        value = _element(k, node, lanes[-1], values)
+        if node.dtype in _NARROW_INTEGERS and node.op is not Op.CAST:
+            value = _cast(k, node, value)  # int64 lanes wrap around as the node's type does
+        k.store(out, k.offset(index, strides(node.shape)), value)
     return out
+
+
+_NARROW_INTEGERS = frozenset({"int32", "int16", "int8", "uint8"})
 
 
 def _element(k: Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir.Value:

@@ -10,8 +10,8 @@ from nnc.backends import get_backend
 from nnc.backends.abi import Abi, check_prefix, prefix_from_file_name
 from nnc.backends.aot import check_output_path, write_atomically
 from nnc.backends.calling import NativeFunction
-from nnc.backends.header import render_header
 from nnc.backends.entrypoints import working_memory
+from nnc.backends.header import render_header
 from nnc.backends.interface import JIT_PREFIX, abi_json, make_abi
 
 from .closed_form import output_forms
@@ -92,7 +92,7 @@ class Artifact:
             for name, spec in zip(self.graph.inputs, self.specs)
         }
         node = self.graph[self.graph.outputs[0]]
-        return symbolic_outputs(self.graph, names) or [None] * max(1, node.numel)
+        return symbolic_outputs(self.graph, names, self.specs) or [None] * max(1, node.numel)
 
     def latex(self) -> list[str | None]:
         """The expressions as LaTeX."""

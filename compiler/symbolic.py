@@ -9,14 +9,16 @@ or meets an op with no exact scalar form (e.g. an index that depends on an input
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import sympy
 
+from .bounds import Interval, node_bounds
 from .graph import Graph, Node
-from .ops import Op
+from .ops import Op, is_integer_dtype
+from .spec import InputSpec
 
 __all__ = ["MAX_OPS", "SYMBOLIC", "symbolic_outputs"]
 
@@ -70,7 +72,7 @@ SYMBOLIC: dict[Op, Callable[..., np.ndarray]] = {
     Op.SIGMOID: _elementwise(lambda v: 1 / (1 + sympy.exp(-v))),
     Op.RELU: _elementwise(lambda v: sympy.Max(v, 0)),
     Op.ERF: _elementwise(sympy.erf),
-    Op.CAST: lambda n, x: x,
+    Op.CAST: _no_scalar_form,  # symbolic_outputs converts with _cast: it needs the source type
     Op.ADD: lambda n, x, y: x + y,
     Op.SUB: lambda n, x, y: x - y,
     Op.MUL: lambda n, x, y: x * y,
@@ -157,10 +159,56 @@ def _terms_bound(graph: Graph, node: Node) -> int:
     return 0
 
 
-def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Expr] | None:
+# narrow integer dtypes → (bits, signed): torch's values wrap around at these widths
+_NARROW = {"int32": (32, True), "int16": (16, True), "int8": (8, True), "uint8": (8, False)}
+
+
+def _cast(node: Node, source_dtype: str, x: np.ndarray) -> np.ndarray:
+    """Conversions between integers and to floats keep the value (narrow targets are wrapped
+    by the caller); float → integer truncation and → bool have no scalar form here."""
+    if node.dtype.startswith(("float", "bfloat")) or (
+        node.dtype != "bool" and is_integer_dtype(source_dtype) and source_dtype != "bool"
+    ):
+        return x
+    raise _TooLarge(f"cast {source_dtype} to {node.dtype}")
+
+
+def _wrapped(dtype: str, x: np.ndarray) -> np.ndarray:
+    """Values of a narrow integer type as torch computes them, wrapping around:
+    Mod(v + 2^(b-1), 2^b) - 2^(b-1), or Mod(v, 2^b) unsigned."""
+    bits, signed = _NARROW[dtype]
+    half = 2 ** (bits - 1) if signed else 0
+    return _elementwise(lambda v: sympy.Mod(v + half, 2**bits) - half)(None, x)
+
+
+class _NarrowRanges:
+    """Whether a narrow integer node provably stays in its type's range over the domain (then its
+    values need no wrapping); bounds are computed once, on first need."""
+
+    def __init__(self, graph: Graph, specs: Sequence[InputSpec] | None) -> None:
+        self.graph, self.specs = graph, specs
+        self.bounds: dict[str, Interval] | None = None
+
+    def fits(self, node: Node) -> bool:
+        if self.specs is None:
+            return False
+        if self.bounds is None:
+            self.bounds = node_bounds(self.graph, self.specs)
+        bits, signed = _NARROW[node.dtype]
+        low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+        lo, hi = self.bounds[node.name]
+        return bool((lo >= low).all() and (hi <= high).all())
+
+
+def symbolic_outputs(
+    graph: Graph, names: dict[str, list[str]], specs: Sequence[InputSpec] | None = None
+) -> list[sympy.Expr] | None:
     """The graph's per-sample outputs as sympy expressions over the named input elements
-    (input node → element names), or None when they are too large or have no scalar form."""
+    (input node → element names), or None when they are too large or have no scalar form.
+    Narrow integer values (int32, ...) wrap around as torch's do, unless the domain the specs
+    declare keeps them in range."""
     env: dict[str, np.ndarray] = {}
+    ranges = _NarrowRanges(graph, specs)
     try:
         for node in graph.nodes():
             if node.op is Op.INPUT:
@@ -173,8 +221,14 @@ def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Ex
             else:
                 if _terms_bound(graph, node) > MAX_OPS:
                     raise _TooLarge(node.name)  # known too large before building anything
-                rule = SYMBOLIC.get(node.op, _no_scalar_form)
-                value = np.asarray(rule(node, *[env[i] for i in node.inputs]), dtype=object)
+                args = [env[i] for i in node.inputs]
+                if node.op is Op.CAST:
+                    value = _cast(node, graph[node.inputs[0]].dtype, args[0])
+                else:
+                    value = SYMBOLIC.get(node.op, _no_scalar_form)(node, *args)
+                value = np.asarray(value, dtype=object)
+                if node.dtype in _NARROW and not ranges.fits(node):
+                    value = _wrapped(node.dtype, value)
                 if sum(sympy.count_ops(v) for v in value.flat) > MAX_OPS:
                     raise _TooLarge(node.name)
                 env[node.name] = value

@@ -263,6 +263,16 @@ CASES: dict[str, tuple[Callable[[], nn.Module], list[str], float]] = {
         [SEQ],
         FLOAT32_RTOL,
     ),
+    "int32_wraps_around": (
+        lambda: Fn(lambda t: (t * 70000) * t + (t << 30) - (t.to(torch.uint8) * 3).int()),
+        ["t:int32[2]=-50000..50000"],
+        0.0,
+    ),
+    "float_to_integer_cast": (
+        lambda: Fn(lambda x: (x * 2.5).long() + (x > 0.5).long()),
+        [X4],
+        0.0,
+    ),
     "dropout_in_eval": (
         lambda: nn.Sequential(nn.Linear(4, 3), nn.Dropout(0.5)),
         [X4],
