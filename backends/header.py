@@ -14,10 +14,14 @@ def _working_memory(abi: Abi) -> list[str]:
         return []
     name = abi.prefix.upper()
     return [
-        f"/* Working memory per call: {memory['eval_bytes']} bytes for {abi.eval}, "
-        f"{memory['batch_bytes']} for {abi.eval_batch}",
-        f" * ({memory['tile']} samples at a time); from the stack up to "
-        f"{memory['malloc_above_bytes']} bytes, above that from malloc. */",
+        (
+            f"/* Working memory per call: {memory['eval_bytes']} bytes for {abi.eval}, "
+            f"{memory['batch_bytes']} for {abi.eval_batch}"
+        ),
+        (
+            f" * ({memory['tile']} samples at a time); from the stack up to "
+            f"{memory['malloc_above_bytes']} bytes, above that from malloc. */"
+        ),
         f"#define {name}_EVAL_WORKSPACE_BYTES {memory['eval_bytes']}",
         f"#define {name}_BATCH_WORKSPACE_BYTES {memory['batch_bytes']}",
     ]
@@ -43,8 +47,10 @@ def render_header(abi: Abi) -> str:
         "",
         "/* One sample is the inputs below, flattened row-major and concatenated as doubles:",
         inputs,
-        f" * {abi.input_numel} doubles in x; the output is {out.numel} double(s) in y "
-        f"({out.dtype}[{', '.join(map(str, out.shape))}]).",
+        (
+            f" * {abi.input_numel} doubles in x; the output is {out.numel} double(s) in y "
+            f"({out.dtype}[{', '.join(map(str, out.shape))}])."
+        ),
         " * Functions return 0 on success, -1 when n < 0, -2 when working memory cannot be allocated.",
         " * Reentrant: no global mutable state. */",
         f"#define {abi.prefix.upper()}_INPUT_SIZE {abi.input_numel}",
@@ -69,8 +75,10 @@ def render_header(abi: Abi) -> str:
     if abi.columns:
         lines += [
             "",
-            "/* Column-wise batches in native types: one array per scalar argument, no "
-            "aliasing; return 0, or -1 when n < 0. */",
+            (
+                "/* Column-wise batches in native types: one array per scalar argument, no "
+                "aliasing; return 0, or -1 when n < 0. */"
+            ),
         ]
     for suffix in abi.columns:
         ctype = C_TYPES[suffix]

@@ -140,8 +140,10 @@ def _gather(b: B, x: Any, dim: int, index: Any, sparse_grad: bool = False) -> st
     strides = torch.tensor([math.prod(shape[d + 1 :]) for d in range(len(shape))])
     grid = torch.meshgrid(*[torch.arange(n) for n in out_shape], indexing="ij")
     offsets = sum(g * s for d, (g, s) in enumerate(zip(grid, strides)) if d != dim)
-    position = b.add(Op.MUL, [index, int(strides[dim])])
     flat = b.add(Op.RESHAPE, [x], shape=(math.prod(shape),))
+    if isinstance(index, torch.Tensor):  # a constant index: the positions are constant too
+        return b.add(Op.TAKE, [flat, index * int(strides[dim]) + offsets], dim=0)
+    position = b.add(Op.MUL, [index, int(strides[dim])])
     return b.add(Op.TAKE, [flat, b.add(Op.ADD, [position, torch.as_tensor(offsets)])], dim=0)
 
 

@@ -4,6 +4,7 @@ and — for discrete outputs on an enumerated integer domain — the problem the
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -46,6 +47,7 @@ class Reference:
     complete: bool  # the points are the whole domain
     domain_size: int | None
     network: np.ndarray  # the network's outputs, float64 (n, *per-sample output shape)
+    network_seconds: float = 0.0  # how long the network took to compute them
 
     @functools.cached_property
     def flat(self) -> np.ndarray:
@@ -67,9 +69,11 @@ def reference_run(loaded: LoadedModel, specs: Sequence[InputSpec], options: Opti
     domain = Domain(specs)
     samples = affordable_samples(specs, options)
     points, complete = domain.points(options.enumerate_limit, samples, options.seed)
+    start = time.perf_counter()
     network = loaded.run(points)
+    seconds = time.perf_counter() - start
     _check_batch_independent(loaded, points, network)
-    return Reference(points, complete, domain.size(), network)
+    return Reference(points, complete, domain.size(), network, seconds)
 
 
 BATCH_RTOL = 1e-4  # a sample's output alone and inside a batch differ by float rounding at most

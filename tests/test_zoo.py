@@ -17,7 +17,7 @@ from nnc.interpret import interpret
 from zoo import UNSUPPORTED, ZOO, build, coverage_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-TABLE = re.compile(r"<!-- zoo-table -->\n(.*?)\n?<!-- /zoo-table -->", re.S)
+TABLE = re.compile(r"<!-- zoo-table -->\n(.*?)\n?<!-- /zoo-table -->", re.DOTALL)
 VERIFY_SAMPLES = 256  # verification points per zoo compile (the default 4096 only costs time)
 # The shared library is the JIT's code linked; in the default run a few models stand for all
 # (tests/test_ops.py checks every op's .so), the slow run checks every one.
