@@ -21,7 +21,14 @@ TABLE = re.compile(r"<!-- zoo-table -->\n(.*?)\n?<!-- /zoo-table -->", re.DOTALL
 VERIFY_SAMPLES = 256  # verification points per zoo compile (the default 4096 only costs time)
 # The shared library is the JIT's code linked; in the default run a few models stand for all
 # (tests/test_ops.py checks every op's .so), the slow run checks every one.
-LIBRARY_CHECKED = {"conv2d", "pooling", "lstm_state", "fused_qkv", "integer_arithmetic"}
+LIBRARY_CHECKED = {
+    "conv2d",
+    "small_cnn",
+    "pooling",
+    "lstm_state",
+    "fused_qkv",
+    "integer_arithmetic",
+}
 # Deep networks (ResNet-18: ~20 layers of 3×3 convolutions) accumulate float32 rounding.
 DEEP_RTOL = 1e-4
 

@@ -227,6 +227,23 @@ def _pooling_net() -> nn.Module:
     )
 
 
+def _small_cnn() -> nn.Module:
+    """The first CNN people write: two Conv2d + BatchNorm2d + ReLU + MaxPool2d stages, a head."""
+    model = nn.Sequential(
+        nn.Conv2d(1, 4, 3, padding=1),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(8 * 2 * 2, 3),
+    )
+    return _with_statistics(model, 1, 8, 8)
+
+
 def _norm_net() -> nn.Module:
     model = nn.Sequential(
         nn.Conv2d(3, 4, 3, padding=1),
@@ -501,6 +518,12 @@ ZOO: dict[str, Entry] = {
         "Conv2d (stride, padding incl. 'same' and replicate, dilation, groups, depthwise, "
         "rectangular kernels, no bias)",
     ),
+    "small_cnn": Entry(
+        _small_cnn,
+        ("x:float[1,8,8]=-1..1",),
+        "convolution",
+        "Conv2d + BatchNorm2d (eval) + ReLU + MaxPool2d, twice, then Linear",
+    ),
     "conv_transpose": Entry(
         _conv_transpose_net,
         ("x:float[3,4,4]=-1..1",),
@@ -633,6 +656,16 @@ ZOO: dict[str, Entry] = {
         ("x:float[5,8]=-1..1",),
         "attention",
         "TransformerEncoderLayer (batch_first, post-norm, no mask)",
+        slow=True,
+    ),
+    "encoder_layer_seq_first": Entry(
+        lambda: Lambda(
+            lambda inner, x: inner(x.transpose(0, 1)).transpose(0, 1),
+            nn.TransformerEncoderLayer(8, 2, 16, batch_first=False),
+        ),
+        ("x:float[5,8]=-1..1",),
+        "attention",
+        "TransformerEncoderLayer (sequence first, post-norm, no mask)",
         slow=True,
     ),
     "encoder_layer_causal": Entry(
