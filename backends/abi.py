@@ -20,7 +20,15 @@ from typing import Any
 
 from nnc.errors import InputError
 
-__all__ = ["C_TYPES", "Abi", "ScalarArg", "SymbolNames", "TensorInfo", "check_prefix"]
+__all__ = [
+    "C_TYPES",
+    "Abi",
+    "ScalarArg",
+    "SymbolNames",
+    "TensorInfo",
+    "check_prefix",
+    "prefix_from_file_name",
+]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = {
@@ -54,6 +62,17 @@ def check_prefix(prefix: str) -> str:
             "digit), e.g. --name modadd",
         )
     return prefix
+
+
+def prefix_from_file_name(path_name: str) -> str:
+    """The symbol prefix a library file name implies: its stem (up to the first dot) with every
+    character that a C identifier cannot hold replaced by '_' (`my-model.so` → `my_model`), a
+    leading '_' before a digit, a trailing '_' after a C keyword."""
+    stem = path_name.split(".")[0]
+    prefix = re.sub(r"[^A-Za-z0-9_]", "_", stem) or "model"
+    if prefix[0].isdigit():
+        prefix = "_" + prefix
+    return prefix + "_" if prefix in _C_KEYWORDS else prefix
 
 
 @dataclass(frozen=True)

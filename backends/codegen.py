@@ -3,7 +3,8 @@
 Values compute in two lanes: double for floating dtypes, int64 for integer and boolean ones.
 Dispatch is by table: op category → emitter, op → scalar instruction. The kernel builder (loops,
 buffers, the workspace, lane conversion) is backends/kernel.py; closed forms (EXPR/TABLE) emit in
-backends/closed_forms.py.
+backends/closed_forms.py, convolution and pooling in backends/windows.py, rounded division,
+remainders and bit operations in backends/arithmetic.py.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from llvmlite import ir
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op
 
+from .arithmetic import ARITHMETIC
 from .closed_forms import emit_expr, emit_table
 from .kernel import (
     F32,
@@ -29,6 +31,7 @@ from .kernel import (
     lane_of,
     strides,
 )
+from .windows import emit_conv, emit_pool
 
 __all__ = ["EMITTERS", "emit_kernel"]
 
@@ -216,8 +219,14 @@ def _emit_elementwise(k: Kernel, node: Node) -> Buffer:
         values = [
             k.load(s, k.broadcast_offset(index, s.shape), lane) for s, lane in zip(sources, lanes)
         ]
-        k.store(out, k.offset(index, strides(node.shape)), _element(k, node, lanes[-1], values))
+        value = _element(k, node, lanes[-1], values)
+        if node.dtype in _NARROW_INTEGERS and node.op is not Op.CAST:
+            value = _cast(k, node, value)  # int64 lanes wrap around as the node's type does
+        k.store(out, k.offset(index, strides(node.shape)), value)
     return out
+
+
+_NARROW_INTEGERS = frozenset({"int32", "int16", "int8", "uint8"})
 
 
 def _element(k: Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir.Value:
@@ -227,6 +236,8 @@ def _element(k: Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir
         return k.b.select(_truth(k, values[0]), values[1], values[2])
     if node.op in _PREDICATES:
         return _PREDICATES[node.op](k, values)
+    if (node.op, lane == F64) in ARITHMETIC:
+        return ARITHMETIC[(node.op, lane == F64)](k, node, values)
     table = _FLOAT if lane == F64 else _INT
     if node.op not in table:  # e.g. exp of an integer tensor computes in double
         return _FLOAT[node.op](k, [convert(k.b, v, F64) for v in values])
@@ -421,6 +432,8 @@ EMITTERS: dict[object, Emitter] = {
     Op.SLICE: _emit_slice,
     Op.TAKE: _emit_take,
     Op.CAT: _emit_cat,
+    Op.CONV: emit_conv,
+    Op.POOL: emit_pool,
     Op.EXPR: emit_expr,
     Op.TABLE: emit_table,
 }

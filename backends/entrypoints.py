@@ -30,13 +30,21 @@ from .kernel import (
     I64,
     PTR,
     Kernel,
+    WorkspacePlan,
     convert,
     counted,
     i64,
     lane_of,
 )
 
-__all__ = ["MAX_TILE", "STACK_WORKSPACE_BYTES", "TILE_BYTES", "build_module", "tile_for"]
+__all__ = [
+    "MAX_TILE",
+    "STACK_WORKSPACE_BYTES",
+    "TILE_BYTES",
+    "build_module",
+    "tile_for",
+    "working_memory",
+]
 
 MAX_TILE = 16  # samples per kernel call in batch entries
 TILE_BYTES = 512 << 10  # a tile's working memory stays within this (L2-sized)
@@ -51,6 +59,22 @@ def tile_for(per_sample_bytes: int) -> int:
     while tile < MAX_TILE and 2 * tile * per_sample_bytes <= TILE_BYTES:
         tile *= 2
     return tile
+
+
+def working_memory(graph: Graph, input_numel: int, output_numel: int) -> dict[str, int]:
+    """What the library's entries allocate per call, in bytes: NAME_eval's workspace, the batch
+    entry's (a tile of samples plus its staging rows), the tile, and the size above which a
+    workspace comes from malloc instead of the stack."""
+    single = WorkspacePlan(graph, 1).bytes
+    tile = tile_for(single)
+    staging = tile * (input_numel + output_numel) * 8 if tile > 1 else 0
+    batch = WorkspacePlan(graph, tile).bytes + staging if tile > 1 else single
+    return {
+        "eval_bytes": single,
+        "batch_bytes": batch,
+        "tile": tile,
+        "malloc_above_bytes": STACK_WORKSPACE_BYTES,
+    }
 
 
 def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = "") -> ir.Module:

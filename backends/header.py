@@ -8,6 +8,26 @@ from .inline_c import CHECK_FLAGS, InlineForm
 __all__ = ["render_header"]
 
 
+def _working_memory(abi: Abi) -> list[str]:
+    """The working memory each call allocates (and frees before returning), when known."""
+    memory = abi.metadata.get("working_memory")
+    if not memory:
+        return []
+    name = abi.prefix.upper()
+    return [
+        (
+            f"/* Working memory per call: {memory['eval_bytes']} bytes for {abi.eval}, "
+            f"{memory['batch_bytes']} for {abi.eval_batch}"
+        ),
+        (
+            f" * ({memory['tile']} samples at a time); from the stack up to "
+            f"{memory['malloc_above_bytes']} bytes, above that from malloc. */"
+        ),
+        f"#define {name}_EVAL_WORKSPACE_BYTES {memory['eval_bytes']}",
+        f"#define {name}_BATCH_WORKSPACE_BYTES {memory['batch_bytes']}",
+    ]
+
+
 def render_header(abi: Abi, inline: InlineForm | None = None, checked_on: int = 0) -> str:
     """A self-contained C header declaring every exported function, with the layout documented;
     with `inline`, the closed form as a static inline function too (checked on `checked_on`
@@ -39,6 +59,7 @@ def render_header(abi: Abi, inline: InlineForm | None = None, checked_on: int = 
         " * allocated. Reentrant: no global mutable state. */",
         f"#define {abi.prefix.upper()}_INPUT_SIZE {abi.input_numel}",
         f"#define {abi.prefix.upper()}_OUTPUT_SIZE {out.numel}",
+        *_working_memory(abi),
         "",
         f"int {abi.eval}(const double *x, double *y);",
         f"int {abi.eval_batch}(int64_t n, const double *x, double *y);",

@@ -41,7 +41,20 @@ LAYERS: list[tuple[str, set[str]]] = [
             "nnc.bounds",
         },
     ),
-    ("model", {"nnc.torch_model", "nnc.pt2_archive", "nnc.modelfile", "nnc.frontend"}),
+    (
+        "model",
+        {
+            "nnc.torch_model",
+            "nnc.pt2_archive",
+            "nnc.provenance",
+            "nnc.modelfile",
+            "nnc.frontend_builder",
+            "nnc.frontend_math",
+            "nnc.frontend_tensor",
+            "nnc.frontend_nn",
+            "nnc.frontend",
+        },
+    ),
     ("backends", {"nnc.backends", "nnc.backends.*"}),
     (
         "measurement",
