@@ -18,7 +18,15 @@ from typing import Any
 
 from nnc.errors import InputError
 
-__all__ = ["C_TYPES", "Abi", "ScalarArg", "TensorInfo", "check_prefix", "prefix_from_file_name"]
+__all__ = [
+    "C_TYPES",
+    "Abi",
+    "ScalarArg",
+    "SymbolNames",
+    "TensorInfo",
+    "check_prefix",
+    "prefix_from_file_name",
+]
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = {
@@ -88,21 +96,10 @@ class ScalarArg:
 
 
 @dataclass(frozen=True)
-class Abi:
-    """Everything that fixes the library's interface; equal Abis give identical symbols."""
+class SymbolNames:
+    """The exported symbol names of a library with this prefix: the one place they are spelled."""
 
     prefix: str
-    inputs: tuple[TensorInfo, ...]
-    output: TensorInfo
-    output_integer: bool  # class index, boolean or integer output: int64_t in the scalar form
-    scalar_args: tuple[ScalarArg, ...] | None  # None: no scalar entry point
-    constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
-    metadata: dict[str, Any]
-    columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
-
-    @property
-    def input_numel(self) -> int:
-        return sum(t.numel for t in self.inputs)
 
     @property
     def eval(self) -> str:
@@ -116,12 +113,29 @@ class Abi:
     def metadata_symbol(self) -> str:
         return f"{self.prefix}_metadata"
 
+    def column_entry(self, suffix: str) -> str:
+        return f"{self.prefix}_batch_{suffix}"
+
+
+@dataclass(frozen=True)
+class Abi(SymbolNames):
+    """Everything that fixes the library's interface; equal Abis give identical symbols."""
+
+    inputs: tuple[TensorInfo, ...]
+    output: TensorInfo
+    output_integer: bool  # class index, boolean or integer output: int64_t in the scalar form
+    scalar_args: tuple[ScalarArg, ...] | None  # None: no scalar entry point
+    constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
+    metadata: dict[str, Any]
+    columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
+
+    @property
+    def input_numel(self) -> int:
+        return sum(t.numel for t in self.inputs)
+
     @property
     def scalar(self) -> str | None:
         return self.prefix if self.scalar_args is not None else None
-
-    def column_entry(self, suffix: str) -> str:
-        return f"{self.prefix}_batch_{suffix}"
 
     def metadata_json(self) -> str:
         """Deterministic JSON (sorted keys) embedded in the library."""

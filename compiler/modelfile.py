@@ -184,5 +184,3 @@ def save_model(
             node.meta["stack_trace"] = portable_stack_trace(node.meta["stack_trace"], root)
     defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
     torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})
-
-

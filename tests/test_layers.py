@@ -15,7 +15,11 @@ import networkx as nx
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {"nnc": ROOT / "compiler", "nnc.passes": ROOT / "passes", "nnc.backends": ROOT / "backends"}
+PACKAGES = {
+    "nnc": ROOT / "compiler",
+    "nnc.passes": ROOT / "passes",
+    "nnc.backends": ROOT / "backends",
+}
 
 # module → layer; a module may import only modules of its own layer or a lower one
 LAYERS: list[tuple[str, set[str]]] = [
