@@ -20,9 +20,10 @@ result is checked against the unrolled graph on random strings before it is retu
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +38,7 @@ from .sinking import sink_position_slices
 from .spec import InputSpec, Range, Values
 from .verify import verify_graph
 
-__all__ = ["Cell", "NotARecurrence", "Recurrence", "reroll", "token_domains"]
+__all__ = ["Cell", "NotARecurrence", "Recurrence", "one_thread", "reroll", "token_domains"]
 
 MIN_LENGTH = 4  # steps 1 and 2 show the cell and where step 0 leaves its state
 CHECK_STRINGS = 16  # random strings the re-rolled network is compared with the unrolled one on
@@ -93,6 +94,35 @@ class Recurrence:
         """The network's output on a string of any length (the interpreter's reference)."""
         return interpret(self.readout, [self.state(tokens)])[0]
 
+    def as_graph(self, unrolled: Graph) -> Graph:
+        """The network as a graph again, with the loop in one node: `scan` over the token input of
+        `unrolled`, then the readout."""
+        out = Graph()
+        tokens = unrolled[self.token_input]
+        out.add_node(tokens)
+        attrs = {"cell": self.cell, "shape": (1, self.cell.state_size), "dtype": _dtype(self.cell)}
+        state = out.add(Op.SCAN, [tokens.name], attrs, name="state")
+        renamed = {self.readout.inputs[0]: state}
+        for node in self.readout.nodes():
+            if node.op is not Op.INPUT:
+                renamed[node.name] = out.add(
+                    node.op,
+                    [renamed[i] for i in node.inputs],
+                    node.attrs,
+                    name=node.name,
+                    value=node.value,
+                    shape=node.shape,
+                    dtype=node.dtype,
+                    meta=node.meta,
+                )
+        out.outputs = [renamed[name] for name in self.readout.outputs]
+        verify_graph(out, after="re-rolling")
+        return out
+
+
+def _dtype(cell: Cell) -> str:
+    return cell.graph[cell.graph.inputs[0]].dtype
+
 
 def token_domains(spec: InputSpec) -> list[list[float]]:
     """The values each flat element of a token input takes (a continuous range: its ends and
@@ -113,6 +143,23 @@ def token_domains(spec: InputSpec) -> list[list[float]]:
 def reroll(graph: Graph, domains: Sequence[Sequence[float]]) -> Recurrence:
     """The recurrence the unrolled graph computes, or NotARecurrence naming what breaks it;
     `domains[i]` lists the values of the token input's flat element i."""
+    with one_thread():
+        return _reroll(graph, domains)
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """torch on one thread: the analysis runs thousands of tiny ops, where a second thread only
+    costs synchronisation (10× slower on a loaded machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _reroll(graph: Graph, domains: Sequence[Sequence[float]]) -> Recurrence:
     sequence = _sequence_input(graph)
     length = graph[sequence].shape[1]
     sunk = sink_position_slices(graph, domains)

@@ -146,9 +146,7 @@ def _slice(graph: Graph, value: str, dim: int, kept: range, like: Node) -> str:
 
 
 def _rebuilt(graph: Graph, source: Node, inputs: list[str], like: Node, **attrs: object) -> str:
-    return graph.add(
-        source.op, inputs, {**source.attrs, **attrs}, name=like.name, meta=source.meta
-    )
+    return graph.add(source.op, inputs, {**source.attrs, **attrs}, name=like.name, meta=source.meta)
 
 
 def _resized(shape: tuple[int, ...], dim: int, size: int) -> tuple[int, ...]:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from . import distill, explain, fold, lower, prune, sr, synth  # noqa: F401 - registers passes
+from . import distill, explain, fold, lower, prune, reroll, sr, synth  # noqa: F401 - registers passes
 
 __all__ = ["PIPELINES", "default_pipeline"]
 
-EXACT = ("fold", "prune", "lower")
+EXACT = ("fold", "reroll", "prune", "lower")
 # auto and symbolic search the same way; symbolic then fails unless every output is a closed form
 SEARCH = (*EXACT, "explain", "synth", "distill", "sr")
 # mode → the passes it runs, in order

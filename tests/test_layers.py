@@ -36,6 +36,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "nnc.symbolic",
             "nnc.expr_ranges",
             "nnc.bounds",
+            "nnc.sinking",
+            "nnc.reroll",
         },
     ),
     (
