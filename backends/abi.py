@@ -6,6 +6,9 @@ const char *NAME_metadata(void);                                JSON
 int64_t NAME(int64_t a, int64_t b);                             scalar form, when it exists
 int     NAME_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);
                                     column-wise, native types: _i32/_i64 or _f32/_f64
+int64_t NAME_string(int64_t n, const int64_t *tokens);   an automaton: decision after a string
+int32_t NAME_step(int32_t state, int64_t token);         ... the state after one more token
+int64_t NAME_decision(int32_t state);                    ... the decision in a state
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from nnc.errors import InputError
 __all__ = [
     "C_TYPES",
     "Abi",
+    "AutomatonAbi",
     "ScalarArg",
     "SymbolNames",
     "TensorInfo",
@@ -116,6 +120,29 @@ class SymbolNames:
     def column_entry(self, suffix: str) -> str:
         return f"{self.prefix}_batch_{suffix}"
 
+    @property
+    def string_entry(self) -> str:
+        return f"{self.prefix}_string"
+
+    @property
+    def step_entry(self) -> str:
+        return f"{self.prefix}_step"
+
+    @property
+    def decision_entry(self) -> str:
+        return f"{self.prefix}_decision"
+
+
+@dataclass(frozen=True)
+class AutomatonAbi:
+    """What the header says about an automaton library: its size, tokens and how far it was
+    verified against the network."""
+
+    states: int
+    alphabet: tuple[int, ...]
+    verified: str  # one sentence per check
+    table: dict[str, Any]  # transitions, decisions (Automaton.to_json), for the metadata
+
 
 @dataclass(frozen=True)
 class Abi(SymbolNames):
@@ -128,6 +155,7 @@ class Abi(SymbolNames):
     constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
     metadata: dict[str, Any]
     columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
+    automaton: AutomatonAbi | None = None  # NAME_string / _step / _decision exist
 
     @property
     def input_numel(self) -> int:

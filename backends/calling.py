@@ -15,9 +15,15 @@ from nnc.errors import BackendError, InputError
 
 from .abi import TensorInfo
 
-__all__ = ["EVAL_BATCH_TYPE", "NativeFunction", "column_type"]
+__all__ = ["AUTOMATON_TYPES", "EVAL_BATCH_TYPE", "NativeAutomaton", "NativeFunction", "column_type"]
 
 EVAL_BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+# NAME_string, NAME_step, NAME_decision
+AUTOMATON_TYPES = (
+    ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int64, ctypes.c_void_p),
+    ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int32, ctypes.c_int64),
+    ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_int32),
+)
 _OUTPUT_DTYPES = {"argmax": np.int64, "threshold": np.bool_}
 _COLUMN_DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}
 
@@ -25,6 +31,29 @@ _COLUMN_DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np
 def column_type(arguments: int) -> Any:
     """ctypes prototype of NAME_batch_<t>(n, column..., out)."""
     return ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64, *[ctypes.c_void_p] * (arguments + 1))
+
+
+class NativeAutomaton:
+    """A compiled automaton's own entries: the decision after a whole string of any length, or
+    one token at a time from `start` (`step`, then `decision`); -1 marks a token outside the
+    alphabet (and every state after it)."""
+
+    start = 0
+
+    def __init__(self, string: Any, step: Any, decision: Any, keepalive: Any = None) -> None:
+        self._string, self._step, self._decision = string, step, decision
+        self._keepalive = keepalive
+
+    def __call__(self, tokens: Any) -> int:
+        """The decision after the whole string (a 1-D sequence of tokens)."""
+        array = np.ascontiguousarray(_to_numpy(tokens), dtype=np.int64).reshape(-1)
+        return int(self._string(len(array), array.ctypes.data))
+
+    def step(self, state: int, token: int) -> int:
+        return int(self._step(state, token))
+
+    def decision(self, state: int) -> int:
+        return int(self._decision(state))
 
 
 class NativeFunction:
@@ -38,8 +67,10 @@ class NativeFunction:
         semantics: str,
         keepalive: Any = None,
         column_entries: dict[str, Any] | None = None,
+        automaton: NativeAutomaton | None = None,
     ) -> None:
         self._eval_batch = eval_batch
+        self.automaton = automaton  # the automaton's own entries, when the model is one
         self._columns = column_entries or {}  # "i32" → NAME_batch_i32, ...
         self.inputs = tuple(inputs)
         self.output = output

@@ -15,6 +15,7 @@ from llvmlite import ir
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op
 
+from .automaton import emit_automaton
 from .closed_forms import emit_expr, emit_table
 from .kernel import (
     ALIGNMENT,
@@ -460,5 +461,6 @@ EMITTERS: dict[object, Emitter] = {
     Op.CAT: _emit_cat,
     Op.EXPR: emit_expr,
     Op.TABLE: emit_table,
+    Op.AUTOMATON: emit_automaton,
     Op.SCAN: _emit_scan,
 }

@@ -18,6 +18,7 @@ from nnc.graph import Graph, Node
 from nnc.ops import Op
 
 from .abi import Abi
+from .automaton import define_automaton_entries
 from .closed_forms import ExprEmitter
 from .codegen import emit_kernel
 from .kernel import (
@@ -67,6 +68,8 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
     _define_eval(module, abi, single)
     _define_eval_batch(module, abi, batch)
     _define_metadata(module, abi)
+    if abi.automaton is not None:
+        define_automaton_entries(module, abi, graph[graph.outputs[0]])
     if abi.scalar_args is not None:
         output = graph[graph.outputs[0]]
         closed = (

@@ -7,6 +7,32 @@ from .abi import C_TYPES, Abi
 __all__ = ["render_header"]
 
 
+def _automaton_lines(abi: Abi) -> list[str]:
+    """The automaton entries, with what was verified."""
+    automaton = abi.automaton
+    assert automaton is not None
+    upper = abi.prefix.upper()
+    tokens = ", ".join(map(str, automaton.alphabet))
+    return [
+        "",
+        (
+            f"/* Finite automaton: {automaton.states} states, start state {upper}_START, over "
+            f"the tokens {{{tokens}}}; any length."
+        ),
+        f" * Verified against the network on {automaton.verified}.",
+        f" * Streaming: int32_t s = {upper}_START; for each token t: s = {abi.step_entry}(s, t);",
+        (
+            f" * then {abi.decision_entry}(s). -1: n < 0, a token outside the alphabet, an "
+            "invalid state. */"
+        ),
+        f"#define {upper}_START 0",
+        f"#define {upper}_STATES {automaton.states}",
+        f"int64_t {abi.string_entry}(int64_t n, const int64_t *tokens);",
+        f"int32_t {abi.step_entry}(int32_t state, int64_t token);",
+        f"int64_t {abi.decision_entry}(int32_t state);",
+    ]
+
+
 def render_header(abi: Abi) -> str:
     """A self-contained C header declaring every exported function, with the layout documented."""
     guard = f"NNC_{abi.prefix.upper()}_H"
@@ -59,5 +85,7 @@ def render_header(abi: Abi) -> str:
         ctype = C_TYPES[suffix]
         columns = ", ".join(f"const {ctype} *{a.name}" for a in abi.scalar_args or ())
         lines.append(f"int {abi.column_entry(suffix)}(int64_t n, {columns}, {ctype} *out);")
+    if abi.automaton is not None:
+        lines += _automaton_lines(abi)
     lines += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
     return "\n".join(lines)

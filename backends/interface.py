@@ -13,7 +13,7 @@ from nnc.graph import Graph
 from nnc.ops import Op, is_integer_dtype
 from nnc.spec import InputSpec
 
-from .abi import Abi, ScalarArg, TensorInfo
+from .abi import Abi, AutomatonAbi, ScalarArg, TensorInfo
 
 __all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "abi_json", "make_abi"]
 
@@ -23,11 +23,15 @@ JIT_PREFIX = "nnc"  # symbol prefix of code compiled in process
 
 def abi_json(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Any]:
     abi = make_abi("x", graph, specs, {})
-    return {
+    out = {
         "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in abi.inputs],
         "output": {"shape": list(abi.output.shape), "dtype": abi.output.dtype},
         "scalar": [a.name for a in abi.scalar_args] if abi.scalar_args is not None else None,
     }
+    if abi.automaton is not None:
+        automaton = abi.automaton
+        out["automaton"] = {**automaton.table, "verified": automaton.verified}
+    return out
 
 
 def make_abi(
@@ -57,6 +61,23 @@ def make_abi(
         tuple(constants),
         metadata,
         columns,
+        _automaton(node),
+    )
+
+
+def _automaton(node: Any) -> AutomatonAbi | None:
+    """The automaton entries' facts when the output is an automaton."""
+    if node.op is not Op.AUTOMATON:
+        return None
+    automaton, verified = node.attrs["automaton"], node.attrs["verified"]
+    checks = [verified["exhaustive"], *verified["sampled"]]
+    sentences = [
+        f"{'every string' if c['complete'] else 'a sample of ' + str(c['strings']) + ' strings'}"
+        f" of length {c['lengths'][0]}..{c['lengths'][1]}: {c['agreement']}/{c['strings']} agree"
+        for c in checks
+    ]
+    return AutomatonAbi(
+        automaton.states, automaton.alphabet, "; ".join(sentences), automaton.to_json()
     )
 
 

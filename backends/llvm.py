@@ -8,7 +8,7 @@ from nnc.graph import Graph
 
 from .abi import Abi
 from .aot import write_shared_library
-from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
+from .calling import AUTOMATON_TYPES, EVAL_BATCH_TYPE, NativeAutomaton, NativeFunction, column_type
 from .entrypoints import build_module
 from .jit import jit, needs_libmvec, optimize, target_machine
 
@@ -37,8 +37,22 @@ class LLVMBackend:
         columns = {
             s: prototype(engine.get_function_address(abi.column_entry(s))) for s in abi.columns
         }
+        automaton = None
+        if abi.automaton is not None:
+            names = (abi.string_entry, abi.step_entry, abi.decision_entry)
+            entries = [
+                kind(engine.get_function_address(name))
+                for kind, name in zip(AUTOMATON_TYPES, names)
+            ]
+            automaton = NativeAutomaton(*entries, keepalive=engine)
         return NativeFunction(
-            eval_batch, abi.inputs, abi.output, semantics, keepalive=engine, column_entries=columns
+            eval_batch,
+            abi.inputs,
+            abi.output,
+            semantics,
+            keepalive=engine,
+            column_entries=columns,
+            automaton=automaton,
         )
 
     def write(self, graph: Graph, abi: Abi, path: Path) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 from nnc.errors import InputError
 
 from .abi import C_TYPES, SymbolNames, TensorInfo
-from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
+from .calling import AUTOMATON_TYPES, EVAL_BATCH_TYPE, NativeAutomaton, NativeFunction, column_type
 
 __all__ = ["LoadedLibrary", "load"]
 
@@ -54,8 +54,13 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
         for s in C_TYPES
         if hasattr(library, names.column_entry(s))
     }
+    automaton = None
+    if "automaton" in abi:
+        symbols = (names.string_entry, names.step_entry, names.decision_entry)
+        entries = [kind((s, library)) for kind, s in zip(AUTOMATON_TYPES, symbols)]
+        automaton = NativeAutomaton(*entries, keepalive=library)
     loaded = LoadedLibrary(
-        eval_batch, inputs, output, metadata["output"]["semantics"], library, columns
+        eval_batch, inputs, output, metadata["output"]["semantics"], library, columns, automaton
     )
     loaded.metadata = metadata
     loaded.prefix = prefix

@@ -219,6 +219,7 @@ def _show(args: argparse.Namespace) -> int:
     from nnc.backends.abi import SymbolNames
     from nnc.backends.loader import load
 
+    from .automaton import Automaton
     from .errors import MissingDependencyError
 
     library = load(args.library)
@@ -237,6 +238,11 @@ def _show(args: argparse.Namespace) -> int:
     symbols = [names.eval, names.eval_batch, names.metadata_symbol]
     if meta["abi"]["scalar"] is not None:
         symbols.insert(0, library.prefix)
+    automaton = meta["abi"].get("automaton")
+    if automaton is not None:
+        symbols[-1:-1] = [names.string_entry, names.step_entry, names.decision_entry]
+        print(f"automaton verified against the network on {automaton['verified']}:")
+        print(Automaton.from_json(automaton).table())
     print("exports: " + ", ".join(symbols))
     if args.asm:
         if shutil.which("objdump") is None:

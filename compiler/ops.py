@@ -92,6 +92,7 @@ class Op(enum.Enum):
     # closed forms found by the symbolic passes (see closed_form.py)
     EXPR = "expr"
     TABLE = "table"
+    AUTOMATON = "automaton"  # attrs["automaton"] (automaton.Automaton) run over each token string
     # loops: the state after attrs["cell"] (reroll.Cell) read each position (dim 1) of its input
     SCAN = "scan"
 
@@ -237,6 +238,7 @@ OP_TABLE: dict[Op, OpInfo] = {
     Op.TAKE: OpInfo(2, "movement", _take),
     Op.EXPR: OpInfo(None, "closed_form", lambda t, a: _expr(t, a), declared_meta=True),
     Op.TABLE: OpInfo(None, "closed_form", lambda t, a: _table(t, a), declared_meta=True),
+    Op.AUTOMATON: OpInfo(1, "closed_form", lambda t, a: _automaton(t, a), declared_meta=True),
     Op.SCAN: OpInfo(1, "loop", lambda t, a: _scan(t, a), declared_meta=True),
 }
 
@@ -249,6 +251,12 @@ def _expr(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
 
 def _table(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
     return evaluate_table(a["table"], a["axes"], t, a["shape"])
+
+
+def _automaton(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
+    strings = t[0].reshape(len(t[0]), -1).numpy()
+    decisions = torch.from_numpy(a["automaton"].run(strings))
+    return decisions.to(DTYPES[a["dtype"]]).reshape(len(strings), *a["shape"][1:])
 
 
 def _scan(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .automaton import render_png
 from .fidelity import Fidelity
 from .pipeline import PassRecord
 
@@ -127,6 +128,9 @@ class Report:
                 ]
                 if picture:
                     lines.append(f"![embedding spectrum]({picture.name})")
+        for r in self.passes:
+            if r.data.get("automaton"):
+                lines += _automaton_section(r.data["automaton"], path)
         if self.fidelity.disagreements:
             lines += ["", "## Disagreements (input: network → artifact)", ""]
             lines += [f"- {p}: {n} → {a}" for p, n, a in self.fidelity.disagreements]
@@ -137,6 +141,42 @@ class Report:
         ]
         path.write_text("\n".join(lines))
         return path
+
+
+def _automaton_section(automaton: dict[str, Any], path: Path) -> list[str]:
+    """The extracted automaton: verdict, checks, transitions, a regular expression, a drawing."""
+    verdict = "compiled" if automaton["accepted"] else f"not used: {automaton['reason']}"
+    lines = [
+        "",
+        "## Finite automaton",
+        "",
+        f"{automaton['states']} states over {automaton['alphabet']} ({verdict}).",
+        "",
+    ]
+    if automaton["regex"]:
+        lines += [f"Strings it accepts: `{automaton['regex']}`", ""]
+    for check in automaton["checks"]:
+        how = "every string" if check["complete"] else f"{check['strings']} sampled strings"
+        lines.append(
+            f"- {how} of length {check['lengths'][0]}..{check['lengths'][1]}: agrees with the "
+            f"network on {check['agreement']}/{check['strings']}"
+        )
+        lines += [f"  - {s}: network {n}, automaton {a}" for s, n, a in check["disagreements"]]
+    lines += ["", "```", automaton["table"], "```", ""]
+    picture = render_png(automaton["dot"], path.with_name(path.stem + "-automaton.png"))
+    if picture:
+        lines.append(f"![automaton]({picture.name})")
+    lines += [
+        "",
+        "<details><summary>Graphviz DOT</summary>",
+        "",
+        "```dot",
+        automaton["dot"],
+        "```",
+        "",
+        "</details>",
+    ]
+    return lines
 
 
 def _plot_spectrum(spectrum: dict[str, Any], path: Path) -> Path | None:

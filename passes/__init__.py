@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-from . import distill, explain, fold, lower, prune, reroll, sr, synth  # noqa: F401 - registers passes
+from . import (  # noqa: F401 - registers passes
+    automata,
+    distill,
+    explain,
+    fold,
+    lower,
+    prune,
+    reroll,
+    sr,
+    synth,
+)
 
 __all__ = ["PIPELINES", "default_pipeline"]
 
 EXACT = ("fold", "reroll", "prune", "lower")
 # auto and symbolic search the same way; symbolic then fails unless every output is a closed form
-SEARCH = (*EXACT, "explain", "synth", "distill", "sr")
+SEARCH = (*EXACT, "explain", "automata", "synth", "distill", "sr")
 # mode → the passes it runs, in order
 PIPELINES: dict[str, tuple[str, ...]] = {"auto": SEARCH, "exact": EXACT, "symbolic": SEARCH}
 

@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "nnc.bounds",
             "nnc.sinking",
             "nnc.reroll",
+            "nnc.automaton",
         },
     ),
     (
