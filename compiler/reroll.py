@@ -166,14 +166,9 @@ def _reroll(graph: Graph, domains: Sequence[Sequence[float]]) -> Recurrence:
     reads = _token_reads(sunk, sequence, length)
     masks = _position_masks(sunk, reads)
     frontiers = [[]] + [_frontier(sunk, masks, reads, t) for t in range(1, length - 1)]
+    if len({len(f) for f in frontiers[1:]}) != 1:
+        raise _late_read(sunk, masks, frontiers[-1], length - 2)
     frontiers[0] = _first_state(sunk, frontiers, reads)
-    sizes = {len(f) for f in frontiers}
-    if len(sizes) != 1 or not frontiers[0]:
-        raise NotARecurrence(
-            f"the values carried from one step to the next differ in number between steps "
-            f"({[len(f) for f in frontiers]})",
-            hint="re-rolling needs the same cell applied to every token",
-        )
     signature = _signature(sunk, frontiers, reads, 1)
     for t in range(2, length - 1):
         if _signature(sunk, frontiers, reads, t) != signature:
@@ -263,6 +258,18 @@ def _frontier(graph: Graph, masks: dict[str, int], reads: dict[int, str], t: int
         if _derived(graph, graph[name].inputs, set(carried) - {name}, masks, barrier):
             carried.remove(name)
     return carried
+
+
+def _late_read(graph: Graph, masks: dict[str, int], frontier: Sequence[str], t: int) -> Exception:
+    """The error for a state that grows from step to step: name the oldest value still read."""
+    oldest = min(frontier, key=lambda n: _top(masks[n]))
+    reader = max((_top(masks[u]), u) for u in graph.users(oldest))
+    return NotARecurrence(
+        f"%{oldest}, computed at step {_top(masks[oldest])}, is read by %{reader[1]} after step "
+        f"{t}: the network reads earlier steps' values directly (e.g. a mean or attention over "
+        "every step's output), not only a state carried from step to step",
+        hint="re-rolling needs the output to read only the state after the last token",
+    )
 
 
 def _derived(
@@ -451,26 +458,30 @@ def _initial_state(
     zero: Cell,
     tokens: Sequence[torch.Tensor],
 ) -> torch.Tensor:
-    """What the first step feeds the cell for a state: token-free values matched structurally
-    against step 1, or zeros when step 0 computes what the cell computes from a zero state."""
-    bound = _correspond(graph, frontiers[0], frontiers[1], frontiers[0], reads[0], reads[1])
-    matched = bound is not None and len(bound) == len(frontiers[0])
-    if matched and not any(masks[n] for n in bound.values()):
+    """The state the first step starts from: what step 0 reads where step 1 reads its state
+    (torch folds what step 0 computes from a constant start state into constants; those places
+    are skipped), zeros where step 0 reads nothing. Checked: the cell from that state computes
+    what step 0 computes, for every token."""
+    bound = _correspond(
+        graph, frontiers[0], frontiers[1], frontiers[0], reads[0], reads[1], (masks, 1 << 1)
+    )
+    start = zero.initial.clone()
+    offsets = np.cumsum([0] + [graph[n].numel for n in frontiers[0]])
+    if bound:
         string = torch.stack([tokens[0].reshape(-1)] * len(reads), dim=1)
         values = node_values(graph, [string.reshape(graph[graph.inputs[0]].shape)])
-        parts = [values[bound[i]].reshape(1, -1) for i in range(len(bound))]
-        return torch.cat(parts, dim=1).to(zero.initial.dtype)
-    parts = [graph[n] for n in frontiers[0]]
-    first = _extract(graph, frontiers[0], parts, [], reads[0], reads)
+        for i, name in bound.items():
+            if not masks[name]:
+                start[0, offsets[i] : offsets[i + 1]] = values[name].reshape(-1)
+    first = _extract(graph, frontiers[0], [graph[n] for n in frontiers[0]], [], reads[0], reads)
     for token in tokens:
-        expected = zero(zero.initial, token)
-        got = interpret(first, [token])[0]
-        if not torch.allclose(got, expected, rtol=CHECK_RTOL, atol=CHECK_ATOL):
+        expected = interpret(first, [token])[0]
+        if not torch.allclose(zero(start, token), expected, rtol=CHECK_RTOL, atol=CHECK_ATOL):
             raise NotARecurrence(
-                "the first step is neither the cell applied to a constant state nor to zeros",
+                "the first step is not the cell applied to one start state",
                 hint="re-rolling needs the network to start every sequence from one state",
             )
-    return zero.initial
+    return start
 
 
 def _correspond(
@@ -480,10 +491,13 @@ def _correspond(
     state: Sequence[str],
     earlier_read: str,
     later_read: str,
+    folded: tuple[dict[str, int], int] | None = None,
 ) -> dict[int, str] | None:
     """Walk what step k computes (`earlier`) alongside what step k + 1 computes (`later`, from
     `state` and its token): where step k + 1 reads state value i, step k reads its own state
-    value i. Returns them (index → node), or None when the two steps compute differently."""
+    value i. Returns them (index → node), or None when the two steps compute differently.
+    `folded` (position masks, the later token's bit): step k may hold a constant where step k + 1
+    computes from its state alone (a folded start state); those pairs are skipped."""
     index = {name: i for i, name in enumerate(state)}
     bound: dict[int, str] = {}
     stack, seen = list(zip(earlier, later)), set()
@@ -502,9 +516,10 @@ def _correspond(
             continue
         x, y = graph[a], graph[b]
         same = (x.op, x.shape, x.dtype, len(x.inputs)) == (y.op, y.shape, y.dtype, len(y.inputs))
-        if not same or x.op is Op.INPUT or _attrs(x) != _attrs(y):
-            return None
-        if x.op is Op.CONST and not torch.equal(x.value, y.value):
+        same = same and x.op is not Op.INPUT and _attrs(x) == _attrs(y)
+        if not same or (x.op is Op.CONST and not torch.equal(x.value, y.value)):
+            if folded and not folded[0][a] and not folded[0][b] & folded[1]:
+                continue
             return None
         stack.extend(zip(x.inputs, y.inputs))
     return bound
