@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
+from nnc.reroll import one_thread
 from torch import nn
 
 # DFAs as (transitions[state][symbol], accepting states), start state 0
@@ -117,16 +118,18 @@ def train_on_language(
     symbols: int = 2,
     seed: int = 0,
 ) -> nn.Module:
-    """Train `model` to decide `label(strings) -> 0/1` on random strings, one length per batch."""
+    """Train `model` to decide `label(strings) -> 0/1` on random strings, one length per batch
+    (on one thread: small batches only pay for synchronising a second one)."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     optimiser = torch.optim.Adam(model.parameters(), lr=1e-2)
-    for step in range(steps):
-        length = int(lengths[step % len(lengths)])
-        strings = rng.integers(0, symbols, size=(64, length))
-        target = torch.from_numpy(label(strings))
-        loss = nn.functional.cross_entropy(model(torch.from_numpy(strings)), target)
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
+    with one_thread():
+        for step in range(steps):
+            length = int(lengths[step % len(lengths)])
+            strings = rng.integers(0, symbols, size=(64, length))
+            target = torch.from_numpy(label(strings))
+            loss = nn.functional.cross_entropy(model(torch.from_numpy(strings)), target)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
     return model.eval()
