@@ -23,8 +23,9 @@ def _automaton_lines(abi: Abi) -> list[str]:
         f" * Streaming: int32_t s = {upper}_START; for each token t: s = {abi.step_entry}(s, t);",
         (
             f" * then {abi.decision_entry}(s). -1: n < 0, a token outside the alphabet, an "
-            "invalid state. */"
+            "invalid state."
         ),
+        " * The empty string was not verified: the network reads at least one token. */",
         f"#define {upper}_START 0",
         f"#define {upper}_STATES {automaton.states}",
         f"int64_t {abi.string_entry}(int64_t n, const int64_t *tokens);",

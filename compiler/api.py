@@ -15,7 +15,7 @@ from nnc.passes.distill import module_nodes
 from .artifact import Artifact
 from .closed_form import closed_form_text, is_closed_form
 from .errors import FidelityError, InputError, error_context
-from .fidelity import Gate, check
+from .fidelity import Gate, check, decide
 from .frontend import to_graph, trace
 from .graph import Graph
 from .modelfile import load_model
@@ -120,7 +120,7 @@ def compile(
             graph, native, compile_native, reference, specs, opts, gate, approximate
         )
     say(fidelity.summary())
-    truth = _against_labels(labels, loaded, native) if labels is not None else None
+    truth = _against_labels(labels, loaded, native, opts.output) if labels is not None else None
     ops = sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
     report = Report(
         opts.mode,
@@ -137,14 +137,25 @@ def compile(
 
 
 def _against_labels(
-    labels: tuple[Any, Any], loaded: Any, native: NativeFunction
-) -> dict[str, float]:
-    """Max and RMS error of the network and of the compiled artifact against labelled data."""
+    labels: tuple[Any, Any], loaded: Any, native: NativeFunction, output: OutputSemantics
+) -> dict[str, Any]:
+    """The network and the compiled artifact against labelled data: max and RMS error of values,
+    or — for decisions — how many labels each gets wrong, and the first such inputs."""
     inputs, truth = labels
     points = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
     truth = np.asarray(truth, dtype=np.float64)
-    network = run_model(loaded.module, points, loaded.static_batch).reshape(truth.shape)
+    network = run_model(loaded.module, points, loaded.static_batch)
     compiled = native.run(abi_rows(points)).reshape(truth.shape)
+    if output.kind != "raw":
+        decisions = np.asarray(decide(network, output)[0], dtype=np.float64).reshape(truth.shape)
+        rows = abi_rows(points)
+        out: dict[str, Any] = {"points": len(truth)}
+        for who, values in (("network", decisions), ("artifact", compiled)):
+            wrong = np.flatnonzero((values != truth).reshape(len(truth), -1).any(axis=1))
+            out[f"{who}_wrong"] = len(wrong)
+            out[f"{who}_wrong_inputs"] = [_point(rows[i]) for i in wrong[:LISTED_LABELS]]
+        return out
+    network = network.reshape(truth.shape)
     scale = float(np.abs(truth).max()) or 1.0
     return {
         f"{who}_{what}": value
@@ -154,6 +165,13 @@ def _against_labels(
             ("rmse", float(np.sqrt(np.mean((values - truth) ** 2)))),
         )
     }
+
+
+LISTED_LABELS = 10  # wrongly decided labelled inputs listed in the report
+
+
+def _point(row: np.ndarray) -> list[float | int]:
+    return [int(v) if float(v).is_integer() else float(v) for v in row]
 
 
 def with_output_head(graph: Graph, output: OutputSemantics) -> Graph:

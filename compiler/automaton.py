@@ -76,6 +76,38 @@ class Automaton:
         outputs = np.array([int(self.outputs[q]) for q in order])
         return Automaton(transitions.reshape(len(order), self.symbols), outputs, self.alphabet)
 
+    def minimised(self) -> Automaton:
+        """The reachable states, merged where no string tells them apart: Moore's partition
+        refinement (split blocks by decision, then by the blocks each symbol leads to)."""
+        reachable = self.canonical()
+        block = [int(v) for v in reachable.outputs]
+        while True:
+            signatures = [
+                (block[q], *(block[r] for r in reachable.transitions[q]))
+                for q in range(reachable.states)
+            ]
+            numbering = {sig: i for i, sig in enumerate(dict.fromkeys(signatures))}
+            refined = [numbering[sig] for sig in signatures]
+            if len(numbering) == len(set(block)):
+                break
+            block = refined
+        first = {b: q for q, b in reversed(list(enumerate(refined)))}
+        transitions = [[refined[r] for r in reachable.transitions[first[b]]] for b in sorted(first)]
+        outputs = [int(reachable.outputs[first[b]]) for b in sorted(first)]
+        return Automaton(
+            np.array(transitions).reshape(len(first), self.symbols),
+            np.array(outputs),
+            self.alphabet,
+        ).canonical()
+
+    def with_fresh_start(self, decision: int) -> Automaton:
+        """The same automaton behind a new start state that nothing re-enters, deciding
+        `decision` on the empty string (the other states keep theirs)."""
+        transitions = np.vstack([self.transitions[:1], self.transitions]) + 1
+        transitions[0] = self.transitions[0] + 1
+        outputs = np.concatenate([[decision], self.outputs])
+        return Automaton(transitions, outputs, self.alphabet)
+
     def same_as(self, other: Automaton) -> bool:
         """Equal up to renaming of the states (both minimal)."""
         a, b = self.canonical(), other.canonical()

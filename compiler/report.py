@@ -24,7 +24,7 @@ class Report:
     seconds: dict[str, float] = field(default_factory=dict)  # stage → wall time
     graph: dict[str, int] = field(default_factory=dict)  # final ops and parameters
     closed_form: str | None = None  # the formula (or table) the output became, if any
-    truth: dict[str, float] | None = None  # errors against labelled data, when given
+    truth: dict[str, Any] | None = None  # errors against labelled data, when given
 
     def text(self) -> str:
         lines = [f"closed form: {self.closed_form}"] if self.closed_form else []
@@ -55,7 +55,15 @@ class Report:
                 f"  {point}: {network} → {artifact}"
                 for point, network, artifact in self.fidelity.disagreements
             )
-        if self.truth:
+        if self.truth and "network_wrong" in self.truth:
+            t = self.truth
+            lines.append(
+                f"against the labelled data ({t['points']} points): the network decides "
+                f"{t['network_wrong']} wrong, the artifact {t['artifact_wrong']}"
+            )
+            lines.extend(f"  network wrong on {p}" for p in t["network_wrong_inputs"])
+            lines.extend(f"  artifact wrong on {p}" for p in t["artifact_wrong_inputs"])
+        elif self.truth:
             t = self.truth
             lines.append(
                 f"against the labelled data: network max rel error "
@@ -108,7 +116,7 @@ class Report:
             "|---|---|---|---|---|---|---|",
         ]
         for r in self.passes:
-            notes = "<br>".join(n.replace("|", "\\|") for n in r.notes)
+            notes = "<br>".join(n.replace("|", "\\|").replace("\n", "<br>") for n in r.notes)
             lines.append(
                 f"| {r.name} | {'yes' if r.changed else 'no'} | {r.nodes[0]} → "
                 f"{r.nodes[1]} | {r.params[0]:,} → {r.params[1]:,} | {r.flops[0]:,} → {r.flops[1]:,} "

@@ -9,10 +9,12 @@ Learning: L* (AALpy) with the re-rolled network (compiler/reroll.py) as the memb
 every string up to the checked length as the equivalence oracle (automata_learning.py).
 
 Verified, and said how far: against the network's cell run to that length, on every string of
-length ≤ K, K = L (the traced length) when those are at most `MAX_STRINGS` strings, else the
+length 1 .. K, K = L (the traced length) when those are at most `MAX_STRINGS` strings, else the
 largest K that fits plus `SAMPLE` strings of lengths K+1 .. L; and on `SAMPLE` strings of lengths
 L+1 .. 2L, to show whether the automaton generalises as the network does (reported, not gated).
-Disagreements are listed as synth lists them.
+Disagreements are listed as synth lists them. The empty string is not checked: a recurrent layer
+reads at least one token, so the start state's own decision is free and set to what keeps the
+automaton smallest.
 
 The size rule keeps the automaton honest — it is accepted only when
   * it has at most `MAX_STATES` states,
@@ -97,8 +99,8 @@ def automata(graph: Graph, ctx: PassContext) -> Graph:
         oracle = NetworkOracle(recurrence, ctx.native, alphabet)
         depth = _exhaustive_depth(len(alphabet), length)
         try:
-            learned = learn(oracle, depth, MAX_STATES)
-            half = learn(oracle, math.ceil(depth / 2), MAX_STATES)
+            learned = learn(oracle, depth, MAX_STATES, ctx.gate.agreement)
+            half = learn(oracle, math.ceil(depth / 2), MAX_STATES, ctx.gate.agreement)
         except TooManyStates as error:
             ctx.note(
                 f"kept the network: its decisions on strings up to length {depth} need more "
@@ -180,8 +182,8 @@ def _alphabet(graph: Graph, ctx: PassContext) -> list[int] | None:
 
 
 def _exhaustive_depth(symbols: int, length: int) -> int:
-    """The longest K ≤ length with every string of length ≤ K at most MAX_STRINGS strings."""
-    depth, total = 0, 1
+    """The longest K ≤ length with every string of length 1..K at most MAX_STRINGS strings."""
+    depth, total = 0, 0
     while depth < length and total + symbols ** (depth + 1) <= MAX_STRINGS:
         depth += 1
         total += symbols**depth
@@ -189,16 +191,16 @@ def _exhaustive_depth(symbols: int, length: int) -> int:
 
 
 def _checks(automaton: Automaton, oracle: Any, depth: int, length: int) -> list[Check]:
-    """Every string up to `depth`; a sample of lengths depth+1 .. length when depth < length; a
-    sample of lengths length+1 .. 2·length."""
+    """Every string of length 1 .. depth (the network reads at least one token); a sample of
+    lengths depth+1 .. length when depth < length; a sample of lengths length+1 .. 2·length."""
     from .automata_learning import level_decisions
 
-    network = oracle.levels(depth)
-    mine = level_decisions(automaton, depth)
+    network = oracle.levels(depth)[1:]
+    mine = level_decisions(automaton, depth)[1:]
     strings = sum(len(level) for level in network)
     agreement = sum(int((a == b).sum()) for a, b in zip(network, mine))
-    exhaustive = Check((0, depth), strings, agreement, True)
-    for k, (a, b) in enumerate(zip(network, mine)):
+    exhaustive = Check((1, depth), strings, agreement, True)
+    for k, (a, b) in enumerate(zip(network, mine), start=1):
         for index in np.flatnonzero(a != b)[: SHOWN_DISAGREEMENTS - len(exhaustive.disagreements)]:
             tokens = [automaton.alphabet[s] for s in _unindex(index, k, oracle.symbols)]
             exhaustive.disagreements.append((tokens, int(a[index]), int(b[index])))

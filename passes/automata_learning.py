@@ -1,12 +1,16 @@
 """Learning the automaton with AALpy: Angluin's L* (Moore machines, Rivest–Schapire counterexample
 processing) with the network as the membership oracle and, as the equivalence oracle, every string
 up to a length — checked level by level against the network's decisions, shortest disagreement
-first. A hypothesis larger than the state budget ends the learning: the network's behaviour on
+first. Hypotheses grow one state at a time, so the first that agrees with the network as the Gate
+asks of a program is the smallest L* offers (as synth keeps the smallest program); a network that
+learned its language but for a few strings gets the language's automaton, its few disagreements
+listed. A hypothesis larger than the state budget ends the learning: the network's behaviour on
 those strings needs more states than the size rule allows.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -34,15 +38,23 @@ class TooManyStates(Exception):
         self.states = states
 
 
-def learn(oracle: NetworkOracle, depth: int, max_states: int) -> Automaton:
-    """The minimal automaton L* learns from the network, equivalent to it on every string of
-    length ≤ depth; TooManyStates when a hypothesis grows past `max_states`."""
+def learn(oracle: NetworkOracle, depth: int, max_states: int, agreement: float = 1.0) -> Automaton:
+    """The first (smallest) automaton L* learns from the network that agrees with it on at least
+    `agreement` of the non-empty strings of length ≤ depth (as the Gate asks of a program);
+    TooManyStates when a hypothesis grows past `max_states` first."""
     sul = NetworkSUL(oracle)
-    equivalence = ExhaustiveOracle(sul, depth, max_states)
+    equivalence = ExhaustiveOracle(sul, depth, max_states, agreement)
     symbols = list(range(oracle.symbols))
     learned = run_Lstar(symbols, sul, equivalence, automaton_type="moore", print_level=0)
-    learned.minimize()
-    return to_automaton(learned, oracle.alphabet)
+    return _smallest(to_automaton(learned, oracle.alphabet))
+
+
+def _smallest(learned: Automaton) -> Automaton:
+    """Minimised, with the empty string's decision free: the network never decides the empty
+    string (a recurrent layer reads at least one token), so a fresh start state, never entered
+    again, takes the decision that lets it merge with another state, if one does."""
+    candidates = [learned.with_fresh_start(int(d)).minimised() for d in set(learned.outputs)]
+    return min(candidates, key=lambda a: (a.states, a.outputs[0] != learned.outputs[0]))
 
 
 def to_automaton(moore: Any, alphabet: np.ndarray) -> Automaton:
@@ -95,24 +107,28 @@ class NetworkSUL(SUL):
 
 
 class ExhaustiveOracle(Oracle):
-    """AALpy equivalence oracle: the hypothesis against the network on every string of length
-    ≤ depth; the first disagreement (shortest, then lexicographic) is the counterexample."""
+    """AALpy equivalence oracle: the hypothesis against the network on every non-empty string of
+    length ≤ depth. It is accepted when it agrees on `agreement` of them; otherwise the first
+    disagreement (shortest, then lexicographic) is the counterexample."""
 
-    def __init__(self, sul: NetworkSUL, depth: int, max_states: int) -> None:
+    def __init__(self, sul: NetworkSUL, depth: int, max_states: int, agreement: float) -> None:
         super().__init__(list(range(sul.oracle.symbols)), sul)
-        self.network = sul.oracle.levels(depth)
+        self.network = sul.oracle.levels(depth)[1:]
         self.alphabet = sul.oracle.alphabet
         self.max_states = max_states
+        strings = sum(len(level) for level in self.network)
+        self.allowed = strings - math.ceil(agreement * strings)  # disagreements it may keep
 
     def find_cex(self, hypothesis: Any) -> tuple[int, ...] | None:
         if hypothesis.size > self.max_states:
             raise TooManyStates(hypothesis.size)
         automaton = to_automaton(hypothesis, self.alphabet)
-        for length, decisions in enumerate(level_decisions(automaton, len(self.network) - 1)):
-            wrong = np.flatnonzero(decisions != self.network[length])
-            if len(wrong):
-                return _word(int(wrong[0]), length, automaton.symbols)
-        return None
+        levels = level_decisions(automaton, len(self.network))[1:]
+        wrong = [np.flatnonzero(mine != theirs) for mine, theirs in zip(levels, self.network)]
+        if sum(len(w) for w in wrong) <= self.allowed:
+            return None
+        length = next(k for k, w in enumerate(wrong) if len(w))
+        return _word(int(wrong[length][0]), length + 1, automaton.symbols)
 
 
 def _word(index: int, length: int, base: int) -> tuple[int, ...]:

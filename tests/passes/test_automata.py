@@ -76,11 +76,11 @@ def test_report_and_library_say_what_was_verified(tmp_path: Path) -> None:
     artifact = _compile(PlantedDFA(DIVISIBLE_BY_3).eval(), 10)
     notes = _automaton_notes(artifact)
     assert any(
-        "every string of length 0..10: agrees with the network on 2047/2047" in n for n in notes
+        "every string of length 1..10: agrees with the network on 2046/2046" in n for n in notes
     )
     assert any("of length 11..20" in n for n in notes)
     header = artifact.save(tmp_path / "div3.so").with_suffix(".h").read_text()
-    assert "every string of length 0..10: 2047/2047 agree" in header
+    assert "every string of length 1..10: 2046/2046 agree" in header
     library = nnc.load(tmp_path / "div3.so")
     assert library.automaton([1, 1, 0]) == 1 and library.automaton([1, 0, 0]) == 0
     markdown = artifact.report.write_markdown(tmp_path / "report.md").read_text()
