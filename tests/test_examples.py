@@ -85,3 +85,39 @@ def test_shipped_checkpoints_carry_no_build_paths() -> None:
                 for marker in (b"/home/", b"/root/", b"/work/", b"/tmp/", b"site-packages"):
                     assert marker not in data, f"{checkpoint.name}:{name} contains {marker!r}"
         assert checkpoint.stat().st_size < 4 << 20
+
+
+AUTOMATA = ROOT / "examples" / "automata"
+
+
+def test_automata_example_streams_the_language_from_c(tmp_path: Path) -> None:
+    """README of examples/automata: the GRU trained on 'contains 1011' compiles to the language's
+    5-state automaton, which main.c streams token by token."""
+    assert main([str(AUTOMATA / "has1011.pt2"), "-o", str(tmp_path / "has1011.so"), "-q"]) == 0
+    library = nnc.load(tmp_path / "has1011.so")
+    assert library.metadata["abi"]["automaton"]["states"] == 5
+    strings = np.random.default_rng(0).integers(0, 2, size=(200, 30))
+    contains = ["1011" in "".join(map(str, s)) for s in strings]
+    assert [library.automaton(s) for s in strings] == [int(c) for c in contains]
+    binary = tmp_path / "has1011"
+    subprocess.run(
+        [
+            "cc",
+            "-O2",
+            f"-I{tmp_path}",
+            "-DLANG=has1011",
+            "-DLANG_START=HAS1011_START",
+            '-DHEADER="has1011.h"',
+            str(AUTOMATA / "main.c"),
+            str(tmp_path / "has1011.so"),
+            "-o",
+            str(binary),
+            f"-Wl,-rpath,{tmp_path}",
+        ],
+        check=True,
+    )
+    printed = subprocess.run(
+        [str(binary), "0101101"], capture_output=True, text=True, check=True
+    ).stdout
+    decisions = re.findall(r"decision (-?\d)", printed)
+    assert decisions == ["0", "0", "0", "0", "1", "1", "1"] and "whole string: 1" in printed

@@ -10,7 +10,10 @@ from automata_zoo import Recurrent
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL
 from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
+from nnc.interpret import interpret
+from nnc.ops import Op
 from nnc.reroll import NotARecurrence, Recurrence, reroll, token_domains
+from nnc.sinking import sink_position_slices
 from nnc.spec import parse_inputs
 from torch import nn
 
@@ -127,3 +130,13 @@ def test_what_is_not_one_cell_per_token_is_refused(
 ) -> None:
     with pytest.raises(NotARecurrence, match=reason):
         _rerolled(model, spec)
+
+
+def test_sinking_keeps_the_outputs_and_gives_each_step_its_token() -> None:
+    graph, specs = _traced(Recurrent("LSTM", layers=2), "s:int[5]={0,1,2}")
+    sunk = sink_position_slices(graph, token_domains(specs[0]))
+    tokens = torch.tensor([[2, 0, 1, 1, 0]])
+    torch.testing.assert_close(interpret(sunk, [tokens]), interpret(graph, [tokens]))
+    reads = [sunk[user] for user in sunk.users(sunk.inputs[0])]
+    assert sorted(n.attrs["start"] for n in reads) == list(range(5))
+    assert all(n.op is Op.SLICE and n.attrs["end"] == n.attrs["start"] + 1 for n in reads)

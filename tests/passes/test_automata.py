@@ -87,6 +87,20 @@ def test_report_and_library_say_what_was_verified(tmp_path: Path) -> None:
     assert "## Finite automaton" in markdown and "digraph automaton" in markdown
 
 
+def test_labels_count_wrong_decisions() -> None:
+    """Labelled with another language, the parity network and its automaton are wrong on the
+    strings where the two languages differ."""
+    strings = all_strings(10)
+    artifact = _compile(
+        PlantedDFA(PARITY).eval(), 10, labels=(strings, dfa_decisions(DIVISIBLE_BY_3, strings))
+    )
+    differ = int((dfa_decisions(PARITY, strings) != dfa_decisions(DIVISIBLE_BY_3, strings)).sum())
+    truth = artifact.report.truth
+    assert truth["points"] == len(strings)
+    assert truth["network_wrong"] == truth["artifact_wrong"] == differ > 0
+    assert "the network decides" in artifact.report.text()
+
+
 def test_behaviour_that_keeps_growing_keeps_the_network() -> None:
     """A counter (balanced brackets, nested up to 20): on strings up to 14 it needs more states
     than on strings up to 7 — no sign of a regular behaviour."""
