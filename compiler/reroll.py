@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import itertools
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,11 +35,21 @@ from .errors import InputError
 from .graph import Graph, Node
 from .interpret import interpret, node_values
 from .ops import DTYPES, Op
+from .rewrite import remove_dead
 from .sinking import sink_position_slices
 from .spec import InputSpec, Range, Values
 from .verify import verify_graph
 
-__all__ = ["Cell", "NotARecurrence", "Recurrence", "one_thread", "reroll", "token_domains"]
+__all__ = [
+    "MIN_LENGTH",
+    "Cell",
+    "NotARecurrence",
+    "Recurrence",
+    "one_thread",
+    "recurrence_of",
+    "reroll",
+    "token_domains",
+]
 
 MIN_LENGTH = 4  # steps 1 and 2 show the cell and where step 0 leaves its state
 CHECK_STRINGS = 16  # random strings the re-rolled network is compared with the unrolled one on
@@ -105,19 +116,24 @@ class Recurrence:
         renamed = {self.readout.inputs[0]: state}
         for node in self.readout.nodes():
             if node.op is not Op.INPUT:
-                renamed[node.name] = out.add(
-                    node.op,
-                    [renamed[i] for i in node.inputs],
-                    node.attrs,
-                    name=node.name,
-                    value=node.value,
-                    shape=node.shape,
-                    dtype=node.dtype,
-                    meta=node.meta,
-                )
+                renamed[node.name] = _copy(out, node, [renamed[i] for i in node.inputs])
         out.outputs = [renamed[name] for name in self.readout.outputs]
         verify_graph(out, after="re-rolling")
         return out
+
+
+def _copy(graph: Graph, node: Node, inputs: Sequence[str]) -> str:
+    """`node` added to `graph` reading `inputs` (its name kept when free)."""
+    return graph.add(
+        node.op,
+        inputs,
+        node.attrs,
+        name=node.name,
+        value=node.value,
+        shape=node.shape,
+        dtype=node.dtype,
+        meta=node.meta,
+    )
 
 
 def _dtype(cell: Cell) -> str:
@@ -138,6 +154,28 @@ def token_domains(spec: InputSpec) -> list[list[float]]:
             assert isinstance(domain, Range)
             out.append([domain.lo, (domain.lo + domain.hi) / 2, domain.hi])
     return out
+
+
+def recurrence_of(graph: Graph, domains: Sequence[Sequence[float]]) -> Recurrence:
+    """The recurrence a graph computes: read from its scan node when it has one (the reroll pass
+    ran), else re-rolled."""
+    scans = [n for n in graph.nodes() if n.op is Op.SCAN]
+    if not scans:
+        return reroll(graph, domains)
+    if len(scans) > 1 or scans[0].inputs[0] != graph.inputs[0]:
+        raise NotARecurrence("the graph has more than one loop, or a loop over something else")
+    (scan,) = scans
+    readout = Graph()
+    renamed = {scan.name: _packed_state(readout, scan.shape[1], scan.dtype)}
+    for node in graph.nodes():
+        if node.name in renamed or node.op is Op.INPUT:
+            continue
+        if any(i not in renamed for i in node.inputs):
+            raise NotARecurrence(f"%{node.name} reads the tokens other than through the loop")
+        renamed[node.name] = _copy(readout, node, [renamed[i] for i in node.inputs])
+    readout.outputs = [renamed[n] for n in graph.outputs]
+    remove_dead(readout)
+    return Recurrence(scan.attrs["cell"], readout, graph[graph.inputs[0]].shape[1], scan.inputs[0])
 
 
 def reroll(graph: Graph, domains: Sequence[Sequence[float]]) -> Recurrence:
@@ -162,6 +200,12 @@ def one_thread() -> Iterator[None]:
 def _reroll(graph: Graph, domains: Sequence[Sequence[float]]) -> Recurrence:
     sequence = _sequence_input(graph)
     length = graph[sequence].shape[1]
+    repeats = Counter((n.op, n.shape) for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
+    if max(repeats.values(), default=0) < length - 1:
+        raise NotARecurrence(
+            f"no operation repeats once per position of the {length} tokens, as an unrolled "
+            "loop does"
+        )
     sunk = sink_position_slices(graph, domains)
     reads = _token_reads(sunk, sequence, length)
     masks = _position_masks(sunk, reads)
@@ -402,10 +446,7 @@ def _extract(
     out = Graph()
     renamed: dict[str, str] = {}
     if state:
-        size = sum(p.numel for p in parts)
-        packed = out.add(
-            Op.INPUT, attrs={"spec": "state"}, name="state", shape=(1, size), dtype=parts[0].dtype
-        )
+        packed = _packed_state(out, sum(p.numel for p in parts), parts[0].dtype)
         renamed.update(zip(state, _unpack(out, packed, parts)))
     if token:
         read = graph[token]
@@ -414,20 +455,16 @@ def _extract(
         )
     for node in graph.nodes():
         if node.name in cone:
-            renamed[node.name] = out.add(
-                node.op,
-                [renamed[i] for i in node.inputs],
-                node.attrs,
-                name=node.name,
-                value=node.value,
-                shape=node.shape,
-                dtype=node.dtype,
-                meta=node.meta,
-            )
+            renamed[node.name] = _copy(out, node, [renamed[i] for i in node.inputs])
     results = [renamed[name] for name in outputs]
     out.outputs = [_pack(out, results)] if token else results
     verify_graph(out, after="re-rolling")
     return out
+
+
+def _packed_state(graph: Graph, size: int, dtype: str) -> str:
+    """The input holding the state's values, flattened and concatenated: (1, size)."""
+    return graph.add(Op.INPUT, attrs={"spec": "state"}, name="state", shape=(1, size), dtype=dtype)
 
 
 def _unpack(graph: Graph, packed: str, parts: Sequence[Node]) -> list[str]:

@@ -37,11 +37,10 @@ from nnc.automaton import Automaton
 from nnc.graph import Graph, Node
 from nnc.ops import Op, is_integer_dtype
 from nnc.pipeline import PassContext, register_pass
-from nnc.reroll import Cell, NotARecurrence, Recurrence, one_thread, reroll, token_domains
+from nnc.reroll import NotARecurrence, one_thread, recurrence_of, token_domains
 from nnc.rewrite import remove_dead
-from nnc.spec import InputSpec
 
-__all__ = ["MAX_SHARE", "MAX_STATES", "MAX_STRINGS", "SAMPLE", "automata", "recurrence_of"]
+__all__ = ["MAX_SHARE", "MAX_STATES", "MAX_STRINGS", "SAMPLE", "automata"]
 
 MAX_STATES = 64
 MAX_SHARE = 0.01  # transitions per string checked
@@ -87,7 +86,7 @@ def automata(graph: Graph, ctx: PassContext) -> Graph:
     if alphabet is None:
         return graph
     try:
-        recurrence = recurrence_of(graph, ctx.specs[0])
+        recurrence = recurrence_of(graph, token_domains(ctx.specs[0]))
     except NotARecurrence as error:
         ctx.note(f"skipped: not a recurrence ({error})")
         return graph
@@ -116,40 +115,6 @@ def automata(graph: Graph, ctx: PassContext) -> Graph:
         ctx.note(f"kept the network: {reason}")
         return graph
     return _with_automaton(graph, learned, checks)
-
-
-def recurrence_of(graph: Graph, spec: InputSpec) -> Recurrence:
-    """The recurrence the graph computes: from its scan node when reroll ran, else re-rolled."""
-    scans = [n for n in graph.nodes() if n.op is Op.SCAN]
-    if not scans:
-        return reroll(graph, token_domains(spec))
-    (scan,) = scans
-    if scan.inputs[0] != graph.inputs[0]:
-        raise NotARecurrence("the loop does not read the token input directly")
-    readout = Graph()
-    cell: Cell = scan.attrs["cell"]
-    state = readout.add(
-        Op.INPUT, attrs={"spec": "state"}, name="state", shape=scan.shape, dtype=scan.dtype
-    )
-    renamed = {scan.name: state}
-    for node in graph.nodes():
-        if node.name in renamed or node.op is Op.INPUT:
-            continue
-        if any(i not in renamed for i in node.inputs):
-            raise NotARecurrence(f"%{node.name} reads the tokens other than through the loop")
-        renamed[node.name] = readout.add(
-            node.op,
-            [renamed[i] for i in node.inputs],
-            node.attrs,
-            name=node.name,
-            value=node.value,
-            shape=node.shape,
-            dtype=node.dtype,
-        )
-    readout.outputs = [renamed[n] for n in graph.outputs]
-    remove_dead(readout)
-    length = graph[graph.inputs[0]].shape[1]
-    return Recurrence(cell, readout, length, graph.inputs[0])
 
 
 def _alphabet(graph: Graph, ctx: PassContext) -> list[int] | None:

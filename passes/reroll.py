@@ -12,27 +12,22 @@ operations in the same order, so the pass is exact; the cell and the readout are
 
 from __future__ import annotations
 
-from collections import Counter
-
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
-from nnc.reroll import MIN_LENGTH, Cell, NotARecurrence, Recurrence, reroll, token_domains
+from nnc.reroll import Cell, NotARecurrence, Recurrence, reroll, token_domains
 from nnc.rewrite import rewrite
 
 from .fold import RULES, constant_subexpression
 
-__all__ = ["looks_unrolled", "reroll_pass"]
+__all__ = ["reroll_pass"]
 
 
 @register_pass("reroll", exact=True)
 def reroll_pass(graph: Graph, ctx: PassContext) -> Graph:
     """Re-roll an unrolled recurrent network into one cell applied per token (exact)."""
-    if len(ctx.specs) != 1 or not looks_unrolled(graph):
-        ctx.note(
-            f"skipped: needs one input of at least {MIN_LENGTH} positions and a network that "
-            "repeats its operations once per position"
-        )
+    if len(ctx.specs) != 1:
+        ctx.note("skipped: needs one token input")
         return graph
     try:
         recurrence = reroll(graph, token_domains(ctx.specs[0]))
@@ -49,18 +44,6 @@ def reroll_pass(graph: Graph, ctx: PassContext) -> Graph:
     ctx.count("cell ops", cell_ops)
     ctx.attach("recurrence", {"cell": recurrence.cell.graph.format(), "length": recurrence.length})
     return rolled
-
-
-def looks_unrolled(graph: Graph) -> bool:
-    """A cheap test before the analysis: one input of L ≥ MIN_LENGTH positions and some operation
-    (op and shape) repeated at least L - 1 times, as an unrolled loop repeats its body."""
-    if len(graph.inputs) != 1:
-        return False
-    shape = graph[graph.inputs[0]].shape
-    if len(shape) < 2 or shape[1] < MIN_LENGTH:
-        return False
-    repeats = Counter((n.op, n.shape) for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
-    return max(repeats.values(), default=0) >= shape[1] - 1
 
 
 def _folded(recurrence: Recurrence) -> Recurrence:
