@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from automata_zoo import CONTAINS_101, DIVISIBLE_BY_3, PARITY, all_strings, dfa_decisions
+from automata_zoo import (
+    CONTAINS_101,
+    DIVISIBLE_BY_3,
+    PARITY,
+    PARITY_DOUBLED,
+    all_strings,
+    dfa_decisions,
+)
 from nnc.automaton import INVALID, Automaton, render_png
 
 
@@ -70,3 +77,25 @@ def test_printed_forms(tmp_path: Path) -> None:
     picture = render_png(dot, tmp_path / "a.png")
     if picture is not None:  # Graphviz installed
         assert picture.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_minimised_merges_states_no_string_tells_apart() -> None:
+    doubled = _automaton(PARITY_DOUBLED)
+    minimal = doubled.minimised()
+    assert minimal.states == 2 and minimal.same_as(_automaton(PARITY))
+    for length in range(9):
+        strings = all_strings(length)
+        np.testing.assert_array_equal(minimal.run(strings), doubled.run(strings))
+
+
+def test_minimised_drops_unreachable_states() -> None:
+    unreachable = Automaton(np.array([[0, 1], [1, 0], [2, 2]]), np.array([0, 1, 1]), (0, 1))
+    assert unreachable.minimised().same_as(_automaton(PARITY))
+
+
+def test_a_fresh_start_state_merges_when_its_decision_allows() -> None:
+    """The empty string's decision is free: behind a fresh start that decides as state 0 does,
+    minimising gives the automaton back; deciding otherwise keeps the extra state."""
+    div3 = _automaton(DIVISIBLE_BY_3)
+    assert div3.with_fresh_start(1).minimised().same_as(div3)
+    assert div3.with_fresh_start(0).minimised().states == div3.states + 1

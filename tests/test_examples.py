@@ -19,23 +19,19 @@ ROOT = Path(__file__).resolve().parents[1]
 PHYSICS = ROOT / "examples" / "physics"
 
 
+def _build_c(source: Path, library: Path, *defines: str) -> Path:
+    """Compile an example's C program against a library nnc wrote (header beside it)."""
+    binary = library.with_suffix("")
+    folder = library.parent
+    command = ["cc", "-O2", f"-I{folder}", *defines, str(source), str(library), "-o", str(binary)]
+    subprocess.run([*command, f"-Wl,-rpath,{folder}"], check=True)
+    return binary
+
+
 def test_c_program_calls_the_library(tmp_path: Path) -> None:
     """README's first command: the law comes out, and C, Python and the law agree."""
     assert main([str(PHYSICS / "model.pt2"), "-o", str(tmp_path / "algo.so"), "-q"]) == 0
-    binary = tmp_path / "physics"
-    subprocess.run(
-        [
-            "cc",
-            "-O2",
-            f"-I{tmp_path}",
-            str(PHYSICS / "main.c"),
-            str(tmp_path / "algo.so"),
-            "-o",
-            str(binary),
-            f"-Wl,-rpath,{tmp_path}",
-        ],
-        check=True,
-    )
+    binary = _build_c(PHYSICS / "main.c", tmp_path / "algo.so")
     printed = subprocess.run(
         [str(binary), "2.0", "3.0", "1.5"], capture_output=True, text=True, check=True
     ).stdout
@@ -99,23 +95,8 @@ def test_automata_example_streams_the_language_from_c(tmp_path: Path) -> None:
     strings = np.random.default_rng(0).integers(0, 2, size=(200, 30))
     contains = ["1011" in "".join(map(str, s)) for s in strings]
     assert [library.automaton(s) for s in strings] == [int(c) for c in contains]
-    binary = tmp_path / "has1011"
-    subprocess.run(
-        [
-            "cc",
-            "-O2",
-            f"-I{tmp_path}",
-            "-DLANG=has1011",
-            "-DLANG_START=HAS1011_START",
-            '-DHEADER="has1011.h"',
-            str(AUTOMATA / "main.c"),
-            str(tmp_path / "has1011.so"),
-            "-o",
-            str(binary),
-            f"-Wl,-rpath,{tmp_path}",
-        ],
-        check=True,
-    )
+    defines = ("-DLANG=has1011", "-DLANG_START=HAS1011_START", '-DHEADER="has1011.h"')
+    binary = _build_c(AUTOMATA / "main.c", tmp_path / "has1011.so", *defines)
     printed = subprocess.run(
         [str(binary), "0101101"], capture_output=True, text=True, check=True
     ).stdout
