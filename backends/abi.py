@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,20 @@ class SymbolNames:
     @property
     def decision_entry(self) -> str:
         return f"{self.prefix}_decision"
+
+    def exports(
+        self, scalar: bool, columns: Sequence[str], automaton: bool = False
+    ) -> tuple[str, ...]:
+        """Every function such a library exports, in the header's order: what the loader and
+        `nnc show` list (a test holds it to the header's declarations)."""
+        return (
+            self.eval,
+            self.eval_batch,
+            self.metadata_symbol,
+            *((self.prefix,) if scalar else ()),
+            *(self.column_entry(suffix) for suffix in columns),
+            *((self.string_entry, self.step_entry, self.decision_entry) if automaton else ()),
+        )
 
 
 @dataclass(frozen=True)

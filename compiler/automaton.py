@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["INVALID", "MAX_REGEX", "Automaton", "render_png"]
+__all__ = ["INVALID", "MAX_REGEX", "Automaton", "render_dot", "render_png"]
 
 INVALID = -1  # the decision of a string with a token outside the alphabet
 MAX_REGEX = 80  # characters; a longer regular expression is not printed
@@ -197,9 +197,19 @@ class Automaton:
         return f"automaton<{self.states} states, {self.symbols} symbols, #{digest.hexdigest()[:8]}>"
 
 
-def render_png(dot: str, path: Path) -> Path | None:
-    """Draw DOT text with Graphviz's `dot` when it is installed; None when it is not."""
+def render_dot(dot: str, kind: str = "svg") -> bytes | None:
+    """Draw DOT text with Graphviz's `dot` (svg or png) when it is installed; None when not."""
     if shutil.which("dot") is None:
         return None
-    subprocess.run(["dot", "-Tpng", "-o", str(path)], input=dot.encode(), check=True)
+    return subprocess.run(
+        ["dot", f"-T{kind}"], input=dot.encode(), capture_output=True, check=True
+    ).stdout
+
+
+def render_png(dot: str, path: Path) -> Path | None:
+    """Draw DOT text into a PNG file when Graphviz's `dot` is installed; None when it is not."""
+    picture = render_dot(dot, "png")
+    if picture is None:
+        return None
+    path.write_bytes(picture)
     return path

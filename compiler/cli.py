@@ -1,10 +1,12 @@
-"""The `nnc` command: compile a model file to a shared library and header, or inspect it.
+"""The `nnc` command: compile a model file to a shared library and header, or inspect either.
 
     nnc model.pt2 --input 'x:float[3]=1..3' -o algo.so
     nnc inspect model.pt2 --input 'x:float[3]=1..3'
+    nnc show algo.so --asm
 
 Errors print one line and a hint, and exit with the code of their class (see `EXIT_CODES`);
-NNC_DEBUG=1 shows the traceback.
+NNC_DEBUG=1 shows the traceback, higher levels more (nnc.options.DEBUG_LEVELS). A reader that closes the pipe early (`nnc show x.so | head`)
+ends the command quietly with exit code 141, as other Unix tools do.
 """
 
 from __future__ import annotations
@@ -15,138 +17,39 @@ import os
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
 
-from .errors import NNCError, exit_code
+from .cli_parsers import COMMANDS, compile_parser
+from .errors import InputError, MissingDependencyError, NNCError, exit_code
+from .options import debug_level
+from .version import __version__
 
-__all__ = ["main"]
+__all__ = ["HANDLERS", "main"]
 
-
-def _compile_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nnc",
-        description="Compile a trained PyTorch model into a native shared library (algo.so + "
-        "algo.h) that computes what the network computes, verified against it.",
-        epilog="Also: `nnc inspect MODEL` prints the traced graph; `nnc show LIB [--asm]` describes "
-        "a library; `nnc --list-ops` lists the supported ops. Exit codes: 0 ok, 2 bad "
-        "input, 3 verification failed, 4 missing dependency, 5 backend, 70 internal error.",
-    )
-    parser.add_argument(
-        "model",
-        help="a .pt2 (torch.export.save), TorchScript file, or a "
-        "pickled module with --trust-pickle",
-    )
-    parser.add_argument("-o", "--out", required=True, help="the shared library to write (.so)")
-    _common(parser)
-    parser.add_argument(
-        "--mode",
-        default="auto",
-        choices=("auto", "exact", "symbolic"),
-        help="auto (default): closed forms where they pass verification, the "
-        "faithful network elsewhere; exact: what the network computes, to float "
-        "rounding; symbolic: a closed form or an error",
-    )
-    parser.add_argument("--output", help="raw (default), argmax, or threshold=T")
-    parser.add_argument(
-        "--name",
-        help="prefix of the C functions (default: the output's stem as a C identifier, "
-        "my-model.so → my_model)",
-    )
-    parser.add_argument(
-        "--engine", help="symbolic regression engine: operon (default), pysr, basis"
-    )
-    parser.add_argument(
-        "--sr-seconds",
-        type=float,
-        help="time budget of symbolic regression per output (default 30)",
-    )
-    parser.add_argument(
-        "--synth-seconds", type=float, help="time budget of integer-program synthesis (default 60)"
-    )
-    parser.add_argument(
-        "--symbolic",
-        metavar="MODULES",
-        help="comma-separated modules to distil into closed forms, e.g. --symbolic edge_model",
-    )
-    parser.add_argument(
-        "--gate-rmse",
-        type=float,
-        help="gate for a closed form: RMSE relative to the network output's RMS (default 0.01)",
-    )
-    parser.add_argument(
-        "--gate-max",
-        type=float,
-        help="gate for a closed form: max error relative "
-        "to the network output's largest magnitude (default 0.05)",
-    )
-    parser.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result")
-    parser.add_argument("--passes", help="comma-separated passes to run instead of the default")
-    parser.add_argument(
-        "--cpu",
-        default="host",
-        choices=("host", "generic"),
-        help="optimise for this machine (host) or any x86-64 (generic)",
-    )
-    parser.add_argument("--tolerance", type=float, help="max relative error accepted")
-    parser.add_argument(
-        "--accept-mismatch",
-        action="store_true",
-        help="write the library even when verification fails",
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument(
-        "--report",
-        metavar="FILE.md",
-        help="also write a Markdown report with plots (matplotlib, when installed) beside it",
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    return parser
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--input",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="an input spec, e.g. 'x:float[3]=1..3' (repeat per input)",
-    )
-    parser.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="allow loading a pickled whole module (runs code from the file)",
-    )
-
-
-def _inspect_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nnc inspect",
-        description="Trace a model and print its graph, parameter count and op coverage.",
-    )
-    parser.add_argument("model")
-    _common(parser)
-    return parser
+BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
-        if args[:1] == ["--list-ops"]:
-            return _list_ops()
-        if args[:1] == ["show"]:
-            return _show(_show_parser().parse_args(args[1:]))
-        if args[:1] == ["inspect"]:
-            return _inspect(_inspect_parser().parse_args(args[1:]))
-        return _compile(_compile_parser().parse_args(args))
+        code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's exit-time flush
+        return code
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except NNCError as error:
-        if os.environ.get("NNC_DEBUG"):
+        if isinstance(error.__cause__, BrokenPipeError):
+            return _quiet_broken_pipe()
+        if _tracebacks():
             traceback.print_exc()
         print(f"nnc: error: {error.message}", file=sys.stderr)
         if error.hint:
             print(f"nnc: hint: {error.hint}", file=sys.stderr)
         return exit_code(error)
     except Exception as error:  # noqa: BLE001 - report, never a bare traceback
-        if os.environ.get("NNC_DEBUG"):
+        if _tracebacks():
             traceback.print_exc()
         print(f"nnc: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         print(
@@ -156,14 +59,79 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 70
 
 
-def _compile(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _tracebacks() -> bool:
+    """NNC_DEBUG set to a level of 1 or more (or to anything unreadable: show more, not less)."""
+    return os.environ.get("NNC_DEBUG", "0").strip() not in ("", "0")
 
+
+def _run(args: list[str]) -> int:
+    if args[:1] in (["--version"], ["-V"]):
+        print(_version())
+        return 0
+    if args[:1] and args[0] in COMMANDS:
+        build = COMMANDS[args[0]][2]
+        return HANDLERS[args[0]](build().parse_args(args[1:]))
+    return _compile(compile_parser().parse_args(args))
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away: stop writing, and keep Python's exit-time flush from
+    raising again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (e.g. captured by a test)
+        pass
+    return BROKEN_PIPE
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for package in ("torch", "llvmlite", "sympy"):
+        try:
+            found.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            found.append(f"{package} missing")
+    return f"nnc {__version__} ({', '.join(found)}; Python {sys.version.split()[0]})"
+
+
+def _check_library_path(path: Path) -> None:
+    if path.suffix != ".so":
+        stem = path.name.split(".")[0] or "algo"
+        raise InputError(
+            f"-o {str(path)!r}: nnc writes a shared library, whose name must end in .so",
+            hint=f"write -o {path.with_name(stem + '.so')} (the header goes beside it as {stem}.h)",
+        )
+
+
+def _check_report_path(path: Path) -> None:
+    from .report import REPORT_WRITERS
+
+    if path.suffix not in REPORT_WRITERS:
+        raise InputError(
+            f"--report {str(path)!r}: a report is an .html page or a .md file",
+            hint=f"write --report {path.with_suffix('.html')} or --report {path.with_suffix('.md')}",
+        )
+    if path.suffix == ".html":
+        from .figures import pyplot
+
+        pyplot()  # its pictures need matplotlib: say so before any work
+
+
+def _compile(args: argparse.Namespace) -> int:
     from nnc.backends.aot import check_output_path
 
     from .api import compile
+    from .progress import Progress, live_display
 
-    check_output_path(Path(args.out))
+    out = Path(args.out)
+    check_output_path(out)
+    _check_library_path(out)
+    report_path = Path(args.report) if args.report else None
+    if report_path is not None:
+        _check_report_path(report_path)
     options = {
         "mode": args.mode,
         "trust": args.trust_pickle,
@@ -184,46 +152,58 @@ def _compile(args: argparse.Namespace) -> int:
     ):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"nnc: {line}"))
-    artifact = compile(args.model, args.input or None, log=log, **options)
-    out = artifact.save(Path(args.out), name=args.name)
-    if args.report:
-        artifact.report.write_markdown(Path(args.report))
+    if args.print_after:
+        options["print_after"] = ",".join(args.print_after)
+    debugging = bool(debug_level(os.environ.get("NNC_DEBUG")) or args.print_after)
+    quiet = args.quiet or args.json
+    stream = sys.stderr if quiet else sys.stdout  # asked-for debug output keeps stdout clean
+    log = (
+        (lambda line: None) if not debugging else (lambda line: print(f"nnc: {line}", file=stream))
+    )
+    progress = Progress()
+    with live_display(progress, enabled=not quiet):
+        artifact = compile(args.model, args.input or None, log=log, progress=progress, **options)
+        with progress.task(f"writing {out.name}"):
+            artifact.save(out, name=args.name)
+        if report_path is not None:
+            with progress.task(f"writing {report_path.name}"):
+                artifact.report.write(report_path)
     if args.json:
         print(json.dumps(artifact.report.to_json(), indent=2))
     elif not args.quiet:
-        print(artifact.report.text())
-        print(f"wrote {out} and {out.with_suffix('.h')}")
+        _print_summary(artifact.report)
+        written = [f"{out} ({out.stat().st_size / 1024:.1f} KiB)", str(out.with_suffix(".h"))]
+        written += [str(report_path)] if report_path is not None else []
+        print("\nwrote " + ", ".join(written))
     return 0
 
 
-def _show_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nnc show",
-        description="Describe a library nnc wrote: "
-        "its closed form, verification, C ABI, and (--asm) its code.",
-    )
-    parser.add_argument("library")
-    parser.add_argument(
-        "--asm",
-        action="store_true",
-        help="disassemble the exported functions (needs objdump, from binutils)",
-    )
-    return parser
+def _print_summary(report: Any) -> None:
+    """Colour and two-dimensional formulas on a terminal; plain text otherwise."""
+    if not sys.stdout.isatty():
+        print(report.text())
+        return
+    from rich.console import Console
+
+    from .summary import print_summary
+
+    print_summary(report, Console(highlight=False), pretty=True)
 
 
 def _show(args: argparse.Namespace) -> int:
-    import shutil
-    import subprocess
-
-    from nnc.backends.abi import SymbolNames
     from nnc.backends.loader import load
 
     from .automaton import Automaton
-    from .errors import MissingDependencyError
 
-    library = load(args.library)
+    library = load(args.library, args.name)
     meta = library.metadata
+    code = _disassemble(args.library, library.exports) if args.asm else {}
+    if args.json:
+        found = {"library": args.library, "exports": list(library.exports), "metadata": meta}
+        print(json.dumps({**found, "disassembly": code} if args.asm else found, indent=2))
+        return 0
+    if args.quiet:
+        return 0
     verification = meta["verification"]
     print(
         f"{args.library}: nnc {meta['nnc_version']}, C prefix {library.prefix}, mode "
@@ -234,43 +214,68 @@ def _show(args: argparse.Namespace) -> int:
         f"verified on {verification['points']} points (complete domain: "
         f"{verification['complete']}), passed: {verification['passed']}"
     )
-    names = SymbolNames(library.prefix)
-    symbols = [names.eval, names.eval_batch, names.metadata_symbol]
-    if meta["abi"]["scalar"] is not None:
-        symbols.insert(0, library.prefix)
     automaton = meta["abi"].get("automaton")
     if automaton is not None:
-        symbols[-1:-1] = [names.string_entry, names.step_entry, names.decision_entry]
         print(f"automaton verified against the network on {automaton['verified']}:")
         print(Automaton.from_json(automaton).table())
-    print("exports: " + ", ".join(symbols))
-    if args.asm:
-        if shutil.which("objdump") is None:
-            raise MissingDependencyError("--asm needs objdump", hint="apt-get install binutils")
-        for symbol in symbols[:-1]:
-            listing = subprocess.run(
-                ["objdump", "-d", "--no-show-raw-insn", f"--disassemble={symbol}", args.library],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            body = listing.stdout.split(f"<{symbol}>:", 1)[-1].strip().split("\n\n")[0]
-            print(f"\n{symbol}:\n{body}")
+    print("exports: " + ", ".join(library.exports))
+    for symbol, body in code.items():
+        print(f"\n{symbol}:\n{body}")
     return 0
 
 
-def _list_ops() -> int:
+def _disassemble(library: str, symbols: Sequence[str]) -> dict[str, str]:
+    """objdump's listing of each exported function."""
+    import shutil
+    import subprocess
+
+    if shutil.which("objdump") is None:
+        raise MissingDependencyError("--asm needs objdump", hint="apt-get install binutils")
+    listing = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", library], capture_output=True, text=True, check=True
+    ).stdout
+    return {s: listing.split(f"<{s}>:", 1)[-1].strip().split("\n\n")[0] for s in symbols}
+
+
+def _list(names: list[str], title: str, args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(names, indent=2))
+    elif not args.quiet:
+        print(title)
+        for name in names:
+            print(f"  {name}")
+    return 0
+
+
+def _list_ops(args: argparse.Namespace) -> int:
     from .frontend import LOWERINGS
 
-    print("ATen ops nnc compiles (after torch.export's core-ATen decomposition):")
-    for name in sorted({str(op) for op in LOWERINGS}):
-        print(f"  {name}")
-    return 0
+    names = sorted({str(op) for op in LOWERINGS})
+    return _list(
+        names, "ATen ops nnc compiles (after torch.export's core-ATen decomposition):", args
+    )
+
+
+def _list_passes(args: argparse.Namespace) -> int:
+    from nnc.passes import PIPELINES
+
+    from .pipeline import PASSES
+
+    if args.json:
+        print(json.dumps({n: p.description for n, p in PASSES.items()}, indent=2))
+        return 0
+    modes = {name: [mode for mode, names in PIPELINES.items() if name in names] for name in PASSES}
+    lines = [
+        f"{name:<8} {p.description} ({'exact' if p.exact else 'may approximate'}; "
+        f"{', '.join(modes[name]) or 'only with --passes'})"
+        for name, p in PASSES.items()
+    ]
+    return _list(lines, "passes (what each does; which modes run it):", args)
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    """Print the op coverage, then the graph; an unsupported model lists every op it cannot
-    compile, where the user wrote it, and exits 2."""
+    """The op coverage, then the graph; a model with unsupported ops gets every one listed,
+    where the user wrote it, and exit code 2."""
     import operator
 
     from .errors import UnsupportedOpError
@@ -284,20 +289,50 @@ def _inspect(args: argparse.Namespace) -> int:
     calls = [n for n in program.graph.nodes if n.op == "call_function"]
     used = Counter(op_name(n) for n in calls if n.target is not operator.getitem)
     try:
-        graph = to_graph(program, specs)
+        graph, refused = to_graph(program, specs), set()
     except UnsupportedOpError as error:
-        _print_coverage(used, {p.op for p in error.problems})
-        raise
-    _print_coverage(used, set())
-    print(graph.format())
-    print(f"{len(graph)} nodes, {graph.parameter_count():,} parameters")
+        graph, refused, failure = None, {p.op for p in error.problems}, error
+    coverage = [
+        {"op": op, "count": count, "supported": op not in refused}
+        for op, count in sorted(used.items())
+    ]
+    if not args.json and not args.quiet:
+        print("op coverage (ATen op: count):")
+        for row in coverage:
+            print(f"  {'ok ' if row['supported'] else 'NO '} {row['op']}: {row['count']}")
+    if graph is None:
+        if args.json:
+            problems = [vars(p) for p in failure.problems]
+            print(json.dumps({"coverage": coverage, "unsupported": problems}, indent=2))
+        raise failure
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "coverage": coverage,
+                    "nodes": len(graph),
+                    "parameters": graph.parameter_count(),
+                    "graph": graph.format().splitlines(),
+                },
+                indent=2,
+            )
+        )
+    elif not args.quiet:
+        print(graph.format())
+        print(f"{len(graph)} nodes, {graph.parameter_count():,} parameters")
     return 0
 
 
-def _print_coverage(used: Counter, refused: set[str]) -> None:
-    print("op coverage (ATen op: count):")
-    for op, count in sorted(used.items()):
-        print(f"  {'NO ' if op in refused else 'ok '} {op}: {count}")
+# subcommand → (usage, what it does, parser, handler); the compile command is `nnc MODEL -o ...`
+
+
+# command → what runs it (cli_parsers.COMMANDS holds its usage and parser)
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "inspect": _inspect,
+    "show": _show,
+    "--list-ops": _list_ops,
+    "--list-passes": _list_passes,
+}
 
 
 if __name__ == "__main__":

@@ -9,10 +9,29 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = ["ENGINES", "MODES", "Options", "OutputSemantics", "make_options", "parse_output"]
+__all__ = [
+    "DEBUG_LEVELS",
+    "ENGINES",
+    "MODES",
+    "Options",
+    "OutputSemantics",
+    "debug_level",
+    "make_options",
+    "parse_output",
+]
 
 MODES = ("auto", "exact", "symbolic")
 ENGINES = ("operon", "pysr", "basis")  # symbolic-regression engines (nnc.passes.engines)
+# What the log shows at each NNC_DEBUG / debug= level; a level shows everything below it too.
+DEBUG_LEVELS = {
+    0: "nothing while it runs but the live display on a terminal; the summary afterwards states "
+    "every record and note once (the default)",
+    1: "each stage, and each pass's record and notes as it finishes (changed, ops, parameters, "
+    "flops, time, counts, measured error), and tracebacks of errors",
+    2: "the Graph after the front end and after every pass that changed it",
+    3: "the closed forms in the Graph and the evidence each pass kept, after every pass",
+    4: "the LLVM IR of the compiled graph, before and after optimisation",
+}
 
 
 @dataclass(frozen=True)
@@ -87,6 +106,9 @@ class Options:
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
     cpu: str = "host"  # "host" (fastest here) or "generic" (a library that runs on any x86-64)
     quiet: bool = False
+    debug: int = 0  # what the log shows: a level of DEBUG_LEVELS (NNC_DEBUG when not given)
+    # passes after which the log shows the Graph ("all": the front end and every pass)
+    print_after: tuple[str, ...] = ()
 
 
 def make_options(**given: Any) -> Options:
@@ -99,9 +121,11 @@ def make_options(**given: Any) -> Options:
             raise InputError(f"unknown option {key!r}", hint=hint)
     if "output" in given:
         given["output"] = parse_output(given["output"])
-    for key in ("passes", "operators", "symbolic"):
+    for key in ("passes", "operators", "symbolic", "print_after"):
         if isinstance(given.get(key), str):
             given[key] = tuple(p.strip() for p in given[key].split(",") if p.strip())
+        elif isinstance(given.get(key), list):
+            given[key] = tuple(given[key])
     options = Options(**given)
     if options.mode not in MODES:
         raise InputError(
@@ -123,4 +147,22 @@ def make_options(**given: Any) -> Options:
         raise InputError(f"min_agreement {options.min_agreement!r} must be in (0, 1]")
     if options.tolerance is not None and not options.tolerance > 0:
         raise InputError(f"tolerance {options.tolerance!r} must be a positive number")
+    if options.debug not in DEBUG_LEVELS:
+        raise InputError(
+            f"debug level {options.debug!r} is not available",
+            hint=f"use a level from {min(DEBUG_LEVELS)} to {max(DEBUG_LEVELS)}",
+        )
     return options
+
+
+def debug_level(text: str | None) -> int:
+    """The level NNC_DEBUG asks for: unset or empty is 0, otherwise one of DEBUG_LEVELS."""
+    if not text:
+        return 0
+    if not (text.strip().isdigit() and int(text) in DEBUG_LEVELS):
+        raise InputError(
+            f"NNC_DEBUG={text!r} is not a debug level",
+            hint=f"set NNC_DEBUG to a level from {min(DEBUG_LEVELS)} to {max(DEBUG_LEVELS)} "
+            "(README: Debugging)",
+        )
+    return int(text)

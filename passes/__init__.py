@@ -17,8 +17,10 @@ from . import (  # noqa: F401 - registers passes
 __all__ = ["PIPELINES", "default_pipeline"]
 
 EXACT = ("fold", "reroll", "prune", "lower")
-# auto and symbolic search the same way; symbolic then fails unless every output is a closed form
-SEARCH = (*EXACT, "explain", "automata", "synth", "distill", "sr")
+# auto and symbolic search the same way; symbolic then fails unless every output is a closed form.
+# NOTE: explain runs before prune, so its evidence (e.g. the ablation) is about the network as
+# given, not about an approximately pruned copy of it.
+SEARCH = ("fold", "reroll", "explain", "prune", "lower", "automata", "synth", "distill", "sr")
 # mode → the passes it runs, in order
 PIPELINES: dict[str, tuple[str, ...]] = {"auto": SEARCH, "exact": EXACT, "symbolic": SEARCH}
 

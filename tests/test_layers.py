@@ -59,7 +59,25 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("measurement", {"nnc.fidelity", "nnc.reference", "nnc.verification"}),
     ("pipeline", {"nnc.pipeline"}),
     ("passes", {"nnc.passes", "nnc.passes.*"}),
-    ("driver", {"nnc", "nnc.native", "nnc.artifact", "nnc.report", "nnc.api", "nnc.cli"}),
+    (
+        "driver",
+        {
+            "nnc",
+            "nnc.native",
+            "nnc.artifact",
+            "nnc.report_data",
+            "nnc.comparison",
+            "nnc.figures",
+            "nnc.graph_picture",
+            "nnc.summary",
+            "nnc.report_html",
+            "nnc.report_markdown",
+            "nnc.report",
+            "nnc.api",
+            "nnc.cli_parsers",
+            "nnc.cli",
+        },
+    ),
 ]
 # pairs that may not import each other whatever their order: the backends serve the driver only
 SIBLINGS = [("model", "backends")] + [

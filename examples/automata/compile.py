@@ -137,7 +137,7 @@ def main(out: Path) -> None:
             f"decides {truth['network_wrong']} wrong, the compiled artifact {truth['artifact_wrong']}"
         )
         artifact.save(out / f"{name}.so")
-        artifact.report.write_markdown(out / f"report-{name}.md")
+        artifact.report.write(out / f"report-{name}.md")
         network = eager_network(checkpoint)
         wrong = against_language(source.split("_")[0], artifact, network)
         print(

@@ -4,6 +4,7 @@ answer -1, the tables use the narrowest types, and a C program using the header 
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -144,3 +145,6 @@ def test_loaded_library_exposes_the_automaton(tmp_path: Path) -> None:
     assert library(np.array([[1, 0, 1, 0, 0, 0]]))[0] == 1
     assert library.metadata["abi"]["automaton"]["states"] == 4
     assert "every string of length 0..6: 127/127 agree" in abi.automaton.verified
+    declared = re.findall(r"^[a-z].*?\b(\w+)\(", render_header(abi), re.MULTILINE)
+    assert {"lang_string", "lang_step", "lang_decision"} <= set(library.exports)
+    assert sorted(library.exports) == sorted(declared)

@@ -83,8 +83,10 @@ def test_report_and_library_say_what_was_verified(tmp_path: Path) -> None:
     assert "every string of length 1..10: 2046/2046 agree" in header
     library = nnc.load(tmp_path / "div3.so")
     assert library.automaton([1, 1, 0]) == 1 and library.automaton([1, 0, 0]) == 0
-    markdown = artifact.report.write_markdown(tmp_path / "report.md").read_text()
+    markdown = artifact.report.write(tmp_path / "report.md").read_text()
     assert "## Finite automaton" in markdown and "digraph automaton" in markdown
+    page = artifact.report.write(tmp_path / "report.html").read_text()
+    assert "Finite automaton (automata)" in page and "2046/2046" in page
 
 
 def test_labels_count_wrong_decisions() -> None:
@@ -98,7 +100,7 @@ def test_labels_count_wrong_decisions() -> None:
     truth = artifact.report.truth
     assert truth["points"] == len(strings)
     assert truth["network_wrong"] == truth["artifact_wrong"] == differ > 0
-    assert "the network decides" in artifact.report.text()
+    assert f"labels the network decides {differ:,} wrong" in artifact.report.text()
 
 
 def test_behaviour_that_keeps_growing_keeps_the_network() -> None:
