@@ -13,6 +13,7 @@ int64_t NAME_decision(int32_t state);                    ... the decision in a s
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -99,6 +100,11 @@ class ScalarArg:
     position: int
     integer: bool
 
+    @property
+    def c_type(self) -> str:
+        """Its parameter type in the scalar form."""
+        return "int64_t" if self.integer else "double"
+
 
 @dataclass(frozen=True)
 class SymbolNames:
@@ -147,6 +153,11 @@ class SymbolNames:
             *((self.string_entry, self.step_entry, self.decision_entry) if automaton else ()),
         )
 
+    @property
+    def inline(self) -> str:
+        """The closed form as a static inline function in the header (no symbol in the .so)."""
+        return f"{self.prefix}_inline"
+
 
 @dataclass(frozen=True)
 class AutomatonAbi:
@@ -157,6 +168,15 @@ class AutomatonAbi:
     alphabet: tuple[int, ...]
     verified: str  # one sentence per check
     table: dict[str, Any]  # transitions, decisions (Automaton.to_json), for the metadata
+
+    def to_json(self) -> dict[str, Any]:
+        """As the metadata records it: the table (Automaton.to_json) and what was verified."""
+        return {**self.table, "verified": self.verified}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AutomatonAbi:
+        table = {k: v for k, v in data.items() if k != "verified"}
+        return cls(int(data["states"]), tuple(data["alphabet"]), data["verified"], table)
 
 
 @dataclass(frozen=True)
@@ -180,9 +200,54 @@ class Abi(SymbolNames):
     def scalar(self) -> str | None:
         return self.prefix if self.scalar_args is not None else None
 
+    @property
+    def scalar_result(self) -> str:
+        """The scalar form's return type: int64_t for integer, class and boolean outputs."""
+        return "int64_t" if self.output_integer else "double"
+
     def metadata_json(self) -> str:
         """Deterministic JSON (sorted keys) embedded in the library."""
         return json.dumps(self.metadata, sort_keys=True, separators=(",", ":"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The interface as the library's metadata records it (`abi`): enough for `from_json`."""
+        scalar = self.scalar_args
+        return {
+            "inputs": [
+                {"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in self.inputs
+            ],
+            "output": {"shape": list(self.output.shape), "dtype": self.output.dtype},
+            "output_integer": self.output_integer,
+            "scalar": None if scalar is None else [a.name for a in scalar],
+            "scalar_args": None if scalar is None else [dataclasses.asdict(a) for a in scalar],
+            "constants": [list(c) for c in self.constants],
+            "columns": list(self.columns),
+            **({} if self.automaton is None else {"automaton": self.automaton.to_json()}),
+        }
+
+    @classmethod
+    def from_json(cls, prefix: str, metadata: dict[str, Any]) -> Abi:
+        """The Abi of a library from its metadata (as `to_json` wrote it under "abi")."""
+        try:
+            data = metadata["abi"]
+            scalar = data["scalar_args"]
+            return cls(
+                prefix,
+                tuple(TensorInfo(i["name"], tuple(i["shape"]), i["dtype"]) for i in data["inputs"]),
+                TensorInfo("y", tuple(data["output"]["shape"]), data["output"]["dtype"]),
+                bool(data["output_integer"]),
+                None if scalar is None else tuple(ScalarArg(**a) for a in scalar),
+                tuple((int(p), float(v)) for p, v in data["constants"]),
+                metadata,
+                tuple(data["columns"]),
+                AutomatonAbi.from_json(data["automaton"]) if "automaton" in data else None,
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(
+                "the library's metadata does not describe its C interface (missing or "
+                f"malformed: {error})",
+                hint="rebuild the library with this version of nnc",
+            ) from error
 
 
 C_TYPES = {"i32": "int32_t", "i64": "int64_t", "f32": "float", "f64": "double"}

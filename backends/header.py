@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .abi import C_TYPES, Abi
+from .inline_c import CHECK_FLAGS, InlineForm
 
 __all__ = ["render_header"]
 
@@ -34,8 +35,10 @@ def _automaton_lines(abi: Abi) -> list[str]:
     ]
 
 
-def render_header(abi: Abi) -> str:
-    """A self-contained C header declaring every exported function, with the layout documented."""
+def render_header(abi: Abi, inline: InlineForm | None = None, checked_on: int = 0) -> str:
+    """A self-contained C header declaring every exported function, with the layout documented;
+    with `inline`, the closed form as a static inline function too (checked on `checked_on`
+    verification points)."""
     guard = f"NNC_{abi.prefix.upper()}_H"
     inputs = "\n".join(
         f" *   {info.name}: {info.dtype}[{', '.join(map(str, info.shape))}]" for info in abi.inputs
@@ -47,6 +50,7 @@ def render_header(abi: Abi) -> str:
         f"#define {guard}",
         "",
         "#include <stdint.h>",
+        *(["#include <math.h>"] if inline is not None and inline.uses_libm else []),
         "",
         "#ifdef __cplusplus",
         'extern "C" {',
@@ -54,10 +58,12 @@ def render_header(abi: Abi) -> str:
         "",
         "/* One sample is the inputs below, flattened row-major and concatenated as doubles:",
         inputs,
-        f" * {abi.input_numel} doubles in x; the output is {out.numel} double(s) in y "
-        f"({out.dtype}[{', '.join(map(str, out.shape))}]).",
-        " * Functions return 0 on success, -1 when n < 0, -2 when working memory cannot be allocated.",
-        " * Reentrant: no global mutable state. */",
+        (
+            f" * {abi.input_numel} doubles in x; the output is {out.numel} double(s) in y "
+            f"({out.dtype}[{', '.join(map(str, out.shape))}])."
+        ),
+        " * Functions return 0 on success, -1 when n < 0, -2 when working memory cannot be",
+        " * allocated. Reentrant: no global mutable state. */",
         f"#define {abi.prefix.upper()}_INPUT_SIZE {abi.input_numel}",
         f"#define {abi.prefix.upper()}_OUTPUT_SIZE {out.numel}",
         "",
@@ -66,11 +72,8 @@ def render_header(abi: Abi) -> str:
         f"const char *{abi.metadata_symbol}(void);  /* JSON */",
     ]
     if abi.scalar_args is not None:
-        params = (
-            ", ".join(f"{'int64_t' if a.integer else 'double'} {a.name}" for a in abi.scalar_args)
-            or "void"
-        )
-        result = "int64_t" if abi.output_integer else "double"
+        params = ", ".join(f"{a.c_type} {a.name}" for a in abi.scalar_args) or "void"
+        result = abi.scalar_result
         lines += [
             "",
             "/* Scalar form: one call per sample, constants of the input spec filled in. */",
@@ -79,8 +82,10 @@ def render_header(abi: Abi) -> str:
     if abi.columns:
         lines += [
             "",
-            "/* Column-wise batches in native types: one array per scalar argument, no "
-            "aliasing; return 0, or -1 when n < 0. */",
+            (
+                "/* Column-wise batches in native types: one array per scalar argument, no "
+                "aliasing; return 0, or -1 when n < 0. */"
+            ),
         ]
     for suffix in abi.columns:
         ctype = C_TYPES[suffix]
@@ -88,5 +93,20 @@ def render_header(abi: Abi) -> str:
         lines.append(f"int {abi.column_entry(suffix)}(int64_t n, {columns}, {ctype} *out);")
     if abi.automaton is not None:
         lines += _automaton_lines(abi)
+    if inline is not None:
+        lines += ["", _inline_comment(abi, inline, checked_on), inline.source]
     lines += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
+
+
+def _inline_comment(abi: Abi, inline: InlineForm, checked_on: int) -> str:
+    form = abi.metadata.get("closed_form") or "the closed form"
+    libm = "; link with -lm" if inline.uses_libm else ""
+    lines = [
+        f"Inline form of {form}, for C code to compile into its own loops (no call).",
+        f"It does what {abi.prefix}() does, operation for operation, so it gives the same results",
+        f"on the verified domain: checked on {checked_on:,} verification points, built with",
+        f"cc {' '.join(CHECK_FLAGS)}{libm}. Outside the domain it promises nothing.",
+        "-ffast-math and -ffp-contract=fast can change real-valued results (nnc's README).",
+    ]
+    return "/* " + "\n * ".join(lines) + " */"

@@ -8,7 +8,8 @@ from nnc.graph import Graph
 
 from .abi import Abi
 from .aot import write_shared_library
-from .calling import AUTOMATON_TYPES, EVAL_BATCH_TYPE, NativeAutomaton, NativeFunction, column_type
+from .binding import bind
+from .calling import NativeFunction
 from .entrypoints import build_module
 from .jit import jit, needs_libmvec, optimize, target_machine
 
@@ -32,28 +33,7 @@ class LLVMBackend:
         """A callable over numpy/torch arrays running the JIT-compiled library in this process."""
         machine = target_machine(self.cpu)
         engine = jit(optimize(build_module(graph, abi), machine), machine)
-        eval_batch = EVAL_BATCH_TYPE(engine.get_function_address(abi.eval_batch))
-        prototype = column_type(len(abi.scalar_args or ()))
-        columns = {
-            s: prototype(engine.get_function_address(abi.column_entry(s))) for s in abi.columns
-        }
-        automaton = None
-        if abi.automaton is not None:
-            names = (abi.string_entry, abi.step_entry, abi.decision_entry)
-            entries = [
-                kind(engine.get_function_address(name))
-                for kind, name in zip(AUTOMATON_TYPES, names)
-            ]
-            automaton = NativeAutomaton(*entries, keepalive=engine)
-        return NativeFunction(
-            eval_batch,
-            abi.inputs,
-            abi.output,
-            semantics,
-            keepalive=engine,
-            column_entries=columns,
-            automaton=automaton,
-        )
+        return NativeFunction(abi, bind(abi, engine.get_function_address, engine), semantics)
 
     def write(self, graph: Graph, abi: Abi, path: Path) -> None:
         """Write the shared library `path` (atomically)."""

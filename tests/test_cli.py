@@ -323,8 +323,10 @@ def test_show_lists_and_disassembles_every_export(tmp_path: Path, capsys) -> Non
     nnc.save_model(model, path, inputs=[SPEC])
     out = tmp_path / "law.so"
     assert main([str(path), "-o", str(out), "--mode", "exact", "-q"]) == 0
-    declared = re.findall(r"^[a-z].*?\b(\w+)\(", out.with_suffix(".h").read_text(), re.MULTILINE)
+    header = out.with_suffix(".h").read_text()
+    declared = re.findall(r"^(?!static )[a-z].*?\b(\w+)\(", header, re.MULTILINE)
     assert {"law_batch_f32", "law_batch_f64", "law"} <= set(declared)
+    assert "static inline double law_inline(" in header  # compiled by the caller: no export
     assert main(["show", str(out), "--asm"]) == 0
     printed = capsys.readouterr().out
     exports = printed.split("exports: ")[1].splitlines()[0].split(", ")

@@ -157,14 +157,9 @@ def test_input_nodes_carry_the_spec_name_and_the_batch_dimension() -> None:
     assert (node.shape, node.dtype, node.attrs) == ((1, 3), "float64", {"spec": "velocity"})
 
 
-def test_division_with_rounding_is_refused_by_name() -> None:
-    with pytest.raises(UnsupportedOpError, match=r"aten\.div with rounding_mode='floor'"):
-        _graph(Fn(lambda x: torch.div(x, 2, rounding_mode="floor")), V)
-
-
 def test_indexing_two_dimensions_at_once_is_refused() -> None:
     index = torch.tensor([0, 1])
-    with pytest.raises(UnsupportedOpError, match=r"aten\.index with 2 index tensors") as caught:
+    with pytest.raises(UnsupportedOpError, match=r"with 2 index tensors \(aten\.index\)") as caught:
         _graph(Fn(lambda x: x[:, index, index]), M)
     assert "index one dimension at a time" in caught.value.hint
 
