@@ -85,6 +85,12 @@ class Options:
     min_agreement: float = 0.999  # share of points where a synthesized program must match
     synth_seconds: float = 60.0  # time budget of the integer-program search
     symbolic: tuple[str, ...] = ()  # modules to distil into closed forms (e.g. "edge_model")
+    # modules (or module.node) whose every output unit gets its own formula, for the report
+    units: tuple[str, ...] = ()
+    # independent searches and chunks of exhaustive checks run on this many local processes
+    # (None: one per core; 1: in this process)
+    workers: int | None = None
+    cluster: str | None = None  # a Dask scheduler's address: fan out there instead
     engine: str = "operon"  # symbolic regression: operon (default), pysr or basis
     basis_too: bool = (
         True  # add the (fast, deterministic) basis engine's candidates to every search
@@ -121,7 +127,7 @@ def make_options(**given: Any) -> Options:
             raise InputError(f"unknown option {key!r}", hint=hint)
     if "output" in given:
         given["output"] = parse_output(given["output"])
-    for key in ("passes", "operators", "symbolic", "print_after"):
+    for key in ("passes", "operators", "symbolic", "units", "print_after"):
         if isinstance(given.get(key), str):
             given[key] = tuple(p.strip() for p in given[key].split(",") if p.strip())
         elif isinstance(given.get(key), list):
@@ -133,6 +139,13 @@ def make_options(**given: Any) -> Options:
         )
     if options.cpu not in ("host", "generic"):
         raise InputError(f"cpu {options.cpu!r} is not understood", hint="use 'host' or 'generic'")
+    if options.workers is not None and not (
+        isinstance(options.workers, int) and options.workers >= 1
+    ):
+        raise InputError(
+            f"workers {options.workers!r} must be a whole number ≥ 1",
+            hint="workers=1 runs everything in this process; leave it unset for one per core",
+        )
     if options.samples < 1 or options.enumerate_limit < 1:
         raise InputError("samples and enumerate_limit must be at least 1")
     if options.engine not in ENGINES:

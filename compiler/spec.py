@@ -11,7 +11,6 @@ One grammar serves Python and the CLI:
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -183,15 +182,29 @@ class Domain:
                 out.append(spec.calibration)
         return out
 
-    def _enumerate(self) -> list[np.ndarray]:
-        axes = [_element_values(spec, e) for spec in self.specs for e in spec.elements]
-        grid = np.array(list(itertools.product(*axes)), dtype=np.float64).reshape(-1, len(axes))
-        out, start = [], 0
+    def enumerate_range(self, start: int, stop: int) -> list[np.ndarray]:
+        """Points start .. stop-1 of the enumeration (the last element varies fastest, as in
+        itertools.product), computed from their indices: a chunk of a domain too large to hold."""
+        axes = [
+            np.asarray(_element_values(spec, e), dtype=np.float64)
+            for spec in self.specs
+            for e in spec.elements
+        ]
+        index = np.arange(start, stop, dtype=np.int64)
+        columns = []
+        for axis in reversed(axes):
+            index, digit = np.divmod(index, len(axis))
+            columns.append(axis[digit])
+        grid = np.stack(columns[::-1], axis=1) if columns else np.zeros((stop - start, 0))
+        out, first = [], 0
         for spec in self.specs:
-            block = grid[:, start : start + spec.numel]
+            block = grid[:, first : first + spec.numel]
             out.append(block.reshape(-1, *spec.shape).astype(_numpy_dtype(spec.dtype)))
-            start += spec.numel
+            first += spec.numel
         return out
+
+    def _enumerate(self) -> list[np.ndarray]:
+        return self.enumerate_range(0, self.size() or 0)
 
     def _sample(self, n: int, seed: int) -> list[np.ndarray]:
         rng = np.random.default_rng(seed)

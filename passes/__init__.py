@@ -12,6 +12,7 @@ from . import (  # noqa: F401 - registers passes
     reroll,
     sr,
     synth,
+    units,
 )
 
 __all__ = ["PIPELINES", "default_pipeline"]
@@ -25,5 +26,7 @@ SEARCH = ("fold", "reroll", "explain", "prune", "lower", "automata", "synth", "d
 PIPELINES: dict[str, tuple[str, ...]] = {"auto": SEARCH, "exact": EXACT, "symbolic": SEARCH}
 
 
-def default_pipeline(mode: str) -> tuple[str, ...]:
-    return PIPELINES[mode]
+def default_pipeline(mode: str, explain_units: bool = False) -> tuple[str, ...]:
+    """The mode's passes; with units asked for, `units` first, on the traced graph (before any
+    rewrite renames or removes a unit)."""
+    return ("units", *PIPELINES[mode]) if explain_units else PIPELINES[mode]

@@ -23,7 +23,10 @@ PACKAGES = {
 
 # module → layer; a module may import only modules of its own layer or a lower one
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"nnc.errors", "nnc.version", "nnc.progress", "nnc.options", "nnc.spec"}),
+    (
+        "foundation",
+        {"nnc.errors", "nnc.version", "nnc.progress", "nnc.options", "nnc.spec", "nnc.fanout"},
+    ),
     (
         "ir",
         {
@@ -56,7 +59,10 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("backends", {"nnc.backends", "nnc.backends.*"}),
-    ("measurement", {"nnc.fidelity", "nnc.reference", "nnc.verification"}),
+    (
+        "measurement",
+        {"nnc.fidelity", "nnc.reference", "nnc.verification", "nnc.exhaustive"},
+    ),
     ("pipeline", {"nnc.pipeline"}),
     ("passes", {"nnc.passes", "nnc.passes.*"}),
     (
