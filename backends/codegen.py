@@ -17,14 +17,18 @@ from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op
 
 from .arithmetic import ARITHMETIC
+from .automaton import emit_automaton
 from .closed_forms import emit_expr, emit_table
 from .kernel import (
+    ALIGNMENT,
     F32,
     F64,
+    I8,
     I64,
     Buffer,
     Emitter,
     Kernel,
+    WorkspacePlan,
     call_math,
     convert,
     i64,
@@ -420,6 +424,40 @@ def _emit_cat(k: Kernel, node: Node) -> Buffer:
     return out
 
 
+def _emit_scan(k: Kernel, node: Node) -> Buffer:
+    """The state after the cell read every token: the cell is a one-sample kernel of its own,
+    called per position on one row [state | token], its next state copied back into the row."""
+    cell = node.attrs["cell"]
+    size, width = cell.state_size, math.prod(cell.token_shape)
+    length = k.graph[node.inputs[0]].shape[1]
+    name = f"nnc_cell_{node.name}"
+    step = k.module.globals.get(name)
+    if step is None:
+        step = emit_kernel(k.module, cell.graph, 1, size + width, name).fn
+    workspace = k.allocas.alloca(I8, size=i64(max(WorkspacePlan(cell.graph, 1).bytes, 1)))
+    workspace.align = ALIGNMENT
+    row = Buffer(k.allocas.alloca(F64, size=i64(size + width)), F64, F64, (size + width,), 0)
+    after = Buffer(k.allocas.alloca(F64, size=i64(size)), F64, F64, (size,), 0)
+    start = cell.initial.double()
+    initial = _emit_const(
+        k, Node(f"{node.name}_initial", Op.CONST, (), {}, (1, size), "float64", start)
+    )
+    tokens, out = k.buffers[node.inputs[0]], k.new_buffer(node)
+    with k.samples():
+        with k.loop(size) as j:
+            k.store(row, j, k.load(initial, j, F64))
+        with k.loop(length) as t:
+            with k.loop(width) as e:
+                position = k.b.add(k.b.mul(t, i64(width)), e)
+                k.store(row, k.b.add(e, i64(size)), k.load(tokens, position, F64))
+            k.b.call(step, [row.ptr, after.ptr, workspace])
+            with k.loop(size) as j:
+                k.store(row, j, k.load(after, j, F64))
+        with k.loop(size) as j:
+            k.store(out, j, k.load(row, j, out.lane))
+    return out
+
+
 EMITTERS: dict[object, Emitter] = {
     Op.INPUT: _emit_input,
     Op.CONST: _emit_const,
@@ -436,4 +474,6 @@ EMITTERS: dict[object, Emitter] = {
     Op.POOL: emit_pool,
     Op.EXPR: emit_expr,
     Op.TABLE: emit_table,
+    Op.AUTOMATON: emit_automaton,
+    Op.SCAN: _emit_scan,
 }

@@ -17,6 +17,7 @@ from nnc.expr_ranges import fits_int32
 from nnc.graph import Graph, Node
 
 from .abi import Abi
+from .automaton import define_automaton_entries
 from .closed_forms import ExprEmitter
 from .codegen import emit_kernel
 from .interface import scalar_closed_form
@@ -91,6 +92,8 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
     _define_eval(module, abi, single)
     _define_eval_batch(module, abi, batch)
     _define_metadata(module, abi)
+    if abi.automaton is not None:
+        define_automaton_entries(module, abi, graph[graph.outputs[0]])
     if abi.scalar_args is not None:
         closed = scalar_closed_form(graph)
         if closed is not None:

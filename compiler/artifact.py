@@ -11,7 +11,7 @@ import numpy as np
 from nnc.backends import get_backend
 from nnc.backends.abi import Abi, check_prefix, prefix_from_file_name
 from nnc.backends.aot import check_output_path, write_atomically
-from nnc.backends.calling import NativeFunction
+from nnc.backends.calling import NativeAutomaton, NativeFunction
 from nnc.backends.entrypoints import working_memory
 from nnc.backends.header import render_header
 from nnc.backends.inline_c import compile_inline, inline_form
@@ -65,6 +65,12 @@ class Artifact:
         """Column-wise call in native types (one 1-D array per scalar argument): int32 arrays go
         through NAME_batch_i32 without copies, and so on; see the header's _batch_ entries."""
         return self._native.columns(*arrays)
+
+    @property
+    def automaton(self) -> NativeAutomaton | None:
+        """When the model became a finite automaton: its native entries for strings of any length
+        and for one token at a time (`step`, `decision`, from `start`)."""
+        return self._native.automaton
 
     def __repr__(self) -> str:
         return f"<nnc.Artifact {self.options.mode} {self.report.fidelity.summary()}>"

@@ -197,6 +197,8 @@ def _print_summary(report: Any) -> None:
 def _show(args: argparse.Namespace) -> int:
     from nnc.backends.loader import load
 
+    from .automaton import Automaton
+
     library = load(args.library, args.name)
     meta = library.metadata
     code = _disassemble(args.library, library.exports) if args.asm else {}
@@ -222,6 +224,10 @@ def _show(args: argparse.Namespace) -> int:
             f"working memory per call: {memory['eval_bytes']:,} bytes (eval), "
             f"{memory['batch_bytes']:,} bytes (batch, {memory['tile']} samples at a time)"
         )
+    automaton = meta["abi"].get("automaton")
+    if automaton is not None:
+        print(f"automaton verified against the network on {automaton['verified']}:")
+        print(Automaton.from_json(automaton).table())
     print("exports: " + ", ".join(library.exports))
     for symbol, body in code.items():
         print(f"\n{symbol}:\n{body}")

@@ -92,6 +92,9 @@ class Op(enum.Enum):
     # closed forms found by the symbolic passes (see closed_form.py)
     EXPR = "expr"
     TABLE = "table"
+    AUTOMATON = "automaton"  # attrs["automaton"] (automaton.Automaton) run over each token string
+    # loops: the state after attrs["cell"] (reroll.Cell) read each position (dim 1) of its input
+    SCAN = "scan"
 
 
 Reference = Callable[[Sequence[torch.Tensor], dict[str, Any]], torch.Tensor]
@@ -103,6 +106,7 @@ class OpInfo:
 
     arity: int | None  # None: any number of inputs (at least one)
     category: str  # source | elementwise | reduction | linalg | window | movement | closed_form
+    #                | loop
     reference: Reference | None  # None for sources
     # Closed forms cannot run on meta tensors: their shape and dtype are recorded in attrs.
     declared_meta: bool = False
@@ -234,6 +238,8 @@ OP_TABLE: dict[Op, OpInfo] = {
     Op.TAKE: OpInfo(2, "movement", _take),
     Op.EXPR: OpInfo(None, "closed_form", lambda t, a: _expr(t, a), declared_meta=True),
     Op.TABLE: OpInfo(None, "closed_form", lambda t, a: _table(t, a), declared_meta=True),
+    Op.AUTOMATON: OpInfo(1, "closed_form", lambda t, a: _automaton(t, a), declared_meta=True),
+    Op.SCAN: OpInfo(1, "loop", lambda t, a: _scan(t, a), declared_meta=True),
 }
 
 
@@ -245,6 +251,24 @@ def _expr(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
 
 def _table(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
     return evaluate_table(a["table"], a["axes"], t, a["shape"])
+
+
+def _automaton(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
+    strings = t[0].reshape(len(t[0]), -1).numpy()
+    decisions = torch.from_numpy(a["automaton"].run(strings))
+    return decisions.to(DTYPES[a["dtype"]]).reshape(len(strings), *a["shape"][1:])
+
+
+def _scan(t: Sequence[torch.Tensor], a: dict[str, Any]) -> torch.Tensor:
+    """Per sample: from the cell's initial state, the cell applied to each position in turn."""
+    cell = a["cell"]
+    states = []
+    for string in t[0]:
+        state = cell.initial
+        for token in string:
+            state = cell(state, token.reshape(cell.token_shape))
+        states.append(state)
+    return torch.cat(states).to(DTYPES[a["dtype"]])
 
 
 # Dtype names used in specs, graphs, metadata and the C ABI.

@@ -325,7 +325,8 @@ def _measure(graph: Graph, setting: Setting) -> Fidelity:
 def flops(graph: Graph) -> int:
     """Arithmetic per sample, estimated from shapes: 2·m·k·n per matmul, 2·(filter size) per
     convolution output, one per window element of a pooled output, one per element of an
-    elementwise op or reduction input, the operation count of a closed form."""
+    elementwise op or reduction input, the operation count of a closed form, a scan's cell once
+    per position."""
     total = 0
     for node in graph.nodes():
         if node.op is Op.MATMUL:
@@ -339,6 +340,8 @@ def flops(graph: Graph) -> int:
         elif node.op is Op.EXPR:
             rows = node.numel if node.attrs.get("rowwise") else 1
             total += rows * max(1, int(sympy.count_ops(node.attrs["expr"])))
+        elif node.op is Op.SCAN:
+            total += graph[node.inputs[0]].shape[1] * flops(node.attrs["cell"].graph)
         elif node.op in (Op.SUM, Op.AMAX, Op.AMIN, Op.ARGMAX):
             total += graph[node.inputs[0]].numel
         elif OP_TABLE[node.op].category == "elementwise":

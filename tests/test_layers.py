@@ -39,6 +39,9 @@ LAYERS: list[tuple[str, set[str]]] = [
             "nnc.symbolic",
             "nnc.expr_ranges",
             "nnc.bounds",
+            "nnc.sinking",
+            "nnc.reroll",
+            "nnc.automaton",
         },
     ),
     (
