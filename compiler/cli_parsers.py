@@ -65,7 +65,11 @@ def compile_parser() -> argparse.ArgumentParser:
         "rounding; symbolic: a closed form or an error",
     )
     parser.add_argument("--output", help="raw (default), argmax, or threshold=T")
-    parser.add_argument("--name", help="prefix of the C functions (default: the output's stem)")
+    parser.add_argument(
+        "--name",
+        help="prefix of the C functions (default: the output's stem as a C identifier, "
+        "my-model.so → my_model)",
+    )
     parser.add_argument(
         "--engine", help="symbolic regression engine: operon (default), pysr, basis"
     )
