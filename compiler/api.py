@@ -37,6 +37,7 @@ from .reference import (
 )
 from .report import Report
 from .spec import parse_inputs
+from .torch_model import model_gradient
 from .verification import check_against_reference
 from .verify import verify_graph
 
@@ -173,14 +174,20 @@ def _search_and_verify(
         problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
     gate = Gate.from_options(opts)
     compile_native = JitCompiler(opts.cpu)
+    differentiable = all(not s.integer for s in specs)
 
     network = loaded.run
+
+    def gradient(points: list[Any]) -> Any:
+        return model_gradient(loaded.module, points, loaded.static_batch)
+
     setting = Setting(
         opts,
         gate,
         specs,
         compile_native,
         network=network,
+        gradient=gradient if differentiable else None,
         reference=reference,
         discrete=problem,
         fanout=fanout,

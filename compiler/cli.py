@@ -137,6 +137,7 @@ def _compile(args: argparse.Namespace) -> int:
         "trust": args.trust_pickle,
         "cpu": args.cpu,
         "accept_mismatch": args.accept_mismatch,
+        "approximate_formulas": args.approximate_formulas,
     }
     for key in (
         "output",
@@ -144,6 +145,7 @@ def _compile(args: argparse.Namespace) -> int:
         "tolerance",
         "engine",
         "sr_seconds",
+        "sr_evaluations",
         "synth_seconds",
         "seed",
         "symbolic",

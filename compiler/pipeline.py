@@ -82,6 +82,9 @@ class Setting:
     native: CompileNative
     # the original network on any points of the domain: per-input arrays → outputs (n, ...)
     network: Callable[[list[np.ndarray]], np.ndarray] | None = None
+    # its gradient there: per-input arrays → (n, output elements, input elements), or None when
+    # the model is not differentiable (integer inputs)
+    gradient: Callable[[list[np.ndarray]], np.ndarray] | None = None
     reference: Reference | None = None  # the domain points checked and the network's outputs
     discrete: DiscreteProblem | None = None  # an enumerated integer domain with a discrete output
     # runs independent work units (searches, chunks of checks) in order, here or on workers
@@ -118,6 +121,10 @@ class PassContext:
     @property
     def network(self) -> Callable[[list[np.ndarray]], np.ndarray] | None:
         return self.setting.network
+
+    @property
+    def gradient(self) -> Callable[[list[np.ndarray]], np.ndarray] | None:
+        return self.setting.gradient
 
     @property
     def discrete(self) -> DiscreteProblem | None:

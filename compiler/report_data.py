@@ -187,6 +187,25 @@ class ReportData:
             "(enumerate_limit per worker)"
         )
 
+    @property
+    def result(self) -> str:
+        """What the artifact computes: the network, an exact form of it, or a law or an
+        approximation standing in for it, with its measured error."""
+        if self.closed_form is None:
+            return "the network itself (no closed form replaced it)"
+        if not any(r.approximate for r in self.passes):
+            return "an exact form of the network (equal to it up to float rounding)"
+        kinds = {
+            value.get("kind")
+            for r in self.passes
+            for key, value in r.data.items()
+            if key.endswith(" result") and isinstance(value, dict)
+        }
+        label = "a law" if kinds == {"law"} else "an approximation"
+        error = self.fidelity.max_rel
+        measured = f": max rel error {error:.1e} against it" if error is not None else ""
+        return f"{label} of what the network computes{measured}"
+
     def domain_text(self) -> str:
         """Which points verification checked."""
         f = self.fidelity
@@ -224,6 +243,7 @@ class ReportData:
             "output": self.output,
             "inputs": self.inputs,
             "closed_form": self.closed_form,
+            "result": self.result,
             "outputs": [o.to_json() for o in self.outputs],
             "verification": _clean(self.fidelity.to_json()),
             "truth": _clean(self.truth),

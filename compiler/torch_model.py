@@ -22,6 +22,7 @@ __all__ = [
     "chunk_for",
     "eval_mode",
     "example_inputs",
+    "model_gradient",
     "run_model",
 ]
 
@@ -84,6 +85,39 @@ def run_model(
                 )
             outputs.append(out.detach().double().numpy())
     return np.concatenate(outputs)
+
+
+def model_gradient(
+    model: Callable[..., Any], inputs: Sequence[np.ndarray], batch: int | None = None
+) -> np.ndarray:
+    """∂output/∂input at the points by autograd: float64 (n, output elements, input elements of
+    all inputs, flattened in order). Samples are independent at inference, so the gradient of
+    the batch's sum is every sample's own gradient."""
+    n, step = len(inputs[0]), batch or CHUNK
+    rows = []
+    with torch.enable_grad(), eval_mode(model):
+        for start in range(0, n, step):
+            chunk = [
+                torch.from_numpy(np.ascontiguousarray(a[start : start + step])).requires_grad_()
+                for a in inputs
+            ]
+            out = model(*chunk).reshape(len(chunk[0]), -1)
+            per_output = []
+            for k in range(out.shape[1]):
+                grads = torch.autograd.grad(
+                    out[:, k].sum(), chunk, retain_graph=True, allow_unused=True
+                )
+                per_output.append(
+                    torch.cat(
+                        [
+                            (g if g is not None else torch.zeros_like(c)).reshape(len(c), -1)
+                            for g, c in zip(grads, chunk)
+                        ],
+                        dim=1,
+                    )
+                )
+            rows.append(torch.stack(per_output, dim=1).detach().double().numpy())
+    return np.concatenate(rows)
 
 
 @contextlib.contextmanager
