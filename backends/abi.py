@@ -10,6 +10,9 @@ const char *NAME_metadata(void);                                JSON
 int64_t NAME(int64_t a, int64_t b);                             scalar form, when it exists
 int     NAME_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);
                                     column-wise, native types: _i32/_i64 or _f32/_f64
+int64_t NAME_string(int64_t n, const int64_t *tokens);   an automaton: decision after a string
+int32_t NAME_step(int32_t state, int64_t token);         ... the state after one more token
+int64_t NAME_decision(int32_t state);                    ... the decision in a state
 """
 
 from __future__ import annotations
@@ -28,10 +31,12 @@ __all__ = [
     "C_TYPES",
     "ROW_TYPES",
     "Abi",
+    "AutomatonAbi",
     "ScalarArg",
     "SymbolNames",
     "TensorInfo",
     "check_prefix",
+    "prefix_from_file_name",
     "row_suffix",
 ]
 
@@ -67,6 +72,17 @@ def check_prefix(prefix: str) -> str:
             "digit), e.g. --name modadd",
         )
     return prefix
+
+
+def prefix_from_file_name(path_name: str) -> str:
+    """The symbol prefix a library file name implies: its stem (up to the first dot) with every
+    character that a C identifier cannot hold replaced by '_' (`my-model.so` → `my_model`), a
+    leading '_' before a digit, a trailing '_' after a C keyword."""
+    stem = path_name.split(".")[0]
+    prefix = re.sub(r"[^A-Za-z0-9_]", "_", stem) or "model"
+    if prefix[0].isdigit():
+        prefix = "_" + prefix
+    return prefix + "_" if prefix in _C_KEYWORDS else prefix
 
 
 @dataclass(frozen=True)
@@ -128,8 +144,24 @@ class SymbolNames:
         """The threaded twin of a batch entry: one more argument, the thread count."""
         return f"{batch_entry}_threads"
 
+    @property
+    def string_entry(self) -> str:
+        return f"{self.prefix}_string"
+
+    @property
+    def step_entry(self) -> str:
+        return f"{self.prefix}_step"
+
+    @property
+    def decision_entry(self) -> str:
+        return f"{self.prefix}_decision"
+
     def exports(
-        self, scalar: bool, columns: Sequence[str], rows: str | None = None
+        self,
+        scalar: bool,
+        columns: Sequence[str],
+        rows: str | None = None,
+        automaton: bool = False,
     ) -> tuple[str, ...]:
         """Every function such a library exports, in the header's order: what the loader and
         `nnc show` list (a test holds it to the header's declarations)."""
@@ -142,12 +174,33 @@ class SymbolNames:
             *((self.typed_eval(rows), typed, self.threaded(typed)) if typed else ()),
             *((self.prefix,) if scalar else ()),
             *(self.column_entry(suffix) for suffix in columns),
+            *((self.string_entry, self.step_entry, self.decision_entry) if automaton else ()),
         )
 
     @property
     def inline(self) -> str:
         """The closed form as a static inline function in the header (no symbol in the .so)."""
         return f"{self.prefix}_inline"
+
+
+@dataclass(frozen=True)
+class AutomatonAbi:
+    """What the header says about an automaton library: its size, tokens and how far it was
+    verified against the network."""
+
+    states: int
+    alphabet: tuple[int, ...]
+    verified: str  # one sentence per check
+    table: dict[str, Any]  # transitions, decisions (Automaton.to_json), for the metadata
+
+    def to_json(self) -> dict[str, Any]:
+        """As the metadata records it: the table (Automaton.to_json) and what was verified."""
+        return {**self.table, "verified": self.verified}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AutomatonAbi:
+        table = {k: v for k, v in data.items() if k != "verified"}
+        return cls(int(data["states"]), tuple(data["alphabet"]), data["verified"], table)
 
 
 @dataclass(frozen=True)
@@ -162,6 +215,7 @@ class Abi(SymbolNames):
     metadata: dict[str, Any]
     columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
     rows: str | None = None  # typed row entries' suffix ("f32", "i64", "i64_f32"); None: none
+    automaton: AutomatonAbi | None = None  # NAME_string / _step / _decision exist
 
     @property
     def input_numel(self) -> int:
@@ -194,6 +248,7 @@ class Abi(SymbolNames):
             "constants": [list(c) for c in self.constants],
             "columns": list(self.columns),
             "rows": self.rows,
+            **({} if self.automaton is None else {"automaton": self.automaton.to_json()}),
         }
 
     @classmethod
@@ -212,6 +267,7 @@ class Abi(SymbolNames):
                 metadata,
                 tuple(data["columns"]),
                 data.get("rows"),  # None in libraries without typed rows
+                AutomatonAbi.from_json(data["automaton"]) if "automaton" in data else None,
             )
         except (KeyError, TypeError, ValueError) as error:
             raise InputError(

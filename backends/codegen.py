@@ -5,12 +5,16 @@ for floating values, by the precision. Dispatch is by table: op category → emi
 instruction, written once for both float widths. Matmuls against constant weights run as
 packed-panel GEMMs over the whole tile (gemm.py), their bias and activation in the GEMM's epilogue
 (fusion.py decides which); softmax and layer norm run row by row in one loop nest (rows.py);
-float exp, tanh and sigmoid are inline (lane_math.py), so loops over them vectorise. The kernel builder (loops, buffers, the workspace, lane conversion) is
-backends/kernel.py; closed forms (EXPR/TABLE) emit in backends/closed_forms.py.
+float exp, tanh and sigmoid are inline (lane_math.py), so loops over them vectorise; convolutions
+that are matmuls in disguise run as implicit-im2col GEMMs (linear.py), other convolutions and
+pooling in windows.py. The kernel builder (loops, buffers, the workspace, lane conversion) is
+backends/kernel.py; closed forms (EXPR/TABLE) emit in backends/closed_forms.py, rounded division,
+remainders and bit operations in backends/arithmetic.py, the automaton in backends/automaton.py.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
@@ -18,27 +22,35 @@ from llvmlite import ir
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op
 
+from .arithmetic import ARITHMETIC
+from .automaton import emit_automaton
 from .closed_forms import emit_expr, emit_table
 from .isa import Isa
 from .kernel import (
+    ALIGNMENT,
     F32,
     F64,
+    I8,
     I64,
     Buffer,
     Emitter,
     Kernel,
+    WorkspacePlan,
     call_math,
     constant_bytes,
     convert,
     i64,
     is_float,
+    lane_of,
+    row_types,
     strides,
 )
 from .lane_math import LANE_FUNCTIONS
 from .linear import emit_linear, linear_plans, relu
 from .rows import emit_rows, plan_rows
+from .windows import emit_conv, emit_pool
 
-__all__ = ["EMITTERS", "emit_kernel"]
+__all__ = ["EMITTERS", "emit_kernel", "kernel_plan"]
 
 _STORAGE = {"float32": F32, "float16": F32, "bfloat16": F32, "float64": F64}
 _NUMPY_STORAGE = {F32: "<f4", F64: "<f8", I64: "<i8"}
@@ -57,11 +69,7 @@ def emit_kernel(
     """The kernel computing up to `tile` samples of the graph (internal linkage), fully emitted;
     with a vector unit to shape them for, matmuls against constants become tile GEMMs. `rows`:
     the element types of x and y, when not the lanes of the inputs and output."""
-    plans = linear_plans(graph, precision) if isa is not None else {}
-    epilogue_of = {name: plan for plan in plans.values() for name in plan.absorbed}
-    shares = {name: plan.matmul for name, plan in epilogue_of.items()}
-    groups = plan_rows(graph)
-    inside = {n: plan.output for plan in groups.values() for n in plan.nodes if n != plan.output}
+    plans, epilogue_of, groups, shares, inside = _fusion(graph, precision, isa)
     k = Kernel(module, graph, tile, input_numel, name, precision, shares, inside, rows)
     for node in graph.nodes():
         if node.name in plans:
@@ -79,6 +87,33 @@ def emit_kernel(
     _store_output(k)
     k.finish()
     return k
+
+
+def _fusion(graph: Graph, precision: str, isa: Isa | None) -> tuple[dict, dict, dict, dict, dict]:
+    """(GEMM plans, node → the GEMM whose epilogue computes it, row groups, node → the node whose
+    bytes it shares, node → the node whose emitter computes it): what shapes the workspace."""
+    plans = linear_plans(graph, precision) if isa is not None else {}
+    epilogue_of = {name: plan for plan in plans.values() for name in plan.absorbed}
+    shares = {name: plan.matmul for name, plan in epilogue_of.items()}
+    groups = plan_rows(graph)
+    inside = {n: plan.output for plan in groups.values() for n in plan.nodes if n != plan.output}
+    return plans, epilogue_of, groups, shares, inside
+
+
+def kernel_plan(
+    graph: Graph,
+    tile: int,
+    precision: str = "double",
+    isa: Isa | None = None,
+    rows: tuple[ir.Type, ir.Type] | None = None,
+) -> tuple[WorkspacePlan, ir.Type, ir.Type]:
+    """(workspace plan, x row type, y row type) of the kernel `emit_kernel` emits with these
+    arguments, without emitting it: what the entry points' working memory is computed from."""
+    _, _, _, shares, inside = _fusion(graph, precision, isa)
+    inputs = [graph[name].dtype for name in graph.inputs]
+    x_type, y_type = rows or row_types(inputs, graph[graph.outputs[0]].dtype, precision)
+    lane = functools.partial(lane_of, precision=precision)
+    return WorkspacePlan(graph, tile, lane, x_type, shares, inside), x_type, y_type
 
 
 def _store_output(k: Kernel) -> None:
@@ -271,8 +306,14 @@ def _emit_elementwise(k: Kernel, node: Node) -> Buffer:
         values = [
             k.load(s, k.broadcast_offset(index, s.shape), lane) for s, lane in zip(sources, lanes)
         ]
-        k.store(out, k.offset(index, strides(node.shape)), _element(k, node, lanes[-1], values))
+        value = _element(k, node, lanes[-1], values)
+        if node.dtype in _NARROW_INTEGERS and node.op is not Op.CAST:
+            value = _cast(k, node, value)  # int64 lanes wrap around as the node's type does
+        k.store(out, k.offset(index, strides(node.shape)), value)
     return out
+
+
+_NARROW_INTEGERS = frozenset({"int32", "int16", "int8", "uint8"})
 
 
 def _element(k: Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir.Value:
@@ -282,6 +323,8 @@ def _element(k: Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir
         return k.b.select(_truth(k, values[0]), values[1], values[2])
     if node.op in _PREDICATES:
         return _PREDICATES[node.op](k, values)
+    if (node.op, is_float(lane)) in ARITHMETIC:
+        return ARITHMETIC[(node.op, is_float(lane))](k, node, values)
     table = _FLOAT if is_float(lane) else _INT
     if node.op not in table:  # e.g. exp of an integer tensor computes in double
         return _FLOAT[node.op](k, [convert(k.b, v, F64) for v in values])
@@ -466,6 +509,42 @@ def _emit_cat(k: Kernel, node: Node) -> Buffer:
     return out
 
 
+def _emit_scan(k: Kernel, node: Node) -> Buffer:
+    """The state after the cell read every token: the cell is a one-sample kernel of its own,
+    called per position on one row [state | token], its next state copied back into the row."""
+    cell = node.attrs["cell"]
+    size, width = cell.state_size, math.prod(cell.token_shape)
+    length = k.graph[node.inputs[0]].shape[1]
+    name = f"nnc_cell_{node.name}"
+    step = k.module.globals.get(name)
+    rows = (F64, F64)  # the cell reads and writes the double row below, in the kernel's precision
+    if step is None:
+        step = emit_kernel(k.module, cell.graph, 1, size + width, name, k.precision, None, rows).fn
+    cell_plan, _, _ = kernel_plan(cell.graph, 1, k.precision, None, rows)
+    workspace = k.allocas.alloca(I8, size=i64(max(cell_plan.bytes, 1)))
+    workspace.align = ALIGNMENT
+    row = Buffer(k.allocas.alloca(F64, size=i64(size + width)), F64, F64, (size + width,), 0)
+    after = Buffer(k.allocas.alloca(F64, size=i64(size)), F64, F64, (size,), 0)
+    start = cell.initial.double()
+    initial = _emit_const(
+        k, Node(f"{node.name}_initial", Op.CONST, (), {}, (1, size), "float64", start)
+    )
+    tokens, out = k.buffers[node.inputs[0]], k.new_buffer(node)
+    with k.samples():
+        with k.loop(size) as j:
+            k.store(row, j, k.load(initial, j, F64))
+        with k.loop(length) as t:
+            with k.loop(width) as e:
+                position = k.b.add(k.b.mul(t, i64(width)), e)
+                k.store(row, k.b.add(e, i64(size)), k.load(tokens, position, F64))
+            k.b.call(step, [i64(1), row.ptr, after.ptr, workspace])
+            with k.loop(size) as j:
+                k.store(row, j, k.load(after, j, F64))
+        with k.loop(size) as j:
+            k.store(out, j, k.load(row, j, out.lane))
+    return out
+
+
 EMITTERS: dict[object, Emitter] = {
     Op.INPUT: _emit_input,
     Op.CONST: _emit_const,
@@ -478,6 +557,10 @@ EMITTERS: dict[object, Emitter] = {
     Op.SLICE: _emit_slice,
     Op.TAKE: _emit_take,
     Op.CAT: _emit_cat,
+    Op.CONV: emit_conv,
+    Op.POOL: emit_pool,
     Op.EXPR: emit_expr,
     Op.TABLE: emit_table,
+    Op.AUTOMATON: emit_automaton,
+    Op.SCAN: _emit_scan,
 }

@@ -12,7 +12,8 @@ from the stack when it is small and from malloc otherwise; every entry returns 0
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 
 from llvmlite import ir
 from nnc.expr_ranges import fits_int32
@@ -20,8 +21,9 @@ from nnc.graph import Graph, Node
 from nnc.ops import Op
 
 from .abi import Abi
+from .automaton import define_automaton_entries
 from .closed_forms import ExprEmitter
-from .codegen import emit_kernel
+from .codegen import emit_kernel, kernel_plan
 from .interface import scalar_closed_form
 from .isa import Isa
 from .kernel import (
@@ -41,10 +43,18 @@ from .kernel import (
     lane_of,
     precision_for,
 )
-from .memory import inputs_apart, with_workspace
+from .memory import STACK_WORKSPACE_BYTES, inputs_apart, with_workspace
 from .threads import emit_threaded_batch
 
-__all__ = ["MAX_TILE", "THREAD_WORK", "TILE_BYTES", "build_module", "tile_for", "work_per_sample"]
+__all__ = [
+    "MAX_TILE",
+    "THREAD_WORK",
+    "TILE_BYTES",
+    "build_module",
+    "tile_for",
+    "work_per_sample",
+    "working_memory",
+]
 
 MAX_TILE = 16  # samples per kernel call in batch entries
 TILE_BYTES = 512 << 10  # a tile's working memory stays within this (L2-sized)
@@ -58,6 +68,8 @@ def work_per_sample(graph: Graph) -> int:
     for node in graph.nodes():
         if node.op is Op.MATMUL:
             total += node.numel * graph[node.inputs[0]].shape[-1]
+        elif node.op is Op.CONV:  # a window of every input channel of its group per value
+            total += node.numel * math.prod(graph[node.inputs[1]].shape[1:])
         elif node.op not in (Op.INPUT, Op.CONST):
             total += node.numel
     return max(total, 1)
@@ -70,6 +82,61 @@ def tile_for(per_sample_bytes: int) -> int:
     while tile < MAX_TILE and 2 * tile * per_sample_bytes <= TILE_BYTES:
         tile *= 2
     return tile
+
+
+def working_memory(
+    graph: Graph, abi: Abi, precision: str = "double", isa: Isa | None = None
+) -> dict[str, int]:
+    """What the library's entries allocate per call, in bytes, as build_module builds them:
+    NAME_eval's workspace, the batch entry's (a tile of samples plus its row conversions; each
+    thread of the threaded entry takes as much), the tile, the same for the typed row entries
+    when there are any, and the size above which a workspace comes from malloc, not the stack."""
+    precision = precision_for(graph, precision)
+    widths = (abi.input_numel, abi.output.numel)
+    figures = {"malloc_above_bytes": STACK_WORKSPACE_BYTES}
+    entries = [("", (F64, F64))]
+    if abi.rows is not None:
+        entries.append(("typed_", _row_elements(abi.rows)))
+    for prefix, types in entries:
+        kernel_rows = types if is_formula(graph) else None
+        single, *single_types = kernel_plan(graph, 1, precision, isa, kernel_rows)
+        tile = tile_for(single.bytes)
+        batch = single if tile == 1 else kernel_plan(graph, tile, precision, isa, kernel_rows)[0]
+        figures[f"{prefix}eval_bytes"] = _entry_bytes(single.bytes, 1, single_types, types, widths)
+        figures[f"{prefix}batch_bytes"] = _entry_bytes(
+            batch.bytes, tile, single_types, types, widths
+        )
+        figures[f"{prefix}tile"] = tile
+    return figures
+
+
+def _row_elements(rows: str) -> tuple[ir.Type, ir.Type]:
+    """The element types of x and y in the typed row entries with this suffix."""
+    x_kind, _, y_kind = rows.partition("_")
+    return _ROW_ELEMENTS[x_kind], _ROW_ELEMENTS[y_kind or x_kind]
+
+
+def _staging(
+    tile: int, kernel_types: Sequence[ir.Type], types: Sequence[ir.Type], widths: Sequence[int]
+) -> tuple[int, int]:
+    """Bytes of the areas rows of x and y are converted into (and out of) when the entry's row
+    types are not the kernel's: 0 when they are."""
+    return tuple(
+        tile * width * lane_bytes(kernel) if kernel != row else 0
+        for kernel, row, width in zip(kernel_types, types, widths)
+    )
+
+
+def _entry_bytes(
+    plan_bytes: int,
+    tile: int,
+    kernel_types: Sequence[ir.Type],
+    types: Sequence[ir.Type],
+    widths: Sequence[int],
+) -> int:
+    """The working memory of an entry: the kernel's workspace, then its staging areas."""
+    staging_x, staging_y = _staging(tile, kernel_types, types, widths)
+    return plan_bytes + _aligned(staging_x) + staging_y
 
 
 _ROW_ELEMENTS = {"f32": F32, "f64": F64, "i64": I64}
@@ -121,8 +188,7 @@ def build_module(
     widths = (abi.input_numel, abi.output.numel)
     rows = [(F64, F64, abi.eval, abi.eval_batch)]
     if abi.rows is not None:
-        x_kind, _, y_kind = abi.rows.partition("_")
-        x_type, y_type = _ROW_ELEMENTS[x_kind], _ROW_ELEMENTS[y_kind or x_kind]
+        x_type, y_type = _row_elements(abi.rows)
         rows.append((x_type, y_type, abi.typed_eval(abi.rows), abi.typed_eval_batch(abi.rows)))
     for x_type, y_type, one, many in rows:
         if is_formula(graph):  # a formula's kernels are small: one pair per row type, no staging
@@ -133,6 +199,8 @@ def build_module(
         least = -(-THREAD_WORK // work_per_sample(graph))
         emit_threaded_batch(module, abi.threaded(many), batch_fn, row_bytes, batch.tile, least)
     _define_metadata(module, abi)
+    if abi.automaton is not None:
+        define_automaton_entries(module, abi, graph[graph.outputs[0]])
     if abi.scalar_args is not None:
         closed = scalar_closed_form(graph)
         if closed is not None:
@@ -184,9 +252,9 @@ def _define_rows(
     fn = ir.Function(module, ir.FunctionType(I32, params), name)
     x, y = fn.args[-2:]
     convert_x, convert_y = x_type != kernel.x_type, y_type != kernel.y_type
-    staging_x = kernel.tile * width_in * lane_bytes(kernel.x_type) if convert_x else 0
-    staging_y = kernel.tile * width_out * lane_bytes(kernel.y_type) if convert_y else 0
-    memory = kernel.plan.bytes + _aligned(staging_x) + staging_y
+    kernel_types = (kernel.x_type, kernel.y_type)
+    staging_x, _ = _staging(kernel.tile, kernel_types, types, widths)
+    memory = _entry_bytes(kernel.plan.bytes, kernel.tile, kernel_types, types, widths)
     with contextlib.ExitStack() as stack:
         b = stack.enter_context(_checked_n(fn, batched))
         n = fn.args[0] if batched else i64(1)

@@ -12,7 +12,7 @@ from .abi import Abi
 from .aot import write_shared_library
 from .binding import bind
 from .calling import NativeFunction
-from .entrypoints import build_module
+from .entrypoints import build_module, working_memory
 from .isa import isa_of
 from .jit import jit, needs_libmvec, optimize, target_machine
 
@@ -32,6 +32,10 @@ class LLVMBackend:
         """The library as LLVM IR, shaped for this backend's CPU and precision."""
         return build_module(graph, abi, precision=self.precision, isa=isa_of(self.cpu))
 
+    def working_memory(self, graph: Graph, abi: Abi) -> dict[str, int]:
+        """The bytes the library's entries allocate per call (entrypoints.working_memory)."""
+        return working_memory(graph, abi, self.precision, isa_of(self.cpu))
+
     def _optimize(self, module: ir.Module, machine: llvm.TargetMachine) -> llvm.ModuleRef:
         return optimize(module, machine, isa_of(self.cpu).vector_bytes)
 
@@ -42,7 +46,7 @@ class LLVMBackend:
 
     def jit(self, graph: Graph, abi: Abi, semantics: str) -> NativeFunction:
         """A callable over numpy/torch arrays running the JIT-compiled library in this process."""
-        machine = target_machine(self.cpu)
+        machine = target_machine(self.cpu, in_process=True)
         engine = jit(self._optimize(self.module(graph, abi), machine), machine)
         return NativeFunction(abi, bind(abi, engine.get_function_address, engine), semantics)
 

@@ -63,7 +63,9 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     loaded = LoadedLibrary(abi, bind(abi, address_of, library), metadata["output"]["semantics"])
     loaded.metadata = metadata
     loaded.prefix = prefix
-    loaded.exports = abi.exports(abi.scalar_args is not None, abi.columns, abi.rows)
+    loaded.exports = abi.exports(
+        abi.scalar_args is not None, abi.columns, abi.rows, automaton=abi.automaton is not None
+    )
     return loaded
 
 

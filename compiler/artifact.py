@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 from nnc.backends import get_backend
-from nnc.backends.abi import Abi, check_prefix
+from nnc.backends.abi import Abi, check_prefix, prefix_from_file_name
 from nnc.backends.aot import check_output_path, write_atomically
-from nnc.backends.calling import NativeFunction
+from nnc.backends.calling import NativeAutomaton, NativeFunction
 from nnc.backends.entries import entry_runners
 from nnc.backends.header import render_header
 from nnc.backends.inline_c import compile_inline, inline_form
@@ -71,6 +71,12 @@ class Artifact:
         through NAME_batch_i32 without copies, and so on; see the header's _batch_ entries."""
         return self._native.columns(*arrays)
 
+    @property
+    def automaton(self) -> NativeAutomaton | None:
+        """When the model became a finite automaton: its native entries for strings of any length
+        and for one token at a time (`step`, `decision`, from `start`)."""
+        return self._native.automaton
+
     def __repr__(self) -> str:
         return f"<nnc.Artifact {self.options.mode} {self.report.fidelity.summary()}>"
 
@@ -95,6 +101,9 @@ class Artifact:
             "abi": abi_json(self.graph, self.specs),
             "precision": self.options.precision,
             "cpu": self.options.cpu,
+            "working_memory": self._backend.working_memory(
+                self.graph, make_abi(prefix, self.graph, self.specs, {})
+            ),
         }
 
     @property
@@ -109,7 +118,7 @@ class Artifact:
             for name, spec in zip(self.graph.inputs, self.specs)
         }
         node = self.graph[self.graph.outputs[0]]
-        return symbolic_outputs(self.graph, names) or [None] * max(1, node.numel)
+        return symbolic_outputs(self.graph, names, self.specs) or [None] * max(1, node.numel)
 
     def latex(self) -> list[str | None]:
         """The expressions as LaTeX."""
@@ -128,13 +137,15 @@ class Artifact:
 
     def save(self, path: str | Path, name: str | None = None, header: bool = True) -> Path:
         """Write the shared library `path` and, beside it, the C header (same stem, `.h`); for a
-        closed form the header defines NAME_inline too, checked on the verification points. The
-        library is built apart, loaded, and each of its row entries (one sample, batch, threaded
-        batch, typed rows) checked on the compile's verification points first: only a library
-        that computes what the network computes is written."""
+        closed form the header defines NAME_inline too, checked on the verification points. The C
+        functions are prefixed `name`, by default the file name made a C identifier
+        (`my-model.so` → `my_model_eval`). The library is built apart, loaded, and each of its row
+        entries (one sample, batch, threaded batch, typed rows) checked on the compile's
+        verification points first: only a library that computes what the network computes is
+        written."""
         path = Path(path)
         check_output_path(path)
-        prefix = check_prefix(name or path.name.split(".")[0])
+        prefix = check_prefix(name) if name is not None else prefix_from_file_name(path.name)
         abi = self.abi(prefix)
         with error_context(f"writing {path.name}"), tempfile.TemporaryDirectory() as work:
             text = self._header(abi) if header else None

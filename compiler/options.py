@@ -98,9 +98,13 @@ class Options:
     basis_too: bool = (
         True  # add the (fast, deterministic) basis engine's candidates to every search
     )
-    operators: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt")
+    # the engines' operators; also known: asin, acos, atan, sinh, cosh, tanh, abs, pow. Every
+    # engine drops those the data cannot take (log and sqrt when no input is positive, ...)
+    operators: tuple[str, ...] = (
+        *("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt", "square"),
+    )
     max_complexity: int = 25  # largest expression the engines may propose
-    sr_seconds: float = 30.0  # time budget of symbolic regression, per output
+    sr_seconds: float = 30.0  # time limit of each engine search: a safety net, see sr_evaluations
     sr_threads: int = 1  # engine threads; 1 keeps the search deterministic under a seed
     sr_max_inputs: int = (
         10  # whole-network regression when the inputs have at most this many elements
@@ -110,6 +114,12 @@ class Options:
     # to the RMS of the network's output, and max error relative to its largest magnitude.
     gate_rmse: float = 1e-2
     gate_max: float = 5e-2
+    # auto mode keeps a formula only when it is a law, not merely a fit that passes the gate;
+    # True accepts the simplest fit that passes (mode symbolic always does; the report says so)
+    approximate_formulas: bool = False
+    # symbolic regression budget, in evaluations of candidate formulas per engine search (the
+    # time limit sr_seconds is only a safety net, so a seed gives the same formula anywhere)
+    sr_evaluations: int = 100_000
     # approximate pruning (auto, symbolic): max |error| / largest |output| on validation points
     prune_budget: float = 1e-3
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
@@ -165,6 +175,8 @@ def make_options(**given: Any) -> Options:
             f"unknown engine {options.engine!r}",
             hint=f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(ENGINES)}",
         )
+    if options.sr_evaluations < 1:
+        raise InputError(f"sr_evaluations {options.sr_evaluations!r} must be at least 1")
     if not options.prune_budget >= 0:
         raise InputError(f"prune_budget {options.prune_budget!r} must be ≥ 0")
     if not 0 < options.min_agreement <= 1:

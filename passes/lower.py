@@ -27,7 +27,7 @@ def lower(graph: Graph, ctx: PassContext) -> Graph:
     names = {name: [e.name for e in spec.elements] for name, spec in zip(graph.inputs, ctx.specs)}
     if any(len(v) != graph[k].numel for k, v in names.items()):
         return graph
-    exprs = symbolic_outputs(graph, names)
+    exprs = symbolic_outputs(graph, names, ctx.specs)
     if exprs is None:
         ctx.note(
             f"kept the network: its exact closed form has more than {MAX_OPS} operations "

@@ -166,3 +166,42 @@ def test_a_library_that_differs_from_the_network_is_not_written(tmp_path, monkey
     with pytest.raises(FidelityError, match="mlp_eval_batch"):
         art.save(tmp_path / "mlp.so")
     assert not (tmp_path / "mlp.so").exists()
+
+
+def _conv_net() -> nn.Module:
+    torch.manual_seed(0)
+    return nn.Sequential(
+        nn.Conv2d(1, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(3 * 3 * 3, 4),
+        nn.Softmax(dim=-1),
+    ).eval()
+
+
+@pytest.mark.parametrize("precision", ["network", "double"])
+def test_the_stated_working_memory_is_what_the_kernels_plan(precision, tmp_path):
+    """The header's and metadata's figures come from the same plans the emitted kernels use: each
+    kernel's workspace, for every tile and ISA, and each entry's figure from its kernel's."""
+    from llvmlite import ir
+    from nnc.backends.codegen import emit_kernel, kernel_plan
+    from nnc.backends.entrypoints import tile_for, working_memory
+    from nnc.backends.isa import isa_of
+
+    art = nnc.compile(_conv_net(), ["x:float[1,6,6]=-1..1"], mode="exact", precision=precision)
+    graph, abi = art.graph, art.abi("conv")
+    for isa in (None, isa_of("host"), isa_of("generic")):
+        for tile in (1, 4):
+            kernel = emit_kernel(ir.Module(), graph, tile, abi.input_numel, "k", precision, isa)
+            plan, x_type, y_type = kernel_plan(graph, tile, precision, isa)
+            assert (plan.offsets, plan.bytes) == (kernel.plan.offsets, kernel.plan.bytes)
+            assert (x_type, y_type) == (kernel.x_type, kernel.y_type)
+    memory = working_memory(graph, abi, precision, isa_of("host"))
+    single = kernel_plan(graph, 1, precision, isa_of("host"))[0].bytes
+    assert memory["tile"] == tile_for(single)
+    assert memory["eval_bytes"] >= single and memory["batch_bytes"] >= single
+    library = nnc.load(art.save(tmp_path / "conv.so"))
+    assert library.metadata["working_memory"] == memory
+    header = (tmp_path / "conv.h").read_text()
+    assert f"#define CONV_BATCH_WORKSPACE_BYTES {memory['batch_bytes']}" in header
