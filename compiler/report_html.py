@@ -244,7 +244,9 @@ def _searches(report: ReportData) -> str:
     gate = report.gate
     rule = (
         f"The gate: rel RMSE ≤ {gate['rmse']:g} and max rel error ≤ {gate['max']:g} on the "
-        "validation samples; the simplest passing candidate within 3× of the best is chosen."
+        "validation samples; among the candidates that pass, auto mode keeps the best trade-off "
+        "of size and error only when it is a law (simple constants, the network's own error); "
+        "with approximations allowed, the simplest that fits nearly as well as the best."
         if gate
         else ""
     )
