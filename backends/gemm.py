@@ -51,7 +51,9 @@ class Gemm:
     A convolution is a GEMM over an implicit im2col matrix (no copy): `a_grid` lays a sample's
     rows out on a grid of output positions, ((count, stride), ...) outermost first (the last
     count varies fastest; it replaces `lda`), and `k_offsets` gives where A[row, k] lies from the
-    row's first element (channel and window tap), instead of k itself."""
+    row's first element (channel and window tap), instead of k itself. `c_column` is the stride
+    between C's columns (1: rows are contiguous; a convolution's channels-first output has one
+    column per channel, `rows` elements apart), stored lane by lane when not 1."""
 
     weights: np.ndarray
     bias: np.ndarray | None
@@ -63,6 +65,7 @@ class Gemm:
     c_sample: int = 0
     a_grid: tuple[tuple[int, int], ...] = ()
     k_offsets: tuple[int, ...] | None = None
+    c_column: int = 1
 
     @property
     def k(self) -> int:
@@ -233,7 +236,8 @@ class _GemmEmitter:
             if self.bias is not None
             else ir.Constant(PTR, None)
         )
-        columns = b.gep(c, [b.mul(panel, _i64(width))], source_etype=self.element)
+        first_column = b.mul(panel, _i64(width * self.gemm.c_column))
+        columns = b.gep(c, [first_column], source_etype=self.element)
         with counted_loop(b, blocks) as block:
             row = b.add(first, b.mul(block, _i64(rows)))
             b.call(kernel, [a, weights, bias, columns, row])
@@ -308,9 +312,8 @@ class _GemmEmitter:
             for (offset, count), value in zip(vectors, values):
                 if self.epilogue is not None:
                     value = self.epilogue(b, value)
-                self._store(
-                    b, value, b.gep(row_c, [_i64(offset)], source_etype=self.element), count
-                )
+                column = _i64(offset * self.gemm.c_column)
+                self._store(b, value, b.gep(row_c, [column], source_etype=self.element), count)
         b.ret_void()
         return fn
 
@@ -386,7 +389,13 @@ class _GemmEmitter:
         return found if found is not None else ir.Function(self.module, signature, full)
 
     def _store(self, b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, count: int) -> None:
-        """All lanes, or the first `count` through a masked store (no scalar epilogue)."""
+        """All lanes, or the first `count` through a masked store (no scalar epilogue); lane by
+        lane, `c_column` elements apart, when C's columns are not contiguous."""
+        if self.gemm.c_column != 1:
+            for lane in range(count):
+                target = b.gep(ptr, [_i64(lane * self.gemm.c_column)], source_etype=self.element)
+                b.store(b.extract_element(value, _i64(lane)), target, align=self.element_bytes)
+            return
         if count == self.tile.lanes:
             b.store(value, ptr, align=self.element_bytes)
             return

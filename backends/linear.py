@@ -1,5 +1,6 @@
-"""Matmuls against constant weights as tile GEMMs: which ones (fusion.py plans them), the call
-for a kernel's tile (M = count × rows), and the epilogue's activation on a vector of accumulators.
+"""Matmuls and plain convolutions against constant weights as tile GEMMs: which ones (fusion.py
+plans them), the call for a kernel's tile (M = count × rows), and the epilogue's activation on a
+vector of accumulators.
 """
 
 from __future__ import annotations
@@ -43,15 +44,19 @@ def emit_linear(k: Kernel, plan: GemmPlan, isa: Isa) -> Buffer:
     gemm = k.module.globals.get(name)
     if gemm is None:
         bias = None if plan.bias is None else plan.bias.astype(dtype)
+        k_, n = plan.weights.shape
         shape = Gemm(
             plan.weights.astype(dtype),
             bias,
             element,
-            plan.weights.shape[0],
-            plan.weights.shape[1],
+            plan.a_grid[-1][1] if plan.a_grid else k_,  # a grid's rows: its last axis' step
+            n if plan.c_column == 1 else 1,
             plan.rows,
             a.sample_stride,
             out.sample_stride,
+            plan.a_grid,
+            plan.k_offsets,
+            plan.c_column,
         )
         sizes = [count * plan.rows for count in range(1, k.tile + 1)]
         epilogue = _epilogue(plan.activation)

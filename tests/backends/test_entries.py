@@ -5,6 +5,7 @@ same memory, both precisions, the portable build, token rows; and the check a sa
 from __future__ import annotations
 
 import ctypes
+import re
 import shutil
 import subprocess
 
@@ -205,3 +206,29 @@ def test_the_stated_working_memory_is_what_the_kernels_plan(precision, tmp_path)
     assert library.metadata["working_memory"] == memory
     header = (tmp_path / "conv.h").read_text()
     assert f"#define CONV_BATCH_WORKSPACE_BYTES {memory['batch_bytes']}" in header
+
+
+@pytest.mark.parametrize("cpu", ["host", "generic"])
+@pytest.mark.parametrize("precision", ["network", "double"])
+def test_convolutions_through_the_gemm_on_every_batch_size(cpu, precision, tmp_path) -> None:
+    """Plain convolutions (1-D and 2-D, strided, dilated, with and without bias) run as implicit-
+    im2col GEMMs, a padded one through the windowed loop: the saved library (checked at save)
+    against the network on every batch size around the tile."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(2, 9, 3, stride=2, dilation=2),
+        nn.Tanh(),
+        nn.Conv2d(9, 4, 2, bias=False),
+        nn.Conv2d(4, 3, 3, padding=1),
+        nn.ReLU(),
+        nn.Flatten(2),
+        nn.Conv1d(3, 5, 2),
+    ).eval()
+    art = nnc.compile(model, ["x:float[2,13,12]=-1..1"], mode="exact", cpu=cpu, precision=precision)
+    gemms = set(re.findall(r"define internal void @\"gemm_(\w+)_\d+\"", art.llvm_ir()))
+    assert len(gemms) == 3, gemms  # the three plain ones
+    library = nnc.load(art.save(tmp_path / "conv.so"))
+    for n in SIZES:
+        x = np.random.default_rng(n).uniform(-1, 1, (n, 2, 13, 12)).astype(np.float32)
+        expected = network_output(model, x) if n else np.zeros((0, 5, 11))
+        np.testing.assert_allclose(library(x), expected, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)

@@ -123,3 +123,18 @@ def grokking_program() -> Graph:
 
     torch.manual_seed(0)
     return _graph(GrokkingTransformer(), "tokens:int[3]=[a:0..112, b:0..112, 113]")
+
+
+def test_a_plain_convolution_is_a_gemm_over_implicit_im2col() -> None:
+    """Conv2d without padding: a GEMM whose epilogue takes the ReLU; its rows are the output
+    positions, its weights the filters as (channels × taps, filters); padded ones are not."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(2, 5, 3, stride=2), nn.ReLU(), nn.Conv2d(5, 3, 3, padding=1))
+    graph = _graph(model, "x:float[2,9,9]=-1..1")
+    plans = plan_gemms(graph)
+    (plan,) = plans.values()
+    assert graph[plan.matmul].op is Op.CONV and plan.activation is Op.RELU
+    assert plan.rows == 4 * 4 and plan.weights.shape == (2 * 3 * 3, 5)
+    assert plan.c_column == plan.rows and len(plan.k_offsets) == 2 * 3 * 3
+    weight = model[0].weight.detach().double().numpy()
+    np.testing.assert_array_equal(plan.weights, weight.reshape(5, -1).T)
