@@ -23,7 +23,7 @@ import nnc
 import numpy as np
 import torch
 from nnc.pipeline import flops
-from nnc.spec import Domain
+from nnc.domain import Domain
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -30,11 +30,7 @@ def example_inputs(specs: Sequence[InputSpec]) -> tuple[torch.Tensor, ...]:
         if spec.calibration is not None:
             sample = torch.as_tensor(spec.calibration[:1])
         else:
-            values = [
-                e.domain.values[0] if hasattr(e.domain, "values") else e.domain.lo
-                for e in spec.elements
-            ]
-            sample = torch.tensor(values, dtype=torch.float64).reshape(1, *spec.shape)
+            sample = torch.from_numpy(spec.first_values()).reshape(1, *spec.shape)
         out.append(sample.to(DTYPES[spec.dtype]))
     return tuple(out)
 

@@ -24,7 +24,7 @@ def lower(graph: Graph, ctx: PassContext) -> Graph:
     output = graph[graph.outputs[0]]
     if output.op in (Op.EXPR, Op.TABLE) or not ctx.specs or len(output.shape) > 2:
         return graph
-    names = {name: [e.name for e in spec.elements] for name, spec in zip(graph.inputs, ctx.specs)}
+    names = {name: spec.element_names() for name, spec in zip(graph.inputs, ctx.specs)}
     if any(len(v) != graph[k].numel for k, v in names.items()):
         return graph
     exprs = symbolic_outputs(graph, names)

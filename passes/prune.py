@@ -38,14 +38,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from nnc.bounds import Interval, domain_ends, node_bounds
+from nnc.bounds import Interval, node_bounds
+from nnc.domain import Domain
 from nnc.fidelity import Gate
 from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.ops import DTYPES, OP_TABLE, Op
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import remove_dead
-from nnc.spec import Domain
 
 __all__ = ["prune"]
 
@@ -709,7 +709,7 @@ def _corners(graph: Graph, ctx: PassContext, seed: int) -> list[torch.Tensor] | 
     peak there, where samples rarely go. None for calibration data (its points are the domain)."""
     if any(spec.calibration is not None for spec in ctx.specs):
         return None
-    lo, hi = np.array([domain_ends(e.domain) for spec in ctx.specs for e in spec.elements]).T
+    lo, hi = (np.concatenate(ends) for ends in zip(*(spec.bounds() for spec in ctx.specs)))
     if len(lo) <= MAX_CORNER_BITS:
         upper = np.array(list(itertools.product([False, True], repeat=len(lo))))
     else:
@@ -752,8 +752,8 @@ def _report_inputs(graph: Graph, ctx: PassContext) -> None:
         weight = sum(form.terms[name].abs().sum(1) for form in _readers_of(net, name))
         spec = ctx.specs[graph.inputs.index(name)]
         names = (
-            [e.name for e in spec.elements]
-            if len(spec.elements) == len(weight)
+            spec.element_names()
+            if spec.numel == len(weight)
             else [f"{name}[..., {k}]" for k in range(len(weight))]
         )
         unused += [names[k] for k in torch.nonzero(weight == 0).reshape(-1).tolist()]

@@ -15,11 +15,11 @@ from __future__ import annotations
 import numpy as np
 import sympy
 from nnc.closed_form import readable
+from nnc.domain import Domain
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import exprs_as_output
-from nnc.spec import Domain
 
 from .selection import describe_front, regress
 
@@ -90,10 +90,9 @@ def _free_elements(graph: Graph, ctx: PassContext) -> list[tuple[str, int, int]]
     elif len(output.shape) > 2 or (len(output.shape) == 2 and output.shape[1] > 8):
         reason = f"output shape {output.shape} is not a few scalars"
     elements = [
-        (e.name, position, index)
+        (spec.element_name(index), position, index)
         for position, spec in enumerate(ctx.specs)
-        for index, e in enumerate(spec.elements)
-        if e.constant is None
+        for index in np.flatnonzero(np.isnan(spec.constants())).tolist()
     ]
     if reason is None and len(elements) > ctx.options.sr_max_inputs:
         reason = (

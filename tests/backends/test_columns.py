@@ -13,7 +13,7 @@ from nnc.backends.interface import make_abi
 from nnc.expr_ranges import fits_int32
 from nnc.graph import Graph
 from nnc.ops import Op
-from nnc.spec import parse_spec
+from nnc.spec_grammar import parse_spec
 
 a, b = sympy.symbols("a b", integer=True)
 
