@@ -14,6 +14,7 @@ from nnc.passes.distill import module_nodes
 
 from .artifact import Artifact
 from .closed_form import closed_form_text, is_closed_form
+from .domain import abi_rows
 from .errors import FidelityError, InputError, error_context
 from .fidelity import Gate, check
 from .frontend import to_graph, trace
@@ -22,10 +23,11 @@ from .modelfile import load_model
 from .native import JitCompiler
 from .ops import Op
 from .options import OutputSemantics, make_options, parse_output
-from .pipeline import Setting, run_pipeline
+from .limits import check_input_elements, check_parameters, check_points
+from .pipeline import Setting, check_pass_names, run_pipeline
 from .reference import discrete_problem, reference_run
 from .report import Report
-from .spec import abi_rows, parse_inputs
+from .spec_grammar import parse_inputs
 from .torch_model import run_model
 from .verification import check_against_reference
 from .verify import verify_graph
@@ -66,6 +68,7 @@ def compile(
         Callable on numpy arrays or torch tensors; ``.report``; ``.save("algo.so")``.
     """
     opts = make_options(**options)
+    check_pass_names(opts.passes or ())
     say = log or (lambda line: None)
     seconds: dict[str, float] = {}
     with _stage("load", seconds), error_context("loading the model"):
@@ -78,8 +81,11 @@ def compile(
         specs = parse_inputs(inputs if inputs is not None else loaded.inputs)
         if "output" not in options and loaded.output:
             opts = make_options(**{**options, "output": parse_output(loaded.output)})
+        check_input_elements(specs, opts)
+        check_points(specs, opts)
     with _stage("trace", seconds), error_context("tracing the model"):
         graph = to_graph(trace(loaded.module, specs), specs)
+        check_parameters(graph.parameter_count(), opts)
         verify_graph(graph)
         _check_batch_dimension(graph)
         for module in opts.symbolic:

@@ -28,6 +28,7 @@ __all__ = [
     "PassContext",
     "PassRecord",
     "Setting",
+    "check_pass_names",
     "flops",
     "register_pass",
     "run_pipeline",
@@ -149,6 +150,13 @@ class PassRecord:
         return self.fidelity is not None and not self.fidelity.passed
 
 
+def check_pass_names(names: Sequence[str]) -> None:
+    """Refuse names no pass is registered under, before any work."""
+    unknown = [n for n in names if n not in PASSES]
+    if unknown:
+        raise InputError(f"unknown pass(es) {unknown}", hint=f"known passes: {sorted(PASSES)}")
+
+
 def run_pipeline(
     graph: Graph,
     names: Sequence[str],
@@ -157,9 +165,7 @@ def run_pipeline(
 ) -> tuple[Graph, list[PassRecord]]:
     """Run the named passes in order; verify the graph after each, record its effect, and measure
     the result of every pass that may approximate against the network's reference outputs."""
-    unknown = [n for n in names if n not in PASSES]
-    if unknown:
-        raise InputError(f"unknown pass(es) {unknown}", hint=f"known passes: {sorted(PASSES)}")
+    check_pass_names(names)
     records = []
     for name in names:
         registered = PASSES[name]
