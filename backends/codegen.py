@@ -13,6 +13,7 @@ import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from llvmlite import ir
 from nnc.errors import BackendError
 from nnc.graph import Graph, Node
@@ -21,6 +22,7 @@ from nnc.ops import OP_TABLE, Op, is_integer_dtype
 from .closed_forms import call_double, emit_expr, emit_table
 
 __all__ = [
+    "BYTES_CONSTANT_MIN",
     "F32",
     "F64",
     "I32",
@@ -43,6 +45,7 @@ PTR = ir.PointerType()
 MAX_STACK_BYTES = (
     4 << 20
 )  # intermediate buffers of one sample; beyond this a thread stack may overflow
+BYTES_CONSTANT_MIN = 1024  # constants of this many elements or more are emitted as raw bytes
 
 _STORAGE = {"float32": F32, "float16": F32, "bfloat16": F32, "float64": F64}
 
@@ -200,13 +203,34 @@ def _emit_const(k: _Kernel, node: Node) -> _Buffer:
     lane = lane_of(node.dtype)
     storage = _STORAGE.get(node.dtype, I64)
     flat = node.value.detach().reshape(-1)
-    values = [int(v) for v in flat.tolist()] if storage is I64 else flat.double().tolist()
-    array_type = ir.ArrayType(storage, max(len(values), 1))
-    table = ir.GlobalVariable(k.module, array_type, name=f"const_{node.name}")
+    if flat.numel() >= BYTES_CONSTANT_MIN:
+        initializer = _bytes_constant(_AS_STORAGE[storage](flat).numpy().tobytes())
+    else:
+        values = [int(v) for v in flat.tolist()] if storage is I64 else flat.double().tolist()
+        initializer = ir.Constant(ir.ArrayType(storage, max(len(values), 1)), values or [0])
+    table = ir.GlobalVariable(k.module, initializer.type, name=f"const_{node.name}")
     table.linkage = "internal"
     table.global_constant = True
-    table.initializer = ir.Constant(array_type, values or [0])
+    table.align = 64
+    table.initializer = initializer
     return _Buffer(table.bitcast(storage.as_pointer()), storage, lane, node.shape)
+
+
+# NOTE: weights are stored in the target's byte order, little-endian on every target nnc builds for
+_AS_STORAGE = {F32: lambda t: t.float(), F64: lambda t: t.double(), I64: lambda t: t.long()}
+_BACKSLASH = np.uint8(ord("\\"))
+
+
+def _bytes_constant(data: bytes) -> ir.Constant:
+    """A large constant as an i8 string `c"\\3f\\80..."`, formatted in a few numpy passes: a typed
+    array would cost one Python float and ~25 characters of IR per element, llvmlite's own string
+    printer one Python string per byte."""
+    digits = np.frombuffer(data.hex().encode("ascii"), dtype=np.uint8).reshape(-1, 2)
+    escaped = np.empty((len(digits), 3), dtype=np.uint8)
+    escaped[:, 0] = _BACKSLASH
+    escaped[:, 1:] = digits
+    text = 'c"' + escaped.tobytes().decode("ascii") + '"'
+    return ir.FormattedConstant(ir.ArrayType(I8, len(data)), text)
 
 
 # --- elementwise ------------------------------------------------------------------------------
