@@ -8,7 +8,7 @@ from typing import Any
 
 from nnc.backends import get_backend
 from nnc.backends.abi import Abi, check_prefix
-from nnc.backends.aot import check_output_path, write_atomically
+from nnc.backends.aot import LIBRARY_MODE, Staging, check_output_path, staged_outputs
 from nnc.backends.calling import NativeFunction
 from nnc.backends.header import render_header
 from nnc.backends.interface import JIT_PREFIX, abi_json, make_abi
@@ -83,10 +83,7 @@ class Artifact:
         parts = output_forms(self.graph)
         if parts is not None:
             return [p.attrs["expr"] if p.op.value == "expr" else None for p in parts]
-        names = {
-            name: [e.name for e in spec.elements]
-            for name, spec in zip(self.graph.inputs, self.specs)
-        }
+        names = {name: spec.element_names() for name, spec in zip(self.graph.inputs, self.specs)}
         node = self.graph[self.graph.outputs[0]]
         return symbolic_outputs(self.graph, names) or [None] * max(1, node.numel)
 
@@ -105,14 +102,23 @@ class Artifact:
     def llvm_ir(self, optimized: bool = False) -> str:
         return self._backend.ir(self.graph, self.abi(JIT_PREFIX), optimized)
 
-    def save(self, path: str | Path, name: str | None = None, header: bool = True) -> Path:
-        """Write the shared library `path` and, beside it, the C header (same stem, `.h`)."""
+    def save(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        header: bool = True,
+        staging: Staging | None = None,
+    ) -> Path:
+        """Write the shared library `path` and, beside it, the C header (same stem, `.h`): both or
+        neither. With `staging`, the files wait for the caller's `staging.commit()`."""
         path = Path(path)
         check_output_path(path)
         prefix = check_prefix(name or path.name.split(".")[0])
         abi = self.abi(prefix)
-        with error_context(f"writing {path.name}"):
-            self._backend.write(self.graph, abi, path)
+        with staged_outputs() as own, error_context(f"writing {path.name}"):
+            target = staging or own
+            target.write(path, self._backend.library(self.graph, abi), LIBRARY_MODE)
             if header:
-                write_atomically(path.with_suffix(".h"), render_header(abi).encode())
+                target.write(path.with_suffix(".h"), render_header(abi).encode())
+            own.commit()
         return path

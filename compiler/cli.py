@@ -12,12 +12,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
 from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
-from .errors import NNCError, exit_code
+from .console import Interrupted, Signals, captured_warnings, ignored_signals, raising_signals
+from .errors import InputError, NNCError, exit_code
 
 __all__ = ["main"]
 
@@ -96,6 +99,14 @@ def _compile_parser() -> argparse.ArgumentParser:
         help="also write a Markdown report with plots (matplotlib, when installed) beside it",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="raise a resource limit: max_input_elements (default 1e6), max_points_bytes "
+        "(4 GiB), max_parameters (1e8)",
+    )
     return parser
 
 
@@ -126,15 +137,21 @@ def _inspect_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    signals = Signals()
     try:
-        if args[:1] == ["--list-ops"]:
-            return _list_ops()
-        if args[:1] == ["show"]:
-            return _show(_show_parser().parse_args(args[1:]))
-        if args[:1] == ["inspect"]:
-            return _inspect(_inspect_parser().parse_args(args[1:]))
-        return _compile(_compile_parser().parse_args(args))
+        with raising_signals(signals):
+            if args[:1] == ["--list-ops"]:
+                return _list_ops()
+            if args[:1] == ["show"]:
+                return _show(_show_parser().parse_args(args[1:]))
+            if args[:1] == ["inspect"]:
+                return _inspect(_inspect_parser().parse_args(args[1:]))
+            return _compile(_compile_parser().parse_args(args))
+    except (Interrupted, KeyboardInterrupt):
+        return _interrupted(signals)
     except NNCError as error:
+        if signals.received:  # the signal surfaced as another error (a killed linker)
+            return _interrupted(signals)
         if os.environ.get("NNC_DEBUG"):
             traceback.print_exc()
         print(f"nnc: error: {error.message}", file=sys.stderr)
@@ -142,6 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"nnc: hint: {error.hint}", file=sys.stderr)
         return exit_code(error)
     except Exception as error:  # noqa: BLE001 - report, never a bare traceback
+        if signals.received:
+            return _interrupted(signals)
         if os.environ.get("NNC_DEBUG"):
             traceback.print_exc()
         print(f"nnc: internal error: {type(error).__name__}: {error}", file=sys.stderr)
@@ -152,14 +171,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 70
 
 
-def _compile(args: argparse.Namespace) -> int:
-    from pathlib import Path
+def _interrupted(signals: Signals) -> int:
+    name = signal.Signals(signals.received or signal.SIGINT).name
+    print(f"nnc: interrupted by {name}; no output was written", file=sys.stderr)
+    return signals.exit_code()
 
-    from nnc.backends.aot import check_output_path
+
+def _compile(args: argparse.Namespace) -> int:
+    from nnc.backends.aot import check_output_path, staged_outputs
 
     from .api import compile
 
-    check_output_path(Path(args.out))
+    out, report = Path(args.out), Path(args.report) if args.report else None
+    for path in (out, out.with_suffix(".h"), report):
+        if path is not None:
+            check_output_path(path)  # before any work
     options = {
         "mode": args.mode,
         "trust": args.trust_pickle,
@@ -180,17 +206,45 @@ def _compile(args: argparse.Namespace) -> int:
     ):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
+    options.update(_limits(args.limit))
     log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"nnc: {line}"))
-    artifact = compile(args.model, args.input or None, log=log, **options)
-    out = artifact.save(Path(args.out), name=args.name)
-    if args.report:
-        artifact.report.write_markdown(Path(args.report))
-    if args.json:
-        print(json.dumps(artifact.report.to_json(), indent=2))
-    elif not args.quiet:
-        print(artifact.report.text())
-        print(f"wrote {out} and {out.with_suffix('.h')}")
+    with captured_warnings() as warned:
+        artifact = compile(args.model, args.input or None, log=log, **options)
+        with staged_outputs() as staging:
+            artifact.save(out, name=args.name, staging=staging)
+            if report is not None:
+                artifact.report.write_markdown(staging.folder(report.parent) / report.name)
+            with ignored_signals():  # NOTE: the run is done once committed: all outputs or none
+                staging.commit()
+                if warned.summary() and not args.quiet:
+                    print(f"nnc: note: {warned.summary()}", file=sys.stderr)
+                if args.json:
+                    print(json.dumps(artifact.report.to_json(), indent=2))
+                elif not args.quiet:
+                    print(artifact.report.text())
+                    print(f"wrote {out} and {out.with_suffix('.h')}")
     return 0
+
+
+def _limits(given: Sequence[str]) -> dict[str, float]:
+    """--limit NAME=N flags as options (make_options checks the values)."""
+    from .options import LIMITS
+
+    out = {}
+    for text in given:
+        name, _, value = text.partition("=")
+        if name not in LIMITS:
+            raise InputError(
+                f"--limit {text!r}: {name!r} is not a limit",
+                hint=f"limits: {', '.join(f'{k} ({v})' for k, v in LIMITS.items())}",
+            )
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise InputError(
+                f"--limit {text!r}: {value!r} is not a number", hint=f"e.g. --limit {name}=2e9"
+            ) from None
+    return out
 
 
 def _show_parser() -> argparse.ArgumentParser:
@@ -263,7 +317,7 @@ def _list_ops() -> int:
 def _inspect(args: argparse.Namespace) -> int:
     from .frontend import LOWERINGS, to_graph, trace
     from .modelfile import load_model
-    from .spec import parse_inputs
+    from .spec_grammar import parse_inputs
 
     loaded = load_model(args.model, args.trust_pickle)
     specs = parse_inputs(args.input or loaded.inputs)
