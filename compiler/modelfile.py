@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -18,8 +19,8 @@ from typing import Any
 import torch
 
 from .errors import InputError
-from .pt2_archive import data_only_copy
-from .spec import parse_inputs
+from .pt2_archive import check_custom_operators, check_members, data_only_copy
+from .spec_grammar import parse_inputs
 from .torch_model import EXPORT_LOCK, example_inputs
 
 __all__ = ["EXTRA_FILE", "LoadedModel", "load_model", "save_model"]
@@ -70,33 +71,94 @@ def load_model(source: Any, trust: bool = False) -> LoadedModel:
             hint="pass a torch.nn.Module, an ExportedProgram or a model file path",
         )
     path = Path(source)
-    if not path.is_file():
+    problem = _not_a_file(path)
+    if problem:
         raise InputError(
-            f"model file {str(path)!r} does not exist",
-            hint="check the path (a .pt2 from torch.export.save, or TorchScript)",
+            f"model file {str(path)[:200]!r} {problem}",
+            hint="pass the path of a model file (a .pt2 from torch.export.save, or TorchScript)",
         )
     kind = _file_kind(path)
     try:
         if kind == "export":
             return _load_exported(path, trust)
         if kind == "torchscript":
+            check_members(path)
             return LoadedModel(torch.jit.load(str(path), map_location="cpu"))
         return _load_pickle(path, trust)
     except InputError:
         raise
     except Exception as error:
-        raise InputError(
-            f"cannot read model file {path.name!r}: it is truncated, corrupt or not a model "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})",
-            hint="re-save it with torch.export.save(torch.export.export(model, args), path)",
-        ) from error
+        raise _explained(path, error) from error
+
+
+def _not_a_file(path: Path) -> str | None:
+    """Why `path` is no model file ("does not exist", "is a folder"), or None."""
+    try:
+        if path.is_dir():
+            return "is a folder, not a model file"
+        if not path.is_file():
+            return "does not exist"
+    except OSError as error:  # a name too long, a loop of links
+        return f"cannot be opened ({error.strerror})"
+    return None
+
+
+# (exception type, pattern of its message) → what it means and what to do; {0}, {1}: the groups
+_FAILURES: list[tuple[type[BaseException], str, str, str]] = [
+    (
+        AttributeError,
+        r"Can't get attribute '([^']+)' on <module '([^']+)'",
+        (
+            "the pickled module's class {0} cannot be imported here (it was defined in module {1} "
+            "of the program that saved it)"
+        ),
+        (
+            "import the code that defines {0} and pass the module itself to nnc.compile, or export "
+            "the model with torch.export.save"
+        ),
+    ),
+    (
+        ModuleNotFoundError,
+        r"No module named '([^']+)'",
+        "the pickled module needs Python module {0!r}, which cannot be imported here",
+        "install or import {0} first, or export the model with torch.export.save",
+    ),
+    (
+        RuntimeError,
+        r"Unknown builtin op: (\w+::\w+)",
+        (
+            "the TorchScript model calls custom operator {0}; nnc compiles the standard (ATen) "
+            "operators only"
+        ),
+        "write what {0} computes with standard torch functions, then save the model again",
+    ),
+]
+
+
+def _explained(path: Path, error: Exception) -> InputError:
+    """An InputError for a failed load: what the error means when nnc knows it, else "corrupt"."""
+    text = str(error)
+    for kind, pattern, message, hint in _FAILURES:
+        found = re.search(pattern, text)
+        if isinstance(error, kind) and found:
+            groups = found.groups()
+            return InputError(
+                f"cannot load model file {path.name!r}: {message.format(*groups)}",
+                hint=hint.format(*groups),
+            )
+    first = text.strip().splitlines()[0][:200] if text.strip() else ""
+    return InputError(
+        f"cannot read model file {path.name!r}: it is truncated, corrupt or not a model "
+        f"({type(error).__name__}: {first})",
+        hint="re-save it with torch.export.save(torch.export.export(model, args), path)",
+    )
 
 
 def _file_kind(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError):  # a damaged directory too
         return "pickle"  # legacy torch.save files are plain pickles
     if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
         return "torchscript"
@@ -114,6 +176,9 @@ def _load_exported(path: Path, trust: bool) -> LoadedModel:
     """torch.export.load on the file itself when trusted, else on a copy that holds only data
     (see pt2_archive: an archive can carry pickles, guard code and library loads)."""
     extra = {EXTRA_FILE: ""}
+    if trust:
+        check_members(path)
+        check_custom_operators(path)
     source = str(path) if trust else data_only_copy(path)
     with EXPORT_LOCK:
         program = torch.export.load(source, extra_files=extra)
@@ -122,6 +187,8 @@ def _load_exported(path: Path, trust: bool) -> LoadedModel:
 
 
 def _load_pickle(path: Path, trust: bool) -> LoadedModel:
+    if zipfile.is_zipfile(path):
+        check_members(path)
     if not trust:
         try:
             loaded = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -164,5 +231,3 @@ def save_model(
         node.meta.pop("stack_trace", None)
     defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
     torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})
-
-
