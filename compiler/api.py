@@ -138,7 +138,7 @@ def compile(
         closed_form_text(graph),
         truth,
     )
-    check(fidelity, opts.accept_mismatch)
+    check(fidelity, opts.accept_mismatch, approximate)
     return Artifact(graph, specs, opts, report, native)
 
 

@@ -284,7 +284,9 @@ def _checked(p: _Parser, dtype: str) -> float:
     lo, hi = _LIMITS[dtype]
     if not lo <= exact <= hi:
         p.pos = start
-        raise p.fail(f"a number from {lo:g} to {hi:g} (what a {dtype} input holds exactly)")
+        raise p.fail(
+            f"a number from {lo:g} to {hi:g} (what an input of type {dtype} holds exactly)"
+        )
     if integer_dtype(dtype) and value != int(value):
         p.pos = start
         raise p.fail("a whole number (the input's type is integer)")
@@ -366,8 +368,8 @@ def calibration_spec(name: str, data: Any, text: str = "") -> InputSpec:
     lo, hi = _LIMITS[dtype]
     if array.size and not (lo <= array.min() and array.max() <= hi):
         raise InputError(
-            f"calibration data for input {name!r} holds values beyond {lo:g}..{hi:g}, what a "
-            f"{dtype} input holds exactly",
+            f"calibration data for input {name!r} holds values beyond {lo:g}..{hi:g}, what an "
+            f"input of type {dtype} holds exactly",
             hint="scale the samples into range",
         )
     shape = tuple(int(d) for d in array.shape[1:])

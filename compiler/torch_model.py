@@ -46,7 +46,10 @@ def run_model(
             chunk = [
                 torch.from_numpy(np.ascontiguousarray(a[start : start + step])) for a in inputs
             ]
-            out = model(*chunk)
+            try:
+                out = model(*chunk)
+            except Exception as error:  # the model and the spec disagree: a user's mistake
+                raise _model_failed(error) from error
             if not isinstance(out, torch.Tensor):
                 raise InputError(
                     f"the model returned {type(out).__name__}, not a tensor",
@@ -54,6 +57,16 @@ def run_model(
                 )
             outputs.append(out.detach().double().numpy())
     return np.concatenate(outputs)
+
+
+def _model_failed(error: Exception) -> InputError:
+    text = str(error).strip()
+    return InputError(
+        f"the model fails on points of the input domain: {type(error).__name__}: "
+        f"{text.splitlines()[0][:200] if text else ''}",
+        hint="check that every input spec matches what forward() takes: its dtype (int or float), "
+        "shape and ranges (token ids below the embedding's size, values the model accepts)",
+    )
 
 
 @contextlib.contextmanager

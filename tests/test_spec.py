@@ -153,8 +153,8 @@ def test_point_counts_saturate_instead_of_growing_without_bound() -> None:
         ("x:int[2]=0..9007199254740993", "from -9.0072e+15 to 9.0072e+15"),
         ("x:float[2]=0..1e999", "from -3.40282e+38 to 3.40282e+38"),
         ("x:double[2]=-1e308..1e308", "width is a finite double"),
-        ("x:int32=0..3000000000", "int32 input holds"),
-        ("x:bool[2]=0..2", "bool input holds"),
+        ("x:int32=0..3000000000", "type int32 holds"),
+        ("x:bool[2]=0..2", "type bool holds"),
         ("x:float[1e999]=0..1", "a positive whole number"),
     ],
 )
