@@ -19,16 +19,16 @@ from .errors import FidelityError, InputError, error_context
 from .fidelity import Gate, check
 from .frontend import to_graph, trace
 from .graph import Graph
+from .limits import check_input_elements, check_parameters, check_points
 from .modelfile import load_model
 from .native import JitCompiler
 from .ops import Op
-from .options import OutputSemantics, make_options, parse_output
-from .limits import check_input_elements, check_parameters, check_points
+from .options import Options, OutputSemantics, make_options, parse_output
 from .pipeline import Setting, check_pass_names, run_pipeline
 from .reference import discrete_problem, reference_run
 from .report import Report
 from .spec_grammar import parse_inputs
-from .torch_model import run_model
+from .torch_model import EXPORT_LOCK, run_model
 from .verification import check_against_reference
 from .verify import verify_graph
 
@@ -69,6 +69,18 @@ def compile(
     """
     opts = make_options(**options)
     check_pass_names(opts.passes or ())
+    with EXPORT_LOCK:  # NOTE: one compile at a time in a process: see torch_model.EXPORT_LOCK
+        return _compile(model, inputs, labels, log, options, opts)
+
+
+def _compile(
+    model: Any,
+    inputs: Sequence[Any] | Mapping[str, Any] | None,
+    labels: tuple[Any, Any] | None,
+    log: Callable[[str], None] | None,
+    options: dict[str, Any],
+    opts: Options,
+) -> Artifact:
     say = log or (lambda line: None)
     seconds: dict[str, float] = {}
     with _stage("load", seconds), error_context("loading the model"):

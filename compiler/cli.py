@@ -316,21 +316,24 @@ def _list_ops() -> int:
 
 def _inspect(args: argparse.Namespace) -> int:
     from .frontend import LOWERINGS, to_graph, trace
+    from .limits import check_input_elements
     from .modelfile import load_model
+    from .options import Options
     from .spec_grammar import parse_inputs
+    from .torch_model import EXPORT_LOCK
 
     loaded = load_model(args.model, args.trust_pickle)
     specs = parse_inputs(args.input or loaded.inputs)
-    program = trace(loaded.module, specs)
-    used = Counter(str(n.target) for n in program.graph.nodes if n.op == "call_function")
-    supported = {str(k) for k in LOWERINGS}
-    print("op coverage (ATen op: count):")
-    for op, count in sorted(used.items()):
-        print(
-            f"  {'ok ' if op in supported or op == '<built-in function getitem>' else 'NO '} "
-            f"{op}: {count}"
-        )
-    graph = to_graph(program, specs)
+    check_input_elements(specs, Options())
+    with EXPORT_LOCK:  # tracing and translating, as nnc.compile does
+        program = trace(loaded.module, specs)
+        used = Counter(str(n.target) for n in program.graph.nodes if n.op == "call_function")
+        supported = {str(k) for k in LOWERINGS}
+        print("op coverage (ATen op: count):")
+        for op, count in sorted(used.items()):
+            known = op in supported or op == "<built-in function getitem>"
+            print(f"  {'ok ' if known else 'NO '} {op}: {count}")
+        graph = to_graph(program, specs)
     print(graph.format())
     print(f"{len(graph)} nodes, {graph.parameter_count():,} parameters")
     return 0

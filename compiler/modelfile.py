@@ -19,6 +19,8 @@ from typing import Any
 import torch
 
 from .errors import InputError
+from .limits import check_input_elements
+from .options import Options
 from .pt2_archive import check_custom_operators, check_members, data_only_copy
 from .spec_grammar import parse_inputs
 from .torch_model import EXPORT_LOCK, example_inputs
@@ -62,7 +64,8 @@ def _from_program(
 def load_model(source: Any, trust: bool = False) -> LoadedModel:
     """An nn.Module, ExportedProgram or path → LoadedModel, refusing untrusted pickles."""
     if isinstance(source, torch.export.ExportedProgram):
-        return _from_program(source)
+        with EXPORT_LOCK:
+            return _from_program(source)
     if isinstance(source, torch.nn.Module):
         return LoadedModel(source)
     if not isinstance(source, (str, Path)):
@@ -182,8 +185,8 @@ def _load_exported(path: Path, trust: bool) -> LoadedModel:
     source = str(path) if trust else data_only_copy(path)
     with EXPORT_LOCK:
         program = torch.export.load(source, extra_files=extra)
-    defaults = json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
-    return _from_program(program, list(defaults.get("inputs", [])), defaults.get("output"))
+        defaults = json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
+        return _from_program(program, list(defaults.get("inputs", [])), defaults.get("output"))
 
 
 def _load_pickle(path: Path, trust: bool) -> LoadedModel:
@@ -223,11 +226,12 @@ def save_model(
     specs and output semantics (so `nnc model.pt2 -o algo.so` needs no flags) and no source
     paths of the machine that saved it."""
     specs = parse_inputs(list(inputs))
+    check_input_elements(specs, Options())
     examples = tuple(torch.cat([t, t]) for t in example_inputs(specs))  # batch 2: stays dynamic
     dynamic = tuple({0: torch.export.Dim.AUTO} for _ in specs)
+    defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
     with EXPORT_LOCK:
         program = torch.export.export(model, examples, dynamic_shapes=dynamic, strict=False)
-    for node in program.graph.nodes:
-        node.meta.pop("stack_trace", None)
-    defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
-    torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})
+        for node in program.graph.nodes:
+            node.meta.pop("stack_trace", None)
+        torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})

@@ -18,8 +18,10 @@ from .spec import InputSpec
 __all__ = ["CHUNK", "EXPORT_LOCK", "eval_mode", "example_inputs", "run_model"]
 
 CHUNK = 4096  # samples per model call
-# NOTE: torch.export keeps global state (mode stacks, the current deserializer); two exports or
-# loads at once in one process corrupt it, so every export, load and decomposition holds this.
+# NOTE: torch.export keeps global state (mode stacks, the current deserializer), and while one
+# thread exports, torch calls in every other thread see it too (torch.compiler.is_exporting() is
+# process-wide: meta-tensor shape inference then edits fx's global annotation dict). So every
+# export, load and decomposition holds this lock, and so does nnc.compile as a whole.
 EXPORT_LOCK = threading.RLock()
 
 
