@@ -24,6 +24,7 @@ from .options import Options
 from .pt2_archive import check_custom_operators, check_members, data_only_copy
 from .spec_grammar import parse_inputs
 from .torch_model import EXPORT_LOCK, example_inputs
+from .torchscript_archive import check_tensors
 
 __all__ = ["EXTRA_FILE", "LoadedModel", "load_model", "save_model"]
 
@@ -86,6 +87,7 @@ def load_model(source: Any, trust: bool = False) -> LoadedModel:
             return _load_exported(path, trust)
         if kind == "torchscript":
             check_members(path)
+            check_tensors(path)
             return LoadedModel(torch.jit.load(str(path), map_location="cpu"))
         return _load_pickle(path, trust)
     except InputError:
@@ -161,7 +163,7 @@ def _file_kind(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError):  # a damaged directory too
+    except Exception:  # noqa: BLE001 - BadZipFile, or a damaged directory (names, versions)
         return "pickle"  # legacy torch.save files are plain pickles
     if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
         return "torchscript"

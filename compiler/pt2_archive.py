@@ -105,8 +105,10 @@ def data_only_copy(path: Path) -> io.BytesIO:
 def _copy(path: Path) -> io.BytesIO:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise _refused(f"it is not a readable zip archive ({error})") from error
+    except Exception as error:  # BadZipFile, or a damaged directory: bad names, versions, sizes
+        raise _refused(
+            f"it is not a readable zip archive ({type(error).__name__}: {error})"
+        ) from error
     with archive:
         infos = archive.infolist()
         _check_sizes(infos)

@@ -50,7 +50,16 @@ LAYERS: list[tuple[str, set[str]]] = [
             "nnc.bounds",
         },
     ),
-    ("model", {"nnc.torch_model", "nnc.pt2_archive", "nnc.modelfile", "nnc.frontend"}),
+    (
+        "model",
+        {
+            "nnc.torch_model",
+            "nnc.pt2_archive",
+            "nnc.torchscript_archive",
+            "nnc.modelfile",
+            "nnc.frontend",
+        },
+    ),
     ("backends", {"nnc.backends", "nnc.backends.*"}),
     ("measurement", {"nnc.fidelity", "nnc.reference", "nnc.verification"}),
     ("pipeline", {"nnc.pipeline"}),
