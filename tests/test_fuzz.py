@@ -6,6 +6,7 @@ another exception. The default run tries a few hundred cases; `pytest -m slow` m
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import signal
@@ -19,11 +20,13 @@ import nnc
 import numpy as np
 import pytest
 import torch
+from helpers import FLOAT32_ATOL, FLOAT32_RTOL
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nnc.domain import Domain
 from nnc.errors import InputError, NNCError
 from nnc.modelfile import load_model
+from nnc.options import Options, make_options
 from nnc.spec_grammar import parse_inputs
 from torch import nn
 
@@ -343,3 +346,41 @@ def test_a_zip_bomb_is_refused_before_it_is_read(tmp_path: Path) -> None:
     path.write_bytes(bytes(data))
     with bounded(), pytest.raises(InputError, match="GiB"):
         load_model(path)
+
+
+# --- options ------------------------------------------------------------------------------------
+
+ODD_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**20), 10**400),
+    st.floats(),
+    st.text(max_size=20),
+    st.lists(st.text(max_size=8), max_size=3),
+    st.sampled_from(["auto", "exact", "argmax", "threshold=0.5", "threshold=inf", "fold,prune"]),
+    st.just(object()),
+)
+OPTION_NAMES = [f.name for f in dataclasses.fields(Options)] + ["sampels", "Mode", ""]
+
+
+@QUICK
+@given(st.dictionaries(st.sampled_from(OPTION_NAMES), ODD_VALUES, max_size=4))
+def test_any_options_are_accepted_or_refused_by_name(given_options: dict[str, Any]) -> None:
+    """nnc.compile(**options) with values of any type: valid Options, or an InputError."""
+    with contextlib.suppress(InputError):
+        options = make_options(**given_options)
+        for name, value in given_options.items():  # None is kept only where it means "default"
+            assert value is not None or getattr(options, name) is None
+
+
+def test_what_fuzzing_the_options_found() -> None:
+    """A spec constant in a lowered closed form (it was a parameter the library did not have),
+    and the basis engine given operators it builds no terms from."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 4), nn.Tanh(), nn.Linear(4, 1))
+    artifact = nnc.compile(model, ["x:float[2]=[0..1, 5]"], mode="exact")
+    x = np.array([[0.0, 5.0], [0.5, 5.0], [1.0, 5.0]], dtype=np.float32)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).double().numpy()
+    np.testing.assert_allclose(artifact(x), expected, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
+    nnc.compile(model, ["x:float[2]=-1..1"], passes="sr", engine="basis", operators="add")

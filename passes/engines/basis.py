@@ -79,7 +79,7 @@ class BasisEngine:
         scale[scale == 0] = 1
         normalized = columns / scale
         candidates, chosen = [], []
-        for count in range(1, MAX_TERMS + 1):
+        for count in range(1, min(MAX_TERMS, len(terms)) + 1):
             if count == 2:
                 chosen = _best_pair(normalized, y)
             else:
