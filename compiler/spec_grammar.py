@@ -258,10 +258,10 @@ def _domain(p: _Parser, dtype: str) -> Range | Values:
             p.eat(",")
             values.append(_checked(p, dtype))
         p.eat("}")
-        return Values(tuple(dict.fromkeys(values)))
+        return Values(tuple(dict.fromkeys(_nearest(v, dtype) for v in values)))
     lo = _checked(p, dtype)
     if not p.peek(".."):
-        return Values((lo,))
+        return Values((_nearest(lo, dtype),))
     p.eat("..")
     start = p.pos
     hi = _checked(p, dtype)
@@ -271,7 +271,20 @@ def _domain(p: _Parser, dtype: str) -> Range | Values:
     if not math.isfinite(hi - lo):
         p.pos = start
         raise p.fail("a range whose width is a finite double")
+    if dtype == "float32":  # the float32 values in [lo, hi]: its ends rounded inward
+        lo32, hi32 = np.float32(lo), np.float32(hi)
+        lo32 = lo32 if lo32 >= lo else np.nextafter(lo32, np.float32(np.inf))
+        hi32 = hi32 if hi32 <= hi else np.nextafter(hi32, np.float32(-np.inf))
+        if lo32 > hi32:
+            p.pos = start
+            raise p.fail(f"a range that holds a float32 value (none lies in {lo!r}..{hi!r})")
+        lo, hi = float(lo32) + 0.0, float(hi32) + 0.0
     return Range(lo, hi)
+
+
+def _nearest(value: float, dtype: str) -> float:
+    """The value as the input holds it: float32 rounds to nearest, the other types are exact."""
+    return float(np.float32(value)) + 0.0 if dtype == "float32" else value
 
 
 def _checked(p: _Parser, dtype: str) -> float:
