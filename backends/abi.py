@@ -18,7 +18,22 @@ from typing import Any
 
 from nnc.errors import InputError
 
-__all__ = ["C_TYPES", "Abi", "ScalarArg", "TensorInfo", "check_prefix"]
+__all__ = [
+    "ABI_VERSION",
+    "C_TYPES",
+    "READABLE_ABI_VERSIONS",
+    "Abi",
+    "ScalarArg",
+    "TensorInfo",
+    "check_abi_version",
+    "check_prefix",
+]
+
+# The version of the C interface a library exports, in its metadata ("abi_version"); it changes
+# whenever a symbol's signature or the meaning of its arguments or results does. Libraries from
+# before versioning carry none and have version 1.
+ABI_VERSION = 1
+READABLE_ABI_VERSIONS = (1,)  # what nnc.load can call
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = {
@@ -52,6 +67,18 @@ def check_prefix(prefix: str) -> str:
             "digit), e.g. --name modadd",
         )
     return prefix
+
+
+def check_abi_version(metadata: dict[str, Any], where: str) -> None:
+    """Refuse a library whose interface this nnc cannot call, saying which nnc built it."""
+    version = metadata.get("abi_version", 1)
+    if version not in READABLE_ABI_VERSIONS:
+        raise InputError(
+            f"{where} was built by nnc {metadata.get('nnc_version', '(unknown)')} with C interface "
+            f"version {version}; this nnc calls versions {', '.join(map(str, READABLE_ABI_VERSIONS))}",
+            hint="compile the model again with this nnc, or load the library with the nnc that "
+            "built it",
+        )
 
 
 @dataclass(frozen=True)

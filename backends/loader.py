@@ -10,7 +10,7 @@ from typing import Any
 
 from nnc.errors import InputError
 
-from .abi import TensorInfo
+from .abi import TensorInfo, check_abi_version
 from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
 
 __all__ = ["LoadedLibrary", "load"]
@@ -43,6 +43,7 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     metadata_fn = getattr(library, f"{prefix}_metadata")
     metadata_fn.restype = ctypes.c_char_p
     metadata = json.loads(metadata_fn().decode())
+    check_abi_version(metadata, repr(path.name))
     abi = metadata["abi"]
     inputs = [TensorInfo(i["name"], tuple(i["shape"]), i["dtype"]) for i in abi["inputs"]]
     output = TensorInfo("y", tuple(abi["output"]["shape"]), abi["output"]["dtype"])

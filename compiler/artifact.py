@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from nnc.backends import get_backend
-from nnc.backends.abi import Abi, check_prefix
+from nnc.backends.abi import ABI_VERSION, Abi, check_prefix
 from nnc.backends.aot import LIBRARY_MODE, Staging, check_output_path, staged_outputs
 from nnc.backends.calling import NativeFunction
 from nnc.backends.header import render_header
@@ -63,6 +63,7 @@ class Artifact:
         output = self.graph[self.graph.outputs[0]]
         return {
             "nnc_version": __version__,
+            "abi_version": ABI_VERSION,
             "name": prefix,
             "mode": self.options.mode,
             "closed_form": self.report.closed_form,
