@@ -154,7 +154,14 @@ def bases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, bytes]:
     torch.jit.script(mlp).save(str(folder / "mlp.ts"))
     torch.save(mlp, folder / "mlp.pt")
     files = {p.name: p.read_bytes() for p in folder.iterdir()}
-    return {**files, "modadd.pt2": GROKKING.read_bytes()}
+    return _Files({**files, "modadd.pt2": GROKKING.read_bytes()})
+
+
+class _Files(dict):
+    """File name → bytes, shown briefly when hypothesis reports a failing example."""
+
+    def __repr__(self) -> str:
+        return f"<model files {sorted(self)}>"
 
 
 def _json_paths(tree: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
