@@ -24,6 +24,7 @@ __all__ = [
     "READABLE_ABI_VERSIONS",
     "Abi",
     "ScalarArg",
+    "SymbolNames",
     "TensorInfo",
     "check_abi_version",
     "check_prefix",
@@ -104,21 +105,10 @@ class ScalarArg:
 
 
 @dataclass(frozen=True)
-class Abi:
-    """Everything that fixes the library's interface; equal Abis give identical symbols."""
+class SymbolNames:
+    """The exported symbol names of a library with this prefix: the one place they are spelled."""
 
     prefix: str
-    inputs: tuple[TensorInfo, ...]
-    output: TensorInfo
-    output_integer: bool  # class index, boolean or integer output: int64_t in the scalar form
-    scalar_args: tuple[ScalarArg, ...] | None  # None: no scalar entry point
-    constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
-    metadata: dict[str, Any]
-    columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
-
-    @property
-    def input_numel(self) -> int:
-        return sum(t.numel for t in self.inputs)
 
     @property
     def eval(self) -> str:
@@ -132,12 +122,29 @@ class Abi:
     def metadata_symbol(self) -> str:
         return f"{self.prefix}_metadata"
 
+    def column_entry(self, suffix: str) -> str:
+        return f"{self.prefix}_batch_{suffix}"
+
+
+@dataclass(frozen=True)
+class Abi(SymbolNames):
+    """Everything that fixes the library's interface; equal Abis give identical symbols."""
+
+    inputs: tuple[TensorInfo, ...]
+    output: TensorInfo
+    output_integer: bool  # class index, boolean or integer output: int64_t in the scalar form
+    scalar_args: tuple[ScalarArg, ...] | None  # None: no scalar entry point
+    constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
+    metadata: dict[str, Any]
+    columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
+
+    @property
+    def input_numel(self) -> int:
+        return sum(t.numel for t in self.inputs)
+
     @property
     def scalar(self) -> str | None:
         return self.prefix if self.scalar_args is not None else None
-
-    def column_entry(self, suffix: str) -> str:
-        return f"{self.prefix}_batch_{suffix}"
 
     def metadata_json(self) -> str:
         """Deterministic JSON (sorted keys) embedded in the library."""

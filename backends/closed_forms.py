@@ -7,7 +7,6 @@ do. Integer programs compute in int64 with Python's floor semantics for `mod` an
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import sympy
 from llvmlite import ir
@@ -15,16 +14,9 @@ from nnc.errors import BackendError
 from nnc.expr_ranges import integer_range
 from nnc.graph import Node
 
-if TYPE_CHECKING:
-    from .codegen import _Buffer, _Kernel
+from .kernel import F64, I1, I64, Buffer, Kernel, call_math, i64
 
-__all__ = ["ExprEmitter", "call_double", "emit_expr", "emit_table"]
-
-I1, I64, F64 = ir.IntType(1), ir.IntType(64), ir.DoubleType()
-
-
-def _i64(value: int) -> ir.Constant:
-    return ir.Constant(I64, value)
+__all__ = ["ExprEmitter", "emit_expr", "emit_table"]
 
 
 class ExprEmitter:
@@ -266,15 +258,7 @@ class ExprEmitter:
         return result
 
     def _call(self, name: str, args: list[ir.Value]) -> ir.Value:
-        return call_double(self.b, self.module, name, args)
-
-
-def call_double(b: ir.IRBuilder, module: ir.Module, name: str, args: list[ir.Value]) -> ir.Value:
-    """Call a libm function or LLVM intrinsic on doubles, declaring it on first use."""
-    fn = module.globals.get(name) or ir.Function(
-        module, ir.FunctionType(F64, [F64] * len(args)), name
-    )
-    return b.call(fn, args)
+        return call_math(self.b, self.module, name, args)
 
 
 # sympy function → LLVM intrinsic or libm symbol (sympy's known_functions_C99, as symbols)
@@ -295,62 +279,70 @@ _FUNCTIONS = {
 }
 
 
-def _element(k: _Kernel, node: Node, position: int, element: int, lane: ir.Type) -> ir.Value:
-    return k.load(k.buffers[node.inputs[position]], _i64(element), lane)
+def _element(k: Kernel, node: Node, position: int, element: int, lane: ir.Type) -> ir.Value:
+    return k.load(k.buffers[node.inputs[position]], i64(element), lane)
 
 
-def emit_expr(k: _Kernel, node: Node) -> _Buffer:
+def emit_expr(k: Kernel, node: Node) -> Buffer:
     """out = expr(bound input elements): one value per sample, or one per row of the inputs'
     last dimension when the node is `rowwise` (a distilled module applied to every edge)."""
     out = k.new_buffer(node)
     if not node.attrs.get("rowwise"):
-        symbols = {
-            name: _element(k, node, position, element, out.lane)
-            for name, position, element in node.attrs["bindings"]
-        }
-        emitter = ExprEmitter(k.b, k.module, symbols, out.lane, node.attrs.get("bounds"))
-        k.store(out, _i64(0), emitter.value(node.attrs["expr"]))
+        with k.samples():
+            symbols = {
+                name: _element(k, node, position, element, out.lane)
+                for name, position, element in node.attrs["bindings"]
+            }
+            emitter = ExprEmitter(k.b, k.module, symbols, out.lane, node.attrs.get("bounds"))
+            k.store(out, i64(0), emitter.value(node.attrs["expr"]))
         return out
-    with k.loop(node.numel) as row:
+    with k.samples(), k.loop(node.numel) as row:
         symbols = {}
         for name, position, element in node.attrs["bindings"]:
             source = k.buffers[node.inputs[position]]
             width = source.shape[-1]
-            offset = k.b.add(k.b.mul(row, _i64(width)), _i64(element))
+            offset = k.b.add(k.b.mul(row, i64(width)), i64(element))
             symbols[name] = k.load(source, offset, out.lane)
         emitter = ExprEmitter(k.b, k.module, symbols, out.lane)
         k.store(out, row, emitter.value(node.attrs["expr"]))
     return out
 
 
-def emit_table(k: _Kernel, node: Node) -> _Buffer:
+def emit_table(k: Kernel, node: Node) -> Buffer:
     """out[0] = table[mixed-radix index of the bound elements]; indices clamp into their axis."""
+    with k.samples():
+        return _emit_table_sample(k, node)
+
+
+def _emit_table_sample(k: Kernel, node: Node) -> Buffer:
     b = k.b
-    index: ir.Value = _i64(0)
+    index: ir.Value = i64(0)
     for _, position, element, values in node.attrs["axes"]:
         value = _element(k, node, position, element, I64)
         ints = [int(v) for v in values]
         if ints == list(range(ints[0], ints[0] + len(ints))):
-            offset = b.sub(value, _i64(ints[0]))
-            offset = b.select(b.icmp_signed("<", offset, _i64(0)), _i64(0), offset)
+            offset = b.sub(value, i64(ints[0]))
+            offset = b.select(b.icmp_signed("<", offset, i64(0)), i64(0), offset)
             offset = b.select(
-                b.icmp_signed(">", offset, _i64(len(ints) - 1)), _i64(len(ints) - 1), offset
+                b.icmp_signed(">", offset, i64(len(ints) - 1)), i64(len(ints) - 1), offset
             )
         else:
-            offset = _i64(0)
+            offset = i64(0)
             for j, v in enumerate(ints):
-                offset = b.select(b.icmp_signed("==", value, _i64(v)), _i64(j), offset)
-        index = b.add(b.mul(index, _i64(len(ints))), offset)
+                offset = b.select(b.icmp_signed("==", value, i64(v)), i64(j), offset)
+        index = b.add(b.mul(index, i64(len(ints))), offset)
     table = node.attrs["table"]
     low, high = int(table.min()), int(table.max())
     bits = next(w for w in (8, 16, 32, 64) if -(2 ** (w - 1)) <= low and high < 2 ** (w - 1))
     storage = ir.IntType(bits)
-    array_type = ir.ArrayType(storage, table.numel())
-    data = ir.GlobalVariable(k.module, array_type, name=f"table_{node.name}")
-    data.linkage, data.global_constant = "internal", True
-    data.initializer = ir.Constant(array_type, [int(v) for v in table.tolist()])
-    pointer = b.gep(data.bitcast(storage.as_pointer()), [index], source_etype=storage)
+    data = k.module.globals.get(f"table_{node.name}")
+    if data is None:  # one global, shared by the module's kernels
+        array_type = ir.ArrayType(storage, table.numel())
+        data = ir.GlobalVariable(k.module, array_type, name=f"table_{node.name}")
+        data.linkage, data.global_constant = "internal", True
+        data.initializer = ir.Constant(array_type, [int(v) for v in table.tolist()])
+    pointer = b.gep(data, [index], source_etype=storage)
     entry = b.sext(b.load(pointer, typ=storage), I64) if bits < 64 else b.load(pointer, typ=storage)
     out = k.new_buffer(node)
-    k.store(out, _i64(0), entry)
+    k.store(out, i64(0), entry)
     return out

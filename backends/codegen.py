@@ -1,260 +1,141 @@
-"""Graph → llvmlite.ir.Module: every node becomes a loop nest over a stack buffer; pure Python.
+"""Graph → LLVM IR: one emitter per op computes a node's values for a tile of samples.
 
 Values compute in two lanes: double for floating dtypes, int64 for integer and boolean ones.
-Buffers live on the stack of the kernel (reentrant, no global mutable state); weights are
-internal constant globals stored in their own precision. Dispatch is by table: op category →
-emitter, op → scalar instruction.
+Dispatch is by table: op category → emitter, op → scalar instruction. The kernel builder (loops,
+buffers, the workspace, lane conversion) is backends/kernel.py; closed forms (EXPR/TABLE) emit in
+backends/closed_forms.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 
 import numpy as np
 from llvmlite import ir
-from nnc.errors import BackendError
 from nnc.graph import Graph, Node
-from nnc.ops import OP_TABLE, Op, is_integer_dtype
+from nnc.ops import OP_TABLE, Op
 
-from .closed_forms import call_double, emit_expr, emit_table
-
-__all__ = [
-    "BYTES_CONSTANT_MIN",
-    "F32",
-    "F64",
-    "I32",
-    "I64",
-    "MAX_STACK_BYTES",
-    "PTR",
-    "convert",
-    "emit_kernel",
-    "lane_of",
-]
-
-F64, F32, I64, I32, I8 = (
-    ir.DoubleType(),
-    ir.FloatType(),
-    ir.IntType(64),
-    ir.IntType(32),
-    ir.IntType(8),
+from .closed_forms import emit_expr, emit_table
+from .kernel import (
+    ALIGNMENT,
+    F32,
+    F64,
+    I8,
+    I64,
+    Buffer,
+    Emitter,
+    Kernel,
+    call_math,
+    convert,
+    i64,
+    lane_of,
+    strides,
 )
-PTR = ir.PointerType()
-MAX_STACK_BYTES = (
-    4 << 20
-)  # intermediate buffers of one sample; beyond this a thread stack may overflow
+
+__all__ = ["BYTES_CONSTANT_MIN", "EMITTERS", "emit_kernel"]
+
 BYTES_CONSTANT_MIN = 1024  # constants of this many elements or more are emitted as raw bytes
 
 _STORAGE = {"float32": F32, "float16": F32, "bfloat16": F32, "float64": F64}
 
 
-def lane_of(dtype: str) -> ir.Type:
-    """The lane a dtype computes in: int64 for integers and booleans, double otherwise."""
-    return I64 if is_integer_dtype(dtype) else F64
+def emit_kernel(module: ir.Module, graph: Graph, tile: int, input_numel: int, name: str) -> Kernel:
+    """The kernel computing `tile` samples of the graph (internal linkage), fully emitted."""
+    k = Kernel(module, graph, tile, input_numel, name)
+    for node in graph.nodes():
+        emitter = EMITTERS[node.op if node.op in EMITTERS else OP_TABLE[node.op].category]
+        k.buffers[node.name] = emitter(k, node)
+    _store_output(k)
+    k.finish()
+    return k
 
 
-@dataclass(frozen=True)
-class _Buffer:
-    """Where a node's values live: `ptr` to `numel` elements of `storage` type, row-major."""
-
-    ptr: ir.Value
-    storage: ir.Type
-    lane: ir.Type
-    shape: tuple[int, ...]
-
-
-def _i64(value: int) -> ir.Constant:
-    return ir.Constant(I64, value)
-
-
-def _strides(shape: Sequence[int]) -> list[int]:
-    strides, step = [], 1
-    for size in reversed(shape):
-        strides.append(step)
-        step *= size
-    return strides[::-1]
-
-
-class _Kernel:
-    """Emits `void kernel(const double *x, double *y)` for one sample of the graph."""
-
-    def __init__(self, module: ir.Module, graph: Graph) -> None:
-        self.module = module
-        self.graph = graph
-        fn_type = ir.FunctionType(ir.VoidType(), [PTR, PTR])
-        self.fn = ir.Function(module, fn_type, "nnc_kernel")
-        self.fn.linkage = "internal"
-        for arg in self.fn.args:
-            arg.add_attribute("noalias")
-        self.allocas = ir.IRBuilder(self.fn.append_basic_block("entry"))
-        self.b = ir.IRBuilder(self.fn.append_basic_block("start"))
-        self.buffers: dict[str, _Buffer] = {}
-        self.stack_bytes = 0
-        self.x_offset = 0
-
-    def emit(self) -> ir.Function:
-        for node in self.graph.nodes():
-            emitter = _EMITTERS[OP_TABLE[node.op].category if node.op not in _BY_OP else node.op]
-            self.buffers[node.name] = emitter(self, node)
-        self._store_output()
-        self.b.ret_void()
-        self.allocas.branch(self.fn.blocks[1])
-        if self.stack_bytes > MAX_STACK_BYTES:
-            raise BackendError(
-                f"one sample needs {self.stack_bytes / 2**20:.1f} MiB of intermediate buffers; "
-                f"nnc keeps them on the stack and allows {MAX_STACK_BYTES / 2**20:.0f} MiB",
-                hint="compile a smaller model, or split it and compile the parts",
-            )
-        return self.fn
-
-    # --- buffers ------------------------------------------------------------------------
-    def new_buffer(self, node: Node) -> _Buffer:
-        lane = lane_of(node.dtype)
-        ptr = self.allocas.alloca(lane, size=_i64(max(node.numel, 1)), name=node.name)
-        self.stack_bytes += 8 * node.numel
-        return _Buffer(ptr, lane, lane, node.shape)
-
-    def load(self, buffer: _Buffer, offset: ir.Value, lane: ir.Type) -> ir.Value:
-        ptr = self.b.gep(buffer.ptr, [offset], source_etype=buffer.storage)
-        value = self.b.load(ptr, typ=buffer.storage)
-        if buffer.storage is F32:
-            value = self.b.fpext(value, F64)
-        return convert(self.b, value, lane)
-
-    def store(self, buffer: _Buffer, offset: ir.Value, value: ir.Value) -> None:
-        ptr = self.b.gep(buffer.ptr, [offset], source_etype=buffer.lane)
-        self.b.store(convert(self.b, value, buffer.lane), ptr)
-
-    def offset(self, index: Sequence[ir.Value], strides: Sequence[int]) -> ir.Value:
-        """sum(index[d] * strides[d]); zero strides (broadcast dimensions) cost nothing."""
-        total: ir.Value = _i64(0)
-        for value, stride in zip(index, strides):
-            if stride:
-                total = self.b.add(total, self.b.mul(value, _i64(stride)))
-        return total
-
-    def broadcast_offset(self, index: Sequence[ir.Value], shape: Sequence[int]) -> ir.Value:
-        """Offset into a buffer of `shape` broadcast (numpy rules) to the output index."""
-        lead = len(index) - len(shape)
-        strides = [0 if size == 1 else s for size, s in zip(shape, _strides(shape))]
-        return self.offset(index[lead:], strides)
-
-    # --- loops --------------------------------------------------------------------------
-    @contextlib.contextmanager
-    def loop(self, count: int) -> Iterator[ir.Value]:
-        """for (i = 0; i < count; i++) { body }"""
-        head = self.fn.append_basic_block("loop")
-        body = self.fn.append_basic_block("body")
-        done = self.fn.append_basic_block("done")
-        before = self.b.block
-        self.b.branch(head)
-        self.b.position_at_end(head)
-        i = self.b.phi(I64)
-        i.add_incoming(_i64(0), before)
-        self.b.cbranch(self.b.icmp_signed("<", i, _i64(count)), body, done)
-        self.b.position_at_end(body)
-        yield i
-        i.add_incoming(self.b.add(i, _i64(1)), self.b.block)
-        self.b.branch(head)
-        self.b.position_at_end(done)
-
-    @contextlib.contextmanager
-    def nest(self, shape: Sequence[int]) -> Iterator[list[ir.Value]]:
-        with contextlib.ExitStack() as stack:
-            yield [stack.enter_context(self.loop(size)) for size in shape]
-
-    # --- the output ---------------------------------------------------------------------
-    def _store_output(self) -> None:
-        (name,) = self.graph.outputs
-        source = self.buffers[name]
-        y = _Buffer(self.fn.args[1], F64, F64, source.shape)
-        with self.loop(math.prod(source.shape)) as i:
-            self.store(y, i, self.load(source, i, F64))
-
-
-def convert(b: ir.IRBuilder, value: ir.Value, lane: ir.Type) -> ir.Value:
-    """Move a value between lanes: int64 → double exactly, double → int64 truncating (as torch)."""
-    if value.type == lane:
-        return value
-    if lane == F64:
-        return b.sitofp(value, F64)
-    return b.fptosi(value, I64)
+def _store_output(k: Kernel) -> None:
+    """y[s, i] = output[s, i], as doubles."""
+    (name,) = k.graph.outputs
+    source = k.buffers[name]
+    numel = math.prod(source.shape)
+    y = Buffer(k.y, F64, F64, source.shape, numel)
+    with k.samples(), k.loop(numel) as i:
+        k.store(y, i, k.load(source, i, F64))
 
 
 # --- sources ----------------------------------------------------------------------------------
 
 
-def _emit_input(k: _Kernel, node: Node) -> _Buffer:
-    x = k.b.gep(k.fn.args[0], [_i64(k.x_offset)], source_etype=F64)
+def _emit_input(k: Kernel, node: Node) -> Buffer:
+    """Float inputs are read in place from the rows of x; integer ones convert once."""
+    x = k.allocas.gep(k.x, [i64(k.x_offset)], source_etype=F64)
     k.x_offset += node.numel
-    view = _Buffer(x, F64, F64, node.shape)
+    view = Buffer(x, F64, F64, node.shape, k.input_numel)
     if lane_of(node.dtype) == F64:
         return view
     out = k.new_buffer(node)
-    with k.loop(node.numel) as i:
+    with k.samples(), k.loop(node.numel) as i:
         k.store(out, i, k.load(view, i, I64))
     return out
 
 
-def _emit_const(k: _Kernel, node: Node) -> _Buffer:
-    assert node.value is not None
-    lane = lane_of(node.dtype)
+def _emit_const(k: Kernel, node: Node) -> Buffer:
+    """An internal constant global in the value's own precision, shared by every kernel."""
     storage = _STORAGE.get(node.dtype, I64)
-    flat = node.value.detach().reshape(-1)
-    if flat.numel() >= BYTES_CONSTANT_MIN:
-        initializer = _bytes_constant(_AS_STORAGE[storage](flat).numpy().tobytes())
-    else:
-        values = [int(v) for v in flat.tolist()] if storage is I64 else flat.double().tolist()
-        initializer = ir.Constant(ir.ArrayType(storage, max(len(values), 1)), values or [0])
-    table = ir.GlobalVariable(k.module, initializer.type, name=f"const_{node.name}")
-    table.linkage = "internal"
-    table.global_constant = True
-    table.align = 64
-    table.initializer = initializer
-    return _Buffer(table.bitcast(storage.as_pointer()), storage, lane, node.shape)
+    name = f"const_{node.name}"
+    table = k.module.globals.get(name)
+    if table is None:
+        assert node.value is not None
+        flat = node.value.detach().reshape(-1)
+        if flat.numel() >= BYTES_CONSTANT_MIN:
+            initializer = _bytes_constant(_AS_STORAGE[storage](flat).contiguous().numpy())
+        else:
+            values = [int(v) for v in flat.tolist()] if storage is I64 else flat.double().tolist()
+            initializer = ir.Constant(ir.ArrayType(storage, max(len(values), 1)), values or [0])
+        table = ir.GlobalVariable(k.module, initializer.type, name=name)
+        table.linkage = "internal"
+        table.global_constant = True
+        table.align = ALIGNMENT
+        table.initializer = initializer
+    return Buffer(table, storage, lane_of(node.dtype), node.shape, 0)
 
 
 # NOTE: weights are stored in the target's byte order, little-endian on every target nnc builds for
 _AS_STORAGE = {F32: lambda t: t.float(), F64: lambda t: t.double(), I64: lambda t: t.long()}
-_BACKSLASH = np.uint8(ord("\\"))
+_ESCAPES = np.array([list(b"\\%02x" % byte) for byte in range(256)], dtype=np.uint8)
 
 
-def _bytes_constant(data: bytes) -> ir.Constant:
-    """A large constant as an i8 string `c"\\3f\\80..."`, formatted in a few numpy passes: a typed
-    array would cost one Python float and ~25 characters of IR per element, llvmlite's own string
-    printer one Python string per byte."""
-    digits = np.frombuffer(data.hex().encode("ascii"), dtype=np.uint8).reshape(-1, 2)
-    escaped = np.empty((len(digits), 3), dtype=np.uint8)
-    escaped[:, 0] = _BACKSLASH
-    escaped[:, 1:] = digits
-    text = 'c"' + escaped.tobytes().decode("ascii") + '"'
-    return ir.FormattedConstant(ir.ArrayType(I8, len(data)), text)
+def _bytes_constant(values: np.ndarray) -> ir.Constant:
+    """A large constant as the i8 string `c"\\3f\\80..."`, written by numpy straight into one
+    buffer: a typed array would cost a Python float and ~25 characters of IR per element,
+    llvmlite's own string printer a Python string per byte."""
+    data = values.reshape(-1).view(np.uint8)
+    text = np.empty(3 * len(data) + 3, dtype=np.uint8)
+    text[:2], text[-1] = list(b'c"'), ord('"')
+    np.take(_ESCAPES, data, axis=0, out=text[2:-1].reshape(-1, 3))
+    return ir.FormattedConstant(ir.ArrayType(I8, len(data)), str(text.data, "ascii"))
 
 
 # --- elementwise ------------------------------------------------------------------------------
 
 
-def _call(name: str) -> Callable[[_Kernel, Sequence[ir.Value]], ir.Value]:
+def _call(name: str) -> Callable[[Kernel, Sequence[ir.Value]], ir.Value]:
     """An element emitter calling a libm function or LLVM intrinsic on doubles."""
-    return lambda k, args: call_double(k.b, k.module, name, list(args))
+    return lambda k, args: call_math(k.b, k.module, name, args)
 
 
-def _sigmoid(k: _Kernel, a: Sequence[ir.Value]) -> ir.Value:
+def _sigmoid(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
     exp = _call("llvm.exp.f64")(k, [k.b.fneg(a[0])])
     return k.b.fdiv(ir.Constant(F64, 1.0), k.b.fadd(ir.Constant(F64, 1.0), exp))
 
 
-def _rsqrt(k: _Kernel, a: Sequence[ir.Value]) -> ir.Value:
+def _rsqrt(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
     return k.b.fdiv(ir.Constant(F64, 1.0), _call("llvm.sqrt.f64")(k, a))
 
 
-def _truth(k: _Kernel, value: ir.Value) -> ir.Value:
+def _truth(k: Kernel, value: ir.Value) -> ir.Value:
     """value != 0 as i1, in either lane."""
     if value.type == F64:
         return k.b.fcmp_unordered("!=", value, ir.Constant(F64, 0.0))
-    return k.b.icmp_signed("!=", value, _i64(0))
+    return k.b.icmp_signed("!=", value, i64(0))
 
 
 def _logic(fn: Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]) -> Callable:
@@ -262,7 +143,7 @@ def _logic(fn: Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]) -> Callab
 
 
 def _compare(op: str) -> Callable:
-    def emit(k: _Kernel, a: Sequence[ir.Value]) -> ir.Value:
+    def emit(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
         if a[0].type == F64:
             bit = (k.b.fcmp_unordered if op == "!=" else k.b.fcmp_ordered)(op, a[0], a[1])
         else:
@@ -277,12 +158,12 @@ def _select_by(op: str) -> Callable:
     return lambda k, a: k.b.select(k.b.icmp_signed(op, a[0], a[1]), a[0], a[1])
 
 
-def _int_pow(k: _Kernel, a: Sequence[ir.Value]) -> ir.Value:
+def _int_pow(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
     base, exponent = (k.b.sitofp(v, F64) for v in a)
     return k.b.fptosi(_call("llvm.pow.f64")(k, [base, exponent]), I64)
 
 
-_ZERO_F, _ZERO_I = ir.Constant(F64, 0.0), _i64(0)
+_ZERO_F, _ZERO_I = ir.Constant(F64, 0.0), i64(0)
 
 # op → how to compute one element in the double lane, and in the int64 lane
 _FLOAT: dict[Op, Callable] = {
@@ -334,7 +215,7 @@ _PREDICATES: dict[Op, Callable] = {
 }
 
 
-def _cast(k: _Kernel, node: Node, value: ir.Value) -> ir.Value:
+def _cast(k: Kernel, node: Node, value: ir.Value) -> ir.Value:
     """torch's conversion to node.dtype: float32 rounding, integer wrap-around, bool as != 0."""
     dtype = node.dtype
     if dtype == "bool":
@@ -348,7 +229,7 @@ def _cast(k: _Kernel, node: Node, value: ir.Value) -> ir.Value:
     return convert(k.b, value, lane_of(dtype))
 
 
-def _emit_elementwise(k: _Kernel, node: Node) -> _Buffer:
+def _emit_elementwise(k: Kernel, node: Node) -> Buffer:
     out = k.new_buffer(node)
     sources = [k.buffers[i] for i in node.inputs]
     lanes = [out.lane] * len(sources)
@@ -356,15 +237,15 @@ def _emit_elementwise(k: _Kernel, node: Node) -> _Buffer:
         lanes = [F64 if any(s.lane == F64 for s in sources) else I64] * len(sources)
     if node.op in (Op.CAST, Op.WHERE):
         lanes[0] = sources[0].lane  # converted by the op itself
-    with k.nest(node.shape) as index:
+    with k.samples(), k.nest(node.shape) as index:
         values = [
             k.load(s, k.broadcast_offset(index, s.shape), lane) for s, lane in zip(sources, lanes)
         ]
-        k.store(out, k.offset(index, _strides(node.shape)), _element(k, node, lanes[-1], values))
+        k.store(out, k.offset(index, strides(node.shape)), _element(k, node, lanes[-1], values))
     return out
 
 
-def _element(k: _Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir.Value:
+def _element(k: Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir.Value:
     if node.op is Op.CAST:
         return _cast(k, node, values[0])
     if node.op is Op.WHERE:
@@ -380,26 +261,26 @@ def _element(k: _Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> i
 # --- reductions ------------------------------------------------------------------------------
 
 
-def _emit_reduction(k: _Kernel, node: Node) -> _Buffer:
+def _emit_reduction(k: Kernel, node: Node) -> Buffer:
     source = k.buffers[node.inputs[0]]
     dims = tuple(node.attrs["dims"])
     keep = [d for d in range(len(source.shape)) if d not in dims]
     out = k.new_buffer(node)
     lane = source.lane if node.op is not Op.ARGMAX else F64
-    accumulator = k.allocas.alloca(lane)
-    best_index = k.allocas.alloca(I64)
-    source_strides = _strides(source.shape)
+    accumulator = k.scratch(lane)
+    best_index = k.scratch(I64)
+    source_strides = strides(source.shape)
     out_shape = [source.shape[d] for d in keep]
-    with k.nest(out_shape) as outer:
+    with k.samples(), k.nest(out_shape) as outer:
         k.b.store(_reduction_start(node.op, lane), accumulator)
-        k.b.store(_i64(0), best_index)
+        k.b.store(i64(0), best_index)
         with k.nest([source.shape[d] for d in dims]) as inner:
             index = dict(zip(keep, outer)) | dict(zip(dims, inner))
             offset = k.offset([index[d] for d in range(len(source.shape))], source_strides)
             value = k.load(source, offset, lane)
             current = k.b.load(accumulator, typ=lane)
             if node.op is Op.ARGMAX:
-                position = k.offset(inner, _strides([source.shape[d] for d in dims]))
+                position = k.offset(inner, strides([source.shape[d] for d in dims]))
                 better = k.b.fcmp_ordered(">", value, current)
                 k.b.store(k.b.select(better, value, current), accumulator)
                 k.b.store(k.b.select(better, position, k.b.load(best_index, typ=I64)), best_index)
@@ -409,7 +290,7 @@ def _emit_reduction(k: _Kernel, node: Node) -> _Buffer:
             best_index if node.op is Op.ARGMAX else accumulator,
             typ=I64 if node.op is Op.ARGMAX else lane,
         )
-        k.store(out, k.offset(outer, _strides(out_shape)), result)
+        k.store(out, k.offset(outer, strides(out_shape)), result)
     return out
 
 
@@ -441,7 +322,7 @@ _REDUCERS = {
 # --- matmul ---------------------------------------------------------------------------------
 
 
-def _emit_matmul(k: _Kernel, node: Node) -> _Buffer:
+def _emit_matmul(k: Kernel, node: Node) -> Buffer:
     """out[..., i, j] = sum_k a[..., i, k] b[..., k, j]; j innermost so LLVM can vectorise it."""
     a, b = (k.buffers[i] for i in node.inputs)
     a_shape, b_shape = _matrix(a.shape, "left"), _matrix(b.shape, "right")
@@ -449,20 +330,20 @@ def _emit_matmul(k: _Kernel, node: Node) -> _Buffer:
     rows, inner, cols = a_shape[-2], a_shape[-1], b_shape[-1]
     batch = node.shape[:-2] if len(a.shape) > 1 and len(b.shape) > 1 else ()
     lane = out.lane
-    with k.nest(batch) as bi:
-        a_base = k.broadcast_offset(bi, a_shape[:-2]) if a_shape[:-2] else _i64(0)
-        b_base = k.broadcast_offset(bi, b_shape[:-2]) if b_shape[:-2] else _i64(0)
-        a_base = k.b.mul(a_base, _i64(rows * inner))
-        b_base = k.b.mul(b_base, _i64(inner * cols))
-        out_base = k.b.mul(k.offset(bi, _strides(batch)), _i64(rows * cols))
+    with k.samples(), k.nest(batch) as bi:
+        a_base = k.broadcast_offset(bi, a_shape[:-2]) if a_shape[:-2] else i64(0)
+        b_base = k.broadcast_offset(bi, b_shape[:-2]) if b_shape[:-2] else i64(0)
+        a_base = k.b.mul(a_base, i64(rows * inner))
+        b_base = k.b.mul(b_base, i64(inner * cols))
+        out_base = k.b.mul(k.offset(bi, strides(batch)), i64(rows * cols))
         with k.loop(rows) as i:
-            row = k.b.add(out_base, k.b.mul(i, _i64(cols)))
+            row = k.b.add(out_base, k.b.mul(i, i64(cols)))
             with k.loop(cols) as j:
                 k.store(out, k.b.add(row, j), ir.Constant(lane, 0.0 if lane == F64 else 0))
             with k.loop(inner) as kk:
-                a_value = k.load(a, k.b.add(a_base, k.b.add(k.b.mul(i, _i64(inner)), kk)), lane)
+                a_value = k.load(a, k.b.add(a_base, k.b.add(k.b.mul(i, i64(inner)), kk)), lane)
                 with k.loop(cols) as j:
-                    b_value = k.load(b, k.b.add(b_base, k.b.add(k.b.mul(kk, _i64(cols)), j)), lane)
+                    b_value = k.load(b, k.b.add(b_base, k.b.add(k.b.mul(kk, i64(cols)), j)), lane)
                     target = k.b.add(row, j)
                     total = k.load(out, target, lane)
                     product = (k.b.fmul if lane == F64 else k.b.mul)(a_value, b_value)
@@ -480,81 +361,80 @@ def _matrix(shape: tuple[int, ...], side: str) -> tuple[int, ...]:
 # --- data movement ---------------------------------------------------------------------------
 
 
-def _emit_reshape(k: _Kernel, node: Node) -> _Buffer:
-    source = k.buffers[node.inputs[0]]
-    return _Buffer(source.ptr, source.storage, source.lane, node.shape)
+def _emit_reshape(k: Kernel, node: Node) -> Buffer:
+    return k.buffers[node.inputs[0]].view(node.shape)
 
 
 def _emit_gather(
-    k: _Kernel, node: Node, source_offset: Callable[[list[ir.Value]], ir.Value]
-) -> _Buffer:
+    k: Kernel, node: Node, source_offset: Callable[[list[ir.Value]], ir.Value]
+) -> Buffer:
     """out[index] = source[source_offset(index)]"""
     source = k.buffers[node.inputs[0]]
     out = k.new_buffer(node)
-    with k.nest(node.shape) as index:
+    with k.samples(), k.nest(node.shape) as index:
         value = k.load(source, source_offset(index), out.lane)
-        k.store(out, k.offset(index, _strides(node.shape)), value)
+        k.store(out, k.offset(index, strides(node.shape)), value)
     return out
 
 
-def _emit_permute(k: _Kernel, node: Node) -> _Buffer:
-    strides = _strides(k.buffers[node.inputs[0]].shape)
-    permuted = [strides[d] for d in node.attrs["dims"]]
+def _emit_permute(k: Kernel, node: Node) -> Buffer:
+    source_strides = strides(k.buffers[node.inputs[0]].shape)
+    permuted = [source_strides[d] for d in node.attrs["dims"]]
     return _emit_gather(k, node, lambda index: k.offset(index, permuted))
 
 
-def _emit_expand(k: _Kernel, node: Node) -> _Buffer:
+def _emit_expand(k: Kernel, node: Node) -> Buffer:
     shape = k.buffers[node.inputs[0]].shape
     return _emit_gather(k, node, lambda index: k.broadcast_offset(index, shape))
 
 
-def _emit_slice(k: _Kernel, node: Node) -> _Buffer:
-    strides = _strides(k.buffers[node.inputs[0]].shape)
+def _emit_slice(k: Kernel, node: Node) -> Buffer:
+    source_strides = strides(k.buffers[node.inputs[0]].shape)
     dim, start, step = node.attrs["dim"], node.attrs["start"], node.attrs["step"]
 
     def source_offset(index: list[ir.Value]) -> ir.Value:
         moved = list(index)
-        moved[dim] = k.b.add(_i64(start), k.b.mul(index[dim], _i64(step)))
-        return k.offset(moved, strides)
+        moved[dim] = k.b.add(i64(start), k.b.mul(index[dim], i64(step)))
+        return k.offset(moved, source_strides)
 
     return _emit_gather(k, node, source_offset)
 
 
-def _emit_take(k: _Kernel, node: Node) -> _Buffer:
+def _emit_take(k: Kernel, node: Node) -> Buffer:
     """x indexed along `dim` by an integer tensor; indices are clamped into range (never UB)."""
     source, idx = (k.buffers[i] for i in node.inputs)
     dim, rank = node.attrs["dim"], len(idx.shape)
-    strides = _strides(source.shape)
+    source_strides = strides(source.shape)
     size = source.shape[dim]
 
     def source_offset(index: list[ir.Value]) -> ir.Value:
-        picked = k.load(idx, k.offset(index[dim : dim + rank], _strides(idx.shape)), I64)
+        picked = k.load(idx, k.offset(index[dim : dim + rank], strides(idx.shape)), I64)
         picked = k.b.select(
-            k.b.icmp_signed("<", picked, _i64(0)), k.b.add(picked, _i64(size)), picked
+            k.b.icmp_signed("<", picked, i64(0)), k.b.add(picked, i64(size)), picked
         )
-        low = k.b.select(k.b.icmp_signed("<", picked, _i64(0)), _i64(0), picked)
-        clamped = k.b.select(k.b.icmp_signed(">", low, _i64(size - 1)), _i64(size - 1), low)
+        low = k.b.select(k.b.icmp_signed("<", picked, i64(0)), i64(0), picked)
+        clamped = k.b.select(k.b.icmp_signed(">", low, i64(size - 1)), i64(size - 1), low)
         moved = [*index[:dim], clamped, *index[dim + rank :]]
-        return k.offset(moved, strides)
+        return k.offset(moved, source_strides)
 
     return _emit_gather(k, node, source_offset)
 
 
-def _emit_cat(k: _Kernel, node: Node) -> _Buffer:
+def _emit_cat(k: Kernel, node: Node) -> Buffer:
     out = k.new_buffer(node)
-    dim, out_strides, start = node.attrs["dim"], _strides(node.shape), 0
+    dim, out_strides, start = node.attrs["dim"], strides(node.shape), 0
     for name in node.inputs:
         source = k.buffers[name]
-        with k.nest(source.shape) as index:
-            value = k.load(source, k.offset(index, _strides(source.shape)), out.lane)
+        with k.samples(), k.nest(source.shape) as index:
+            value = k.load(source, k.offset(index, strides(source.shape)), out.lane)
             moved = list(index)
-            moved[dim] = k.b.add(index[dim], _i64(start))
+            moved[dim] = k.b.add(index[dim], i64(start))
             k.store(out, k.offset(moved, out_strides), value)
         start += source.shape[dim]
     return out
 
 
-_EMITTERS: dict[object, Callable[[_Kernel, Node], _Buffer]] = {
+EMITTERS: dict[object, Emitter] = {
     Op.INPUT: _emit_input,
     Op.CONST: _emit_const,
     "elementwise": _emit_elementwise,
@@ -569,9 +449,3 @@ _EMITTERS: dict[object, Callable[[_Kernel, Node], _Buffer]] = {
     Op.EXPR: emit_expr,
     Op.TABLE: emit_table,
 }
-_BY_OP = {key for key in _EMITTERS if isinstance(key, Op)}
-
-
-def emit_kernel(module: ir.Module, graph: Graph) -> ir.Function:
-    """`void nnc_kernel(const double *x, double *y)`: one sample of the graph, internal linkage."""
-    return _Kernel(module, graph).emit()

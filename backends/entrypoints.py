@@ -1,5 +1,11 @@
-"""The library's exported functions, as the Abi describes them, around the kernel codegen.py emits:
-NAME_eval, NAME_eval_batch, NAME_metadata, the scalar form and the typed column entries."""
+"""The library's exported functions, as the Abi describes them, around the kernels codegen.py
+emits: NAME_eval, NAME_eval_batch, NAME_metadata, the scalar form and the typed column entries.
+
+Batches run through a kernel for a tile of samples; the last, partial tile is copied into a
+staging tile padded with copies of its first row (real inputs, so padding never computes on
+values outside the domain) and its rows copied back. Working memory comes from the stack when it
+is small and from malloc otherwise; every entry returns 0, -1 when n < 0, -2 when malloc fails.
+"""
 
 from __future__ import annotations
 
@@ -13,24 +19,53 @@ from nnc.ops import Op
 
 from .abi import Abi
 from .closed_forms import ExprEmitter
-from .codegen import F32, F64, I32, I64, PTR, convert, emit_kernel, lane_of
+from .codegen import emit_kernel
+from .kernel import (
+    ALIGNMENT,
+    F32,
+    F64,
+    I1,
+    I8,
+    I32,
+    I64,
+    PTR,
+    Kernel,
+    convert,
+    counted,
+    i64,
+    lane_of,
+)
 
-__all__ = ["build_module"]
+__all__ = ["MAX_TILE", "STACK_WORKSPACE_BYTES", "TILE_BYTES", "build_module", "tile_for"]
 
-I8 = ir.IntType(8)
+MAX_TILE = 16  # samples per kernel call in batch entries
+TILE_BYTES = 512 << 10  # a tile's working memory stays within this (L2-sized)
+STACK_WORKSPACE_BYTES = 256 << 10  # larger workspaces come from malloc, not the thread's stack
+OUT_OF_MEMORY = -2
 
 
-def _i64(value: int) -> ir.Constant:
-    return ir.Constant(I64, value)
+def tile_for(per_sample_bytes: int) -> int:
+    """Samples per batch-kernel call: a power of two up to MAX_TILE whose working memory fits
+    TILE_BYTES (one sample at least)."""
+    tile = 1
+    while tile < MAX_TILE and 2 * tile * per_sample_bytes <= TILE_BYTES:
+        tile *= 2
+    return tile
 
 
 def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = "") -> ir.Module:
-    """The whole library as LLVM IR: kernel, the ABI's entry points and the metadata string."""
+    """The whole library as LLVM IR: kernels, the ABI's entry points and the metadata string."""
     module = ir.Module(name=abi.prefix)
     module.triple, module.data_layout = triple, data_layout
-    kernel = emit_kernel(module, graph)
-    _define_eval(module, abi, kernel)
-    _define_eval_batch(module, abi, kernel)
+    single = emit_kernel(module, graph, 1, abi.input_numel, "nnc_kernel")
+    tile = tile_for(single.plan.bytes)
+    batch = (
+        single
+        if tile == 1
+        else emit_kernel(module, graph, tile, abi.input_numel, "nnc_kernel_tile")
+    )
+    _define_eval(module, abi, single)
+    _define_eval_batch(module, abi, batch)
     _define_metadata(module, abi)
     if abi.scalar_args is not None:
         output = graph[graph.outputs[0]]
@@ -42,51 +77,126 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
         if closed:
             scalar = _define_scalar_closed_form(module, abi, output)
         else:
-            scalar = _define_scalar(module, abi, kernel)
+            scalar = _define_scalar(module, abi, single)
         for suffix in abi.columns:
             _define_columns(module, abi, suffix, scalar, output if closed else None)
     return module
 
 
-def _define_eval(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
+@contextlib.contextmanager
+def _with_workspace(
+    fn: ir.Function, b: ir.IRBuilder, size: int, failure: ir.Constant | None = None
+) -> Iterator[ir.Value]:
+    """Working memory for the body: an aligned stack buffer when small, else malloc'd and freed
+    after the body (a failed malloc returns `failure`, by default OUT_OF_MEMORY)."""
+    if size <= STACK_WORKSPACE_BYTES:
+        memory = b.alloca(I8, size=i64(max(size, 1)))
+        memory.align = ALIGNMENT
+        yield memory
+        return
+    module = fn.module
+    malloc = module.globals.get("malloc") or ir.Function(
+        module, ir.FunctionType(PTR, [I64]), "malloc"
+    )
+    free = module.globals.get("free") or ir.Function(
+        module, ir.FunctionType(ir.VoidType(), [PTR]), "free"
+    )
+    memory = b.call(malloc, [i64(size)])
+    failed, ok = fn.append_basic_block("no_memory"), fn.append_basic_block("memory")
+    b.cbranch(b.icmp_unsigned("==", memory, ir.Constant(PTR, None)), failed, ok)
+    b.position_at_end(failed)
+    b.ret(failure if failure is not None else ir.Constant(I32, OUT_OF_MEMORY))
+    b.position_at_end(ok)
+    yield memory
+    b.call(free, [memory])
+
+
+def _define_eval(module: ir.Module, abi: Abi, kernel: Kernel) -> None:
     fn = ir.Function(module, ir.FunctionType(I32, [PTR, PTR]), abi.eval)
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    b.call(kernel, list(fn.args))
+    with _with_workspace(fn, b, kernel.plan.bytes) as workspace:
+        b.call(kernel.fn, [*fn.args, workspace])
+    b.ret(ir.Constant(I32, 0))
+
+
+@contextlib.contextmanager
+def _checked_n(fn: ir.Function) -> Iterator[ir.IRBuilder]:
+    """The body of an entry whose first argument is n: -1 when n < 0, else the body, then 0."""
+    entry, work, bad = (fn.append_basic_block(s) for s in ("entry", "work", "bad"))
+    b = ir.IRBuilder(entry)
+    b.cbranch(b.icmp_signed("<", fn.args[0], i64(0)), bad, work)
+    b.position_at_end(bad)
+    b.ret(ir.Constant(I32, -1))
+    b.position_at_end(work)
+    yield b
     b.ret(ir.Constant(I32, 0))
 
 
 @contextlib.contextmanager
 def _sample_loop(fn: ir.Function) -> Iterator[tuple[ir.IRBuilder, ir.Value]]:
-    """The body of `for (i = 0; i < n; i++)` over fn's first argument n; the function returns 0,
-    or -1 when n < 0. Yields the builder inside the loop and i."""
-    n = fn.args[0]
-    entry, head, body, done, bad = (
-        fn.append_basic_block(s) for s in ("entry", "loop", "body", "done", "bad")
-    )
-    b = ir.IRBuilder(entry)
-    b.cbranch(b.icmp_signed("<", n, _i64(0)), bad, head)
-    b.position_at_end(head)
-    i = b.phi(I64)
-    i.add_incoming(_i64(0), entry)
-    b.cbranch(b.icmp_signed("<", i, n), body, done)
-    b.position_at_end(body)
-    yield b, i
-    i.add_incoming(b.add(i, _i64(1)), b.block)
-    b.branch(head)
-    b.position_at_end(done)
-    b.ret(ir.Constant(I32, 0))
-    b.position_at_end(bad)
-    b.ret(ir.Constant(I32, -1))
+    """for (i = 0; i < n; i++) over fn's first argument n, inside _checked_n."""
+    with _checked_n(fn) as b, counted(fn, b, fn.args[0]) as i:
+        yield b, i
 
 
-def _define_eval_batch(module: ir.Module, abi: Abi, kernel: ir.Function) -> None:
-    """for (i = 0; i < n; i++) kernel(x + i*in, y + i*out)"""
+def _define_eval_batch(module: ir.Module, abi: Abi, kernel: Kernel) -> None:
+    """Whole tiles straight from x to y; the last partial tile through a padded staging tile."""
+    tile, width_in, width_out = kernel.tile, abi.input_numel, abi.output.numel
     fn = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), abi.eval_batch)
-    _, x, y = fn.args
-    with _sample_loop(fn) as (b, i):
-        xi = b.gep(x, [b.mul(i, _i64(abi.input_numel))], source_etype=F64)
-        yi = b.gep(y, [b.mul(i, _i64(abi.output.numel))], source_etype=F64)
-        b.call(kernel, [xi, yi])
+    n, x, y = fn.args
+    staging = tile * (width_in + width_out) * 8 if tile > 1 else 0
+    with _checked_n(fn) as b, _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
+        whole = b.sdiv(n, i64(tile))
+        with counted(fn, b, whole) as t:
+            first = b.mul(t, i64(tile))
+            rows = [_row(b, x, first, width_in), _row(b, y, first, width_out)]
+            b.call(kernel.fn, [*rows, workspace])
+        if tile > 1:
+            _partial_tile(fn, b, kernel, n, whole, x, y, workspace, width_in, width_out)
+
+
+def _partial_tile(
+    fn: ir.Function,
+    b: ir.IRBuilder,
+    kernel: Kernel,
+    n: ir.Value,
+    whole: ir.Value,
+    x: ir.Value,
+    y: ir.Value,
+    workspace: ir.Value,
+    width_in: int,
+    width_out: int,
+) -> None:
+    """The rows after the whole tiles: staged, padded with copies of the first, computed, copied."""
+    tile = kernel.tile
+    first = b.mul(whole, i64(tile))
+    rest = b.sub(n, first)
+    run, done = fn.append_basic_block("partial"), fn.append_basic_block("partial_done")
+    b.cbranch(b.icmp_signed(">", rest, i64(0)), run, done)
+    b.position_at_end(run)
+    staged_x = b.gep(workspace, [i64(kernel.plan.bytes)], source_etype=I8)
+    staged_y = b.gep(staged_x, [i64(tile * width_in)], source_etype=F64)
+    with counted(fn, b, i64(tile)) as r:
+        source = b.select(b.icmp_signed("<", r, rest), b.add(first, r), first)
+        _copy_rows(b, _row(b, staged_x, r, width_in), _row(b, x, source, width_in), width_in)
+    b.call(kernel.fn, [staged_x, staged_y, workspace])
+    with counted(fn, b, rest) as r:
+        target = _row(b, y, b.add(first, r), width_out)
+        _copy_rows(b, target, _row(b, staged_y, r, width_out), width_out)
+    b.branch(done)
+    b.position_at_end(done)
+
+
+def _row(b: ir.IRBuilder, base: ir.Value, row: ir.Value, width: int) -> ir.Value:
+    return b.gep(base, [b.mul(row, i64(width))], source_etype=F64)
+
+
+def _copy_rows(b: ir.IRBuilder, target: ir.Value, source: ir.Value, doubles: int) -> None:
+    module = b.module
+    memcpy = module.globals.get("llvm.memcpy.p0.p0.i64") or ir.Function(
+        module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]), "llvm.memcpy.p0.p0.i64"
+    )
+    b.call(memcpy, [target, source, i64(8 * doubles), ir.Constant(I1, 0)])
 
 
 def _define_metadata(module: ir.Module, abi: Abi) -> None:
@@ -99,20 +209,22 @@ def _define_metadata(module: ir.Module, abi: Abi) -> None:
     ir.IRBuilder(fn.append_basic_block("entry")).ret(data)
 
 
-def _define_scalar(module: ir.Module, abi: Abi, kernel: ir.Function) -> ir.Function:
+def _define_scalar(module: ir.Module, abi: Abi, kernel: Kernel) -> ir.Function:
     """NAME(a, b, ...): fills x with the arguments and the spec's constants, returns y[0]."""
     assert abi.scalar_args is not None
     params = [I64 if a.integer else F64 for a in abi.scalar_args]
     result_type = I64 if abi.output_integer else F64
     fn = ir.Function(module, ir.FunctionType(result_type, params), abi.prefix)
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    x = b.alloca(F64, size=_i64(max(abi.input_numel, 1)))
+    x = b.alloca(F64, size=i64(max(abi.input_numel, 1)))
     y = b.alloca(F64)
     for arg, value in zip(abi.scalar_args, fn.args):
-        b.store(convert(b, value, F64), b.gep(x, [_i64(arg.position)], source_etype=F64))
+        b.store(convert(b, value, F64), b.gep(x, [i64(arg.position)], source_etype=F64))
     for position, constant in abi.constants:
-        b.store(ir.Constant(F64, constant), b.gep(x, [_i64(position)], source_etype=F64))
-    b.call(kernel, [x, y])
+        b.store(ir.Constant(F64, constant), b.gep(x, [i64(position)], source_etype=F64))
+    failure = ir.Constant(result_type, -1 if abi.output_integer else float("nan"))
+    with _with_workspace(fn, b, kernel.plan.bytes, failure) as memory:
+        b.call(kernel.fn, [x, y, memory])
     b.ret(convert(b, b.load(y, typ=F64), result_type))
     return fn
 
@@ -160,23 +272,9 @@ def _define_columns(
             lane = lane_of(closed.dtype)
             if suffix == "i32" and fits_int32(closed.attrs["expr"], bounds):
                 lane = I32
-            symbols = {a.name: _tolane_of(b, v, lane) for a, v in zip(abi.scalar_args, loaded)}
+            symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, loaded)}
             result = ExprEmitter(b, module, symbols, lane, bounds).value(closed.attrs["expr"])
         else:
             params = [p.type for p in scalar.args]
-            result = b.call(scalar, [_tolane_of(b, v, t) for v, t in zip(loaded, params)])
-        b.store(_tolane_of(b, result, element), b.gep(out, [i], source_etype=element))
-
-
-def _tolane_of(b: ir.IRBuilder, value: ir.Value, lane: ir.Type) -> ir.Value:
-    """Convert between i32, i64, float and double (sign-extending, truncating, rounding)."""
-    source = value.type
-    if source == lane:
-        return value
-    if isinstance(source, ir.IntType) and isinstance(lane, ir.IntType):
-        return (b.sext if source.width < lane.width else b.trunc)(value, lane)
-    if isinstance(source, ir.IntType):
-        return b.sitofp(value, lane)
-    if isinstance(lane, ir.IntType):
-        return b.fptosi(value, lane)
-    return (b.fpext if lane == F64 else b.fptrunc)(value, lane)
+            result = b.call(scalar, [convert(b, v, t) for v, t in zip(loaded, params)])
+        b.store(convert(b, result, element), b.gep(out, [i], source_etype=element))

@@ -29,7 +29,8 @@ def render_header(abi: Abi) -> str:
         inputs,
         f" * {abi.input_numel} doubles in x; the output is {out.numel} double(s) in y "
         f"({out.dtype}[{', '.join(map(str, out.shape))}]).",
-        " * Functions return 0 on success, -1 when n < 0. Reentrant: no global mutable state. */",
+        " * Functions return 0 on success, -1 when n < 0, -2 when working memory cannot be allocated.",
+        " * Reentrant: no global mutable state. */",
         f"#define {abi.prefix.upper()}_INPUT_SIZE {abi.input_numel}",
         f"#define {abi.prefix.upper()}_OUTPUT_SIZE {out.numel}",
         "",

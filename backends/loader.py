@@ -10,7 +10,7 @@ from typing import Any
 
 from nnc.errors import InputError
 
-from .abi import TensorInfo, check_abi_version
+from .abi import C_TYPES, SymbolNames, TensorInfo, check_abi_version
 from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
 
 __all__ = ["LoadedLibrary", "load"]
@@ -40,19 +40,20 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
             hint="pass a shared library built by nnc for this machine",
         ) from error
     prefix = name or _find_prefix(path, library)
-    metadata_fn = getattr(library, f"{prefix}_metadata")
+    names = SymbolNames(prefix)
+    metadata_fn = getattr(library, names.metadata_symbol)
     metadata_fn.restype = ctypes.c_char_p
     metadata = json.loads(metadata_fn().decode())
     check_abi_version(metadata, repr(path.name))
     abi = metadata["abi"]
     inputs = [TensorInfo(i["name"], tuple(i["shape"]), i["dtype"]) for i in abi["inputs"]]
     output = TensorInfo("y", tuple(abi["output"]["shape"]), abi["output"]["dtype"])
-    eval_batch = EVAL_BATCH_TYPE((f"{prefix}_eval_batch", library))
+    eval_batch = EVAL_BATCH_TYPE((names.eval_batch, library))
     arguments = len(abi["scalar"] or ())
     columns = {
-        s: column_type(arguments)((f"{prefix}_batch_{s}", library))
-        for s in ("i32", "i64", "f32", "f64")
-        if hasattr(library, f"{prefix}_batch_{s}")
+        s: column_type(arguments)((names.column_entry(s), library))
+        for s in C_TYPES
+        if hasattr(library, names.column_entry(s))
     }
     loaded = LoadedLibrary(
         eval_batch, inputs, output, metadata["output"]["semantics"], library, columns
@@ -66,7 +67,8 @@ def _find_prefix(path: Path, library: ctypes.CDLL) -> str:
     candidates = [path.stem.split(".")[0]]
     candidates += [m.decode() for m in _METADATA_SYMBOL.findall(path.read_bytes())]
     for prefix in candidates:
-        if hasattr(library, f"{prefix}_metadata") and hasattr(library, f"{prefix}_eval_batch"):
+        names = SymbolNames(prefix)
+        if hasattr(library, names.metadata_symbol) and hasattr(library, names.eval_batch):
             return prefix
     raise InputError(
         f"{path.name!r} exports no nnc functions",

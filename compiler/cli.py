@@ -266,6 +266,7 @@ def _show(args: argparse.Namespace) -> int:
     import shutil
     import subprocess
 
+    from nnc.backends.abi import SymbolNames
     from nnc.backends.loader import load
 
     from .errors import MissingDependencyError
@@ -282,11 +283,8 @@ def _show(args: argparse.Namespace) -> int:
         f"verified on {verification['points']} points (complete domain: "
         f"{verification['complete']}), passed: {verification['passed']}"
     )
-    symbols = [
-        f"{library.prefix}_eval",
-        f"{library.prefix}_eval_batch",
-        f"{library.prefix}_metadata",
-    ]
+    names = SymbolNames(library.prefix)
+    symbols = [names.eval, names.eval_batch, names.metadata_symbol]
     if meta["abi"]["scalar"] is not None:
         symbols.insert(0, library.prefix)
     print("exports: " + ", ".join(symbols))

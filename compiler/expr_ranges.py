@@ -44,5 +44,3 @@ def fits_int32(expr: sympy.Basic, bounds: dict[str, tuple[int, int]]) -> bool:
     if interval is None or not (-(2**31) <= interval[0] and interval[1] < 2**31):
         return False
     return all(fits_int32(a, bounds) for a in expr.args)
-
-

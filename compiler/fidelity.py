@@ -28,6 +28,7 @@ __all__ = [
     "relative_errors",
 ]
 
+
 @dataclass(frozen=True)
 class RelativeErrors:
     """An approximation's error against the network: RMSE relative to the network output's RMS,

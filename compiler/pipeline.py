@@ -122,7 +122,9 @@ class PassContext:
         self.data[key] = value
 
     def count(self, what: str, n: int = 1) -> None:
-        self.counts[what] += n
+        """Count what happened (a zero count is not recorded, so reports list no empty rows)."""
+        if n:
+            self.counts[what] += n
 
     def note(self, text: str) -> None:
         self.notes.append(text)

@@ -270,12 +270,7 @@ _ALLOWED_NODES = (
 def _check_sympy_text(text: Any) -> None:
     """Refuse a shape expression unless it is sympy constructors over numbers and symbol names
     (sympify evaluates the string as Python)."""
-    if not isinstance(text, str) or len(text) > 10_000:
-        raise _refused("a symbolic shape expression is not a short string")
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as error:
-        raise _refused(f"symbolic shape expression {text[:80]!r} does not parse") from error
+    tree = _parsed(text, "symbolic shape expression")
     allowed = _sympy_names()
     symbol_names: set[int] = set()
     for node in ast.walk(tree):
@@ -331,12 +326,7 @@ _GUARD_NODES = (
 
 def _check_guard(text: Any) -> None:
     """A guard reads input sizes: `L['x'].size()[0] == 3`; refuse anything else (it is exec'd)."""
-    if not isinstance(text, str) or len(text) > 10_000:
-        raise _refused("a guard is not a short string")
-    try:
-        tree = ast.parse(text, mode="eval")
-    except SyntaxError as error:
-        raise _refused(f"guard {text[:80]!r} does not parse") from error
+    tree = _parsed(text, "guard")
     for node in ast.walk(tree):
         bad = not isinstance(node, _GUARD_NODES)
         if isinstance(node, ast.Name):
@@ -369,6 +359,16 @@ def check_members(path: Path) -> None:
             f"{str(error).splitlines()[0][:200] if str(error) else ''}",
             hint="the file was damaged in transfer or on disk; save the model again",
         ) from error
+
+
+def _parsed(text: Any, what: str) -> ast.Expression:
+    """The syntax tree of a short Python expression from the archive, never evaluated."""
+    if not isinstance(text, str) or len(text) > 10_000:
+        raise _refused(f"a {what} is not a short string")
+    try:
+        return ast.parse(text, mode="eval")
+    except SyntaxError as error:
+        raise _refused(f"{what} {text[:80]!r} does not parse") from error
 
 
 def _check_sizes(infos: list[zipfile.ZipInfo]) -> None:

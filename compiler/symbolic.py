@@ -145,5 +145,3 @@ def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Ex
     except (_TooLarge, TypeError, ValueError):
         return None
     return list(env[graph.outputs[0]].flat)
-
-

@@ -268,9 +268,9 @@ def test_an_input_of_negligible_influence_is_fixed_and_reported() -> None:
     assert any(note.endswith("input elements: x1") for note in ctx.notes)
     held_out = _points(specs, n=1024, seed=99)
     expected = _outputs(_graph(model, specs), held_out)
-    assert float((_outputs(pruned, held_out) - expected).abs().max()) <= Options().prune_budget * float(
-        expected.abs().max()
-    )
+    assert float(
+        (_outputs(pruned, held_out) - expected).abs().max()
+    ) <= Options().prune_budget * float(expected.abs().max())
 
 
 def test_units_never_active_on_the_calibration_data_are_removed() -> None:

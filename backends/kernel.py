@@ -1,0 +1,301 @@
+"""The kernel builder every emitter shares: one LLVM function that computes a tile of samples.
+
+    void kernel(const double *x, double *y, char *workspace)
+
+computes `tile` samples at once: x holds their input rows back to back (flat row-major doubles, as
+the C ABI takes them), y receives their output rows. Every computed node owns a buffer in the
+workspace, sample-major: `tile` × the node's per-sample element count, sample s at s × numel.
+Constants are internal globals in their own precision, shared by all samples (sample stride 0).
+
+An emitter writes loops with `loop` / `nest`; inside `with k.samples() as s:` every load from or
+store to a per-sample buffer adds s × its sample stride, so an emitter written for one sample
+computes the whole tile. An emitter that wants the tile itself (a GEMM with M = tile × rows) reads
+`k.tile` and `Buffer.sample_stride` and indexes samples explicitly with `sample=`.
+
+The workspace is planned before emission (`WorkspacePlan`): each buffer's bytes are reused once
+its last reader has run; views (reshape, float inputs read in place) own no bytes. Entry points
+allocate it — on the stack when small, with malloc when large — so the library stays reentrant.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from llvmlite import ir
+from nnc.errors import BackendError
+from nnc.graph import Graph, Node
+from nnc.ops import Op, is_integer_dtype
+
+__all__ = [
+    "ALIGNMENT",
+    "F32",
+    "F64",
+    "I1",
+    "I8",
+    "I32",
+    "I64",
+    "PTR",
+    "Buffer",
+    "Emitter",
+    "Kernel",
+    "WorkspacePlan",
+    "call_math",
+    "convert",
+    "counted",
+    "i64",
+    "lane_of",
+    "strides",
+]
+
+F64, F32 = ir.DoubleType(), ir.FloatType()
+I64, I32, I8, I1 = ir.IntType(64), ir.IntType(32), ir.IntType(8), ir.IntType(1)
+PTR = ir.PointerType()
+ALIGNMENT = 64  # bytes; every workspace buffer starts on a cache line (and a vector boundary)
+LANE_BYTES = 8  # values compute and are stored in 64-bit lanes (double, int64)
+
+
+def i64(value: int) -> ir.Constant:
+    return ir.Constant(I64, value)
+
+
+def lane_of(dtype: str) -> ir.Type:
+    """The lane a dtype computes in: int64 for integers and booleans, double otherwise."""
+    return I64 if is_integer_dtype(dtype) else F64
+
+
+def strides(shape: Sequence[int]) -> list[int]:
+    """Row-major element strides of a shape."""
+    out, step = [], 1
+    for size in reversed(shape):
+        out.append(step)
+        step *= size
+    return out[::-1]
+
+
+def convert(b: ir.IRBuilder, value: ir.Value, to: ir.Type) -> ir.Value:
+    """The one lane converter: integers widen by sign (i1 by zero) and narrow by truncation,
+    integers become floats exactly where they can, floats become integers truncating toward zero
+    (as torch does), floats widen or round to the other width."""
+    source = value.type
+    if source == to:
+        return value
+    integer_source, integer_target = isinstance(source, ir.IntType), isinstance(to, ir.IntType)
+    if integer_source and integer_target:
+        if source.width < to.width:
+            return (b.zext if source.width == 1 else b.sext)(value, to)
+        return b.trunc(value, to)
+    if integer_source:
+        return (b.uitofp if source.width == 1 else b.sitofp)(value, to)
+    if integer_target:
+        return b.fptosi(value, to)
+    return (b.fpext if to == F64 else b.fptrunc)(value, to)
+
+
+def call_math(b: ir.IRBuilder, module: ir.Module, name: str, args: Sequence[ir.Value]) -> ir.Value:
+    """Call a libm function or LLVM intrinsic whose arguments and result share the arguments'
+    type, declaring it on first use."""
+    kind = args[0].type
+    fn = module.globals.get(name) or ir.Function(
+        module, ir.FunctionType(kind, [kind] * len(args)), name
+    )
+    return b.call(fn, list(args))
+
+
+@contextlib.contextmanager
+def counted(fn: ir.Function, b: ir.IRBuilder, count: int | ir.Value) -> Iterator[ir.Value]:
+    """for (i = 0; i < count; i++) { body }, emitted with builder b into fn: the one loop every
+    kernel and entry point uses."""
+    limit = i64(count) if isinstance(count, int) else count
+    head, body, done = (fn.append_basic_block(s) for s in ("loop", "body", "done"))
+    before = b.block
+    b.branch(head)
+    b.position_at_end(head)
+    i = b.phi(I64)
+    i.add_incoming(i64(0), before)
+    b.cbranch(b.icmp_signed("<", i, limit), body, done)
+    b.position_at_end(body)
+    yield i
+    i.add_incoming(b.add(i, i64(1)), b.block)
+    b.branch(head)
+    b.position_at_end(done)
+
+
+@dataclass(frozen=True)
+class Buffer:
+    """Where a node's values live: `ptr` to elements of `storage` type, row-major per sample;
+    sample s starts `sample_stride` elements after sample s - 1 (0: shared by all samples)."""
+
+    ptr: ir.Value
+    storage: ir.Type
+    lane: ir.Type
+    shape: tuple[int, ...]
+    sample_stride: int
+
+    def view(self, shape: tuple[int, ...]) -> Buffer:
+        """The same elements under another shape (a reshape moves nothing)."""
+        return Buffer(self.ptr, self.storage, self.lane, shape, self.sample_stride)
+
+
+# ops whose result is a view of their first input: no bytes of their own
+VIEWS = frozenset({Op.RESHAPE})
+
+
+def owns_bytes(node: Node) -> bool:
+    """Whether a node's values need workspace bytes: constants are globals, views alias their
+    source, float inputs are read in place from x."""
+    if node.op is Op.CONST or node.op in VIEWS:
+        return False
+    return not (node.op is Op.INPUT and lane_of(node.dtype) == F64)
+
+
+class WorkspacePlan:
+    """Byte offsets of every buffer in the workspace: buffers whose lifetimes do not overlap share
+    bytes (greedy by size, as TFLite's arena planner does)."""
+
+    def __init__(self, graph: Graph, tile: int) -> None:
+        order = {node.name: i for i, node in enumerate(graph.nodes())}
+        owner = {}  # node → the node whose bytes hold its values
+        for node in graph.nodes():
+            owner[node.name] = owner[node.inputs[0]] if node.op in VIEWS else node.name
+        end = {name: i for name, i in order.items()}
+        for node in graph.nodes():
+            for source in node.inputs:
+                root = owner[source]
+                end[root] = max(end[root], order[node.name])
+        for name in graph.outputs:
+            end[owner[name]] = len(order)
+        sized = [
+            (_aligned(tile * node.numel * LANE_BYTES), order[node.name], end[node.name], node.name)
+            for node in graph.nodes()
+            if owns_bytes(node)
+        ]
+        self.offsets: dict[str, int] = {}
+        placed: list[tuple[int, int, int, int]] = []  # (offset, size, start, end)
+        for size, start, stop, name in sorted(sized, key=lambda s: (-s[0], s[1])):
+            offset = 0
+            for other_offset, other_size, other_start, other_stop in sorted(placed):
+                in_time = start <= other_stop and other_start <= stop
+                in_space = offset + size > other_offset and other_offset + other_size > offset
+                if in_time and in_space:
+                    offset = other_offset + other_size
+            placed.append((offset, size, start, stop))
+            self.offsets[name] = offset
+        self.bytes = max((o + s for o, s, _, _ in placed), default=0)
+        self.unshared_bytes = sum(size for size, _, _, _ in sized)
+
+
+def _aligned(size: int) -> int:
+    return max(ALIGNMENT, -(-size // ALIGNMENT) * ALIGNMENT)
+
+
+class Kernel:
+    """Builds `void name(const double *x, double *y, char *workspace)` for `tile` samples."""
+
+    def __init__(
+        self, module: ir.Module, graph: Graph, tile: int, input_numel: int, name: str
+    ) -> None:
+        self.module = module
+        self.graph = graph
+        self.tile = tile
+        self.input_numel = input_numel
+        self.plan = WorkspacePlan(graph, tile)
+        fn_type = ir.FunctionType(ir.VoidType(), [PTR, PTR, PTR])
+        self.fn = ir.Function(module, fn_type, name)
+        self.fn.linkage = "internal"
+        for arg in self.fn.args:
+            arg.add_attribute("noalias")
+        self.x, self.y, self.workspace = self.fn.args
+        self.allocas = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.b = ir.IRBuilder(self.fn.append_basic_block("start"))
+        self.buffers: dict[str, Buffer] = {}
+        self.sample: ir.Value | None = None  # the sample index inside `samples()`
+        self.x_offset = 0  # where the next input's elements start in a row of x
+
+    def finish(self) -> ir.Function:
+        """Close the function once every node has a buffer and the output is stored."""
+        self.b.ret_void()
+        self.allocas.branch(self.fn.blocks[1])
+        return self.fn
+
+    # --- buffers ------------------------------------------------------------------------
+    def new_buffer(self, node: Node) -> Buffer:
+        """The workspace buffer the plan gave this node, in its lane."""
+        if node.name not in self.plan.offsets:
+            raise BackendError(f"internal: %{node.name} has no workspace bytes in the plan")
+        lane = lane_of(node.dtype)
+        ptr = self.allocas.gep(self.workspace, [i64(self.plan.offsets[node.name])], source_etype=I8)
+        return Buffer(ptr, lane, lane, node.shape, node.numel)
+
+    def element_pointer(
+        self, buffer: Buffer, offset: ir.Value, sample: ir.Value | None = None
+    ) -> ir.Value:
+        """Address of element `offset` of one sample (the current one by default)."""
+        if buffer.sample_stride:
+            sample = sample if sample is not None else self.sample
+            if sample is None:
+                raise BackendError("internal: a per-sample buffer read outside samples()")
+            offset = self.b.add(self.b.mul(sample, i64(buffer.sample_stride)), offset)
+        return self.b.gep(buffer.ptr, [offset], source_etype=buffer.storage)
+
+    def load(
+        self, buffer: Buffer, offset: ir.Value, lane: ir.Type, sample: ir.Value | None = None
+    ) -> ir.Value:
+        pointer = self.element_pointer(buffer, offset, sample)
+        value = self.b.load(pointer, typ=buffer.storage)
+        if buffer.storage != buffer.lane:
+            value = convert(self.b, value, buffer.lane)
+        return convert(self.b, value, lane)
+
+    def store(
+        self, buffer: Buffer, offset: ir.Value, value: ir.Value, sample: ir.Value | None = None
+    ) -> None:
+        pointer = self.element_pointer(buffer, offset, sample)
+        self.b.store(convert(self.b, value, buffer.storage), pointer)
+
+    def offset(self, index: Sequence[ir.Value], element_strides: Sequence[int]) -> ir.Value:
+        """sum(index[d] * strides[d]); zero strides (broadcast dimensions) cost nothing."""
+        total: ir.Value = i64(0)
+        for value, stride in zip(index, element_strides):
+            if stride:
+                total = self.b.add(total, self.b.mul(value, i64(stride)))
+        return total
+
+    def broadcast_offset(self, index: Sequence[ir.Value], shape: Sequence[int]) -> ir.Value:
+        """Offset into a buffer of `shape` broadcast (numpy rules) to the output index."""
+        lead = len(index) - len(shape)
+        element_strides = [0 if size == 1 else s for size, s in zip(shape, strides(shape))]
+        return self.offset(index[lead:], element_strides)
+
+    # --- loops --------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def loop(self, count: int | ir.Value) -> Iterator[ir.Value]:
+        """for (i = 0; i < count; i++) { body }"""
+        with counted(self.fn, self.b, count) as i:
+            yield i
+
+    @contextlib.contextmanager
+    def nest(self, shape: Sequence[int]) -> Iterator[list[ir.Value]]:
+        with contextlib.ExitStack() as stack:
+            yield [stack.enter_context(self.loop(size)) for size in shape]
+
+    @contextlib.contextmanager
+    def samples(self) -> Iterator[ir.Value]:
+        """for (s = 0; s < tile; s++): per-sample loads and stores in the body address sample s."""
+        if self.sample is not None:
+            raise BackendError("internal: samples() does not nest")
+        with self.loop(self.tile) as s:
+            self.sample = s
+            try:
+                yield s
+            finally:
+                self.sample = None
+
+    def scratch(self, lane: ir.Type) -> ir.Value:
+        """A stack slot for an accumulator (one value, reused by every iteration)."""
+        return self.allocas.alloca(lane)
+
+
+# how one op's values are computed for the whole tile
+Emitter = Callable[[Kernel, Node], Buffer]
