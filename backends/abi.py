@@ -24,6 +24,7 @@ __all__ = [
     "READABLE_ABI_VERSIONS",
     "Abi",
     "ScalarArg",
+    "Segment",
     "SymbolNames",
     "TensorInfo",
     "check_abi_version",
@@ -32,9 +33,10 @@ __all__ = [
 
 # The version of the C interface a library exports, in its metadata ("abi_version"); it changes
 # whenever a symbol's signature or the meaning of its arguments or results does. Libraries from
-# before versioning carry none and have version 1.
-ABI_VERSION = 1
-READABLE_ABI_VERSIONS = (1,)  # what nnc.load can call
+# before versioning carry none and have version 1; version 2 entries check the domain and return
+# how many samples lay outside it (1 only ever returned 0 or a negative error).
+ABI_VERSION = 2
+READABLE_ABI_VERSIONS = (1, 2)  # what nnc.load can call
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = {
@@ -127,6 +129,21 @@ class SymbolNames:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """Input positions [start, stop) of x and the values they accept: lo..hi (whole numbers only
+    when `whole`), only `values` when given, or per position lows[k]..highs[k] (calibration)."""
+
+    start: int
+    stop: int
+    lo: float = -math.inf
+    hi: float = math.inf
+    whole: bool = False
+    values: tuple[float, ...] | None = None
+    lows: tuple[float, ...] | None = None
+    highs: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
 class Abi(SymbolNames):
     """Everything that fixes the library's interface; equal Abis give identical symbols."""
 
@@ -137,6 +154,8 @@ class Abi(SymbolNames):
     constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
     metadata: dict[str, Any]
     columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
+    domain: tuple[Segment, ...] = ()  # what the entries accept (see backends/guard.py)
+    outside: str = "allow"  # what they do with a sample outside it: check, clamp or allow
 
     @property
     def input_numel(self) -> int:

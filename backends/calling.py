@@ -79,8 +79,7 @@ class NativeFunction:
         status = self._eval_batch(
             len(x), x.__array_interface__["data"][0], y.__array_interface__["data"][0]
         )
-        if status != 0:
-            raise BackendError(f"the compiled function returned status {status}")
+        _check_status(status, len(x))
         return y
 
     def columns(self, *arrays: Any) -> np.ndarray:
@@ -108,8 +107,7 @@ class NativeFunction:
             raise InputError("columns must be 1-D arrays of one length")
         out = np.empty(len(columns[0]), dtype=dtype)
         status = self._columns[suffix](len(out), *[c.ctypes.data for c in columns], out.ctypes.data)
-        if status != 0:
-            raise BackendError(f"the compiled function returned status {status}")
+        _check_status(status, len(out))
         return out
 
     def _batch_size(self, arrays: list[np.ndarray]) -> tuple[bool, int]:
@@ -136,6 +134,21 @@ class NativeFunction:
 
     def _output_dtype(self) -> Any:
         return _OUTPUT_DTYPES.get(self.semantics, np.dtype(self.output.dtype))
+
+
+def _check_status(status: int, n: int) -> None:
+    """An entry's return value: 0 ok, k > 0 samples outside the verified domain (they hold the
+    sentinel), < 0 a failure of the call itself."""
+    if status > 0:
+        raise InputError(
+            f"{status} of {n} samples lie outside the domain the code was verified on (their "
+            "outputs would be NaN, or -1 for classes and integers)",
+            hint="keep the inputs within the input spec, or compile with outside='clamp' (into "
+            "the domain's box) or outside='allow' (no check)",
+        )
+    if status < 0:
+        meaning = {-1: "a negative sample count", -2: "out of memory"}.get(status, "unknown")
+        raise BackendError(f"the compiled function returned status {status} ({meaning})")
 
 
 def _to_numpy(value: Any) -> np.ndarray:

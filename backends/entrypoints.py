@@ -20,6 +20,7 @@ from nnc.ops import Op
 from .abi import Abi
 from .closed_forms import ExprEmitter
 from .codegen import emit_kernel
+from .guard import args_inside, clamped_args, fill, row_inside, sentinel, staged_row, substituted
 from .kernel import (
     ALIGNMENT,
     F32,
@@ -64,8 +65,8 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
         if tile == 1
         else emit_kernel(module, graph, tile, abi.input_numel, "nnc_kernel_tile")
     )
-    _define_eval(module, abi, single)
-    _define_eval_batch(module, abi, batch)
+    single_eval = _define_eval(module, abi, single)
+    _define_eval_batch(module, abi, batch, single_eval)
     _define_metadata(module, abi)
     if abi.scalar_args is not None:
         output = graph[graph.outputs[0]]
@@ -111,48 +112,135 @@ def _with_workspace(
     b.call(free, [memory])
 
 
-def _define_eval(module: ir.Module, abi: Abi, kernel: Kernel) -> None:
+def _define_eval(module: ir.Module, abi: Abi, kernel: Kernel) -> ir.Function:
+    """NAME_eval(x, y): 0, or 1 when x lies outside the domain (y then holds the sentinel)."""
     fn = ir.Function(module, ir.FunctionType(I32, [PTR, PTR]), abi.eval)
+    x, y = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    with _with_workspace(fn, b, kernel.plan.bytes) as workspace:
-        b.call(kernel.fn, [*fn.args, workspace])
-    b.ret(ir.Constant(I32, 0))
+    status = b.alloca(I32)
+    b.store(ir.Constant(I32, 0), status)
+    staging = abi.input_numel * 8 if abi.outside == "clamp" else 0
+    with _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
+        if abi.outside == "allow":
+            b.call(kernel.fn, [x, y, workspace])
+        else:
+            row = b.gep(workspace, [i64(kernel.plan.bytes)], source_etype=I8) if staging else x
+            inside = staged_row(b, x, row, abi.domain) if staging else row_inside(b, x, abi.domain)
+            with b.if_else(inside) as (compute, refuse):
+                with compute:
+                    b.call(kernel.fn, [row, y, workspace])
+                with refuse:
+                    fill(b, y, abi.output.numel, ir.Constant(F64, _sentinel_double(abi)))
+                    b.store(ir.Constant(I32, 1), status)
+    b.ret(b.load(status))
+    return fn
+
+
+def _sentinel_double(abi: Abi) -> float:
+    """The sentinel as the double rows carry it: -1 for integer outputs, NaN for real ones."""
+    return -1.0 if abi.output_integer else float("nan")
 
 
 @contextlib.contextmanager
-def _checked_n(fn: ir.Function) -> Iterator[ir.IRBuilder]:
-    """The body of an entry whose first argument is n: -1 when n < 0, else the body, then 0."""
+def _checked_n(
+    fn: ir.Function, counting: bool = False
+) -> Iterator[tuple[ir.IRBuilder, ir.Value | None]]:
+    """The body of an entry whose first argument is n: -1 when n < 0, else the body, then 0 — or,
+    `counting`, the count the body keeps in the i64 slot it is given (samples outside the
+    domain)."""
     entry, work, bad = (fn.append_basic_block(s) for s in ("entry", "work", "bad"))
     b = ir.IRBuilder(entry)
+    count = _counter(b) if counting else None
     b.cbranch(b.icmp_signed("<", fn.args[0], i64(0)), bad, work)
     b.position_at_end(bad)
     b.ret(ir.Constant(I32, -1))
     b.position_at_end(work)
-    yield b
-    b.ret(ir.Constant(I32, 0))
+    yield b, count
+    b.ret(_status(b, b.load(count)) if count is not None else ir.Constant(I32, 0))
+
+
+def _status(b: ir.IRBuilder, count: ir.Value) -> ir.Value:
+    """A count of samples as the int an entry returns (saturating at INT32_MAX)."""
+    limit = i64(2**31 - 1)
+    return b.trunc(b.select(b.icmp_signed(">", count, limit), limit, count), I32)
+
+
+def _counter(b: ir.IRBuilder) -> ir.Value:
+    """An i64 slot set to 0 here, allocated in the entry block (where LLVM promotes it)."""
+    with b.goto_entry_block():
+        slot = b.alloca(I64)
+    b.store(i64(0), slot)
+    return slot
 
 
 @contextlib.contextmanager
-def _sample_loop(fn: ir.Function) -> Iterator[tuple[ir.IRBuilder, ir.Value]]:
+def _sample_loop(
+    fn: ir.Function, counting: bool = False
+) -> Iterator[tuple[ir.IRBuilder, ir.Value, ir.Value | None]]:
     """for (i = 0; i < n; i++) over fn's first argument n, inside _checked_n."""
-    with _checked_n(fn) as b, counted(fn, b, fn.args[0]) as i:
-        yield b, i
+    with _checked_n(fn, counting) as (b, count), counted(fn, b, fn.args[0]) as i:
+        yield b, i, count
 
 
-def _define_eval_batch(module: ir.Module, abi: Abi, kernel: Kernel) -> None:
-    """Whole tiles straight from x to y; the last partial tile through a padded staging tile."""
+def _define_eval_batch(
+    module: ir.Module, abi: Abi, kernel: Kernel, single_eval: ir.Function
+) -> None:
+    """Whole tiles straight from x to y; the last partial tile through a padded staging tile. When
+    the domain is guarded and some row lies outside it, every row goes through NAME_eval instead
+    (it writes the sentinel), and the entry returns how many rows did."""
     tile, width_in, width_out = kernel.tile, abi.input_numel, abi.output.numel
     fn = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), abi.eval_batch)
     n, x, y = fn.args
     staging = tile * (width_in + width_out) * 8 if tile > 1 else 0
-    with _checked_n(fn) as b, _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
-        whole = b.sdiv(n, i64(tile))
-        with counted(fn, b, whole) as t:
-            first = b.mul(t, i64(tile))
-            rows = [_row(b, x, first, width_in), _row(b, y, first, width_out)]
-            b.call(kernel.fn, [*rows, workspace])
-        if tile > 1:
-            _partial_tile(fn, b, kernel, n, whole, x, y, workspace, width_in, width_out)
+    with _checked_n(fn) as (b, _):
+        if abi.outside != "allow":
+            _rows_one_by_one_when_outside(fn, b, abi, single_eval)
+        with _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
+            _whole_tiles(fn, b, kernel, n, x, y, workspace, width_in, width_out)
+
+
+def _rows_one_by_one_when_outside(
+    fn: ir.Function, b: ir.IRBuilder, abi: Abi, single_eval: ir.Function
+) -> None:
+    """Count the rows outside the domain; when there are any, run NAME_eval on every row and
+    return how many got the sentinel; otherwise fall through to the tiles."""
+    n, x, y = fn.args
+    outside = _counter(b)
+    with counted(fn, b, n) as r:
+        inside = row_inside(b, _row(b, x, r, abi.input_numel), abi.domain)
+        b.store(b.add(b.load(outside), b.zext(b.not_(inside), I64)), outside)
+    slow, fast = fn.append_basic_block("rows_outside"), fn.append_basic_block("all_inside")
+    b.cbranch(b.icmp_signed("==", b.load(outside), i64(0)), fast, slow)
+    b.position_at_end(slow)
+    refused = _counter(b)
+    with counted(fn, b, n) as r:
+        rows = [_row(b, x, r, abi.input_numel), _row(b, y, r, abi.output.numel)]
+        status = b.call(single_eval, rows)
+        b.store(b.add(b.load(refused), b.sext(status, I64)), refused)
+    b.ret(_status(b, b.load(refused)))
+    b.position_at_end(fast)
+
+
+def _whole_tiles(
+    fn: ir.Function,
+    b: ir.IRBuilder,
+    kernel: Kernel,
+    n: ir.Value,
+    x: ir.Value,
+    y: ir.Value,
+    workspace: ir.Value,
+    width_in: int,
+    width_out: int,
+) -> None:
+    """The rows in whole tiles, then the partial last tile."""
+    tile = kernel.tile
+    whole = b.sdiv(n, i64(tile))
+    with counted(fn, b, whole) as t:
+        first = b.mul(t, i64(tile))
+        rows = [_row(b, x, first, width_in), _row(b, y, first, width_out)]
+        b.call(kernel.fn, [*rows, workspace])
+    if tile > 1:
+        _partial_tile(fn, b, kernel, n, whole, x, y, workspace, width_in, width_out)
 
 
 def _partial_tile(
@@ -218,7 +306,7 @@ def _define_scalar(module: ir.Module, abi: Abi, kernel: Kernel) -> ir.Function:
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     x = b.alloca(F64, size=i64(max(abi.input_numel, 1)))
     y = b.alloca(F64)
-    for arg, value in zip(abi.scalar_args, fn.args):
+    for arg, value in zip(abi.scalar_args, _guarded_args(fn, b, abi, list(fn.args))):
         b.store(convert(b, value, F64), b.gep(x, [i64(arg.position)], source_etype=F64))
     for position, constant in abi.constants:
         b.store(ir.Constant(F64, constant), b.gep(x, [i64(position)], source_etype=F64))
@@ -237,12 +325,32 @@ def _define_scalar_closed_form(module: ir.Module, abi: Abi, node: Node) -> ir.Fu
     fn = ir.Function(module, ir.FunctionType(result_type, params), abi.prefix)
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     lane = lane_of(node.dtype)
-    symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, fn.args)}
+    values = _guarded_args(fn, b, abi, list(fn.args))
+    symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, values)}
     value = ExprEmitter(b, module, symbols, lane, node.attrs.get("bounds")).value(
         node.attrs["expr"]
     )
     b.ret(convert(b, value, result_type))
     return fn
+
+
+def _guarded_args(fn: ir.Function, b: ir.IRBuilder, abi: Abi, values: list[ir.Value]) -> list:
+    """The scalar form's arguments as the domain guard passes them on: unchanged (allow), moved
+    into the domain's box (clamp); outside the domain (check) or NaN (clamp) it returns the
+    sentinel right away."""
+    assert abi.scalar_args is not None
+    if abi.outside == "allow":
+        return values
+    if abi.outside == "clamp":
+        values, ok = clamped_args(b, values, abi.scalar_args, abi.domain)
+    else:
+        ok = args_inside(b, values, abi.scalar_args, abi.domain)
+    refuse, go = fn.append_basic_block("outside"), fn.append_basic_block("inside")
+    b.cbranch(ok, go, refuse)
+    b.position_at_end(refuse)
+    b.ret(sentinel(fn.function_type.return_type))
+    b.position_at_end(go)
+    return values
 
 
 _COLUMN_TYPES = {"i32": I32, "i64": I64, "f32": F32, "f64": F64}
@@ -265,8 +373,9 @@ def _define_columns(
     for arg in fn.args[1:]:
         arg.add_attribute("noalias")
     columns, out = fn.args[1 : count + 1], fn.args[count + 1]
-    with _sample_loop(fn) as (b, i):
+    with _sample_loop(fn, counting=abi.outside != "allow") as (b, i, outside):
         loaded = [b.load(b.gep(c, [i], source_etype=element), typ=element) for c in columns]
+        loaded, ok = _guarded_columns(b, abi, loaded)
         if closed is not None:
             bounds = closed.attrs.get("bounds") or {}
             lane = lane_of(closed.dtype)
@@ -277,4 +386,24 @@ def _define_columns(
         else:
             params = [p.type for p in scalar.args]
             result = b.call(scalar, [convert(b, v, t) for v, t in zip(loaded, params)])
-        b.store(convert(b, result, element), b.gep(out, [i], source_etype=element))
+        result = convert(b, result, element)
+        if ok is not None:  # NOTE: branch-free, so the loop still vectorises
+            result = b.select(ok, result, sentinel(element))
+            b.store(b.add(b.load(outside), b.zext(b.not_(ok), I64)), outside)
+        b.store(result, b.gep(out, [i], source_etype=element))
+
+
+def _guarded_columns(
+    b: ir.IRBuilder, abi: Abi, values: list[ir.Value]
+) -> tuple[list[ir.Value], ir.Value | None]:
+    """One row of column values as the computation sees them, and i1 whether the row gets a
+    result (None: allow). A row outside the domain computes on a point inside it instead, so
+    nothing is ever computed outside (division, compare-subtract mod, int32 lanes all hold)."""
+    assert abi.scalar_args is not None
+    if abi.outside == "allow":
+        return values, None
+    if abi.outside == "clamp":
+        values, ok = clamped_args(b, values, abi.scalar_args, abi.domain)
+    else:
+        ok = args_inside(b, values, abi.scalar_args, abi.domain)
+    return substituted(b, values, abi.scalar_args, abi.domain, ok), ok

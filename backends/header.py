@@ -7,6 +7,41 @@ from .abi import C_TYPES, Abi
 __all__ = ["render_header"]
 
 
+# what the entries do outside the domain, by Abi.outside (see backends/guard.py)
+_OUTSIDE = {
+    "check": [
+        " * Every entry checks its inputs first. A sample outside the domain (NaN included) is not",
+        " * computed: it gets the sentinel {sentinel}; the batch entries return how many samples",
+        " * did (0: all inside), {prefix}_eval returns 1, the scalar form returns the sentinel.",
+    ],
+    "clamp": [
+        " * Every entry first moves each input into the domain's box (the nearest value within",
+        " * its range). A NaN input, or a fraction for an integer input, gets the sentinel",
+        " * {sentinel} instead; the batch entries return how many samples did, {prefix}_eval 1.",
+    ],
+    "allow": [
+        " * The entries do not check their inputs (built with outside = allow): outside the domain",
+        " * results are whatever the code computes there (rewrites that hold on the domain only,",
+        " * such as int32 lanes or mod as a compare and a subtract, may give anything).",
+    ],
+}
+
+
+def _domain_comment(abi: Abi) -> list[str]:
+    """The verified domain, as the input specs state it, and what the entries do outside it."""
+    specs = [
+        i.get("spec") or f"{i['name']}: the box of its calibration samples"
+        for i in abi.metadata.get("inputs", [])
+    ]
+    sentinel = "-1" if abi.output_integer else "NaN"
+    return [
+        "/* The domain this library was verified on (nothing is promised outside it):",
+        *[f" *   {spec}" for spec in specs],
+        *[line.format(sentinel=sentinel, prefix=abi.prefix) for line in _OUTSIDE[abi.outside]],
+        " */",
+    ]
+
+
 def render_header(abi: Abi) -> str:
     """A self-contained C header declaring every exported function, with the layout documented."""
     guard = f"NNC_{abi.prefix.upper()}_H"
@@ -31,6 +66,8 @@ def render_header(abi: Abi) -> str:
         f"({out.dtype}[{', '.join(map(str, out.shape))}]).",
         " * Functions return 0 on success, -1 when n < 0, -2 when working memory cannot be allocated.",
         " * Reentrant: no global mutable state. */",
+        "",
+        *_domain_comment(abi),
         f"#define {abi.prefix.upper()}_INPUT_SIZE {abi.input_numel}",
         f"#define {abi.prefix.upper()}_OUTPUT_SIZE {out.numel}",
         "",
@@ -53,7 +90,7 @@ def render_header(abi: Abi) -> str:
         lines += [
             "",
             "/* Column-wise batches in native types: one array per scalar argument, no "
-            "aliasing; return 0, or -1 when n < 0. */",
+            "aliasing; return as NAME_eval_batch does. */",
         ]
     for suffix in abi.columns:
         ctype = C_TYPES[suffix]

@@ -15,6 +15,7 @@ from nnc.ops import Op, is_integer_dtype
 from nnc.spec import InputSpec
 
 from .abi import Abi, ScalarArg, TensorInfo
+from .guard import check_outside, domain_segments
 
 __all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "abi_json", "make_abi"]
 
@@ -32,9 +33,15 @@ def abi_json(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Any]:
 
 
 def make_abi(
-    prefix: str, graph: Graph, specs: Sequence[InputSpec], metadata: dict[str, Any]
+    prefix: str,
+    graph: Graph,
+    specs: Sequence[InputSpec],
+    metadata: dict[str, Any],
+    outside: str = "check",
 ) -> Abi:
-    """The C interface of this graph: per-sample shapes (the traced batch dimension dropped)."""
+    """The C interface of this graph: per-sample shapes (the traced batch dimension dropped), and
+    the domain its entries check (`outside`: check, clamp or allow; see guard.py)."""
+    check_outside(specs, outside)
     inputs = tuple(TensorInfo(s.name, s.shape, s.dtype) for s in specs)
     node = graph[graph.outputs[0]]
     output = TensorInfo("y", node.shape[1:], node.dtype)
@@ -61,6 +68,8 @@ def make_abi(
         tuple(constants),
         metadata,
         columns,
+        domain_segments(specs),
+        outside,
     )
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from nnc.backends.calling import NativeFunction
+from nnc.backends.guard import check_outside
 from nnc.passes import default_pipeline
 from nnc.passes.distill import module_nodes
 
@@ -95,6 +96,7 @@ def _compile(
             opts = make_options(**{**options, "output": parse_output(loaded.output)})
         check_input_elements(specs, opts)
         check_points(specs, opts)
+        check_outside(specs, opts.outside)
     with _stage("trace", seconds), error_context("tracing the model"):
         graph = to_graph(trace(loaded.module, specs), specs)
         check_parameters(graph.parameter_count(), opts)
@@ -110,7 +112,7 @@ def _compile(
     if opts.mode != "exact":
         problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
     gate = Gate.from_options(opts)
-    compile_native = JitCompiler(opts.cpu)
+    compile_native = JitCompiler(opts.cpu, opts.outside)
     setting = Setting(
         opts,
         gate,

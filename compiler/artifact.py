@@ -16,7 +16,7 @@ from nnc.backends.interface import JIT_PREFIX, abi_json, make_abi
 from .closed_form import output_forms
 from .errors import error_context
 from .graph import Graph
-from .options import Options
+from .options import Options, make_options
 from .report import Report
 from .spec import InputSpec
 from .symbolic import symbolic_outputs
@@ -55,10 +55,13 @@ class Artifact:
     def __repr__(self) -> str:
         return f"<nnc.Artifact {self.options.mode} {self.report.fidelity.summary()}>"
 
-    def abi(self, prefix: str) -> Abi:
-        return make_abi(check_prefix(prefix), self.graph, self.specs, self.metadata(prefix))
+    def abi(self, prefix: str, outside: str | None = None) -> Abi:
+        """The library's C interface; `outside` (default: the compile's) as in Options.outside."""
+        outside = make_options(outside=outside or self.options.outside).outside
+        metadata = self.metadata(prefix, outside)
+        return make_abi(check_prefix(prefix), self.graph, self.specs, metadata, outside)
 
-    def metadata(self, prefix: str) -> dict[str, Any]:
+    def metadata(self, prefix: str, outside: str | None = None) -> dict[str, Any]:
         """What the library says about itself: version, inputs, output, verification."""
         output = self.graph[self.graph.outputs[0]]
         return {
@@ -66,6 +69,7 @@ class Artifact:
             "abi_version": ABI_VERSION,
             "name": prefix,
             "mode": self.options.mode,
+            "outside": outside or self.options.outside,
             "closed_form": self.report.closed_form,
             "inputs": [s.to_json() for s in self.specs],
             "output": {
@@ -109,13 +113,16 @@ class Artifact:
         name: str | None = None,
         header: bool = True,
         staging: Staging | None = None,
+        outside: str | None = None,
     ) -> Path:
         """Write the shared library `path` and, beside it, the C header (same stem, `.h`): both or
-        neither. With `staging`, the files wait for the caller's `staging.commit()`."""
+        neither. With `staging`, the files wait for the caller's `staging.commit()`. `outside`
+        (check, clamp, allow; default: the compile's option) sets what the library's entries do
+        with inputs outside the verified domain: it changes the library, not what was verified."""
         path = Path(path)
         check_output_path(path)
         prefix = check_prefix(name or path.name.split(".")[0])
-        abi = self.abi(prefix)
+        abi = self.abi(prefix, outside)
         with staged_outputs() as own, error_context(f"writing {path.name}"):
             target = staging or own
             target.write(path, self._backend.library(self.graph, abi), LIBRARY_MODE)

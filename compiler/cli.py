@@ -88,6 +88,12 @@ def _compile_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--tolerance", type=float, help="max relative error accepted")
     parser.add_argument(
+        "--outside",
+        choices=("check", "clamp", "allow"),
+        help="what the library does with inputs outside the verified domain: check (default: "
+        "NaN or -1 and a count), clamp (into the domain's box), allow (no check, fastest)",
+    )
+    parser.add_argument(
         "--accept-mismatch",
         action="store_true",
         help="write the library even when verification fails",
@@ -203,6 +209,7 @@ def _compile(args: argparse.Namespace) -> int:
         "symbolic",
         "gate_rmse",
         "gate_max",
+        "outside",
     ):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)

@@ -19,6 +19,7 @@ __all__ = [
     "LIMITS",
     "MODES",
     "OPERATORS",
+    "OUTSIDE",
     "Options",
     "OutputSemantics",
     "make_options",
@@ -26,6 +27,7 @@ __all__ = [
 ]
 
 MODES = ("auto", "exact", "symbolic")
+OUTSIDE = ("check", "clamp", "allow")  # what a library does outside its domain (backends/guard.py)
 ENGINES = ("operon", "pysr", "basis")  # symbolic-regression engines (nnc.passes.engines)
 # operators the engines know (nnc.passes.engines map them to their own names)
 OPERATORS = (
@@ -118,6 +120,9 @@ class Options:
     prune_budget: float = 1e-3
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
     cpu: str = "host"  # "host" (fastest here) or "generic" (a library that runs on any x86-64)
+    # what the library's entries do with a sample outside the verified domain: check (the
+    # sentinel, NaN or -1, and a count), clamp (into the domain's box), allow (nothing: fastest)
+    outside: str = "check"
     quiet: bool = False
     # Resource limits, checked before nnc allocates for them (see LIMITS); raise them at will.
     max_input_elements: int = 1_000_000  # scalars in one sample, over all inputs
@@ -156,6 +161,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "mode": MODES,
     "engine": ENGINES,
     "cpu": ("host", "generic"),
+    "outside": OUTSIDE,
     "operators": OPERATORS,
 }
 _FIELDS = {f.name: f for f in dataclasses.fields(Options)}

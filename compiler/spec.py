@@ -148,6 +148,11 @@ class InputSpec:
             return np.full(self.numel, self.domain.first())
         return np.array([e.domain.first() for e in self.listed], dtype=np.float64)
 
+    def value_sets(self) -> bool:
+        """Whether some element takes only listed values (more than one): no range to clamp into."""
+        domains = [self.domain] if self.domain is not None else [e.domain for e in self.listed]
+        return any(isinstance(d, Values) and len(d.values) > 1 for d in domains)
+
     def element_count(self) -> int | None:
         """How many distinct points this input takes (saturating at COUNT_CAP), or None when the
         domain is continuous."""

@@ -18,6 +18,8 @@ from nnc.passes.explain import fourier_spectrum, key_frequencies, restrict_to_fr
 ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "examples" / "grokking" / "modadd.pt2"
 SPEC = "tokens:int[3]=[a:0..112, b:0..112, 113]"
+UNCHECKED_INSTRUCTIONS = 6  # add, compare, subtract, select, return (outside="allow")
+CHECKED_INSTRUCTIONS = 12  # and the domain check of a and b (outside="check", the default)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,16 @@ def test_scalar_call_from_c_is_a_few_instructions(compiled: nnc.Artifact, tmp_pa
         check=True,
     ).stdout
     body = disassembly.split("<modadd>:")[1].split("\n\n")[0].strip().splitlines()
-    assert len(body) <= 6, body
+    assert len(body) <= CHECKED_INSTRUCTIONS, body  # the domain check: two compares, a select
+    unchecked = compiled.save(tmp_path / "unchecked.so", name="modadd", outside="allow")
+    disassembly = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", str(unchecked)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    body = disassembly.split("<modadd>:")[1].split("\n\n")[0].strip().splitlines()
+    assert len(body) <= UNCHECKED_INSTRUCTIONS, body
 
 
 def test_fourier_analysis_of_the_embedding() -> None:

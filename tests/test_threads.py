@@ -14,7 +14,9 @@ import pytest
 import torch
 from torch import nn
 
-GROKKING = Path(__file__).resolve().parents[1] / "examples" / "grokking" / "modadd.pt2"
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+GROKKING = EXAMPLES / "grokking" / "modadd.pt2"
+PHYSICS = EXAMPLES / "physics" / "model.pt2"
 SPEC = "x:float[3]=-1..1"
 
 
@@ -27,7 +29,7 @@ def _tasks(folder: Path) -> dict[str, Callable[[], np.ndarray]]:
     batchnorm.eval()
     torch.jit.script(normed).save(str(folder / "normed.pt"))
     x = np.random.default_rng(0).uniform(-1, 1, (32, 3)).astype(np.float32)
-    tokens = np.array([[a, b, 113] for a in range(0, 113, 7) for b in range(0, 113, 11)])
+    points = np.random.default_rng(1).uniform(1, 3, (32, 3)).astype(np.float32)
 
     def saved_then_compiled() -> np.ndarray:
         path = folder / f"tanh-{threading.get_ident()}.pt2"
@@ -38,7 +40,7 @@ def _tasks(folder: Path) -> dict[str, Callable[[], np.ndarray]]:
         "module": lambda: nnc.compile(batchnorm, [SPEC], mode="exact")(x),
         "torchscript": lambda: nnc.compile(folder / "normed.pt", [SPEC], mode="exact")(x),
         "pt2 saved in the thread": saved_then_compiled,
-        "grokking pt2": lambda: nnc.compile(GROKKING, mode="exact")(tokens),
+        "physics pt2": lambda: nnc.compile(PHYSICS, mode="exact")(points),
     }
 
 
@@ -93,4 +95,4 @@ def test_a_failing_compile_beside_others_poisons_nothing(
     together = _run_together(failing)
     assert isinstance(together["wrong spec"], nnc.InputError)
     np.testing.assert_array_equal(together["module"], expected["module"])
-    np.testing.assert_array_equal(tasks["grokking pt2"](), expected["grokking pt2"])  # and after
+    np.testing.assert_array_equal(tasks["physics pt2"](), expected["physics pt2"])  # and after

@@ -90,12 +90,8 @@ def test_int32_only_when_every_intermediate_fits() -> None:
     assert abi.columns == ("i64",)
 
 
-def test_flagship_typed_entries_agree_with_eval_batch(tmp_path) -> None:
-    from pathlib import Path
-
-    checkpoint = Path(__file__).resolve().parents[2] / "examples/grokking/modadd.pt2"
-    artifact = nnc.compile(checkpoint)
-    library = nnc.load(artifact.save(tmp_path / "modadd.so"))
+def test_flagship_typed_entries_agree_with_eval_batch(grokking: nnc.Artifact, tmp_path) -> None:
+    library = nnc.load(grokking.save(tmp_path / "modadd.so"))
     header = (tmp_path / "modadd.h").read_text()
     assert (
         "int modadd_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);"
