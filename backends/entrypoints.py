@@ -196,7 +196,13 @@ def _define_eval_batch(
         if abi.outside != "allow":
             _rows_one_by_one_when_outside(fn, b, abi, single_eval)
         with _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
-            _whole_tiles(fn, b, kernel, n, x, y, workspace, width_in, width_out)
+            whole = b.sdiv(n, i64(tile))
+            with counted(fn, b, whole) as t:
+                first = b.mul(t, i64(tile))
+                rows = [_row(b, x, first, width_in), _row(b, y, first, width_out)]
+                b.call(kernel.fn, [*rows, workspace])
+            if tile > 1:
+                _partial_tile(fn, b, kernel, n, whole, x, y, workspace, width_in, width_out)
 
 
 def _rows_one_by_one_when_outside(
@@ -219,28 +225,6 @@ def _rows_one_by_one_when_outside(
         b.store(b.add(b.load(refused), b.sext(status, I64)), refused)
     b.ret(_status(b, b.load(refused)))
     b.position_at_end(fast)
-
-
-def _whole_tiles(
-    fn: ir.Function,
-    b: ir.IRBuilder,
-    kernel: Kernel,
-    n: ir.Value,
-    x: ir.Value,
-    y: ir.Value,
-    workspace: ir.Value,
-    width_in: int,
-    width_out: int,
-) -> None:
-    """The rows in whole tiles, then the partial last tile."""
-    tile = kernel.tile
-    whole = b.sdiv(n, i64(tile))
-    with counted(fn, b, whole) as t:
-        first = b.mul(t, i64(tile))
-        rows = [_row(b, x, first, width_in), _row(b, y, first, width_out)]
-        b.call(kernel.fn, [*rows, workspace])
-    if tile > 1:
-        _partial_tile(fn, b, kernel, n, whole, x, y, workspace, width_in, width_out)
 
 
 def _partial_tile(

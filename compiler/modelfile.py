@@ -22,7 +22,7 @@ from .errors import InputError
 from .limits import check_input_elements
 from .options import Options
 from .pt2_archive import check_custom_operators, check_members, data_only_copy
-from .spec_grammar import parse_inputs
+from .spec_grammar import file_problem, parse_inputs
 from .torch_model import EXPORT_LOCK, example_inputs
 from .torchscript_archive import check_tensors
 
@@ -75,7 +75,7 @@ def load_model(source: Any, trust: bool = False) -> LoadedModel:
             hint="pass a torch.nn.Module, an ExportedProgram or a model file path",
         )
     path = Path(source)
-    problem = _not_a_file(path)
+    problem = file_problem(path)
     if problem:
         raise InputError(
             f"model file {str(path)[:200]!r} {problem}",
@@ -94,18 +94,6 @@ def load_model(source: Any, trust: bool = False) -> LoadedModel:
         raise
     except Exception as error:
         raise _explained(path, error) from error
-
-
-def _not_a_file(path: Path) -> str | None:
-    """Why `path` is no model file ("does not exist", "is a folder"), or None."""
-    try:
-        if path.is_dir():
-            return "is a folder, not a model file"
-        if not path.is_file():
-            return "does not exist"
-    except OSError as error:  # a name too long, a loop of links
-        return f"cannot be opened ({error.strerror})"
-    return None
 
 
 # (exception type, pattern of its message) → what it means and what to do; {0}, {1}: the groups

@@ -24,7 +24,7 @@ import numpy as np
 from .errors import InputError
 from .spec import Element, InputSpec, Range, Values, integer_dtype, numpy_dtype
 
-__all__ = ["calibration_spec", "parse_inputs", "parse_spec"]
+__all__ = ["calibration_spec", "file_problem", "parse_inputs", "parse_spec"]
 
 _DTYPE_ALIASES = {
     "float": "float32",
@@ -310,7 +310,7 @@ def _checked(p: _Parser, dtype: str) -> float:
 
 
 def _calibration_spec(name: str, path: Path, text: str) -> InputSpec:
-    problem = _unreadable(path)
+    problem = file_problem(path)
     if problem:
         raise InputError(
             f"calibration file {str(path)[:200]!r} for input {name!r} {problem}",
@@ -344,8 +344,8 @@ def _calibration_spec(name: str, path: Path, text: str) -> InputSpec:
     return calibration_spec(name, data, text)
 
 
-def _unreadable(path: Path) -> str | None:
-    """Why `path` cannot be a calibration file ("does not exist", "is a folder"), or None."""
+def file_problem(path: Path) -> str | None:
+    """Why `path` cannot be read as a file ("does not exist", "is a folder", ...), or None."""
     try:
         if path.is_dir():
             return "is a folder"

@@ -85,23 +85,22 @@ def test_scalar_call_from_c_is_a_few_instructions(compiled: nnc.Artifact, tmp_pa
         [str(binary), "100", "50"], capture_output=True, text=True, check=True
     ).stdout
     assert "modadd(100, 50) = 37" in printed and "12769/12769" in printed
-    disassembly = subprocess.run(
-        ["objdump", "-d", "--no-show-raw-insn", str(path)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    body = disassembly.split("<modadd>:")[1].split("\n\n")[0].strip().splitlines()
+    body = _instructions(path, "modadd")
     assert len(body) <= CHECKED_INSTRUCTIONS, body  # the domain check: two compares, a select
     unchecked = compiled.save(tmp_path / "unchecked.so", name="modadd", outside="allow")
+    body = _instructions(unchecked, "modadd")
+    assert len(body) <= UNCHECKED_INSTRUCTIONS, body
+
+
+def _instructions(library: Path, symbol: str) -> list[str]:
+    """The disassembled instructions of one exported function."""
     disassembly = subprocess.run(
-        ["objdump", "-d", "--no-show-raw-insn", str(unchecked)],
+        ["objdump", "-d", "--no-show-raw-insn", str(library)],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
-    body = disassembly.split("<modadd>:")[1].split("\n\n")[0].strip().splitlines()
-    assert len(body) <= UNCHECKED_INSTRUCTIONS, body
+    return disassembly.split(f"<{symbol}>:")[1].split("\n\n")[0].strip().splitlines()
 
 
 def test_fourier_analysis_of_the_embedding() -> None:
