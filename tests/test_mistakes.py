@@ -276,3 +276,13 @@ def test_an_exact_failure_is_called_a_bug_and_an_approximate_one_is_not() -> Non
     with pytest.raises(nnc.FidelityError) as approximate:  # pruning within a generous budget
         nnc.compile(model, [SPEC], passes="prune", prune_budget=0.5, tolerance=1e-30)
     assert "bug" not in approximate.value.hint and "approximate pass" in approximate.value.hint
+
+
+def test_warnings_from_torch_become_one_note(
+    files: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Loading TorchScript makes torch warn (torch.jit.load is deprecated): one line, no trace."""
+    out = tmp_path / "algo.so"
+    assert main([str(files["script.pt"]), "--input", SPEC, "-o", str(out), "--mode", "exact"]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("nnc: note: torch and the libraries nnc calls warned")
