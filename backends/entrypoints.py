@@ -20,7 +20,16 @@ from nnc.ops import Op
 from .abi import Abi
 from .closed_forms import ExprEmitter
 from .codegen import emit_kernel
-from .guard import args_inside, clamped_args, fill, row_inside, sentinel, staged_row, substituted
+from .guard import (
+    args_inside,
+    clamped_args,
+    divides_by_a_variable,
+    fill,
+    row_inside,
+    sentinel,
+    staged_row,
+    substituted,
+)
 from .kernel import (
     ALIGNMENT,
     F32,
@@ -167,19 +176,15 @@ def _status(b: ir.IRBuilder, count: ir.Value) -> ir.Value:
 
 def _counter(b: ir.IRBuilder) -> ir.Value:
     """An i64 slot set to 0 here, allocated in the entry block (where LLVM promotes it)."""
+    return _slot(b, I64)
+
+
+def _slot(b: ir.IRBuilder, kind: ir.IntType) -> ir.Value:
+    """An integer slot set to 0 here, allocated in the entry block (where LLVM promotes it)."""
     with b.goto_entry_block():
-        slot = b.alloca(I64)
-    b.store(i64(0), slot)
+        slot = b.alloca(kind)
+    b.store(ir.Constant(kind, 0), slot)
     return slot
-
-
-@contextlib.contextmanager
-def _sample_loop(
-    fn: ir.Function, counting: bool = False
-) -> Iterator[tuple[ir.IRBuilder, ir.Value, ir.Value | None]]:
-    """for (i = 0; i < n; i++) over fn's first argument n, inside _checked_n."""
-    with _checked_n(fn, counting) as (b, count), counted(fn, b, fn.args[0]) as i:
-        yield b, i, count
 
 
 def _define_eval_batch(
@@ -357,37 +362,74 @@ def _define_columns(
     for arg in fn.args[1:]:
         arg.add_attribute("noalias")
     columns, out = fn.args[1 : count + 1], fn.args[count + 1]
-    with _sample_loop(fn, counting=abi.outside != "allow") as (b, i, outside):
-        loaded = [b.load(b.gep(c, [i], source_etype=element), typ=element) for c in columns]
-        loaded, ok = _guarded_columns(b, abi, loaded)
-        if closed is not None:
-            bounds = closed.attrs.get("bounds") or {}
-            lane = lane_of(closed.dtype)
-            if suffix == "i32" and fits_int32(closed.attrs["expr"], bounds):
-                lane = I32
-            symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, loaded)}
-            result = ExprEmitter(b, module, symbols, lane, bounds).value(closed.attrs["expr"])
-        else:
-            params = [p.type for p in scalar.args]
-            result = b.call(scalar, [convert(b, v, t) for v, t in zip(loaded, params)])
-        result = convert(b, result, element)
-        if ok is not None:  # NOTE: branch-free, so the loop still vectorises
-            result = b.select(ok, result, sentinel(element))
-            b.store(b.add(b.load(outside), b.zext(b.not_(ok), I64)), outside)
-        b.store(result, b.gep(out, [i], source_etype=element))
+    guarded = abi.outside != "allow"
+    # rows outside compute on a domain point instead only where integer division could trap
+    substitute = closed is not None and divides_by_a_variable(closed.attrs["expr"])
+    with _checked_n(fn, counting=guarded) as (b, outside):
+        seen = _slot(b, I32) if guarded else None  # any row outside: an OR, cheap in the loop
+        with counted(fn, b, fn.args[0]) as i:
+            loaded = [b.load(b.gep(c, [i], source_etype=element), typ=element) for c in columns]
+            ok = _column_check(b, abi, loaded)
+            if abi.outside == "clamp":
+                loaded = clamped_args(b, loaded, abi.scalar_args, abi.domain)[0]
+            if ok is not None and substitute:
+                loaded = substituted(b, loaded, abi.scalar_args, abi.domain, ok)
+            result = _column_value(b, module, abi, suffix, scalar, closed, loaded)
+            result = convert(b, result, element)
+            if ok is not None:  # NOTE: branch-free, so the loop still vectorises
+                result = b.select(ok, result, sentinel(element))
+                b.store(b.or_(b.load(seen), b.zext(b.not_(ok), I32)), seen)
+            b.store(result, b.gep(out, [i], source_etype=element))
+        if guarded:
+            _count_rows_outside(b, abi, columns, element, seen, outside)
 
 
-def _guarded_columns(
-    b: ir.IRBuilder, abi: Abi, values: list[ir.Value]
-) -> tuple[list[ir.Value], ir.Value | None]:
-    """One row of column values as the computation sees them, and i1 whether the row gets a
-    result (None: allow). A row outside the domain computes on a point inside it instead, so
-    nothing is ever computed outside (division, compare-subtract mod, int32 lanes all hold)."""
+def _column_value(
+    b: ir.IRBuilder,
+    module: ir.Module,
+    abi: Abi,
+    suffix: str,
+    scalar: ir.Function,
+    closed: Node | None,
+    loaded: list[ir.Value],
+) -> ir.Value:
+    """One row's result: the closed form inline (in int32 lanes when they provably suffice), or
+    a call of the scalar entry."""
+    assert abi.scalar_args is not None
+    if closed is not None:
+        bounds = closed.attrs.get("bounds") or {}
+        lane = lane_of(closed.dtype)
+        if suffix == "i32" and fits_int32(closed.attrs["expr"], bounds):
+            lane = I32
+        symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, loaded)}
+        return ExprEmitter(b, module, symbols, lane, bounds).value(closed.attrs["expr"])
+    params = [p.type for p in scalar.args]
+    return b.call(scalar, [convert(b, v, t) for v, t in zip(loaded, params)])
+
+
+def _column_check(b: ir.IRBuilder, abi: Abi, values: list[ir.Value]) -> ir.Value | None:
+    """i1: the row gets a result — it lies in the domain (check) or holds no NaN (clamp); None
+    when nothing is checked (allow)."""
     assert abi.scalar_args is not None
     if abi.outside == "allow":
-        return values, None
+        return None
     if abi.outside == "clamp":
-        values, ok = clamped_args(b, values, abi.scalar_args, abi.domain)
-    else:
-        ok = args_inside(b, values, abi.scalar_args, abi.domain)
-    return substituted(b, values, abi.scalar_args, abi.domain, ok), ok
+        return clamped_args(b, values, abi.scalar_args, abi.domain)[1]
+    return args_inside(b, values, abi.scalar_args, abi.domain)
+
+
+def _count_rows_outside(
+    b: ir.IRBuilder,
+    abi: Abi,
+    columns: list[ir.Value],
+    element: ir.Type,
+    seen: ir.Value,
+    count: ir.Value,
+) -> None:
+    """When some row lay outside, a second pass counts them (the rare case pays for the count)."""
+    fn = b.function
+    some = b.icmp_unsigned("!=", b.load(seen), ir.Constant(I32, 0))
+    with b.if_then(some), counted(fn, b, fn.args[0]) as i:
+        loaded = [b.load(b.gep(c, [i], source_etype=element), typ=element) for c in columns]
+        ok = _column_check(b, abi, loaded)
+        b.store(b.add(b.load(count), b.zext(b.not_(ok), I64)), count)

@@ -18,6 +18,7 @@ import bisect
 import math
 from collections.abc import Callable, Sequence
 
+import sympy
 from llvmlite import ir
 from nnc.errors import InputError
 from nnc.spec import InputSpec, Range
@@ -30,6 +31,7 @@ __all__ = [
     "args_inside",
     "check_outside",
     "clamped_args",
+    "divides_by_a_variable",
     "domain_segments",
     "fill",
     "row_inside",
@@ -50,6 +52,17 @@ def check_outside(specs: Sequence[InputSpec], outside: str) -> None:
             "values, which have no range to clamp into",
             hint="use outside='check' (the default) or outside='allow'",
         )
+
+
+def divides_by_a_variable(expr: sympy.Basic) -> bool:
+    """Whether integer code for the closed form divides by a value that is not a constant (sdiv
+    and srem trap on 0): then rows outside the domain must not be computed at all."""
+    for node in sympy.preorder_traversal(expr):
+        if isinstance(node, sympy.Mod) and not node.args[1].is_Number:
+            return True
+        if isinstance(node, sympy.floor) and not sympy.fraction(node.args[0])[1].is_Number:
+            return True
+    return False
 
 
 def domain_segments(specs: Sequence[InputSpec]) -> tuple[Segment, ...]:
