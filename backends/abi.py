@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +127,17 @@ class SymbolNames:
 
     def column_entry(self, suffix: str) -> str:
         return f"{self.prefix}_batch_{suffix}"
+
+    def exports(self, scalar: bool, columns: Sequence[str]) -> tuple[str, ...]:
+        """Every function such a library exports, in the header's order: what the loader and
+        `nnc show` list (a test holds it to the header's declarations)."""
+        return (
+            self.eval,
+            self.eval_batch,
+            self.metadata_symbol,
+            *((self.prefix,) if scalar else ()),
+            *(self.column_entry(suffix) for suffix in columns),
+        )
 
 
 @dataclass(frozen=True)

@@ -247,6 +247,11 @@ class ExprEmitter:
     def _emit_Xor(self, e: sympy.Basic) -> ir.Value:
         return self._logic(e, self.b.xor)
 
+    def _emit_ITE(self, e: sympy.Basic) -> ir.Value:
+        """ITE(c, t, f): boolean if-then-else, as sympy's logic simplification writes it."""
+        condition, then, otherwise = (self.condition(a) for a in e.args)
+        return self.b.select(condition, then, otherwise)
+
     def _emit_Not(self, e: sympy.Basic) -> ir.Value:
         return self.b.not_(self.condition(e.args[0]))
 

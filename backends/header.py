@@ -62,8 +62,10 @@ def render_header(abi: Abi) -> str:
         "",
         "/* One sample is the inputs below, flattened row-major and concatenated as doubles:",
         inputs,
-        f" * {abi.input_numel} doubles in x; the output is {out.numel} double(s) in y "
-        f"({out.dtype}[{', '.join(map(str, out.shape))}]).",
+        (
+            f" * {abi.input_numel} doubles in x; the output is {out.numel} double(s) in y "
+            f"({out.dtype}[{', '.join(map(str, out.shape))}])."
+        ),
         " * Functions return 0 on success, -1 when n < 0, -2 when working memory cannot be allocated.",
         " * Reentrant: no global mutable state. */",
         "",
@@ -89,8 +91,10 @@ def render_header(abi: Abi) -> str:
     if abi.columns:
         lines += [
             "",
-            "/* Column-wise batches in native types: one array per scalar argument, no "
-            "aliasing; return as NAME_eval_batch does. */",
+            (
+                "/* Column-wise batches in native types: one array per scalar argument, no "
+                "aliasing; return as NAME_eval_batch does. */"
+            ),
         ]
     for suffix in abi.columns:
         ctype = C_TYPES[suffix]

@@ -23,6 +23,7 @@ class LoadedLibrary(NativeFunction):
 
     metadata: dict[str, Any]
     prefix: str
+    exports: tuple[str, ...]  # every function it exports, as backends/abi.py names them
 
 
 def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
@@ -60,6 +61,7 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     )
     loaded.metadata = metadata
     loaded.prefix = prefix
+    loaded.exports = names.exports(abi["scalar"] is not None, tuple(columns))
     return loaded
 
 
@@ -72,5 +74,6 @@ def _find_prefix(path: Path, library: ctypes.CDLL) -> str:
             return prefix
     raise InputError(
         f"{path.name!r} exports no nnc functions",
-        hint="pass a library written by nnc, or its prefix with name=",
+        hint="pass a library written by nnc (nnc.load(path, name=PREFIX) or `nnc show --name "
+        "PREFIX` when its file name does not start with the prefix)",
     )

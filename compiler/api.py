@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import numpy as np
-from nnc.backends.calling import NativeFunction
 from nnc.backends.guard import check_outside
 from nnc.passes import default_pipeline
 from nnc.passes.distill import module_nodes
 
 from .artifact import Artifact
 from .closed_form import closed_form_text, is_closed_form
-from .domain import abi_rows
+from .comparison import compare, size_of
 from .errors import FidelityError, InputError, error_context
 from .fidelity import Gate, check
 from .frontend import to_graph, trace
@@ -24,8 +24,9 @@ from .limits import check_input_elements, check_parameters, check_points
 from .modelfile import load_model
 from .native import JitCompiler
 from .ops import Op
-from .options import Options, OutputSemantics, make_options, parse_output
-from .pipeline import Setting, check_pass_names, run_pipeline
+from .options import Options, OutputSemantics, debug_level, make_options, parse_output
+from .pipeline import Setting, check_pass_names, dump_graph, run_pipeline, shows_graph
+from .progress import Progress, live_display
 from .reference import discrete_problem, reference_run
 from .report import Report
 from .spec_grammar import parse_inputs
@@ -42,6 +43,7 @@ def compile(
     *,
     labels: tuple[Any, Any] | None = None,
     log: Callable[[str], None] | None = None,
+    progress: Progress | None = None,
     **options: Any,
 ) -> Artifact:
     """Compile a trained PyTorch model into native code that computes what it computes.
@@ -58,33 +60,49 @@ def compile(
         first) and the true outputs. The report then gives the error of the network and of the
         artifact against it.
     log : callable, optional
-        Receives one line per stage (the CLI prints them).
+        Receives what the debug level and ``print_after`` ask for (``nnc.options.DEBUG_LEVELS``);
+        without one, those lines go to stderr. At level 0 nothing is logged.
+    progress : nnc.progress.Progress, optional
+        Receives the running stages, passes and searches; the caller draws it. Without one,
+        nnc draws its own live display on stderr when that is a terminal (not with quiet=True).
     **options
         See ``nnc.options.Options``: mode, output ("raw", "argmax", "threshold=0.5"), passes,
-        trust, enumerate_limit, samples, seed, tolerance, accept_mismatch, cpu.
+        trust, enumerate_limit, samples, seed, tolerance, accept_mismatch, cpu, quiet, debug (0-4,
+        ``nnc.options.DEBUG_LEVELS``; default NNC_DEBUG), print_after (pass names or "all").
 
     Returns
     -------
     Artifact
         Callable on numpy arrays or torch tensors; ``.report``; ``.save("algo.so")``.
     """
+    if "debug" not in options:
+        options["debug"] = debug_level(os.environ.get("NNC_DEBUG"))
     opts = make_options(**options)
     check_pass_names(opts.passes or ())
+    say = log or (_stderr if opts.debug or opts.print_after else lambda line: None)
     with EXPORT_LOCK:  # NOTE: one compile at a time in a process: see torch_model.EXPORT_LOCK
-        return _compile(model, inputs, labels, log, options, opts)
+        if progress is not None:
+            return _compile(model, inputs, labels, say, progress, opts, options)
+        progress = Progress()
+        with live_display(progress, enabled=not opts.quiet):
+            return _compile(model, inputs, labels, say, progress, opts, options)
 
 
 def _compile(
     model: Any,
     inputs: Sequence[Any] | Mapping[str, Any] | None,
     labels: tuple[Any, Any] | None,
-    log: Callable[[str], None] | None,
-    options: dict[str, Any],
+    say: Callable[[str], None],
+    progress: Progress,
     opts: Options,
+    options: dict[str, Any],
 ) -> Artifact:
-    say = log or (lambda line: None)
     seconds: dict[str, float] = {}
-    with _stage("load", seconds), error_context("loading the model"):
+
+    def stage(name: str) -> Any:
+        return _stage(name, seconds, progress)
+
+    with stage("load"), error_context("loading the model"):
         loaded = load_model(model, opts.trust)
         if inputs is None and not loaded.inputs:
             raise InputError(
@@ -97,34 +115,42 @@ def _compile(
         check_input_elements(specs, opts)
         check_points(specs, opts)
         check_outside(specs, opts.outside)
-    with _stage("trace", seconds), error_context("tracing the model"):
+    with stage("trace"), error_context("tracing the model"):
         graph = to_graph(trace(loaded.module, specs), specs)
         check_parameters(graph.parameter_count(), opts)
         verify_graph(graph)
         _check_batch_dimension(graph)
         for module in opts.symbolic:
             module_nodes(graph, module)  # an unknown module name is an error in every mode
-    say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
+    if opts.debug >= 1:
+        say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
     graph = with_output_head(graph, opts.output)
-    with _stage("reference", seconds), error_context("running the network on the domain"):
+    if shows_graph(opts, "front end"):
+        say(dump_graph(graph, "front end"))
+    traced = graph
+    with stage("reference"), error_context("running the network on the domain"):
         reference = reference_run(loaded, specs, opts)
     problem = None
     if opts.mode != "exact":
         problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
     gate = Gate.from_options(opts)
     compile_native = JitCompiler(opts.cpu, opts.outside)
+
+    def network(points: list[Any]) -> Any:
+        return run_model(loaded.module, points, loaded.static_batch)
+
     setting = Setting(
         opts,
         gate,
         specs,
         compile_native,
-        network=lambda points: run_model(loaded.module, points, loaded.static_batch),
+        network=network,
         reference=reference,
         discrete=problem,
     )
     with _stage("passes", seconds):
         names = opts.passes if opts.passes is not None else default_pipeline(opts.mode)
-        graph, records = run_pipeline(graph, names, setting, log=say)
+        graph, records = run_pipeline(graph, names, setting, say, progress)
     closed_form = is_closed_form(graph)
     approximate = any(r.approximate for r in records)
     if opts.mode == "symbolic" and not closed_form:
@@ -133,47 +159,41 @@ def _compile(
             hint="see the pass notes (--json), raise --sr-seconds, or use mode "
             "auto to keep the faithful network where no formula is found",
         )
-    with _stage("codegen", seconds), error_context("JIT compilation"):
+    with stage("codegen"), error_context("JIT compilation"):
         native = compile_native(graph, specs, opts.output.kind)
-    with _stage("verify", seconds), error_context("verifying against the network"):
+    if opts.debug >= 4:
+        for optimized in (False, True):
+            state = "after" if optimized else "before"
+            say(
+                f"--- LLVM IR {state} optimisation ---\n{compile_native.ir(graph, specs, optimized)}"
+            )
+    with stage("verify"), error_context("verifying against the network"):
         fidelity = check_against_reference(
             graph, native, compile_native, reference, specs, opts, gate, approximate
         )
-    say(fidelity.summary())
-    truth = _against_labels(labels, loaded, native) if labels is not None else None
-    ops = sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))
+    if opts.debug >= 1:
+        say(fidelity.summary())
+    with stage("compare"), error_context("comparing the artifact with the network"):
+        compared = compare(traced, graph, native, reference, specs, opts.output, network, labels)
+    size = {"network": size_of(traced), "artifact": size_of(graph)}
     report = Report(
         opts.mode,
         str(opts.output),
         records,
         fidelity,
         seconds,
-        {"ops": ops, "params": graph.parameter_count()},
+        {"ops": size["artifact"]["ops"], "params": size["artifact"]["params"]},
         closed_form_text(graph),
-        truth,
+        compared.truth,
+        inputs=[s.text or f"{s.name}: {s.numel} elements from calibration data" for s in specs],
+        outputs=compared.outputs,
+        size=size,
+        speed=compared.speed,
+        gate={"rmse": gate.rmse, "max": gate.max},
+        curves=compared.curves,
     )
     check(fidelity, opts.accept_mismatch, approximate)
     return Artifact(graph, specs, opts, report, native)
-
-
-def _against_labels(
-    labels: tuple[Any, Any], loaded: Any, native: NativeFunction
-) -> dict[str, float]:
-    """Max and RMS error of the network and of the compiled artifact against labelled data."""
-    inputs, truth = labels
-    points = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
-    truth = np.asarray(truth, dtype=np.float64)
-    network = run_model(loaded.module, points, loaded.static_batch).reshape(truth.shape)
-    compiled = native.run(abi_rows(points)).reshape(truth.shape)
-    scale = float(np.abs(truth).max()) or 1.0
-    return {
-        f"{who}_{what}": value
-        for who, values in (("network", network), ("artifact", compiled))
-        for what, value in (
-            ("max_rel_error", float(np.abs(values - truth).max()) / scale),
-            ("rmse", float(np.sqrt(np.mean((values - truth) ** 2)))),
-        )
-    }
 
 
 def with_output_head(graph: Graph, output: OutputSemantics) -> Graph:
@@ -213,8 +233,20 @@ def _check_batch_dimension(graph: Graph) -> None:
         )
 
 
+def _stderr(line: str) -> None:
+    print(f"nnc: {line}", file=sys.stderr)
+
+
 @contextmanager
-def _stage(name: str, seconds: dict[str, float]) -> Iterator[None]:
+def _stage(
+    name: str, seconds: dict[str, float], progress: Progress | None = None
+) -> Iterator[None]:
+    """Time a stage of the compile (and show it as running, when it is not the passes: each pass
+    shows itself)."""
     start = time.perf_counter()
-    yield
+    if progress is None:
+        yield
+    else:
+        with progress.task(name):
+            yield
     seconds[name] = seconds.get(name, 0.0) + time.perf_counter() - start

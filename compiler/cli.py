@@ -1,10 +1,12 @@
-"""The `nnc` command: compile a model file to a shared library and header, or inspect it.
+"""The `nnc` command: compile a model file to a shared library and header, or inspect either.
 
     nnc model.pt2 --input 'x:float[3]=1..3' -o algo.so
     nnc inspect model.pt2 --input 'x:float[3]=1..3'
+    nnc show algo.so --asm
 
 Errors print one line and a hint, and exit with the code of their class (see `EXIT_CODES`);
-NNC_DEBUG=1 shows the traceback.
+NNC_DEBUG=1 shows the traceback, higher levels more (nnc.options.DEBUG_LEVELS). A reader that closes the pipe early (`nnc show x.so | head`)
+ends the command quietly with exit code 141, as other Unix tools do.
 """
 
 from __future__ import annotations
@@ -16,129 +18,19 @@ import signal
 import sys
 import traceback
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
+from .cli_parsers import COMMANDS, compile_parser
 from .console import Interrupted, Signals, captured_warnings, ignored_signals, raising_signals
-from .errors import InputError, NNCError, exit_code
+from .errors import InputError, MissingDependencyError, NNCError, exit_code
+from .options import debug_level
+from .version import __version__
 
-__all__ = ["main"]
+__all__ = ["HANDLERS", "main"]
 
-
-def _compile_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nnc",
-        description="Compile a trained PyTorch model into a native shared library (algo.so + "
-        "algo.h) that computes what the network computes, verified against it.",
-        epilog="Also: `nnc inspect MODEL` prints the traced graph; `nnc show LIB [--asm]` describes "
-        "a library; `nnc --list-ops` lists the supported ops. Exit codes: 0 ok, 2 bad "
-        "input, 3 verification failed, 4 missing dependency, 5 backend, 70 internal error.",
-    )
-    parser.add_argument(
-        "model",
-        help="a .pt2 (torch.export.save), TorchScript file, or a "
-        "pickled module with --trust-pickle",
-    )
-    parser.add_argument("-o", "--out", required=True, help="the shared library to write (.so)")
-    _common(parser)
-    parser.add_argument(
-        "--mode",
-        default="auto",
-        choices=("auto", "exact", "symbolic"),
-        help="auto (default): closed forms where they pass verification, the "
-        "faithful network elsewhere; exact: what the network computes, to float "
-        "rounding; symbolic: a closed form or an error",
-    )
-    parser.add_argument("--output", help="raw (default), argmax, or threshold=T")
-    parser.add_argument("--name", help="prefix of the C functions (default: the output's stem)")
-    parser.add_argument(
-        "--engine", help="symbolic regression engine: operon (default), pysr, basis"
-    )
-    parser.add_argument(
-        "--sr-seconds",
-        type=float,
-        help="time budget of symbolic regression per output (default 30)",
-    )
-    parser.add_argument(
-        "--synth-seconds", type=float, help="time budget of integer-program synthesis (default 60)"
-    )
-    parser.add_argument(
-        "--symbolic",
-        metavar="MODULES",
-        help="comma-separated modules to distil into closed forms, e.g. --symbolic edge_model",
-    )
-    parser.add_argument(
-        "--gate-rmse",
-        type=float,
-        help="gate for a closed form: RMSE relative to the network output's RMS (default 0.01)",
-    )
-    parser.add_argument(
-        "--gate-max",
-        type=float,
-        help="gate for a closed form: max error relative "
-        "to the network output's largest magnitude (default 0.05)",
-    )
-    parser.add_argument("--seed", type=int, help="random seed (default 0): same seed, same result")
-    parser.add_argument("--passes", help="comma-separated passes to run instead of the default")
-    parser.add_argument(
-        "--cpu",
-        default="host",
-        choices=("host", "generic"),
-        help="optimise for this machine (host) or any x86-64 (generic)",
-    )
-    parser.add_argument("--tolerance", type=float, help="max relative error accepted")
-    parser.add_argument(
-        "--outside",
-        choices=("check", "clamp", "allow"),
-        help="what the library does with inputs outside the verified domain: check (default: "
-        "NaN or -1 and a count), clamp (into the domain's box), allow (no check, fastest)",
-    )
-    parser.add_argument(
-        "--accept-mismatch",
-        action="store_true",
-        help="write the library even when verification fails",
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
-    parser.add_argument(
-        "--report",
-        metavar="FILE.md",
-        help="also write a Markdown report with plots (matplotlib, when installed) beside it",
-    )
-    parser.add_argument("-q", "--quiet", action="store_true", help="print only errors")
-    parser.add_argument(
-        "--limit",
-        action="append",
-        default=[],
-        metavar="NAME=N",
-        help="raise a resource limit: max_input_elements (default 1e6), max_points_bytes "
-        "(4 GiB), max_parameters (1e8)",
-    )
-    return parser
-
-
-def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--input",
-        action="append",
-        default=[],
-        metavar="SPEC",
-        help="an input spec, e.g. 'x:float[3]=1..3' (repeat per input)",
-    )
-    parser.add_argument(
-        "--trust-pickle",
-        action="store_true",
-        help="allow loading a pickled whole module (runs code from the file)",
-    )
-
-
-def _inspect_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nnc inspect",
-        description="Trace a model and print its graph, parameter count and op coverage.",
-    )
-    parser.add_argument("model")
-    _common(parser)
-    return parser
+BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose reader went away
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -146,19 +38,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     signals = Signals()
     try:
         with raising_signals(signals):
-            if args[:1] == ["--list-ops"]:
-                return _list_ops()
-            if args[:1] == ["show"]:
-                return _show(_show_parser().parse_args(args[1:]))
-            if args[:1] == ["inspect"]:
-                return _inspect(_inspect_parser().parse_args(args[1:]))
-            return _compile(_compile_parser().parse_args(args))
+            code = _run(args)
+        sys.stdout.flush()  # a closed pipe shows here, not in Python's exit-time flush
+        return code
     except (Interrupted, KeyboardInterrupt):
         return _interrupted(signals)
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
     except NNCError as error:
         if signals.received:  # the signal surfaced as another error (a killed linker)
             return _interrupted(signals)
-        if os.environ.get("NNC_DEBUG"):
+        if isinstance(error.__cause__, BrokenPipeError):
+            return _quiet_broken_pipe()
+        if _tracebacks():
             traceback.print_exc()
         print(f"nnc: error: {error.message}", file=sys.stderr)
         if error.hint:
@@ -167,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as error:  # noqa: BLE001 - report, never a bare traceback
         if signals.received:
             return _interrupted(signals)
-        if os.environ.get("NNC_DEBUG"):
+        if _tracebacks():
             traceback.print_exc()
         print(f"nnc: internal error: {type(error).__name__}: {error}", file=sys.stderr)
         print(
@@ -183,15 +75,81 @@ def _interrupted(signals: Signals) -> int:
     return signals.exit_code()
 
 
+def _tracebacks() -> bool:
+    """NNC_DEBUG set to a level of 1 or more (or to anything unreadable: show more, not less)."""
+    return os.environ.get("NNC_DEBUG", "0").strip() not in ("", "0")
+
+
+def _run(args: list[str]) -> int:
+    if args[:1] in (["--version"], ["-V"]):
+        print(_version())
+        return 0
+    if args[:1] and args[0] in COMMANDS:
+        build = COMMANDS[args[0]][2]
+        return HANDLERS[args[0]](build().parse_args(args[1:]))
+    return _compile(compile_parser().parse_args(args))
+
+
+def _quiet_broken_pipe() -> int:
+    """The reader of stdout went away: stop writing, and keep Python's exit-time flush from
+    raising again on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout is not a file (e.g. captured by a test)
+        pass
+    return BROKEN_PIPE
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = []
+    for package in ("torch", "llvmlite", "sympy"):
+        try:
+            found.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            found.append(f"{package} missing")
+    return f"nnc {__version__} ({', '.join(found)}; Python {sys.version.split()[0]})"
+
+
+def _check_library_path(path: Path) -> None:
+    if path.suffix != ".so":
+        stem = path.name.split(".")[0] or "algo"
+        raise InputError(
+            f"-o {str(path)!r}: nnc writes a shared library, whose name must end in .so",
+            hint=f"write -o {path.with_name(stem + '.so')} (the header goes beside it as {stem}.h)",
+        )
+
+
+def _check_report_path(path: Path) -> None:
+    from .report import REPORT_WRITERS
+
+    if path.suffix not in REPORT_WRITERS:
+        raise InputError(
+            f"--report {str(path)!r}: a report is an .html page or a .md file",
+            hint=f"write --report {path.with_suffix('.html')} or --report {path.with_suffix('.md')}",
+        )
+    if path.suffix == ".html":
+        from .figures import pyplot
+
+        pyplot()  # its pictures need matplotlib: say so before any work
+
+
 def _compile(args: argparse.Namespace) -> int:
     from nnc.backends.aot import check_output_path, staged_outputs
 
     from .api import compile
+    from .progress import Progress, live_display
 
-    out, report = Path(args.out), Path(args.report) if args.report else None
-    for path in (out, out.with_suffix(".h"), report):
+    out = Path(args.out)
+    report_path = Path(args.report) if args.report else None
+    for path in (out, out.with_suffix(".h"), report_path):
         if path is not None:
             check_output_path(path)  # before any work
+    _check_library_path(out)
+    if report_path is not None:
+        _check_report_path(report_path)
     options = {
         "mode": args.mode,
         "trust": args.trust_pickle,
@@ -213,23 +171,40 @@ def _compile(args: argparse.Namespace) -> int:
     ):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
+    if args.print_after:
+        options["print_after"] = ",".join(args.print_after)
+    debugging = bool(debug_level(os.environ.get("NNC_DEBUG")) or args.print_after)
+    quiet = args.quiet or args.json
+    stream = sys.stderr if quiet else sys.stdout  # asked-for debug output keeps stdout clean
+    log = (
+        (lambda line: None) if not debugging else (lambda line: print(f"nnc: {line}", file=stream))
+    )
     options.update(_limits(args.limit))
-    log = (lambda line: None) if args.quiet or args.json else (lambda line: print(f"nnc: {line}"))
-    with captured_warnings() as warned:
-        artifact = compile(args.model, args.input or None, log=log, **options)
-        with staged_outputs() as staging:
-            artifact.save(out, name=args.name, staging=staging)
-            if report is not None:
-                artifact.report.write_markdown(staging.folder(report.parent) / report.name)
-            with ignored_signals():  # NOTE: the run is done once committed: all outputs or none
-                staging.commit()
-                if warned.summary() and not args.quiet:
-                    print(f"nnc: note: {warned.summary()}", file=sys.stderr)
-                if args.json:
-                    print(json.dumps(artifact.report.to_json(), indent=2))
-                elif not args.quiet:
-                    print(artifact.report.text())
-                    print(f"wrote {out} and {out.with_suffix('.h')}")
+    progress = Progress()
+    with captured_warnings() as warned, staged_outputs() as staging:
+        with live_display(progress, enabled=not quiet):
+            artifact = compile(
+                args.model, args.input or None, log=log, progress=progress, **options
+            )
+            with progress.task(f"writing {out.name}"):
+                artifact.save(out, name=args.name, staging=staging)
+            if report_path is not None:
+                with progress.task(f"writing {report_path.name}"):
+                    artifact.report.write(staging.folder(report_path.parent) / report_path.name)
+        with ignored_signals():  # NOTE: the run is done once committed: all outputs or none
+            staging.commit()
+            if warned.summary() and not args.quiet:
+                print(f"nnc: note: {warned.summary()}", file=sys.stderr)
+            if args.json:
+                print(json.dumps(artifact.report.to_json(), indent=2))
+            elif not args.quiet:
+                _print_summary(artifact.report)
+                written = [
+                    f"{out} ({out.stat().st_size / 1024:.1f} KiB)",
+                    str(out.with_suffix(".h")),
+                ]
+                written += [str(report_path)] if report_path is not None else []
+                print("\nwrote " + ", ".join(written))
     return 0
 
 
@@ -254,32 +229,30 @@ def _limits(given: Sequence[str]) -> dict[str, float]:
     return out
 
 
-def _show_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="nnc show",
-        description="Describe a library nnc wrote: "
-        "its closed form, verification, C ABI, and (--asm) its code.",
-    )
-    parser.add_argument("library")
-    parser.add_argument(
-        "--asm",
-        action="store_true",
-        help="disassemble the exported functions (needs objdump, from binutils)",
-    )
-    return parser
+def _print_summary(report: Any) -> None:
+    """Colour and two-dimensional formulas on a terminal; plain text otherwise."""
+    if not sys.stdout.isatty():
+        print(report.text())
+        return
+    from rich.console import Console
+
+    from .summary import print_summary
+
+    print_summary(report, Console(highlight=False), pretty=True)
 
 
 def _show(args: argparse.Namespace) -> int:
-    import shutil
-    import subprocess
-
-    from nnc.backends.abi import SymbolNames
     from nnc.backends.loader import load
 
-    from .errors import MissingDependencyError
-
-    library = load(args.library)
+    library = load(args.library, args.name)
     meta = library.metadata
+    code = _disassemble(args.library, library.exports) if args.asm else {}
+    if args.json:
+        found = {"library": args.library, "exports": list(library.exports), "metadata": meta}
+        print(json.dumps({**found, "disassembly": code} if args.asm else found, indent=2))
+        return 0
+    if args.quiet:
+        return 0
     verification = meta["verification"]
     print(
         f"{args.library}: nnc {meta['nnc_version']}, mode {meta['mode']}, output "
@@ -290,33 +263,59 @@ def _show(args: argparse.Namespace) -> int:
         f"verified on {verification['points']} points (complete domain: "
         f"{verification['complete']}), passed: {verification['passed']}"
     )
-    names = SymbolNames(library.prefix)
-    symbols = [names.eval, names.eval_batch, names.metadata_symbol]
-    if meta["abi"]["scalar"] is not None:
-        symbols.insert(0, library.prefix)
-    print("exports: " + ", ".join(symbols))
-    if args.asm:
-        if shutil.which("objdump") is None:
-            raise MissingDependencyError("--asm needs objdump", hint="apt-get install binutils")
-        for symbol in symbols[:-1]:
-            listing = subprocess.run(
-                ["objdump", "-d", "--no-show-raw-insn", f"--disassemble={symbol}", args.library],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            body = listing.stdout.split(f"<{symbol}>:", 1)[-1].strip().split("\n\n")[0]
-            print(f"\n{symbol}:\n{body}")
+    print("exports: " + ", ".join(library.exports))
+    for symbol, body in code.items():
+        print(f"\n{symbol}:\n{body}")
     return 0
 
 
-def _list_ops() -> int:
+def _disassemble(library: str, symbols: Sequence[str]) -> dict[str, str]:
+    """objdump's listing of each exported function."""
+    import shutil
+    import subprocess
+
+    if shutil.which("objdump") is None:
+        raise MissingDependencyError("--asm needs objdump", hint="apt-get install binutils")
+    listing = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", library], capture_output=True, text=True, check=True
+    ).stdout
+    return {s: listing.split(f"<{s}>:", 1)[-1].strip().split("\n\n")[0] for s in symbols}
+
+
+def _list(names: list[str], title: str, args: argparse.Namespace) -> int:
+    if args.json:
+        print(json.dumps(names, indent=2))
+    elif not args.quiet:
+        print(title)
+        for name in names:
+            print(f"  {name}")
+    return 0
+
+
+def _list_ops(args: argparse.Namespace) -> int:
     from .frontend import LOWERINGS
 
-    print("ATen ops nnc compiles (after torch.export's core-ATen decomposition):")
-    for name in sorted({str(op) for op in LOWERINGS}):
-        print(f"  {name}")
-    return 0
+    names = sorted({str(op) for op in LOWERINGS})
+    return _list(
+        names, "ATen ops nnc compiles (after torch.export's core-ATen decomposition):", args
+    )
+
+
+def _list_passes(args: argparse.Namespace) -> int:
+    from nnc.passes import PIPELINES
+
+    from .pipeline import PASSES
+
+    if args.json:
+        print(json.dumps({n: p.description for n, p in PASSES.items()}, indent=2))
+        return 0
+    modes = {name: [mode for mode, names in PIPELINES.items() if name in names] for name in PASSES}
+    lines = [
+        f"{name:<8} {p.description} ({'exact' if p.exact else 'may approximate'}; "
+        f"{', '.join(modes[name]) or 'only with --passes'})"
+        for name, p in PASSES.items()
+    ]
+    return _list(lines, "passes (what each does; which modes run it):", args)
 
 
 def _inspect(args: argparse.Namespace) -> int:
@@ -332,16 +331,45 @@ def _inspect(args: argparse.Namespace) -> int:
     check_input_elements(specs, Options())
     with EXPORT_LOCK:  # tracing and translating, as nnc.compile does
         program = trace(loaded.module, specs)
-        used = Counter(str(n.target) for n in program.graph.nodes if n.op == "call_function")
-        supported = {str(k) for k in LOWERINGS}
-        print("op coverage (ATen op: count):")
-        for op, count in sorted(used.items()):
-            known = op in supported or op == "<built-in function getitem>"
-            print(f"  {'ok ' if known else 'NO '} {op}: {count}")
         graph = to_graph(program, specs)
-    print(graph.format())
-    print(f"{len(graph)} nodes, {graph.parameter_count():,} parameters")
+    used = Counter(str(n.target) for n in program.graph.nodes if n.op == "call_function")
+    supported = {str(k) for k in LOWERINGS} | {"<built-in function getitem>"}
+    coverage = [
+        {"op": op, "count": count, "supported": op in supported}
+        for op, count in sorted(used.items())
+    ]
+    if not args.json and not args.quiet:
+        print("op coverage (ATen op: count):")
+        for row in coverage:
+            print(f"  {'ok ' if row['supported'] else 'NO '} {row['op']}: {row['count']}")
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "coverage": coverage,
+                    "nodes": len(graph),
+                    "parameters": graph.parameter_count(),
+                    "graph": graph.format().splitlines(),
+                },
+                indent=2,
+            )
+        )
+    elif not args.quiet:
+        print(graph.format())
+        print(f"{len(graph)} nodes, {graph.parameter_count():,} parameters")
     return 0
+
+
+# subcommand → (usage, what it does, parser, handler); the compile command is `nnc MODEL -o ...`
+
+
+# command → what runs it (cli_parsers.COMMANDS holds its usage and parser)
+HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "inspect": _inspect,
+    "show": _show,
+    "--list-ops": _list_ops,
+    "--list-passes": _list_passes,
+}
 
 
 if __name__ == "__main__":

@@ -29,3 +29,8 @@ class JitCompiler:
     ) -> NativeFunction:
         abi = make_abi(JIT_PREFIX, graph, specs, {}, self.outside)
         return get_backend("llvm", self.cpu).jit(graph, abi, semantics)
+
+    def ir(self, graph: Graph, specs: Sequence[InputSpec], optimized: bool) -> str:
+        """The LLVM IR the JIT compiles for this graph, before or after optimisation (debug 4)."""
+        abi = make_abi(JIT_PREFIX, graph, specs, {})
+        return get_backend("llvm", self.cpu).ir(graph, abi, optimized)

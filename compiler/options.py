@@ -15,6 +15,7 @@ from typing import Any
 from .errors import InputError
 
 __all__ = [
+    "DEBUG_LEVELS",
     "ENGINES",
     "LIMITS",
     "MODES",
@@ -22,6 +23,7 @@ __all__ = [
     "OUTSIDE",
     "Options",
     "OutputSemantics",
+    "debug_level",
     "make_options",
     "parse_output",
 ]
@@ -45,6 +47,16 @@ OPERATORS = (
     "square",
     "abs",
 )
+# What the log shows at each NNC_DEBUG / debug= level; a level shows everything below it too.
+DEBUG_LEVELS = {
+    0: "nothing while it runs but the live display on a terminal; the summary afterwards states "
+    "every record and note once (the default)",
+    1: "each stage, and each pass's record and notes as it finishes (changed, ops, parameters, "
+    "flops, time, counts, measured error), and tracebacks of errors",
+    2: "the Graph after the front end and after every pass that changed it",
+    3: "the closed forms in the Graph and the evidence each pass kept, after every pass",
+    4: "the LLVM IR of the compiled graph, before and after optimisation",
+}
 
 
 @dataclass(frozen=True)
@@ -124,6 +136,9 @@ class Options:
     # sentinel, NaN or -1, and a count), clamp (into the domain's box), allow (nothing: fastest)
     outside: str = "check"
     quiet: bool = False
+    debug: int = 0  # what the log shows: a level of DEBUG_LEVELS (NNC_DEBUG when not given)
+    # passes after which the log shows the Graph ("all": the front end and every pass)
+    print_after: tuple[str, ...] = ()
     # Resource limits, checked before nnc allocates for them (see LIMITS); raise them at will.
     max_input_elements: int = 1_000_000  # scalars in one sample, over all inputs
     max_points_bytes: int = 4 << 30  # memory for the domain points nnc runs the network on
@@ -154,6 +169,10 @@ _RANGES: dict[str, tuple[str, _Check]] = {
     "gate_max": ("a positive number", lambda v: v > 0),
     "prune_budget": ("at least 0", lambda v: v >= 0),
     "seed": ("from 0 to 2**63 - 1", lambda v: 0 <= v < 2**63),
+    "debug": (
+        f"a level from {min(DEBUG_LEVELS)} to {max(DEBUG_LEVELS)}",
+        lambda v: v in DEBUG_LEVELS,
+    ),
     **{name: ("at least 1", lambda v: v >= 1) for name in LIMITS},
 }
 # option → the names it may take (tuples of names are checked name by name)
@@ -264,3 +283,16 @@ def _check_choices(key: str, value: Any) -> None:
                 f"unknown {key.rstrip('s')} {name!r}",
                 hint=f"did you mean {close[0]!r}?" if close else f"choose from: {', '.join(known)}",
             )
+
+
+def debug_level(text: str | None) -> int:
+    """The level NNC_DEBUG asks for: unset or empty is 0, otherwise one of DEBUG_LEVELS."""
+    if not text:
+        return 0
+    if not (text.strip().isdigit() and int(text) in DEBUG_LEVELS):
+        raise InputError(
+            f"NNC_DEBUG={text!r} is not a debug level",
+            hint=f"set NNC_DEBUG to a level from {min(DEBUG_LEVELS)} to {max(DEBUG_LEVELS)} "
+            "(README: Debugging)",
+        )
+    return int(text)

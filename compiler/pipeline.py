@@ -1,8 +1,12 @@
 """Pass registry and driver: run named passes, verify each result's invariants, and record what
-each pass did — with the error of every approximate rewrite measured by the pipeline itself."""
+each pass did — with the error of every approximate rewrite measured by the pipeline itself. The
+pipeline, never a pass, writes what the log shows (options.DEBUG_LEVELS, print_after)."""
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
+import reprlib
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -17,6 +21,7 @@ from .fidelity import Fidelity, Gate
 from .graph import Graph
 from .ops import OP_TABLE, Op
 from .options import Options
+from .progress import Progress
 from .reference import DiscreteProblem, Reference
 from .spec import InputSpec
 from .verification import CompileNative, check_against_reference
@@ -29,9 +34,12 @@ __all__ = [
     "PassRecord",
     "Setting",
     "check_pass_names",
+    "dump_graph",
     "flops",
+    "operation_count",
     "register_pass",
     "run_pipeline",
+    "shows_graph",
 ]
 
 PassFunction = Callable[[Graph, "PassContext"], Graph]
@@ -80,10 +88,10 @@ class Setting:
 @dataclass
 class PassContext:
     """Everything a pass may use: the shared setting, a place to count and note what it did and
-    keep evidence for the report, and a progress line."""
+    keep evidence for the report, and the live progress display (never print)."""
 
     setting: Setting
-    progress: Callable[[str], None] = lambda line: None
+    progress: Progress = field(default_factory=Progress)
     counts: Counter[str] = field(default_factory=Counter)
     notes: list[str] = field(default_factory=list)
     data: dict[str, Any] = field(default_factory=dict)  # structured evidence for the report
@@ -151,12 +159,33 @@ class PassRecord:
         """The pass kept a rewrite that is not exact: verification then holds it to the gate."""
         return self.fidelity is not None and not self.fidelity.passed
 
+    def summary(self) -> str:
+        """The record on one line, as debug level 1 logs it while the pipeline runs."""
+        parts = [
+            "changed" if self.changed else "unchanged",
+            f"ops {self.nodes[0]} -> {self.nodes[1]}",
+            f"parameters {self.params[0]:,} -> {self.params[1]:,}",
+            f"flops {self.flops[0]:,} -> {self.flops[1]:,}",
+            f"{self.seconds:.3f} s",
+        ]
+        parts += [f"{what} {n}" for what, n in self.stats.items()]
+        if self.fidelity is not None:
+            f = self.fidelity
+            error = (
+                f"max rel error {f.max_rel:.3g}"
+                if f.max_rel is not None
+                else f"decisions agree on {f.agreement}/{f.points}"
+            )
+            kind = "approximate" if self.approximate else "exact to float rounding"
+            parts.append(f"measured {error} ({kind})")
+        return ", ".join(parts)
+
 
 def check_pass_names(names: Sequence[str]) -> None:
     """Refuse names no pass is registered under, before any work."""
     unknown = [n for n in names if n not in PASSES]
     if unknown:
-        raise InputError(f"unknown pass(es) {unknown}", hint=f"known passes: {sorted(PASSES)}")
+        raise InputError(f"unknown pass(es) {unknown}", hint=_known_passes(unknown[0]))
 
 
 def run_pipeline(
@@ -164,29 +193,38 @@ def run_pipeline(
     names: Sequence[str],
     setting: Setting,
     log: Callable[[str], None] = lambda s: None,
+    progress: Progress | None = None,
 ) -> tuple[Graph, list[PassRecord]]:
     """Run the named passes in order; verify the graph after each, record its effect, and measure
-    the result of every pass that may approximate against the network's reference outputs."""
+    the result of every pass that may approximate against the network's reference outputs.
+    `log` receives what the debug level asks for; `progress` shows the running pass."""
+    progress = progress or Progress()
     check_pass_names(names)
+    _check_print_after(setting.options.print_after, names)
     records = []
     for name in names:
         registered = PASSES[name]
-        ctx = PassContext(setting, lambda line, name=name: log(f"{name}: {line}"))
+        ctx = PassContext(setting, progress)
         before = graph.fingerprint()
         start = time.perf_counter()
-        with error_context(f"pass {name}"):
+        with progress.task(f"pass {name}"), error_context(f"pass {name}"):
             result = registered.function(graph, ctx)
             verify_graph(result, after=f"pass {name}")
         seconds = time.perf_counter() - start
         changed = result.fingerprint() != before
         fidelity = None
+        if changed:
+            result = _stamp_provenance(graph, result, name)
         if changed and not registered.exact and setting.reference is not None:
-            with error_context(f"measuring the result of pass {name}"):
+            with (
+                progress.task(f"measuring pass {name} against the network"),
+                error_context(f"measuring the result of pass {name}"),
+            ):
                 fidelity = _measure(result, setting)
         record = PassRecord(
             name,
             changed,
-            (_ops(graph), _ops(result)),
+            (operation_count(graph), operation_count(result)),
             (graph.parameter_count(), result.parameter_count()),
             seconds,
             dict(ctx.counts),
@@ -195,12 +233,73 @@ def run_pipeline(
             (flops(graph), flops(result)),
             fidelity,
         )
-        log(f"{name}: {record.nodes[0]} -> {record.nodes[1]} ops, {record.seconds:.3f} s")
-        for note in record.notes:
-            log(f"{name}: {note}")
+        _log_pass(record, result, setting.options, log)
         records.append(record)
         graph = result
     return graph, records
+
+
+def _stamp_provenance(before: Graph, after: Graph, name: str) -> Graph:
+    """Mark each node a pass created with the pass's name (meta["pass"]), for the report."""
+    created = [n for n in after.nodes() if n.name not in before and "pass" not in n.meta]
+    if not created:
+        return after
+    stamped = after.copy()
+    for node in created:
+        stamped.replace(node.name, dataclasses.replace(node, meta={**node.meta, "pass": name}))
+    return stamped
+
+
+def shows_graph(options: Options, stage: str, changed: bool = True) -> bool:
+    """Whether the log shows the Graph after `stage` (a pass name or "front end")."""
+    asked = stage in options.print_after or "all" in options.print_after
+    return asked or (options.debug >= 2 and changed)
+
+
+def dump_graph(graph: Graph, after: str) -> str:
+    """The Graph as the log shows it: a header naming the stage, then `Graph.format()`."""
+    return f"--- graph after {after}: {len(graph)} nodes ---\n{graph.format()}"
+
+
+def _log_pass(
+    record: PassRecord, graph: Graph, options: Options, log: Callable[[str], None]
+) -> None:
+    """What the log shows after one pass at the options' debug level (DEBUG_LEVELS)."""
+    name = record.name
+    if options.debug >= 1:  # NOTE: at level 0 the summary states the record and notes, once
+        log(f"{name}: {record.summary()}")
+        for note in record.notes:
+            log(f"{name}: {note}")
+    if shows_graph(options, name, record.changed):
+        log(dump_graph(graph, f"pass {name}"))
+    if options.debug >= 3:
+        forms = [n.format() for n in graph.nodes() if n.op in (Op.EXPR, Op.TABLE)]
+        log(f"{name}: closed forms: " + ("; ".join(forms) if forms else "none"))
+        for key, value in record.data.items():
+            log(f"{name}: evidence {key}: {reprlib.repr(value)}")
+
+
+def _check_print_after(print_after: Sequence[str], names: Sequence[str]) -> None:
+    """Every pass print_after names runs in this pipeline: a dump that never comes is a mistake."""
+    for name in print_after:
+        if name == "all" or name in names:
+            continue
+        if name in PASSES:
+            raise InputError(
+                f"print_after names pass {name!r}, which does not run in this pipeline "
+                f"({', '.join(names)})",
+                hint="add it to the pipeline (--passes), or name a pass that runs",
+            )
+        raise InputError(
+            f"print_after names {name!r}, which is not a pass", hint=_known_passes(name, "all")
+        )
+
+
+def _known_passes(name: str, *extra: str) -> str:
+    """A did-you-mean for a misspelt pass name, or the list of passes."""
+    known = sorted(PASSES) + list(extra)
+    close = difflib.get_close_matches(name, known, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"known passes: {', '.join(known)}"
 
 
 def _measure(graph: Graph, setting: Setting) -> Fidelity:
@@ -239,6 +338,6 @@ def flops(graph: Graph) -> int:
     return total
 
 
-def _ops(graph: Graph) -> int:
+def operation_count(graph: Graph) -> int:
     """Operations: nodes that compute something (inputs and constants excluded)."""
     return sum(1 for n in graph.nodes() if n.op not in (Op.INPUT, Op.CONST))

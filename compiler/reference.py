@@ -4,6 +4,7 @@ and — for discrete outputs on an enumerated integer domain — the problem the
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ class Reference:
     complete: bool  # the points are the whole domain
     domain_size: int | None
     network: np.ndarray  # the network's outputs, float64 (n, *per-sample output shape)
+    network_seconds: float = 0.0  # how long the network took to compute them
 
     @functools.cached_property
     def flat(self) -> np.ndarray:
@@ -50,8 +52,9 @@ class Reference:
 def reference_run(loaded: LoadedModel, specs: Sequence[InputSpec], options: Options) -> Reference:
     domain = Domain(specs)
     points, complete = domain.points(options.enumerate_limit, options.samples, options.seed)
+    start = time.perf_counter()
     network = run_model(loaded.module, points, loaded.static_batch)
-    return Reference(points, complete, domain.size(), network)
+    return Reference(points, complete, domain.size(), network, time.perf_counter() - start)
 
 
 def discrete_problem(

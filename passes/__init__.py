@@ -7,8 +7,10 @@ from . import distill, explain, fold, lower, prune, sr, synth  # noqa: F401 - re
 __all__ = ["PIPELINES", "default_pipeline"]
 
 EXACT = ("fold", "prune", "lower")
-# auto and symbolic search the same way; symbolic then fails unless every output is a closed form
-SEARCH = (*EXACT, "explain", "synth", "distill", "sr")
+# auto and symbolic search the same way; symbolic then fails unless every output is a closed form.
+# NOTE: explain runs before prune, so its evidence (e.g. the ablation) is about the network as
+# given, not about an approximately pruned copy of it.
+SEARCH = ("fold", "explain", "prune", "lower", "synth", "distill", "sr")
 # mode → the passes it runs, in order
 PIPELINES: dict[str, tuple[str, ...]] = {"auto": SEARCH, "exact": EXACT, "symbolic": SEARCH}
 

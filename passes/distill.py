@@ -23,7 +23,7 @@ from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import remove_dead
 
-from .selection import describe_front, regress
+from .selection import REGRESSION_DATA, describe_front, regress
 
 __all__ = ["distill", "distill_module", "module_nodes"]
 
@@ -100,9 +100,10 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
         f"of {', '.join('%' + i for i in inputs)}"
     )
     laws = []
+    searches: list[dict] = []
     for j in range(y_train.shape[1]):
         found = regress(
-            f"sr: {module} output {j}",
+            f"{module} output {j}",
             X_train,
             y_train[:, j],
             X_valid,
@@ -110,7 +111,12 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
             names,
             options,
             ctx.gate,
+            ctx.progress,
         )
+        searches.append(
+            {"module": module, "output": j, "validation_samples": len(X_valid), **found.to_json()}
+        )
+        ctx.attach(REGRESSION_DATA, searches)
         ctx.note(f"{module} output {j}: {describe_front(found.front)}")
         chosen = found.chosen
         if chosen is None:

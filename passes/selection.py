@@ -6,18 +6,32 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import sympy
 from nnc.closed_form import readable
 from nnc.fidelity import Gate, RelativeErrors, relative_errors
 from nnc.options import Options
-from nnc.progress import ticking
+from nnc.progress import Progress
 
 from .constants import snap_constants
 from .engines import SearchSettings, get_engine
 
-__all__ = ["Regression", "Scored", "choose", "describe_front", "pareto_front", "regress", "score"]
+__all__ = [
+    "REGRESSION_DATA",
+    "Regression",
+    "Scored",
+    "choose",
+    "describe_front",
+    "pareto_front",
+    "regress",
+    "score",
+]
+
+
+# PassRecord.data key under which sr and distill keep their searches (one per output) for the report
+REGRESSION_DATA = "symbolic regression"
 
 
 @dataclass(frozen=True)
@@ -102,6 +116,23 @@ class Regression:
     chosen: Scored | None
     seconds: float
 
+    def to_json(self) -> dict[str, Any]:
+        """The search as the report shows it: the front, simplest first, and which one was chosen."""
+        return {
+            "candidates": self.candidates,
+            "seconds": self.seconds,
+            "front": [
+                {
+                    "formula": readable(s.expr),
+                    "complexity": s.complexity,
+                    "rel_rmse": s.rel_rmse,
+                    "max_rel_error": s.max_rel,
+                }
+                for s in self.front
+            ],
+            "chosen": self.front.index(self.chosen) if self.chosen is not None else None,
+        }
+
 
 def regress(
     label: str,
@@ -112,9 +143,11 @@ def regress(
     names: list[str],
     options: Options,
     gate: Gate,
+    progress: Progress | None = None,
 ) -> Regression:
     """Ask the chosen engine (and the basis engine, with `basis_too`) for candidates for y ≈ f(X),
-    score them on the validation samples and choose, with a progress bar while engines run."""
+    score them on the validation samples and choose; `progress` shows the search as it runs."""
+    progress = progress or Progress()
     engine = get_engine(options.engine)
     settings = SearchSettings(
         options.operators,
@@ -124,12 +157,21 @@ def regress(
         options.seed,
     )
     start = time.monotonic()
-    with ticking(f"{label} ({engine.name})", options.sr_seconds, options.quiet):
+    with progress.task(label, options.sr_seconds):
+        progress(f"{engine.name} search")
         candidates = engine.fit(X_train, y_train, names, settings)
         if options.basis_too and engine.name != "basis":
+            progress("basis search")
             candidates += get_engine("basis").fit(X_train, y_train, names, settings)
-    symbols = [sympy.Symbol(n) for n in names]
-    scored = [score(c.expr, symbols, X_train, y_train, X_valid, y_valid) for c in candidates]
-    front = pareto_front([s for s in scored if s is not None])
+        symbols = [sympy.Symbol(n) for n in names]
+        scored: list[Scored] = []
+        for k, candidate in enumerate(candidates):
+            progress(f"scoring candidate {k + 1}/{len(candidates)} on validation samples")
+            found = score(candidate.expr, symbols, X_train, y_train, X_valid, y_valid)
+            if found is not None:
+                scored.append(found)
+                best = min(scored, key=lambda s: s.rel_rmse)
+                progress.best(f"{readable(best.expr)}  (rel RMSE {best.rel_rmse:.1e})")
+    front = pareto_front(scored)
     chosen = choose(front, gate)
     return Regression(len(candidates), front, chosen, time.monotonic() - start)

@@ -21,7 +21,7 @@ from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import exprs_as_output
 
-from .selection import describe_front, regress
+from .selection import REGRESSION_DATA, describe_front, regress
 
 __all__ = ["sr"]
 
@@ -44,9 +44,10 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     )
     names = [name for name, _, _ in elements]
     replacements: list[sympy.Expr | None] = []
+    searches = []
     for j in range(y_train.shape[1]):
         found = regress(
-            f"sr: output {j}",
+            f"output {j}",
             X_train,
             y_train[:, j],
             X_valid,
@@ -54,8 +55,10 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
             names,
             options,
             ctx.gate,
+            ctx.progress,
         )
         ctx.count("candidates", found.candidates)
+        searches.append({"output": j, "validation_samples": len(X_valid), **found.to_json()})
         ctx.note(
             f"output {j}: {found.candidates} candidates from {options.engine} in "
             f"{found.seconds:.1f} s; {describe_front(found.front)}"
@@ -69,10 +72,12 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
             )
         else:
             ctx.note(
-                f"output {j}: chose {readable(chosen.expr)} (rel RMSE {chosen.rel_rmse:.1e}, "
-                f"max rel error {chosen.max_rel:.1e} against the network)"
+                f"output {j}: chose {readable(chosen.expr)} (against the network on "
+                f"{len(X_valid):,} validation samples: rel RMSE {chosen.rel_rmse:.1e}, max rel "
+                f"error {chosen.max_rel:.1e})"
             )
         replacements.append(chosen.expr if chosen else None)
+    ctx.attach(REGRESSION_DATA, searches)
     if all(r is None for r in replacements):
         return graph
     return exprs_as_output(graph, replacements, elements, prefix="law")

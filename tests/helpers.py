@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+import subprocess
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 import torch
 from nnc.domain import Domain
 from nnc.fidelity import Gate
@@ -22,6 +27,7 @@ FLOAT32_ATOL = 1e-5
 GATE_MAX = 5e-2
 # Ops that amplify float32 rounding (exp of large values, division near 0) get this much slack.
 AMPLIFYING_RTOL = 1e-4
+GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 def pass_context(specs: list[InputSpec] | None = None, **options: Any) -> PassContext:
@@ -55,3 +61,37 @@ def assert_matches_model(
     got = np.asarray(callable_(*points), dtype=np.float64)
     assert got.shape == expected.shape, f"shape {got.shape} != network's {expected.shape}"
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+def assert_golden(name: str, text: str) -> None:
+    """`text` equals tests/golden/<name>; NNC_UPDATE_GOLDEN=1 rewrites the file instead (then review
+    the diff: a golden file changes only with a change you meant)."""
+    path = GOLDEN / name
+    text = text.rstrip("\n") + "\n"
+    if os.environ.get("NNC_UPDATE_GOLDEN") == "1":
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(text)
+        return
+    if not path.exists():
+        pytest.fail(f"no golden file {path}; create it with NNC_UPDATE_GOLDEN=1 and review it")
+    expected = path.read_text()
+    if text != expected:
+        diff = difflib.unified_diff(
+            expected.splitlines(), text.splitlines(), f"golden/{name}", "now", lineterm=""
+        )
+        pytest.fail(
+            f"{name} differs from the golden text (if the change is meant, rerun with "
+            "NNC_UPDATE_GOLDEN=1 and review the diff):\n" + "\n".join(diff),
+            pytrace=False,
+        )
+
+
+def instructions(library: Path, symbol: str) -> list[str]:
+    """The machine instructions of one exported function of a shared library (objdump)."""
+    listing = subprocess.run(
+        ["objdump", "-d", "--no-show-raw-insn", str(library)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return listing.split(f"<{symbol}>:")[1].split("\n\n")[0].strip().splitlines()

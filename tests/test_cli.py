@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import pickle
+import re
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -16,9 +19,11 @@ import torch
 from helpers import assert_matches_model
 from nnc.backends import aot
 from nnc.cli import main
+from nnc.cli_parsers import COMMANDS, all_parsers
 from torch import nn
 
 SPEC = "x:float[3]=1..3"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -39,7 +44,7 @@ def test_compile_writes_library_and_header(
     out = tmp_path / "algo.so"
     assert main([str(pt2), "-o", str(out), "--mode", "exact"]) == 0
     printed = capsys.readouterr().out
-    assert "verified on 4096 sampled points" in printed and "fold" in printed
+    assert "verified on 4,096 points sampled from the domain" in printed and "fold" in printed
     header = out.with_suffix(".h").read_text()
     assert "int algo_eval(const double *x, double *y);" in header
     assert "int algo_eval_batch(int64_t n, const double *x, double *y);" in header
@@ -225,3 +230,153 @@ def test_pickle_refusal_runs_no_code(tmp_path: Path, capsys) -> None:
         archive.writestr("bomb/.format_version", "1")
     assert main([str(path), "--input", SPEC, "-o", str(tmp_path / "a.so")]) == 2
     assert not (tmp_path / "exploded").exists()
+
+
+def test_version(capsys) -> None:
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith(f"nnc {nnc.__version__} (torch ")
+
+
+def test_help_lists_every_command_and_each_has_an_example() -> None:
+    top = all_parsers()[0].format_help()
+    for name in COMMANDS:
+        assert f"nnc {name}" in top, name
+    for parser in all_parsers():
+        text = parser.format_help()
+        assert "example" in text and re.search(r"^  nnc ", text, re.MULTILINE), parser.prog
+
+
+def _hint_strings() -> list[str]:
+    """Every string literal passed as `hint=` anywhere in the package."""
+    found = []
+    for folder in ("compiler", "passes", "backends"):
+        for path in (ROOT / folder).rglob("*.py"):
+            for node in ast.walk(ast.parse(path.read_text())):
+                if isinstance(node, ast.Call):
+                    for keyword in node.keywords:
+                        if keyword.arg == "hint":
+                            found += [
+                                c.value
+                                for c in ast.walk(keyword.value)
+                                if isinstance(c, ast.Constant) and isinstance(c.value, str)
+                            ]
+    return found
+
+
+def test_hints_name_only_options_that_exist() -> None:
+    options = {o for parser in all_parsers() for a in parser._actions for o in a.option_strings}
+    options |= {*COMMANDS, "--version"}  # `nnc --list-ops` and the like are commands
+    hints = _hint_strings()
+    assert len(hints) > 30  # the walk found the package's hints
+    named = {flag for hint in hints for flag in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*", hint)}
+    assert named and named <= options, sorted(named - options)
+
+
+def test_output_must_be_a_shared_library(pt2: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "a.txt"
+    _expect_error([str(pt2), "-o", str(out)], 2, "must end in .so", capsys, out)
+    assert main([str(pt2), "-o", str(out), "--mode", "exact"]) == 2
+    assert f"write -o {tmp_path / 'a.so'}" in capsys.readouterr().err
+    assert not (tmp_path / "a.h").exists()
+
+
+def _closed_reader(*argv: str) -> subprocess.CompletedProcess:
+    """Run nnc with its stdout a pipe whose reader has already gone (as `nnc ... | head` ends)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nnc.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdout.close()
+    stderr = process.stderr.read()
+    return subprocess.CompletedProcess(argv, process.wait(), "", stderr)
+
+
+def test_broken_pipes_end_quietly(pt2: Path, tmp_path: Path) -> None:
+    out = tmp_path / "algo.so"
+    assert main([str(pt2), "-o", str(out), "--mode", "exact", "-q"]) == 0
+    for argv in (["--list-ops"], ["show", str(out), "--asm"]):
+        run = _closed_reader(*argv)
+        assert (run.returncode, run.stderr) == (141, ""), argv
+
+
+def test_quiet_and_json_work_for_every_command(pt2: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "algo.so"
+    for argv in (
+        [str(pt2), "-o", str(out), "--mode", "exact"],
+        ["show", str(out)],
+        ["inspect", str(pt2)],
+        ["--list-ops"],
+        ["--list-passes"],
+    ):
+        assert main([*argv, "-q"]) == 0
+        assert capsys.readouterr().out == "", argv
+        assert main([*argv, "--json"]) == 0
+        json.loads(capsys.readouterr().out)
+
+
+def test_show_lists_and_disassembles_every_export(tmp_path: Path, capsys) -> None:
+    """Every function the header declares, the typed column entries included."""
+    model = nn.Linear(3, 1)
+    path = tmp_path / "linear.pt2"
+    nnc.save_model(model, path, inputs=[SPEC])
+    out = tmp_path / "law.so"
+    assert main([str(path), "-o", str(out), "--mode", "exact", "-q"]) == 0
+    declared = re.findall(r"^[a-z].*?\b(\w+)\(", out.with_suffix(".h").read_text(), re.MULTILINE)
+    assert {"law_batch_f32", "law_batch_f64", "law"} <= set(declared)
+    assert main(["show", str(out), "--asm"]) == 0
+    printed = capsys.readouterr().out
+    exports = printed.split("exports: ")[1].splitlines()[0].split(", ")
+    assert sorted(exports) == sorted(declared)
+    for symbol in declared:
+        body = printed.split(f"\n{symbol}:\n")[1].split("\n\n")[0]
+        assert "ret" in body, symbol
+
+
+def test_show_names_only_options_that_exist(tmp_path: Path, capsys) -> None:
+    foreign = tmp_path / "libother.so"
+    subprocess.run(
+        ["cc", "-shared", "-o", str(foreign), "-x", "c", "-"],
+        input="int other(void) { return 1; }\n",
+        text=True,
+        check=True,
+    )
+    assert main(["show", str(foreign)]) == 2
+    err = capsys.readouterr().err
+    assert "exports no nnc functions" in err and "--name PREFIX" in err
+
+
+def test_print_after_prints_the_named_passes(pt2: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "algo.so"
+    argv = [str(pt2), "-o", str(out), "--mode", "exact", "--print-after", "fold"]
+    assert main([*argv, "--print-after", "lower"]) == 0
+    printed = capsys.readouterr().out
+    assert "--- graph after pass fold: " in printed and "--- graph after pass lower: " in printed
+    assert "graph after pass prune" not in printed and "graph after front end" not in printed
+    assert "%x : f32[1, 3] = input(spec=x)" in printed
+
+
+def test_print_after_with_json_keeps_stdout_for_the_report(pt2: Path, tmp_path: Path, capsys):
+    out = tmp_path / "algo.so"
+    argv = [str(pt2), "-o", str(out), "--mode", "exact", "--json", "--print-after", "all"]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["verification"]["passed"]
+    for stage in ("front end", "pass fold", "pass prune", "pass lower"):
+        assert f"nnc: --- graph after {stage}: " in captured.err
+
+
+def test_print_after_a_misspelt_pass_exit_code(pt2: Path, tmp_path: Path, capsys) -> None:
+    argv = [str(pt2), "-o", str(tmp_path / "a.so"), "--mode", "exact", "--print-after", "fodl"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "'fodl', which is not a pass" in err and "did you mean 'fold'?" in err
+    assert not (tmp_path / "a.so").exists()
+
+
+def test_unreadable_debug_level_exit_code(pt2: Path, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setenv("NNC_DEBUG", "loud")
+    assert main([str(pt2), "-o", str(tmp_path / "a.so")]) == 2
+    err = capsys.readouterr().err
+    assert "NNC_DEBUG='loud' is not a debug level" in err and "Traceback" in err

@@ -66,7 +66,23 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("passes", {"nnc.passes", "nnc.passes.*"}),
     (
         "driver",
-        {"nnc", "nnc.native", "nnc.artifact", "nnc.report", "nnc.api", "nnc.console", "nnc.cli"},
+        {
+            "nnc",
+            "nnc.native",
+            "nnc.artifact",
+            "nnc.report_data",
+            "nnc.comparison",
+            "nnc.figures",
+            "nnc.graph_picture",
+            "nnc.summary",
+            "nnc.report_html",
+            "nnc.report_markdown",
+            "nnc.report",
+            "nnc.api",
+            "nnc.console",
+            "nnc.cli_parsers",
+            "nnc.cli",
+        },
     ),
 ]
 # pairs that may not import each other whatever their order: the backends serve the driver only

@@ -285,4 +285,6 @@ def test_warnings_from_torch_become_one_note(
     out = tmp_path / "algo.so"
     assert main([str(files["script.pt"]), "--input", SPEC, "-o", str(out), "--mode", "exact"]) == 0
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("nnc: note: torch and the libraries nnc calls warned")
+    assert len(err) == 1 and err[0].startswith(
+        "nnc: note: torch and the libraries nnc calls warned"
+    )

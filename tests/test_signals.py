@@ -34,7 +34,8 @@ def _start(model: Path, work: Path, cc: str | None = None) -> subprocess.Popen[s
     """nnc in its own process, with its own temporary folder (to see what it leaves there)."""
     (work / "out").mkdir()
     (work / "tmp").mkdir()
-    env = {**os.environ, "TMPDIR": str(work / "tmp"), "PYTHONUNBUFFERED": "1"}
+    # NNC_DEBUG=1 logs each stage ("traced: ...") on stdout: the cue to send a signal
+    env = {**os.environ, "TMPDIR": str(work / "tmp"), "PYTHONUNBUFFERED": "1", "NNC_DEBUG": "1"}
     if cc:
         env["CC"] = cc
     command = [sys.executable, "-m", "nnc.cli", str(model), "-o", str(work / "out" / "algo.so")]

@@ -1,8 +1,7 @@
 /* Call the algorithm the grokking transformer learned, from C.
  *
- *   nnc examples/grokking/modadd.pt2 --input 'tokens:int[3]=[a:0..112, b:0..112, 113]' \
- *       --output argmax -o modadd.so
- *   cc -O2 -I. examples/grokking/main.c ./modadd.so -o modadd && ./modadd 100 50
+ *   nnc examples/grokking/modadd.pt2 -o build/modadd.so
+ *   cc -O2 -Ibuild examples/grokking/main.c build/modadd.so -o build/modadd && build/modadd 100 50
  *
  * Prints modadd(a, b) for the pair on the command line, then checks all 12,769 pairs against
  * (a + b) % 113 and prints how many agree.

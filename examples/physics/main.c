@@ -1,10 +1,11 @@
 /* Call the compiled network from C.
  *
- *   nnc examples/physics/model.pt2 -o algo.so
- *   cc -O2 -I. examples/physics/main.c ./algo.so -o physics && ./physics 1.5 2.0 1.2
+ *   nnc examples/physics/model.pt2 -o build/algo.so
+ *   cc -O2 -Ibuild examples/physics/main.c build/algo.so -o build/physics && build/physics 2 3 1.5
  *
  * Prints the network's force for each (x0, x1, x2) given on the command line (default: three
- * built-in points), through the scalar entry point and through algo_eval_batch.
+ * built-in points), through the scalar entry point and through algo_eval_batch; numbers are
+ * printed exactly (17 significant digits), as the Rust and Python callers beside it print them.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,7 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < n; i++) {
         double x0 = points[i][0], x1 = points[i][1], x2 = points[i][2];
-        printf("x = (%g, %g, %g): network %.9g, scalar call %.9g, law %.9g\n", x0, x1, x2,
+        printf("x = (%g, %g, %g): network %.17g, scalar call %.17g, law %.17g\n", x0, x1, x2,
                forces[i], algo(x0, x1, x2), x0 * x1 / (x2 * x2));
     }
     return 0;

@@ -2,7 +2,7 @@
 
     python examples/physics/train.py          # ~1 min on 2 cores; writes examples/physics/model.pt2
 
-The saved file carries its input spec, so `nnc examples/physics/model.pt2 -o algo.so` needs no flags.
+The saved file carries its input spec, so `nnc examples/physics/model.pt2 -o build/algo.so` needs no flags.
 """
 
 from __future__ import annotations

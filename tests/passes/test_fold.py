@@ -20,13 +20,31 @@ def _graph(model: nn.Module, spec: str) -> Graph:
     return to_graph(trace(model, specs), specs)
 
 
-def test_transposed_weights_become_constants() -> None:
-    graph = _graph(nn.Linear(3, 2), "x:float[3]=0..1")
-    assert any(n.op is Op.PERMUTE for n in graph.nodes()) or all(
-        n.op is not Op.PERMUTE for n in graph.nodes()
-    )  # the front end may fold it already
+def test_linear_weights_arrive_transposed_as_constants() -> None:
+    linear = nn.Linear(3, 2)
+    graph = _graph(linear, "x:float[3]=0..1")
+    # torch evaluates weight.T while tracing (a constant subexpression): no permute is left
+    assert not any(n.op is Op.PERMUTE for n in graph.nodes())
+    (weight,) = [n for n in graph.nodes() if n.op is Op.CONST and n.shape == (3, 2)]
+    torch.testing.assert_close(weight.value, linear.weight.detach().T, rtol=0, atol=0)
     folded = fold(graph, pass_context())
     assert [n.op for n in folded.nodes() if n.op not in (Op.INPUT, Op.CONST)] == [Op.MATMUL, Op.ADD]
+
+
+def test_a_permuted_constant_folds_into_a_constant() -> None:
+    graph = Graph()
+    x = graph.add(Op.INPUT, name="x", shape=(1, 3), dtype="float32")
+    w = graph.add(Op.CONST, value=torch.arange(6.0).reshape(2, 3), name="w")
+    transposed = graph.add(Op.PERMUTE, [w], {"dims": (1, 0)}, name="wt")
+    graph.outputs = [graph.add(Op.MATMUL, [x, transposed], name="y")]
+    ctx = pass_context()
+    folded = fold(graph, ctx)
+    assert [n.op for n in folded.nodes()] == [Op.INPUT, Op.CONST, Op.MATMUL]
+    (constant,) = [n for n in folded.nodes() if n.op is Op.CONST]
+    assert torch.equal(constant.value, torch.arange(6.0).reshape(2, 3).T)
+    assert ctx.counts == {"constant_subexpression": 1}
+    x_value = torch.tensor([[1.0, -2.0, 0.5]])
+    assert torch.equal(interpret(folded, [x_value])[0], interpret(graph, [x_value])[0])
 
 
 def test_identities_disappear() -> None:

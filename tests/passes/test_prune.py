@@ -4,6 +4,7 @@ output ignores are reported; the input graph is never touched."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import nnc
@@ -52,7 +53,7 @@ def _planted(
     `reach` bounds |input| on the domain."""
     torch.manual_seed(seed)
     layers: list[nn.Module] = []
-    for fan_in, fan_out in zip(widths, widths[1:]):
+    for fan_in, fan_out in itertools.pairwise(widths):
         layers += [nn.Linear(fan_in, fan_out), activation()]
     layers.pop()
     with torch.no_grad():

@@ -47,6 +47,7 @@ def test_law_recovered_with_the_basis_engine(law: str) -> None:
     assert fidelity.passed and fidelity.max_rel <= make_options().gate_max
 
 
+@pytest.mark.slow
 def test_law_recovered_with_operon_and_compiled_to_native_code(tmp_path: Path) -> None:
     artifact = nnc.compile(
         ROOT / "examples" / "laws" / "gravity.pt2", basis_too=False, sr_seconds=20
@@ -106,6 +107,21 @@ def test_snapping() -> None:
     assert snapped == 3 * sympy.sin(sympy.pi * x0)
 
 
+def test_operon_finds_the_law_and_the_same_seed_gives_the_same_front() -> None:
+    """The default engine on its own, with few samples: fast enough for every run."""
+    rng = np.random.default_rng(0)
+    X = rng.uniform(1, 3, size=(200, 3))
+    y = X[:, 0] * X[:, 1] / X[:, 2] ** 2
+    engine = get_engine("operon")
+    settings = SearchSettings(seconds=60, seed=1)  # ends on its evaluation budget, not the clock
+    first = [c.expr for c in engine.fit(X, y, ["x0", "x1", "x2"], settings)]
+    second = [c.expr for c in engine.fit(X, y, ["x0", "x1", "x2"], settings)]
+    assert first == second
+    found = score(first[-1], [x0, x1, x2], X, y, X, y)
+    assert found.expr == x0 * x1 / x2**2  # the most accurate candidate, its constants snapped
+
+
+@pytest.mark.slow
 def test_same_seed_same_expression() -> None:
     path = ROOT / "examples" / "laws" / "kinetic.pt2"
     first = nnc.compile(path, basis_too=False, sr_seconds=10, seed=1).report.closed_form

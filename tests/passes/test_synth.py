@@ -11,26 +11,9 @@ import numpy as np
 import pytest
 import sympy
 import torch
+from models import LookupNetwork
 from nnc.ops import Op
 from torch import nn
-
-
-class LookupNetwork(nn.Module):
-    """A network whose logits are a table over the integer inputs: its argmax is `function`."""
-
-    def __init__(self, function: Callable[..., int], sizes: list[int], classes: int) -> None:
-        super().__init__()
-        self.sizes = sizes
-        rows = [function(*point) for point in itertools.product(*[range(s) for s in sizes])]
-        logits = torch.full((len(rows), classes), -1.0)
-        logits[torch.arange(len(rows)), torch.tensor(rows)] = 1.0
-        self.table = nn.Embedding.from_pretrained(logits)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        index = x[:, 0] * 0
-        for k, size in enumerate(self.sizes):
-            index = index * size + x[:, k]
-        return self.table(index)
 
 
 def _compile(

@@ -1,0 +1,219 @@
+"""What a compile did, as data: per output what it became and how far it is from the network, size
+and speed of network and artifact, pass records, verification and stage timings. Every figure in
+it was measured. The renderings (summary, HTML, Markdown) read it; `nnc.report.Report` adds them
+as methods."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .fidelity import Fidelity
+from .graph import Graph
+from .pipeline import PassRecord
+from .version import __version__
+
+__all__ = ["KINDS", "Curves", "OutputResult", "ReportData", "Speed", "Sweep", "truth_text"]
+
+# what an output became → how the report says it
+KINDS = {
+    "network": "the network, kept",
+    "exact": "exact form",
+    "approximate": "approximate form",
+}
+
+
+def truth_text(truth: dict[str, float]) -> str:
+    """The network's and the artifact's error against labelled data, in words."""
+    return (
+        f"network max rel error {truth['network_max_rel_error']:.3g} (RMSE "
+        f"{truth['network_rmse']:.3g}), artifact {truth['artifact_max_rel_error']:.3g} (RMSE "
+        f"{truth['artifact_rmse']:.3g})"
+    )
+
+
+@dataclass(frozen=True)
+class OutputResult:
+    """What one output element became, and its measured error against the network on the
+    verification points (raw values) or its agreement with the network's decisions."""
+
+    name: str  # y[0], or "decision"
+    kind: str  # a key of KINDS
+    points: int  # verification points it was measured on
+    formula: str | None = None  # readable closed form, or a table's description
+    expr: Any = None  # the sympy expression, for MathML / LaTeX renderings (not in JSON)
+    found_by: str | None = None  # the pass that produced the closed form
+    max_abs: float | None = None
+    max_rel: float | None = None  # relative to this output's largest magnitude on the points
+    rel_rmse: float | None = None  # relative to this output's RMS on the points
+    agreement: int | None = None  # decisions equal to the network's
+    truth: dict[str, float] | None = None  # network's and artifact's error against labels
+
+    def errors_text(self) -> str:
+        """Its error against the network, in words."""
+        if self.agreement is not None:
+            return f"decisions agree on {self.agreement:,}/{self.points:,}"
+        return (
+            f"max rel error {self.max_rel:.2g}, rel RMSE {self.rel_rmse:.2g}, "
+            f"max abs error {self.max_abs:.3g}"
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "formula": self.formula,
+            "found_by": self.found_by,
+            "points": self.points,
+            "max_abs_error": _finite(self.max_abs),
+            "max_rel_error": _finite(self.max_rel),
+            "rel_rmse": _finite(self.rel_rmse),
+            "agreement": self.agreement,
+            "truth": _clean(self.truth),
+        }
+
+
+@dataclass(frozen=True)
+class Speed:
+    """One timed batch call of the network (torch, eager) and of the compiled artifact (from
+    Python) on the same verification points, measured once during the compile."""
+
+    points: int
+    network_seconds: float
+    artifact_seconds: float
+
+    def per_sample(self, seconds: float) -> float:
+        return seconds / max(1, self.points)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "points": self.points,
+            "network_seconds": self.network_seconds,
+            "artifact_seconds": self.artifact_seconds,
+        }
+
+
+@dataclass(frozen=True)
+class Sweep:
+    """Network and artifact along one input element, the other elements held at `base`."""
+
+    element: str
+    values: np.ndarray  # (m,) the element's values
+    network: np.ndarray  # (m, outputs)
+    artifact: np.ndarray  # (m, outputs)
+    base: dict[str, float]  # the other free elements' values
+
+
+@dataclass
+class Curves:
+    """Network and artifact side by side, for the HTML report's pictures (not in JSON)."""
+
+    sweeps: list[Sweep] = field(default_factory=list)
+    network: np.ndarray | None = None  # (n, outputs) on the verification points (first n)
+    artifact: np.ndarray | None = None  # the artifact's values or decisions there
+    decisions: bool = False  # the outputs are classes / booleans / integers
+    graph_before: Graph | None = None  # the traced network, output head included
+    graph_after: Graph | None = None  # what was compiled
+
+
+@dataclass
+class ReportData:
+    """Pass records, verification figures and stage timings of one compile."""
+
+    mode: str
+    output: str
+    passes: list[PassRecord]
+    fidelity: Fidelity
+    seconds: dict[str, float] = field(default_factory=dict)  # stage → wall time
+    graph: dict[str, int] = field(default_factory=dict)  # final ops and parameters
+    closed_form: str | None = None  # the formula (or table) the output became, if any
+    truth: dict[str, float] | None = None  # errors against labelled data, when given
+    inputs: list[str] = field(default_factory=list)  # the input specs, as written
+    outputs: list[OutputResult] = field(default_factory=list)
+    size: dict[str, dict[str, int]] = field(default_factory=dict)  # network/artifact → figures
+    speed: Speed | None = None
+    gate: dict[str, float] = field(default_factory=dict)  # a formula's gate: rmse, max (relative)
+    curves: Curves = field(default_factory=Curves)
+
+    def domain_text(self) -> str:
+        """Which points verification checked."""
+        f = self.fidelity
+        if f.complete:
+            return f"every point of the domain ({f.points:,})"
+        return f"{f.points:,} points sampled from the domain (range corners included)"
+
+    def requirement_text(self) -> str:
+        """What verification required of the artifact."""
+        f = self.fidelity
+        wanted = []
+        if f.max_rel is not None:
+            wanted.append(f"max rel error ≤ {f.tolerance:.0e}")
+        if f.agreement is not None:
+            wanted.append(f"decisions agree on ≥ {f.required or f.points:,} points")
+        return " and ".join(wanted)
+
+    def truth_lines(self) -> list[str]:
+        """Against labelled data: over all outputs, then per output when there are several."""
+        if not self.truth:
+            return []
+        lines = [f"against the labelled data: {truth_text(self.truth)}"]
+        if len(self.outputs) > 1:
+            lines += [f"  {o.name}: {truth_text(o.truth)}" for o in self.outputs if o.truth]
+        return lines
+
+    def to_json(self) -> dict[str, Any]:
+        """Everything measured, for machines; docs/report.schema.json describes it."""
+        return {
+            "nnc_version": __version__,
+            "mode": self.mode,
+            "output": self.output,
+            "inputs": self.inputs,
+            "closed_form": self.closed_form,
+            "outputs": [o.to_json() for o in self.outputs],
+            "verification": _clean(self.fidelity.to_json()),
+            "truth": _clean(self.truth),
+            "graph": self.graph,
+            "size": self.size,
+            "speed": self.speed.to_json() if self.speed else None,
+            "gate": self.gate,
+            "passes": [
+                {
+                    "name": r.name,
+                    "changed": r.changed,
+                    "ops": list(r.nodes),
+                    "params": list(r.params),
+                    "flops": list(r.flops),
+                    "seconds": r.seconds,
+                    "stats": r.stats,
+                    "approximate": r.approximate,
+                    "error": _finite(r.fidelity.max_rel) if r.fidelity else None,
+                    "notes": r.notes,
+                    "data": _clean(r.data),
+                }
+                for r in self.passes
+            ],
+            "seconds": self.seconds,
+        }
+
+
+def _finite(value: float | None) -> float | None:
+    """JSON has no infinity or NaN: a value that is not finite is written as null."""
+    return value if value is None or math.isfinite(value) else None
+
+
+def _clean(value: Any) -> Any:
+    """Plain JSON values: numpy scalars and arrays as numbers and lists, non-finite floats null."""
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _clean(value.tolist())
+    if isinstance(value, np.generic):
+        return _clean(value.item())
+    if isinstance(value, float):
+        return _finite(value)
+    return value
