@@ -21,7 +21,8 @@ MEMORY_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "memory.py"
 CHECK_BYTES = 1 << 20  # what checking a limit may allocate, whatever the limit guards
 # Peak memory of an exact compile beyond the fixed cost of torch and nnc, per parameter: the
 # weights in torch (4 B), in the graph and the LLVM module (4 B each), their IR text (~12 B),
-# the JIT's copy; measured 30 to 40 B (README), bounded with margin.
+# the JIT's copy; measured 72 B between 1 M and 10 M parameters, 70 B between 3 M and 30 M
+# (benchmarks/memory.py, after the kernel restructure; README).
 BYTES_PER_PARAMETER = 80
 SIZES = (1_000_000, 10_000_000)  # parameters of the two compiles compared
 
