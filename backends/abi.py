@@ -10,6 +10,7 @@ int     NAME_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import re
@@ -106,6 +107,11 @@ class ScalarArg:
     position: int
     integer: bool
 
+    @property
+    def c_type(self) -> str:
+        """Its parameter type in the scalar form."""
+        return "int64_t" if self.integer else "double"
+
 
 @dataclass(frozen=True)
 class SymbolNames:
@@ -138,6 +144,11 @@ class SymbolNames:
             *((self.prefix,) if scalar else ()),
             *(self.column_entry(suffix) for suffix in columns),
         )
+
+    @property
+    def inline(self) -> str:
+        """The closed form as a static inline function in the header (no symbol in the .so)."""
+        return f"{self.prefix}_inline"
 
 
 @dataclass(frozen=True)
@@ -177,9 +188,57 @@ class Abi(SymbolNames):
     def scalar(self) -> str | None:
         return self.prefix if self.scalar_args is not None else None
 
+    @property
+    def scalar_result(self) -> str:
+        """The scalar form's return type: int64_t for integer, class and boolean outputs."""
+        return "int64_t" if self.output_integer else "double"
+
     def metadata_json(self) -> str:
         """Deterministic JSON (sorted keys) embedded in the library."""
         return json.dumps(self.metadata, sort_keys=True, separators=(",", ":"))
+
+    def to_json(self) -> dict[str, Any]:
+        """The interface as the library's metadata records it (`abi`): enough for `from_json`."""
+        scalar = self.scalar_args
+        return {
+            "inputs": [
+                {"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in self.inputs
+            ],
+            "output": {"shape": list(self.output.shape), "dtype": self.output.dtype},
+            "output_integer": self.output_integer,
+            "scalar": None if scalar is None else [a.name for a in scalar],
+            "scalar_args": None if scalar is None else [dataclasses.asdict(a) for a in scalar],
+            "constants": [list(c) for c in self.constants],
+            "columns": list(self.columns),
+        }
+
+    @classmethod
+    def from_json(cls, prefix: str, metadata: dict[str, Any]) -> Abi:
+        """The Abi of a library from its metadata (as `to_json` wrote it under "abi"), all but the
+        domain's segments."""
+        try:
+            data = metadata["abi"]
+            scalar = data["scalar_args"]
+            return cls(
+                prefix,
+                tuple(TensorInfo(i["name"], tuple(i["shape"]), i["dtype"]) for i in data["inputs"]),
+                TensorInfo("y", tuple(data["output"]["shape"]), data["output"]["dtype"]),
+                bool(data["output_integer"]),
+                None if scalar is None else tuple(ScalarArg(**a) for a in scalar),
+                tuple((int(p), float(v)) for p, v in data["constants"]),
+                metadata,
+                tuple(data["columns"]),
+                # the domain's segments are not recorded: the library checks them itself, and its
+                # metadata states the domain as the input specs; a library without "outside"
+                # predates the check
+                outside=str(metadata.get("outside", "allow")),
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise InputError(
+                "the library's metadata does not describe its C interface (missing or "
+                f"malformed: {error})",
+                hint="rebuild the library with this version of nnc",
+            ) from error
 
 
 C_TYPES = {"i32": "int32_t", "i64": "int64_t", "f32": "float", "f64": "double"}

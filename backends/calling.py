@@ -1,52 +1,131 @@
 """The Python face of a compiled library: numpy or torch arrays in, the same kind out.
 
-Shared by the JIT and by `nnc.load`; imports neither torch nor llvmlite, so a loaded `.so`
-works in a process where torch is not installed.
+Shared by the JIT and by `nnc.load`; imports neither torch nor llvmlite, so a loaded `.so` works in
+a process where torch is not installed. Everything that does not depend on the arguments (entry
+points, shapes, the output dtype, per-thread scratch buffers) is prepared once; a call whose
+arguments match (one numpy sample, a float64 C-contiguous batch) goes straight to C, anything else
+takes the general path, which converts dtypes and layouts and names what is wrong.
 """
 
 from __future__ import annotations
 
-import ctypes
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 from nnc.errors import BackendError, InputError
 
-from .abi import TensorInfo
+from .abi import Abi
+from .binding import Entries, double_pointer, typed_pointer
 
-__all__ = ["EVAL_BATCH_TYPE", "NativeFunction", "column_type"]
+__all__ = ["SMALL_SAMPLE", "NativeFunction"]
 
-EVAL_BATCH_TYPE = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p)
+# One numpy sample of at most this many elements goes to C as a Python list, a larger one as a
+# pointer (measured: a pointer costs what a list does at 8 float64 elements and less beyond; other
+# dtypes need a converted copy first, and a list stays cheaper up to about 32 of them).
+SMALL_SAMPLE = 16
+_NDARRAY = np.ndarray
 _OUTPUT_DTYPES = {"argmax": np.int64, "threshold": np.bool_}
 _COLUMN_DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}
-
-
-def column_type(arguments: int) -> Any:
-    """ctypes prototype of NAME_batch_<t>(n, column..., out)."""
-    return ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_int64, *[ctypes.c_void_p] * (arguments + 1))
+_COLUMN_SUFFIXES = {np.dtype(dtype): suffix for suffix, dtype in _COLUMN_DTYPES.items()}
 
 
 class NativeFunction:
-    """Calls `NAME_eval_batch` on one sample (input shapes as declared) or a batch (n, *shape)."""
+    """Calls the library on one sample (input shapes as declared) or a batch (n, *shape); `.scalar`
+    is the scalar entry NAME(a, b, ...) when the library has one; `.columns` the typed columns."""
 
-    def __init__(
-        self,
-        eval_batch: Any,
-        inputs: Sequence[TensorInfo],
-        output: TensorInfo,
-        semantics: str,
-        keepalive: Any = None,
-        column_entries: dict[str, Any] | None = None,
-    ) -> None:
-        self._eval_batch = eval_batch
-        self._columns = column_entries or {}  # "i32" → NAME_batch_i32, ...
-        self.inputs = tuple(inputs)
-        self.output = output
+    def __init__(self, abi: Abi, entries: Entries, semantics: str) -> None:
+        self.abi = abi
+        self.inputs = abi.inputs
+        self.output = abi.output
         self.semantics = semantics
-        self._keepalive = keepalive  # the JIT engine or CDLL that owns the code
+        self._entries = entries
+        self._eval = entries.eval
+        self._dtype = np.dtype(_OUTPUT_DTYPES.get(semantics, abi.output.dtype))
+        single = abi.inputs[0] if len(abi.inputs) == 1 else None
+        self._sample_shape = single.shape if single is not None else None
+        self._as_list = (
+            single is not None and len(single.shape) == 1 and single.numel <= SMALL_SAMPLE
+        )
+        self._scratch = threading.local()  # per-thread output buffer: calls release the GIL
+        # an instance attribute, not a method: `art.scalar(3, 5)` is one Python call into C
+        self.scalar: Callable[..., int | float] = _scalar_call(abi, entries.scalar)
 
     def __call__(self, *args: Any) -> Any:
+        if len(args) == 1:
+            x = args[0]
+            if type(x) is _NDARRAY and x.shape == self._sample_shape:  # one sample: prepared
+                try:
+                    y, typed, view = self._scratch.buffers
+                except AttributeError:
+                    y, typed, view = self._new_scratch()
+                try:
+                    status = self._eval(x.tolist() if self._as_list else self._sample_pointer(x), y)
+                except TypeError:  # an element cffi cannot read as a double
+                    return self._call(args)  # the general path names what is wrong
+                if status:
+                    _check_status(status, 1)
+                if typed is None:
+                    return view.astype(self._dtype)
+                typed[()] = y[0]  # a shape-() output: the 0-d array's element is a numpy scalar
+                return typed[()]
+        return self._call(args)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """Raw call: x (n, input_numel) float64 → y (n, output_numel) float64."""
+        x = np.ascontiguousarray(x, dtype=np.float64)
+        y = np.empty((len(x), self.output.numel), dtype=np.float64)
+        if len(x):
+            status = self._entries.eval_batch(len(x), double_pointer(x), double_pointer(y))
+            _check_status(status, len(x))
+        return y
+
+    def columns(self, *arrays: Any) -> np.ndarray:
+        """Column-wise call through the typed entry matching the arrays' dtype (int32 → _i32, ...):
+        one 1-D array per scalar argument, no copies when they are contiguous and of that type."""
+        entries = self._entries.columns
+        if not entries:
+            raise InputError(
+                "this artifact has no column-wise entries",
+                hint="they exist when every input element is a scalar argument of "
+                "one kind (all integer or all real)",
+            )
+        count = len(self.abi.scalar_args or ())
+        if len(arrays) != count:
+            raise InputError(f"columns() takes {count} arrays, one per scalar argument")
+        columns = [np.asarray(a) for a in arrays]
+        suffix = _COLUMN_SUFFIXES.get(columns[0].dtype)
+        if suffix not in entries:
+            suffix = "i64" if "i64" in entries else "f64"
+        dtype = np.dtype(_COLUMN_DTYPES[suffix])
+        columns = [np.ascontiguousarray(c, dtype=dtype) for c in columns]
+        if len({len(c) for c in columns}) > 1 or any(c.ndim != 1 for c in columns):
+            raise InputError("columns must be 1-D arrays of one length")
+        out = np.empty(len(columns[0]), dtype=dtype)
+        if len(out):
+            pointers = [typed_pointer(c, suffix) for c in (*columns, out)]
+            _check_status(entries[suffix](len(out), *pointers), len(out))
+        return out
+
+    # --- the prepared path: one numpy sample -------------------------------------------------
+    def _sample_pointer(self, x: np.ndarray) -> Any:
+        """A `double *` to one sample too large for a list: x itself when it is float64 and
+        C-contiguous, else a converted copy."""
+        if x.dtype != np.float64 or not x.flags.c_contiguous:
+            x = np.ascontiguousarray(_to_numpy(x), dtype=np.float64)
+        return double_pointer(x)
+
+    def _new_scratch(self) -> tuple[Any, np.ndarray | None, np.ndarray]:
+        """This thread's output buffer: a `double *` for C, a 0-d array of the output dtype when
+        one sample's output is one value, and the buffer's memory seen by numpy."""
+        view = np.zeros(self.output.shape, dtype=np.float64)
+        typed = np.zeros((), dtype=self._dtype) if self.output.shape == () else None
+        self._scratch.buffers = (double_pointer(view), typed, view)
+        return self._scratch.buffers
+
+    # --- the general path: any array-likes, batches, torch tensors ----------------------------
+    def _call(self, args: Sequence[Any]) -> Any:
         if len(args) != len(self.inputs):
             names = ", ".join(i.name for i in self.inputs)
             raise InputError(
@@ -55,60 +134,27 @@ class NativeFunction:
         as_torch = any(type(a).__module__.startswith("torch") for a in args)
         arrays = [_to_numpy(a) for a in args]
         batched, n = self._batch_size(arrays)
-        if len(arrays) == 1 and arrays[0].dtype == np.float64 and arrays[0].flags.c_contiguous:
-            x = arrays[0].reshape(n, -1)  # already the ABI's layout: no copy
-        else:
-            x = np.empty((n, sum(i.numel for i in self.inputs)), dtype=np.float64)
-            start = 0
-            for info, array in zip(self.inputs, arrays):
-                x[:, start : start + info.numel] = array.reshape(n, info.numel)
-                start += info.numel
-        y = self.run(x)
-        out = y.reshape(n, *self.output.shape).astype(self._output_dtype())
+        out = self.run(self._rows(arrays, n)).reshape(n, *self.output.shape)
+        if out.dtype != self._dtype:
+            out = out.astype(self._dtype)
         out = out if batched else out[0]
         if as_torch:
             import torch  # the caller passed tensors, so torch is there
 
-            return torch.from_numpy(np.ascontiguousarray(out))
+            return torch.from_numpy(np.asarray(out))
         return out
 
-    def run(self, x: np.ndarray) -> np.ndarray:
-        """Raw call: x (n, input_numel) float64 → y (n, output_numel) float64."""
-        x = np.ascontiguousarray(x, dtype=np.float64)
-        y = np.empty((len(x), self.output.numel), dtype=np.float64)
-        status = self._eval_batch(
-            len(x), x.__array_interface__["data"][0], y.__array_interface__["data"][0]
-        )
-        _check_status(status, len(x))
-        return y
-
-    def columns(self, *arrays: Any) -> np.ndarray:
-        """Column-wise call through the typed entry matching the arrays' dtype (int32 → _i32, ...):
-        one 1-D array per scalar argument, no copies when they are contiguous and of that type."""
-        if not self._columns:
-            raise InputError(
-                "this artifact has no column-wise entries",
-                hint="they exist when every input element is a scalar argument of "
-                "one kind (all integer or all real)",
-            )
-        columns = [np.asarray(a) for a in arrays]
-        kind = columns[0].dtype
-        suffix = {
-            np.dtype(np.int32): "i32",
-            np.dtype(np.int64): "i64",
-            np.dtype(np.float32): "f32",
-            np.dtype(np.float64): "f64",
-        }.get(kind)
-        if suffix not in self._columns:
-            suffix = "i64" if "i64" in self._columns else "f64"
-        dtype = _COLUMN_DTYPES[suffix]
-        columns = [np.ascontiguousarray(c, dtype=dtype) for c in columns]
-        if len({len(c) for c in columns}) > 1 or any(c.ndim != 1 for c in columns):
-            raise InputError("columns must be 1-D arrays of one length")
-        out = np.empty(len(columns[0]), dtype=dtype)
-        status = self._columns[suffix](len(out), *[c.ctypes.data for c in columns], out.ctypes.data)
-        _check_status(status, len(out))
-        return out
+    def _rows(self, arrays: list[np.ndarray], n: int) -> np.ndarray:
+        """The inputs as the ABI's rows (n, input_numel) float64: no copy when they already are."""
+        width = self.abi.input_numel
+        if len(arrays) == 1 and arrays[0].dtype == np.float64 and arrays[0].flags.c_contiguous:
+            return arrays[0].reshape(n, width)
+        x = np.empty((n, width), dtype=np.float64)
+        start = 0
+        for info, array in zip(self.inputs, arrays):
+            x[:, start : start + info.numel] = array.reshape(n, info.numel)
+            start += info.numel
+        return x
 
     def _batch_size(self, arrays: list[np.ndarray]) -> tuple[bool, int]:
         sizes = set()
@@ -132,8 +178,33 @@ class NativeFunction:
         (size,) = sizes
         return (size is not None, 1 if size is None else size)
 
-    def _output_dtype(self) -> Any:
-        return _OUTPUT_DTYPES.get(self.semantics, np.dtype(self.output.dtype))
+
+def _scalar_call(abi: Abi, function: Any) -> Callable[..., int | float]:
+    """NAME(a, b, ...) from Python: numbers in, the number the C function returns out."""
+    if function is None:
+
+        def missing(*args: Any) -> int | float:
+            raise InputError(
+                "this artifact has no scalar form",
+                hint="it exists when the output is one value and every free input element "
+                "is a scalar argument; call the artifact on arrays instead",
+            )
+
+        return missing
+    names = ", ".join(a.name for a in abi.scalar_args or ())
+    kinds = "integers" if all(a.integer for a in abi.scalar_args or ()) else "numbers"
+
+    def scalar(*args: Any) -> int | float:
+        try:
+            return function(*args)
+        except (TypeError, OverflowError) as error:
+            raise InputError(
+                f"scalar() takes {len(abi.scalar_args or ())} {kinds} ({names}): {error}",
+                hint="pass one Python or numpy number per argument; arrays go through the "
+                "artifact's call or columns()",
+            ) from None
+
+    return scalar
 
 
 def _check_status(status: int, n: int) -> None:

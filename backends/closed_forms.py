@@ -16,7 +16,7 @@ from nnc.graph import Node
 
 from .kernel import F64, I1, I64, Buffer, Kernel, call_math, i64
 
-__all__ = ["ExprEmitter", "emit_expr", "emit_table"]
+__all__ = ["FUNCTIONS", "ExprEmitter", "emit_expr", "emit_table"]
 
 
 class ExprEmitter:
@@ -94,7 +94,7 @@ class ExprEmitter:
         return ir.Constant(F64, float(expr))
 
     def _emit_Function(self, expr: sympy.Basic) -> ir.Value:
-        name = _FUNCTIONS.get(type(expr).__name__)
+        name = FUNCTIONS.get(type(expr).__name__)
         if name is None or self._integer():
             raise BackendError(
                 f"nnc cannot generate code for {type(expr).__name__} in {expr}",
@@ -267,7 +267,7 @@ class ExprEmitter:
 
 
 # sympy function → LLVM intrinsic or libm symbol (sympy's known_functions_C99, as symbols)
-_FUNCTIONS = {
+FUNCTIONS = {
     "sin": "llvm.sin.f64",
     "cos": "llvm.cos.f64",
     "exp": "llvm.exp.f64",

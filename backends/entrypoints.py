@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from llvmlite import ir
 from nnc.expr_ranges import fits_int32
 from nnc.graph import Graph, Node
-from nnc.ops import Op
 
 from .abi import Abi
 from .closed_forms import ExprEmitter
@@ -30,6 +29,7 @@ from .guard import (
     staged_row,
     substituted,
 )
+from .interface import scalar_closed_form
 from .kernel import (
     ALIGNMENT,
     F32,
@@ -78,18 +78,13 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
     _define_eval_batch(module, abi, batch, single_eval)
     _define_metadata(module, abi)
     if abi.scalar_args is not None:
-        output = graph[graph.outputs[0]]
-        closed = (
-            output.op is Op.EXPR
-            and set(output.inputs) <= set(graph.inputs)
-            and not output.attrs.get("rowwise")
-        )
-        if closed:
-            scalar = _define_scalar_closed_form(module, abi, output)
+        closed = scalar_closed_form(graph)
+        if closed is not None:
+            scalar = _define_scalar_closed_form(module, abi, closed)
         else:
             scalar = _define_scalar(module, abi, single)
         for suffix in abi.columns:
-            _define_columns(module, abi, suffix, scalar, output if closed else None)
+            _define_columns(module, abi, suffix, scalar, closed)
     return module
 
 

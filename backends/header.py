@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .abi import C_TYPES, Abi
+from .inline_c import CHECK_FLAGS, InlineForm
 
 __all__ = ["render_header"]
 
@@ -42,8 +43,10 @@ def _domain_comment(abi: Abi) -> list[str]:
     ]
 
 
-def render_header(abi: Abi) -> str:
-    """A self-contained C header declaring every exported function, with the layout documented."""
+def render_header(abi: Abi, inline: InlineForm | None = None, checked_on: int = 0) -> str:
+    """A self-contained C header declaring every exported function, with the layout documented;
+    with `inline`, the closed form as a static inline function too (checked on `checked_on`
+    verification points)."""
     guard = f"NNC_{abi.prefix.upper()}_H"
     inputs = "\n".join(
         f" *   {info.name}: {info.dtype}[{', '.join(map(str, info.shape))}]" for info in abi.inputs
@@ -55,6 +58,7 @@ def render_header(abi: Abi) -> str:
         f"#define {guard}",
         "",
         "#include <stdint.h>",
+        *(["#include <math.h>"] if inline is not None and inline.uses_libm else []),
         "",
         "#ifdef __cplusplus",
         'extern "C" {',
@@ -66,8 +70,8 @@ def render_header(abi: Abi) -> str:
             f" * {abi.input_numel} doubles in x; the output is {out.numel} double(s) in y "
             f"({out.dtype}[{', '.join(map(str, out.shape))}])."
         ),
-        " * Functions return 0 on success, -1 when n < 0, -2 when working memory cannot be allocated.",
-        " * Reentrant: no global mutable state. */",
+        " * Functions return 0 on success, -1 when n < 0, -2 when working memory cannot be",
+        " * allocated. Reentrant: no global mutable state. */",
         "",
         *_domain_comment(abi),
         f"#define {abi.prefix.upper()}_INPUT_SIZE {abi.input_numel}",
@@ -78,11 +82,8 @@ def render_header(abi: Abi) -> str:
         f"const char *{abi.metadata_symbol}(void);  /* JSON */",
     ]
     if abi.scalar_args is not None:
-        params = (
-            ", ".join(f"{'int64_t' if a.integer else 'double'} {a.name}" for a in abi.scalar_args)
-            or "void"
-        )
-        result = "int64_t" if abi.output_integer else "double"
+        params = ", ".join(f"{a.c_type} {a.name}" for a in abi.scalar_args) or "void"
+        result = abi.scalar_result
         lines += [
             "",
             "/* Scalar form: one call per sample, constants of the input spec filled in. */",
@@ -100,5 +101,22 @@ def render_header(abi: Abi) -> str:
         ctype = C_TYPES[suffix]
         columns = ", ".join(f"const {ctype} *{a.name}" for a in abi.scalar_args or ())
         lines.append(f"int {abi.column_entry(suffix)}(int64_t n, {columns}, {ctype} *out);")
+    if inline is not None:
+        lines += ["", _inline_comment(abi, inline, checked_on), inline.source]
     lines += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
+
+
+def _inline_comment(abi: Abi, inline: InlineForm, checked_on: int) -> str:
+    form = abi.metadata.get("closed_form") or "the closed form"
+    libm = "; link with -lm" if inline.uses_libm else ""
+    lines = [
+        f"Inline form of {form}, for C code to compile into its own loops (no call).",
+        f"It computes what {abi.prefix}() computes, operation for operation, so it gives the same",
+        f"results on the verified domain: checked on {checked_on:,} verification points, built",
+        f"with cc {' '.join(CHECK_FLAGS)}{libm}. It does NOT check the domain (like a library",
+        "built with outside = allow): outside it, it returns whatever the formula computes there,",
+        "and rewrites that hold on the domain only (mod as a compare and a subtract) may give",
+        "anything. -ffast-math and -ffp-contract=fast can change real-valued results (README).",
+    ]
+    return "/* " + "\n * ".join(lines) + " */"

@@ -10,26 +10,34 @@ from typing import Any
 
 import numpy as np
 from nnc.expr_ranges import fits_int32
-from nnc.graph import Graph
+from nnc.graph import Graph, Node
 from nnc.ops import Op, is_integer_dtype
 from nnc.spec import InputSpec
 
 from .abi import Abi, ScalarArg, TensorInfo
 from .guard import check_outside, domain_segments
 
-__all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "abi_json", "make_abi"]
+__all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "abi_json", "make_abi", "scalar_closed_form"]
 
 MAX_SCALAR_ARGS = 32  # beyond this many free input elements there is no scalar entry point
 JIT_PREFIX = "nnc"  # symbol prefix of code compiled in process
 
 
 def abi_json(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Any]:
-    abi = make_abi("x", graph, specs, {})
-    return {
-        "inputs": [{"name": i.name, "shape": list(i.shape), "dtype": i.dtype} for i in abi.inputs],
-        "output": {"shape": list(abi.output.shape), "dtype": abi.output.dtype},
-        "scalar": [a.name for a in abi.scalar_args] if abi.scalar_args is not None else None,
-    }
+    """The interface recorded in the library's metadata, from which `nnc.load` rebuilds its Abi."""
+    return make_abi("x", graph, specs, {}).to_json()
+
+
+def scalar_closed_form(graph: Graph) -> Node | None:
+    """The output's EXPR node when it is one closed form of the graph's inputs themselves: the
+    scalar form (and the inline C form) then compute the expression directly, no kernel."""
+    output = graph[graph.outputs[0]]
+    direct = (
+        output.op is Op.EXPR
+        and set(output.inputs) <= set(graph.inputs)
+        and not output.attrs.get("rowwise")
+    )
+    return output if direct else None
 
 
 def make_abi(

@@ -8,7 +8,8 @@ from nnc.graph import Graph
 
 from .abi import Abi
 from .aot import LIBRARY_MODE, link_shared_library, write_atomically
-from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
+from .binding import bind
+from .calling import NativeFunction
 from .entrypoints import build_module
 from .jit import jit, needs_libmvec, optimize, target_machine
 
@@ -32,14 +33,7 @@ class LLVMBackend:
         """A callable over numpy/torch arrays running the JIT-compiled library in this process."""
         machine = target_machine(self.cpu)
         engine = jit(optimize(build_module(graph, abi), machine), machine)
-        eval_batch = EVAL_BATCH_TYPE(engine.get_function_address(abi.eval_batch))
-        prototype = column_type(len(abi.scalar_args or ()))
-        columns = {
-            s: prototype(engine.get_function_address(abi.column_entry(s))) for s in abi.columns
-        }
-        return NativeFunction(
-            eval_batch, abi.inputs, abi.output, semantics, keepalive=engine, column_entries=columns
-        )
+        return NativeFunction(abi, bind(abi, engine.get_function_address, engine), semantics)
 
     def library(self, graph: Graph, abi: Abi) -> bytes:
         """The shared library's bytes: the module compiled to an object and linked."""

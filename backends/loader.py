@@ -1,4 +1,7 @@
-"""Load a library nnc wrote: ctypes and numpy only, so it works where torch is not installed."""
+"""Load a library nnc wrote: numpy, cffi and ctypes only, so it works where torch is not installed.
+
+ctypes opens the library and finds its symbols (the standard library's dlopen/dlsym); the calls go
+through cffi function pointers, as for JIT-compiled code (binding.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +13,9 @@ from typing import Any
 
 from nnc.errors import InputError
 
-from .abi import C_TYPES, SymbolNames, TensorInfo, check_abi_version
-from .calling import EVAL_BATCH_TYPE, NativeFunction, column_type
+from .abi import Abi, SymbolNames, check_abi_version
+from .binding import bind
+from .calling import NativeFunction
 
 __all__ = ["LoadedLibrary", "load"]
 
@@ -46,22 +50,21 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     metadata_fn.restype = ctypes.c_char_p
     metadata = json.loads(metadata_fn().decode())
     check_abi_version(metadata, repr(path.name))
-    abi = metadata["abi"]
-    inputs = [TensorInfo(i["name"], tuple(i["shape"]), i["dtype"]) for i in abi["inputs"]]
-    output = TensorInfo("y", tuple(abi["output"]["shape"]), abi["output"]["dtype"])
-    eval_batch = EVAL_BATCH_TYPE((names.eval_batch, library))
-    arguments = len(abi["scalar"] or ())
-    columns = {
-        s: column_type(arguments)((names.column_entry(s), library))
-        for s in C_TYPES
-        if hasattr(library, names.column_entry(s))
-    }
-    loaded = LoadedLibrary(
-        eval_batch, inputs, output, metadata["output"]["semantics"], library, columns
-    )
+    abi = Abi.from_json(prefix, metadata)
+
+    def address_of(symbol: str) -> int:
+        try:
+            return ctypes.cast(getattr(library, symbol), ctypes.c_void_p).value or 0
+        except AttributeError:
+            raise InputError(
+                f"{path.name!r} lacks {symbol}, which its metadata declares",
+                hint="the file is damaged or was not written by nnc: rebuild it",
+            ) from None
+
+    loaded = LoadedLibrary(abi, bind(abi, address_of, library), metadata["output"]["semantics"])
     loaded.metadata = metadata
     loaded.prefix = prefix
-    loaded.exports = names.exports(abi["scalar"] is not None, tuple(columns))
+    loaded.exports = abi.exports(abi.scalar_args is not None, abi.columns)
     return loaded
 
 

@@ -13,9 +13,10 @@ from typing import Any
 import nnc
 import numpy as np
 
-from .analysis import workload_ratios
+from .analysis import CTYPES_SCALAR, SCALAR, workload_ratios
 from .c_driver import Driver, compile_shared
 from .columns import run_columns
+from .inline_c import run_inline
 from .measure import Probe, calibrate, run_rounds, summarize
 from .runtimes import (
     Inputs,
@@ -24,7 +25,9 @@ from .runtimes import (
     aot_inductor,
     c_loops,
     ctypes_floor,
+    ctypes_scalar,
     nnc_python,
+    nnc_scalar,
     onnx_runtime,
     torch_compiled,
     torch_eager,
@@ -41,6 +44,8 @@ ALL_RUNTIMES = (
     "onnxruntime",
     "nnc art(x)",
     "nnc.load",
+    SCALAR,
+    CTYPES_SCALAR,
     "nnc C",
     "nnc C scalar",
     "hand C",
@@ -59,6 +64,7 @@ class Settings:
     batch_seconds: float = 0.2  # and of a batch timer (at least one call)
     runtimes: tuple[str, ...] = ALL_RUNTIMES
     columns: tuple[int, int] = (65_536, 1_000_000)  # pairs per column-loop call: cache, memory
+    clock: str = "wall"  # "wall", or "cpu": this thread's CPU time (a machine shared with others)
 
 
 def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log) -> dict[str, Any]:
@@ -111,6 +117,20 @@ def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log
         "skipped": skipped,
     }
     record["ratios"] = workload_ratios(record)
+    record["inline"] = (
+        None
+        if workload.reference is None
+        else run_inline(
+            library,
+            art.abi(workload.prefix),
+            workload.reference,
+            inputs.flat,
+            nnc.load(library).run(inputs.flat)[:, 0],  # what the library computes there
+            settings,
+            workdir,
+            say,
+        )
+    )
     record["columns"] = (
         None
         if workload.columns is None
@@ -184,8 +204,12 @@ def _build_runtimes(
         built.append(nnc_python("nnc art(x)", art, inputs, "the artifact's JIT callable"))
     if "nnc.load" in wanted:
         built.append(
-            nnc_python("nnc.load", nnc.load(library), inputs, f"nnc.load('{library.name}'): ctypes")
+            nnc_python("nnc.load", nnc.load(library), inputs, f"nnc.load('{library.name}'): cffi")
         )
+    if SCALAR in wanted:
+        built.append(nnc_scalar(SCALAR, art, art.abi(workload.prefix), inputs))
+    if CTYPES_SCALAR in wanted:
+        built.append(ctypes_scalar(CTYPES_SCALAR, library, art.abi(workload.prefix), inputs))
     if wanted & {"nnc C", "nnc C scalar"}:
         built += c_loops("nnc", Driver(library, art.abi(workload.prefix), workdir), inputs)
     if workload.reference is not None and wanted & {"hand C", "hand C scalar"}:

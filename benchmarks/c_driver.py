@@ -14,6 +14,8 @@ from string import Template
 import numpy as np
 from nnc.backends.abi import Abi
 
+from .measure import c_clock
+
 __all__ = ["CFLAGS", "Driver", "compile_shared", "render"]
 
 CFLAGS = ("-O3", "-march=native", "-fPIC", "-shared")
@@ -34,8 +36,9 @@ $release    return elapsed / (double)calls;
 
 
 def compile_shared(source: Path, output: Path, *libraries: Path) -> Path:
-    """cc -O3 -march=native -shared `source` [libraries] -o `output` (rpath to the libraries)."""
-    command = ["cc", *CFLAGS, str(source), "-o", str(output)]
+    """cc -O3 -march=native -shared `source` [libraries] -o `output` (rpath to the libraries);
+    timing loops read the run's clock, BENCH_CLOCK."""
+    command = ["cc", *CFLAGS, f"-DBENCH_CLOCK={c_clock()}", str(source), "-o", str(output)]
     for library in libraries:
         command += [str(library.resolve()), f"-Wl,-rpath,{library.resolve().parent}"]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -86,7 +89,7 @@ def render(abi: Abi) -> str:
 
 def _scalar_loop(abi: Abi) -> str:
     args = abi.scalar_args or ()
-    types = ["int64_t" if a.integer else "double" for a in args]
+    types = [a.c_type for a in args]
     allocate = "".join(
         f"    {t} *a{k} = malloc((size_t)m * sizeof *a{k});\n"
         f"    for (int64_t j = 0; j < m; j++) a{k}[j] = ({t})x[j * INPUT_SIZE + {a.position}];\n"
@@ -94,7 +97,7 @@ def _scalar_loop(abi: Abi) -> str:
     )
     return _SCALAR.substitute(
         prefix=abi.prefix,
-        result="int64_t" if abi.output_integer else "double",
+        result=abi.scalar_result,
         params=", ".join(f"{t} {a.name}" for t, a in zip(types, args)) or "void",
         allocate=allocate,
         arguments=", ".join(f"a{k}[j]" for k in range(len(args))),

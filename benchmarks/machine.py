@@ -10,7 +10,7 @@ from typing import Any
 
 __all__ = ["describe_machine"]
 
-_PACKAGES = ("torch", "onnxruntime", "onnx", "llvmlite", "numpy", "nnc")
+_PACKAGES = ("torch", "onnxruntime", "onnx", "llvmlite", "numpy", "cffi", "nnc")
 
 
 def describe_machine() -> dict[str, Any]:

@@ -16,10 +16,43 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Probe", "Timer", "calibrate", "run_rounds", "summarize"]
+__all__ = [
+    "CLOCKS",
+    "Probe",
+    "Timer",
+    "c_clock",
+    "calibrate",
+    "clock_ns",
+    "run_rounds",
+    "summarize",
+    "use_clock",
+]
 
 Timer = Callable[[int], float]  # k calls → ns per call
 _MAX_CALLS = 10**8
+# what every timer of a run reads: elapsed time, or this thread's CPU time (user + system), which
+# leaves out the time a shared machine gives to other processes; (Python clock, C clock id)
+CLOCKS = {
+    "wall": (time.perf_counter_ns, "CLOCK_MONOTONIC"),
+    "cpu": (time.thread_time_ns, "CLOCK_THREAD_CPUTIME_ID"),
+}
+_chosen = ["wall"]  # one clock per run, set once before any timer is built (like torch's threads)
+
+
+def use_clock(name: str) -> None:
+    """Choose the clock of every Python timer and of every C loop compiled from now on."""
+    if name not in CLOCKS:
+        raise ValueError(f"clock {name!r}: choose one of {', '.join(CLOCKS)}")
+    _chosen[0] = name
+
+
+def clock_ns() -> int:
+    return CLOCKS[_chosen[0]][0]()
+
+
+def c_clock() -> str:
+    """The clock id the C loops read (they are compiled with -DBENCH_CLOCK=<it>)."""
+    return CLOCKS[_chosen[0]][1]
 
 
 @dataclass

@@ -19,10 +19,11 @@ from typing import Any
 
 import numpy as np
 import torch
+from nnc.backends.abi import Abi
 
 from .aoti import BuildError, build_packages
 from .c_driver import Driver
-from .measure import Timer
+from .measure import Timer, clock_ns
 
 __all__ = [
     "SINGLE_SAMPLES",
@@ -32,7 +33,9 @@ __all__ = [
     "aot_inductor",
     "c_loops",
     "ctypes_floor",
+    "ctypes_scalar",
     "nnc_python",
+    "nnc_scalar",
     "onnx_runtime",
     "torch_compiled",
     "torch_eager",
@@ -82,14 +85,14 @@ class Skipped:
 def python_timer(
     call: Callable[[], Any], context: Callable[[], Any] = contextlib.nullcontext
 ) -> Timer:
-    """k calls of `call` in a bare loop, timed with perf_counter_ns."""
+    """k calls of `call` in a bare loop, timed with the run's clock (measure.use_clock)."""
 
     def timer(calls: int) -> float:
         with context():
-            start = time.perf_counter_ns()
+            start = clock_ns()
             for _ in itertools.repeat(None, calls):
                 call()
-            return (time.perf_counter_ns() - start) / calls
+            return (clock_ns() - start) / calls
 
     return timer
 
@@ -196,6 +199,46 @@ def nnc_python(
         lambda: _as_rows(function(inputs.native)),
         note,
     )
+
+
+def nnc_scalar(name: str, art: Any, abi: Abi, inputs: Inputs) -> Runtime | Skipped:
+    """The scalar entry from Python, art.scalar(a, b, ...), on the first sample's free elements."""
+    if abi.scalar_args is None:
+        return Skipped(name, "no scalar form: the output is not one value of scalar arguments")
+    args = _scalar_arguments(abi, inputs)
+    return Runtime(
+        name,
+        python_timer(lambda: art.scalar(*args)),
+        None,
+        None,
+        f"art.scalar({', '.join(a.name for a in abi.scalar_args)}) with Python numbers",
+    )
+
+
+def ctypes_scalar(name: str, library: Path, abi: Abi, inputs: Inputs) -> Runtime | Skipped:
+    """The same scalar entry through ctypes (argtypes and restype set): what nnc's cffi call path
+    is measured against when choosing it."""
+    if abi.scalar_args is None or abi.scalar is None:
+        return Skipped(name, "no scalar form: the output is not one value of scalar arguments")
+    types = {"int64_t": ctypes.c_int64, "double": ctypes.c_double}
+    function = getattr(ctypes.CDLL(str(library)), abi.scalar)
+    function.argtypes = [types[a.c_type] for a in abi.scalar_args]
+    function.restype = types[abi.scalar_result]
+    args = _scalar_arguments(abi, inputs)
+    return Runtime(
+        name,
+        python_timer(lambda: function(*args)),
+        None,
+        None,
+        f"{abi.scalar}(...) from {library.name} through ctypes",
+    )
+
+
+def _scalar_arguments(abi: Abi, inputs: Inputs) -> list[int | float]:
+    row = inputs.flat[0]
+    return [
+        int(row[a.position]) if a.integer else float(row[a.position]) for a in abi.scalar_args or ()
+    ]
 
 
 def c_loops(label: str, driver: Driver, inputs: Inputs) -> list[Runtime]:

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .analysis import BASELINE, COLUMN_KINDS, ENTRY
+from .analysis import BASELINE, COLUMN_KINDS, ENTRY, HAND_INLINE
 
-__all__ = ["columns_table", "machine_text", "scaling_table", "targets_table", "workload_table"]
+__all__ = [
+    "columns_table",
+    "inline_table",
+    "machine_text",
+    "scaling_table",
+    "targets_table",
+    "workload_table",
+]
 
 
 def machine_text(machine: dict[str, Any]) -> str:
@@ -83,6 +90,32 @@ def columns_table(record: dict[str, Any]) -> str:
                 f"{figures['gb_per_s'][kind]:>6.3g} {_ratio(ratios.get((name, kind))):>8}"
                 f"  {figures['check'][kind]:.3%} differ"
             )
+    return "\n".join(lines)
+
+
+def inline_table(record: dict[str, Any]) -> str:
+    """NAME_inline and the hand-written expression in one C program: ns/sample, time ÷ hand's."""
+    inline = record["inline"]
+    title = f"== {record['name']}: inline closed form from C against the same expression by hand"
+    if "skipped" in inline:
+        return f"{title}\n   skipped: {inline['skipped']}"
+    lines = [
+        title,
+        (
+            f"   {inline['function']} (header) and {inline['hand']} (hand-written) in one program, "
+            f"cc -O3 -march=native; {inline['samples']:,} samples per pass"
+        ),
+    ]
+    ratios = {r["numerator"]: r["value"] for r in inline["ratios"]}
+    header = f"{'runtime':<12} {'ns/sample':>10} {'IQR':>7} {'÷ hand':>7}  check vs library"
+    lines += [header, "-" * len(header)]
+    for name, figures in inline["runtimes"].items():
+        summary = figures["batch"]
+        lines.append(
+            f"{name:<12} {summary['median']:>10.4f} {summary['iqr']:>7.4f} "
+            f"{_ratio(ratios.get(name)) if name != HAND_INLINE else '':>7}  "
+            f"{_check(figures['check'])}"
+        )
     return "\n".join(lines)
 
 

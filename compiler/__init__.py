@@ -1,6 +1,6 @@
 """nnc: compile a trained PyTorch network into the algorithm it computes, as native code.
 
-`nnc.load` needs only numpy and ctypes; everything else imports torch on first use.
+`nnc.load` needs only numpy and cffi; everything else imports torch on first use.
 """
 
 from __future__ import annotations

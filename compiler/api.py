@@ -12,11 +12,14 @@ from typing import Any
 from nnc.backends.guard import check_outside
 from nnc.passes import default_pipeline
 from nnc.passes.distill import module_nodes
+from nnc.passes.units import unit_node
 
 from .artifact import Artifact
 from .closed_form import closed_form_text, is_closed_form
 from .comparison import compare, size_of
 from .errors import FidelityError, InputError, error_context
+from .exhaustive import check_exhaustively, exhaustive_limit
+from .fanout import Fanout, open_fanout
 from .fidelity import Gate, check
 from .frontend import to_graph, trace
 from .graph import Graph
@@ -27,7 +30,7 @@ from .ops import Op
 from .options import Options, OutputSemantics, debug_level, make_options, parse_output
 from .pipeline import Setting, check_pass_names, dump_graph, run_pipeline, shows_graph
 from .progress import Progress, live_display
-from .reference import discrete_problem, reference_run
+from .reference import Reference, discrete_problem, reference_run
 from .report import Report
 from .spec_grammar import parse_inputs
 from .torch_model import EXPORT_LOCK, run_model
@@ -68,7 +71,10 @@ def compile(
     **options
         See ``nnc.options.Options``: mode, output ("raw", "argmax", "threshold=0.5"), passes,
         trust, enumerate_limit, samples, seed, tolerance, accept_mismatch, cpu, quiet, debug (0-4,
-        ``nnc.options.DEBUG_LEVELS``; default NNC_DEBUG), print_after (pass names or "all").
+        ``nnc.options.DEBUG_LEVELS``; default NNC_DEBUG), print_after (pass names or "all"),
+        units (modules or MODULE.NODE whose every unit gets a verified formula), workers
+        (local processes for independent searches and checks; default one per core, 1 runs
+        everything here), cluster (a Dask scheduler address to run them on instead).
 
     Returns
     -------
@@ -122,12 +128,40 @@ def _compile(
         _check_batch_dimension(graph)
         for module in opts.symbolic:
             module_nodes(graph, module)  # an unknown module name is an error in every mode
+        for target in opts.units:
+            unit_node(graph, target)
     if opts.debug >= 1:
         say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
     graph = with_output_head(graph, opts.output)
     if shows_graph(opts, "front end"):
         say(dump_graph(graph, "front end"))
-    traced = graph
+    with open_fanout(opts) as fanout:
+        artifact = _search_and_verify(
+            graph, loaded, specs, opts, labels, say, progress, seconds, fanout
+        )
+    approximate = any(record.approximate for record in artifact.report.passes)
+    check(artifact.report.fidelity, opts.accept_mismatch, approximate)
+    return artifact
+
+
+def _search_and_verify(
+    traced: Graph,
+    loaded: Any,
+    specs: list[Any],
+    opts: Options,
+    labels: tuple[Any, Any] | None,
+    say: Callable[[str], None],
+    progress: Progress,
+    seconds: dict[str, float],
+    fanout: Fanout,
+) -> Artifact:
+    """The network's reference answers, the passes, native code, its verification and the
+    report: the stages that fan work out."""
+    graph = traced
+
+    def stage(name: str) -> Any:
+        return _stage(name, seconds, progress)
+
     with stage("reference"), error_context("running the network on the domain"):
         reference = reference_run(loaded, specs, opts)
     problem = None
@@ -147,9 +181,20 @@ def _compile(
         network=network,
         reference=reference,
         discrete=problem,
+        fanout=fanout,
     )
     with _stage("passes", seconds):
-        names = opts.passes if opts.passes is not None else default_pipeline(opts.mode)
+        names = (
+            opts.passes
+            if opts.passes is not None
+            else default_pipeline(opts.mode, explain_units=bool(opts.units))
+        )
+        if opts.units and "units" not in names:
+            raise InputError(
+                f"units {list(opts.units)} are asked for, but the passes "
+                f"({', '.join(names)}) do not include units",
+                hint="add units to --passes, or leave --passes out",
+            )
         graph, records = run_pipeline(graph, names, setting, say, progress)
     closed_form = is_closed_form(graph)
     approximate = any(r.approximate for r in records)
@@ -171,6 +216,13 @@ def _compile(
         fidelity = check_against_reference(
             graph, native, compile_native, reference, specs, opts, gate, approximate
         )
+        if _streams(reference, exhaustive_limit(opts, fanout)):
+            if opts.debug >= 1:
+                say(f"checking all {reference.domain_size:,} points, on {fanout.describe()}")
+            everywhere = check_exhaustively(
+                graph, traced, specs, compile_native, opts, gate, approximate, fanout
+            )
+            fidelity = everywhere if fidelity.passed else fidelity
     if opts.debug >= 1:
         say(fidelity.summary())
     with stage("compare"), error_context("comparing the artifact with the network"):
@@ -191,9 +243,15 @@ def _compile(
         speed=compared.speed,
         gate={"rmse": gate.rmse, "max": gate.max},
         curves=compared.curves,
+        fanout={**fanout.to_json(), "exhaustive_limit": exhaustive_limit(opts, fanout)},
     )
-    check(fidelity, opts.accept_mismatch, approximate)
     return Artifact(graph, specs, opts, report, native)
+
+
+def _streams(reference: Reference, limit: int) -> bool:
+    """A discrete domain too large to hold but within the exhaustive limit: checked in ranges."""
+    size = reference.domain_size
+    return not reference.complete and size is not None and size <= limit
 
 
 def with_output_head(graph: Graph, output: OutputSemantics) -> Graph:

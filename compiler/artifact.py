@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from nnc.backends import get_backend
 from nnc.backends.abi import ABI_VERSION, Abi, check_prefix
 from nnc.backends.aot import LIBRARY_MODE, Staging, check_output_path, staged_outputs
 from nnc.backends.calling import NativeFunction
 from nnc.backends.header import render_header
+from nnc.backends.inline_c import compile_inline, inline_form
 from nnc.backends.interface import JIT_PREFIX, abi_json, make_abi
 
 from .closed_form import output_forms
-from .errors import error_context
+from .domain import Domain, abi_rows
+from .errors import BackendError, error_context
+from .fidelity import relative_errors
 from .graph import Graph
 from .options import Options, make_options
 from .report import Report
@@ -22,11 +27,17 @@ from .spec import InputSpec
 from .symbolic import symbolic_outputs
 from .version import __version__
 
-__all__ = ["Artifact"]
+__all__ = ["INLINE_TOLERANCE", "Artifact"]
+
+# A real-valued inline form against the library: max error relative to the largest output. Only
+# rounding separates them (libm vs the vector math of batch loops, FMA contraction by the C
+# compiler), far below any fidelity tolerance.
+INLINE_TOLERANCE = 1e-9
 
 
 class Artifact:
-    """The result of nnc.compile: call it on numpy arrays or torch tensors, or save it."""
+    """The result of nnc.compile: call it on numpy arrays or torch tensors (`art(x)`), call its
+    scalar form on numbers (`art.scalar(a, b)`), inspect it, or save it as a C library."""
 
     def __init__(
         self,
@@ -42,6 +53,9 @@ class Artifact:
         self.report = report
         self._backend = get_backend("llvm", options.cpu)
         self._native = native  # the JIT-compiled graph, already verified
+        # NAME(a, b, ...) from Python: one number per free input element, the number it returns
+        # (an InputError when the library has no scalar form). An attribute, so a call is one hop.
+        self.scalar = native.scalar
 
     def __call__(self, *inputs: Any) -> Any:
         """Run the compiled code on one sample (input shapes as specified) or a batch (n, ...)."""
@@ -116,17 +130,60 @@ class Artifact:
         outside: str | None = None,
     ) -> Path:
         """Write the shared library `path` and, beside it, the C header (same stem, `.h`): both or
-        neither. With `staging`, the files wait for the caller's `staging.commit()`. `outside`
-        (check, clamp, allow; default: the compile's option) sets what the library's entries do
-        with inputs outside the verified domain: it changes the library, not what was verified."""
+        neither; for a closed form the header defines NAME_inline too, checked on the
+        verification points. With `staging`, the files wait for the caller's `staging.commit()`.
+        `outside` (check, clamp, allow; default: the compile's option) sets what the library's
+        entries do with inputs outside the verified domain: it changes the library, not what was
+        verified."""
         path = Path(path)
         check_output_path(path)
         prefix = check_prefix(name or path.name.split(".")[0])
         abi = self.abi(prefix, outside)
         with staged_outputs() as own, error_context(f"writing {path.name}"):
+            text = self._header(abi) if header else None
             target = staging or own
             target.write(path, self._backend.library(self.graph, abi), LIBRARY_MODE)
-            if header:
-                target.write(path.with_suffix(".h"), render_header(abi).encode())
+            if text is not None:
+                target.write(path.with_suffix(".h"), text.encode())
             own.commit()
         return path
+
+    def _header(self, abi: Abi) -> str:
+        """The header; with the inline form when there is one, once the system C compiler has built
+        it and it agrees with the library on the points the compile was verified on."""
+        inline = inline_form(self.graph, abi)
+        if inline is None:
+            return render_header(abi)
+        options = self.options
+        points, _ = Domain(self.specs).points(
+            options.enumerate_limit, options.samples, options.seed
+        )
+        rows = abi_rows(points)
+        text = render_header(abi, inline, len(rows))
+        with tempfile.TemporaryDirectory(prefix="nnc-inline-") as folder:
+            got = compile_inline(text, abi, Path(folder))(rows)
+        expected = self._native.run(rows)[:, 0]
+        mismatch = _disagreement(got, expected, abi.output_integer)
+        if mismatch:
+            raise BackendError(
+                f"the inline C form {inline.name} disagrees with the library: {mismatch}",
+                hint="this is a bug in nnc's C emitter; save(..., header=False) skips the header",
+            )
+        return text
+
+
+def _disagreement(got: np.ndarray, expected: np.ndarray, integer: bool) -> str:
+    """How the inline form's outputs differ from the library's ('' when they agree): integers
+    exactly, reals to INLINE_TOLERANCE, non-finite values at the same points."""
+    same = (got == expected) | (np.isnan(got) & np.isnan(expected))
+    if same.all():
+        return ""
+    if integer:
+        return f"{int((~same).sum())} of {len(same)} verification points differ"
+    finite = np.isfinite(expected)
+    if not np.array_equal(np.isfinite(got), finite):
+        return "non-finite values at other verification points"
+    error = relative_errors(got[finite], expected[finite]).max_rel
+    return (
+        f"max relative error {error:.2e} > {INLINE_TOLERANCE:g}" if error > INLINE_TOLERANCE else ""
+    )

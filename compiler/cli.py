@@ -168,11 +168,15 @@ def _compile(args: argparse.Namespace) -> int:
         "gate_rmse",
         "gate_max",
         "outside",
+        "workers",
+        "cluster",
     ):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
     if args.print_after:
         options["print_after"] = ",".join(args.print_after)
+    if args.explain_units:
+        options["units"] = ",".join(args.explain_units)
     debugging = bool(debug_level(os.environ.get("NNC_DEBUG")) or args.print_after)
     quiet = args.quiet or args.json
     stream = sys.stderr if quiet else sys.stdout  # asked-for debug output keeps stdout clean

@@ -84,6 +84,26 @@ def compile_parser() -> argparse.ArgumentParser:
         help="comma-separated modules to distil into closed forms, e.g. --symbolic edge_model",
     )
     parser.add_argument(
+        "--explain-units",
+        action="append",
+        default=[],
+        metavar="TARGET",
+        help="find a verified formula for every unit of a module's output, or of MODULE.NODE "
+        "(e.g. blocks.0.mlp.relu), and group the units by form in the report (repeatable)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="local processes for independent searches and exhaustive checks "
+        "(default: one per core; 1 runs everything in this process)",
+    )
+    parser.add_argument(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run those on a Dask cluster instead, e.g. tcp://10.0.0.5:8786 (pip install "
+        "'nnc[cluster]')",
+    )
+    parser.add_argument(
         "--gate-rmse",
         type=float,
         help="gate for a closed form: RMSE relative to the network output's RMS (default 0.01)",

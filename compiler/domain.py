@@ -82,21 +82,28 @@ class Domain:
             for spec in self.specs
         ]
 
-    def _enumerate(self) -> list[np.ndarray]:
-        """Every point, the last element varying fastest; fixed elements are filled, not crossed."""
+    def enumerate_range(self, start: int, stop: int) -> list[np.ndarray]:
+        """Points start .. stop-1 of the enumeration (the last element varies fastest, as in
+        itertools.product), computed from their indices: a chunk of a domain too large to hold.
+        Fixed elements are filled, not crossed."""
         axes = [
             (position, index, np.asarray(_values(spec.element_domain(index)), dtype=np.float64))
             for position, spec in enumerate(self.specs)
             for index in _varying(spec)
         ]
-        grid = _product([values for _, _, values in axes])
-        out = [np.tile(np.nan_to_num(spec.constants()), (len(grid), 1)) for spec in self.specs]
-        for column, (position, index, _) in enumerate(axes):
-            out[position][:, index] = grid[:, column]
+        point = np.arange(start, stop, dtype=np.int64)
+        out = [np.tile(np.nan_to_num(spec.constants()), (len(point), 1)) for spec in self.specs]
+        for position, index, values in reversed(axes):
+            point, digit = np.divmod(point, len(values))
+            out[position][:, index] = values[digit]
         return [
             block.reshape(-1, *spec.shape).astype(numpy_dtype(spec.dtype))
             for block, spec in zip(out, self.specs)
         ]
+
+    def _enumerate(self) -> list[np.ndarray]:
+        """Every point, the last element varying fastest."""
+        return self.enumerate_range(0, self.size() or 0)
 
     def _sample(self, n: int, seed: int) -> list[np.ndarray]:
         rng = np.random.default_rng(seed)
@@ -123,14 +130,6 @@ def _values(domain: Range | Values) -> list[float]:
     if isinstance(domain, Values):
         return list(domain.values)
     return list(range(int(domain.lo), int(domain.hi) + 1))
-
-
-def _product(axes: list[np.ndarray]) -> np.ndarray:
-    """The cartesian product of the axes as rows, the last axis varying fastest."""
-    if not axes:
-        return np.zeros((1, 0))
-    grids = np.meshgrid(*axes, indexing="ij")
-    return np.stack([g.reshape(-1) for g in grids], axis=1)
 
 
 def _sample_input(spec: InputSpec, n: int, rng: np.random.Generator) -> np.ndarray:

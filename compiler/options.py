@@ -112,6 +112,12 @@ class Options:
     min_agreement: float = 0.999  # share of points where a synthesized program must match
     synth_seconds: float = 60.0  # time budget of the integer-program search
     symbolic: tuple[str, ...] = ()  # modules to distil into closed forms (e.g. "edge_model")
+    # modules (or module.node) whose every output unit gets its own formula, for the report
+    units: tuple[str, ...] = ()
+    # independent searches and chunks of exhaustive checks run on this many local processes
+    # (None: one per core; 1: in this process)
+    workers: int | None = None
+    cluster: str | None = None  # a Dask scheduler's address: fan out there instead
     engine: str = "operon"  # symbolic regression: operon (default), pysr or basis
     basis_too: bool = (
         True  # add the (fast, deterministic) basis engine's candidates to every search
@@ -157,6 +163,7 @@ _Check = Callable[[Any], bool]
 _RANGES: dict[str, tuple[str, _Check]] = {
     "enumerate_limit": ("at least 1", lambda v: v >= 1),
     "samples": ("at least 1", lambda v: v >= 1),
+    "workers": ("at least 1 (1: in this process; None: one per core)", lambda v: v >= 1),
     "tolerance": ("a positive number", lambda v: v is None or v > 0),
     "min_agreement": ("in (0, 1]", lambda v: 0 < v <= 1),
     "synth_seconds": ("a positive number of seconds", lambda v: v > 0),
@@ -212,11 +219,15 @@ def _typed(key: str, value: Any) -> Any:
         return None
     if hint is bool and isinstance(value, bool):
         return value
-    if hint is int and _is_number(value) and (isinstance(value, int) or _whole(value)):
+    if (
+        hint in (int, int | None)
+        and _is_number(value)
+        and (isinstance(value, int) or _whole(value))
+    ):
         return int(value)
     if hint in (float, float | None) and _is_number(value) and _finite(value):
         return float(value)
-    if isinstance(value, str) and hint is str:
+    if isinstance(value, str) and hint in (str, str | None):
         return value
     if _allows_names(hint):
         if isinstance(value, str):
@@ -232,9 +243,11 @@ def _typed(key: str, value: Any) -> Any:
 _TYPE_NAMES = {
     bool: "True or False",
     int: "a whole number",
+    int | None: "a whole number or None",
     float: "a finite number",
     float | None: "a finite number or None",
     str: "a name",
+    str | None: "a name or None",
 }
 
 

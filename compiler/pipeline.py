@@ -17,6 +17,7 @@ import numpy as np
 import sympy
 
 from .errors import InputError, error_context
+from .fanout import Fanout, Serial
 from .fidelity import Fidelity, Gate
 from .graph import Graph
 from .ops import OP_TABLE, Op
@@ -83,6 +84,8 @@ class Setting:
     network: Callable[[list[np.ndarray]], np.ndarray] | None = None
     reference: Reference | None = None  # the domain points checked and the network's outputs
     discrete: DiscreteProblem | None = None  # an enumerated integer domain with a discrete output
+    # runs independent work units (searches, chunks of checks) in order, here or on workers
+    fanout: Fanout = field(default_factory=Serial)
 
 
 @dataclass
@@ -119,6 +122,10 @@ class PassContext:
     @property
     def discrete(self) -> DiscreteProblem | None:
         return self.setting.discrete
+
+    @property
+    def fanout(self) -> Fanout:
+        return self.setting.fanout
 
     @property
     def points(self) -> np.ndarray | None:

@@ -137,6 +137,22 @@ class ReportData:
     speed: Speed | None = None
     gate: dict[str, float] = field(default_factory=dict)  # a formula's gate: rmse, max (relative)
     curves: Curves = field(default_factory=Curves)
+    # who ran the independent work (engine, workers, start-up seconds, work units) and the
+    # largest domain checked on every point
+    fanout: dict[str, Any] | None = None
+
+    def fanout_text(self) -> str | None:
+        """Who ran the independent work, and the largest domain checked on every point."""
+        if not self.fanout:
+            return None
+        f = self.fanout
+        started = f.get("startup_seconds")
+        start = f", started in {started:.2f} s" if started is not None else ""
+        return (
+            f"fan-out: {f['engine']}, {f['workers']} worker{'s' * (f['workers'] != 1)}{start}, "
+            f"{f['tasks']} work units; exhaustive checks up to {f['exhaustive_limit']:,} points "
+            "(enumerate_limit per worker)"
+        )
 
     def domain_text(self) -> str:
         """Which points verification checked."""
@@ -195,6 +211,7 @@ class ReportData:
                 }
                 for r in self.passes
             ],
+            "fanout": self.fanout,
             "seconds": self.seconds,
         }
 

@@ -60,6 +60,8 @@ def _parts(report: ReportData, pretty: bool) -> list[Any]:
         parts.append(_size_and_speed(report))
     if report.passes:
         parts += _passes(report)
+    if report.fanout_text():
+        parts.append(Text(report.fanout_text(), style="dim"))
     parts.append(_timing(report))
     return parts
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import distill, explain, fold, lower, prune, sr, synth  # noqa: F401 - registers passes
+from . import distill, explain, fold, lower, prune, sr, synth, units  # noqa: F401 - registers passes
 
 __all__ = ["PIPELINES", "default_pipeline"]
 
@@ -15,5 +15,7 @@ SEARCH = ("fold", "explain", "prune", "lower", "synth", "distill", "sr")
 PIPELINES: dict[str, tuple[str, ...]] = {"auto": SEARCH, "exact": EXACT, "symbolic": SEARCH}
 
 
-def default_pipeline(mode: str) -> tuple[str, ...]:
-    return PIPELINES[mode]
+def default_pipeline(mode: str, explain_units: bool = False) -> tuple[str, ...]:
+    """The mode's passes; with units asked for, `units` first, on the traced graph (before any
+    rewrite renames or removes a unit)."""
+    return ("units", *PIPELINES[mode]) if explain_units else PIPELINES[mode]

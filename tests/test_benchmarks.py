@@ -19,7 +19,16 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks/ is a folder of the repository, not an installed package
 
-from benchmarks.analysis import ENTRY, INT32_LOOP, INT64_LOOP, evaluate_targets
+from benchmarks.analysis import (
+    CTYPES_SCALAR,
+    ENTRY,
+    HAND_INLINE,
+    INT32_LOOP,
+    INT64_LOOP,
+    NNC_INLINE,
+    SCALAR,
+    evaluate_targets,
+)
 from benchmarks.aoti import BuildError, build_packages
 from benchmarks.bench import ALL_RUNTIMES, Settings
 from benchmarks.c_driver import compile_shared
@@ -110,12 +119,13 @@ def test_machinery_on_a_tiny_workload(tmp_path: Path) -> None:
         "hand C",
         "hand C scalar",
         "ctypes abs()",
+        SCALAR,
     } <= measured
     for name, figures in record["runtimes"].items():
         for kind in ("single", "batch"):
             summary = figures[kind]
-            if summary is None:
-                assert name == "ctypes abs()" and kind == "batch"
+            if summary is None:  # the Python scalar call and the floor take one sample only
+                assert name in ("ctypes abs()", SCALAR, CTYPES_SCALAR) and kind == "batch"
                 continue
             assert len(summary["repeats"]) == REPEATS and min(summary["repeats"]) > 0
             assert summary["median"] == pytest.approx(statistics.median(summary["repeats"]))
@@ -133,11 +143,29 @@ def test_machinery_on_a_tiny_workload(tmp_path: Path) -> None:
         assert (r["numerator_median"], r["denominator_median"]) == (top, bottom)
         assert r["value"] == pytest.approx(top / bottom)
 
+    inline = record["inline"]  # x0 + x1 is a closed form: the header has tiny_inline
+    assert inline["function"] == "tiny_inline" and inline["hand"] == "ref_tiny"
+    assert set(inline["runtimes"]) == {NNC_INLINE, HAND_INLINE}
+    for name, figures in inline["runtimes"].items():
+        assert len(figures["batch"]["repeats"]) == REPEATS
+        assert figures["check"]["max_rel_diff"] < 1e-6, name  # both loops computed x0 + x1
+    (inline_ratio,) = inline["ratios"]
+    ratios[inline_ratio["name"], "batch"] = inline_ratio
+
+    def figure(name: str, kind: str) -> float:
+        return record["runtimes"][name][kind]["median"]
+
     assert targets and all(t["met"] in (True, False, None) for t in targets)
     for t in targets:
-        if t["measured"] is not None:
+        if t["measured"] is None:
+            continue
+        if t["unit"] == " ns":  # what the Python call costs over the C call
+            top, bottom = t["from"].split(" - ")
+            assert t["measured"] == figure(top, t["kind"]) - figure(bottom, t["kind"])
+        else:
             assert t["measured"] == ratios[t["from"], t["kind"]]["value"]
-    assert "tiny" in render(results)
+    assert any(t["from"] == "nnc art.scalar / ctypes abs()" for t in targets)
+    assert "tiny" in render(results) and "tiny_inline" in render(results)
 
 
 def column_reference() -> ColumnReference:

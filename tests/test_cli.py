@@ -323,8 +323,10 @@ def test_show_lists_and_disassembles_every_export(tmp_path: Path, capsys) -> Non
     nnc.save_model(model, path, inputs=[SPEC])
     out = tmp_path / "law.so"
     assert main([str(path), "-o", str(out), "--mode", "exact", "-q"]) == 0
-    declared = re.findall(r"^[a-z].*?\b(\w+)\(", out.with_suffix(".h").read_text(), re.MULTILINE)
+    header = out.with_suffix(".h").read_text()
+    declared = re.findall(r"^(?!static )[a-z].*?\b(\w+)\(", header, re.MULTILINE)
     assert {"law_batch_f32", "law_batch_f64", "law"} <= set(declared)
+    assert "static inline double law_inline(" in header  # compiled by the caller: no export
     assert main(["show", str(out), "--asm"]) == 0
     printed = capsys.readouterr().out
     exports = printed.split("exports: ")[1].splitlines()[0].split(", ")
@@ -380,3 +382,20 @@ def test_unreadable_debug_level_exit_code(pt2: Path, tmp_path: Path, capsys, mon
     assert main([str(pt2), "-o", str(tmp_path / "a.so")]) == 2
     err = capsys.readouterr().err
     assert "NNC_DEBUG='loud' is not a debug level" in err and "Traceback" in err
+
+
+def test_units_workers_and_a_bad_cluster_from_the_command_line(
+    pt2: Path, tmp_path: Path, capsys
+) -> None:
+    out = tmp_path / "units.so"
+    argv = [str(pt2), "-o", str(out), "--mode", "exact", "--json", "--workers", "1"]
+    assert main([*argv, "--explain-units", "1"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["passes"][0]["name"] == "units" and report["fanout"]["engine"] == "serial"
+    assert report["passes"][0]["data"]["units 1"][0]["unit"] == 0
+    assert main([*argv, "--explain-units", "nowhere"]) == 2
+    assert "no module or node 'nowhere'" in capsys.readouterr().err
+    assert main([*argv, "--workers", "0"]) == 2
+    assert "workers 0 must be a whole number" in capsys.readouterr().err
+    assert main([*argv, "--explain-units", "1", "--passes", "fold"]) == 2
+    assert "add units to --passes" in capsys.readouterr().err

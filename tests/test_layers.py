@@ -34,6 +34,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "nnc.spec_grammar",
             "nnc.domain",
             "nnc.limits",
+            "nnc.fanout",
         },
     ),
     (
@@ -61,7 +62,10 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("backends", {"nnc.backends", "nnc.backends.*"}),
-    ("measurement", {"nnc.fidelity", "nnc.reference", "nnc.verification"}),
+    (
+        "measurement",
+        {"nnc.fidelity", "nnc.reference", "nnc.verification", "nnc.exhaustive"},
+    ),
     ("pipeline", {"nnc.pipeline"}),
     ("passes", {"nnc.passes", "nnc.passes.*"}),
     (

@@ -107,6 +107,8 @@ def test_reentrant_across_threads(artifact, tmp_path: Path) -> None:
 
 
 def test_load_works_without_torch(artifact, tmp_path: Path) -> None:
+    """nnc.load needs numpy and cffi: batch, one sample and the scalar call, without torch or
+    llvmlite importable."""
     path = artifact.save(tmp_path / "algo.so")
     expected = artifact(np.array([[1.0, 2.0, 3.0]]))
     script = (
@@ -114,14 +116,17 @@ def test_load_works_without_torch(artifact, tmp_path: Path) -> None:
         "import numpy as np, nnc\n"
         f"lib = nnc.load({str(path)!r})\n"
         "print(repr(float(lib(np.array([[1.0, 2.0, 3.0]]))[0, 0])))\n"
+        "print(repr(float(lib(np.array([1, 2, 3]))[0])), repr(lib.scalar(1.0, 2.0, 3.0)))\n"
         "print(lib.metadata['abi']['inputs'][0]['shape'])\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
     assert result.returncode == 0, result.stderr
-    value, shape = result.stdout.split("\n")[:2]
-    assert float(value) == pytest.approx(float(expected[0, 0]), rel=1e-7) and shape == "[3]"
+    batch, one, shape = result.stdout.split("\n")[:3]
+    single, scalar = one.split()
+    assert float(batch) == pytest.approx(float(expected[0, 0]), rel=1e-7) and shape == "[3]"
+    assert float(single) == float(batch) and float(scalar) == pytest.approx(float(batch), rel=1e-7)
 
 
 def test_callable_accepts_single_samples_batches_and_tensors(artifact) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -64,6 +65,27 @@ def test_discrete_domain_is_enumerated_entirely() -> None:
     (points,), complete = domain.points(10**6, 100, 0)
     assert complete and points.shape == (12769, 3)
     assert len({tuple(p) for p in points}) == 12769 and (points[:, 2] == 113).all()
+
+
+def test_ranges_of_the_enumeration_are_computed_from_their_indices() -> None:
+    """Any range of points equals the same rows of itertools.product, without the others."""
+    specs = parse_inputs(["t:int[3]=[a:0..4, b:{2,5,7}, 9]", "x:float[2]={0,1}"])
+    axes = [range(5), (2, 5, 7), (9,), (0, 1), (0, 1)]
+    product = np.array(list(itertools.product(*axes)), dtype=np.float64)
+    domain = Domain(specs)
+    assert domain.size() == len(product) == 60
+    for start, stop in ((0, 60), (7, 23), (59, 60)):
+        tokens, x = domain.enumerate_range(start, stop)
+        assert tokens.dtype == np.int64 and x.dtype == np.float32 and x.shape == (stop - start, 2)
+        np.testing.assert_array_equal(np.concatenate([tokens, x], 1), product[start:stop])
+
+
+def test_a_range_deep_in_a_huge_domain_costs_only_its_points() -> None:
+    domain = Domain(parse_inputs(["x:int[5]=0..99"]))  # 10^10 points
+    (points,) = domain.enumerate_range(1234567890, 1234567893)
+    np.testing.assert_array_equal(
+        points, [[12, 34, 56, 78, 90], [12, 34, 56, 78, 91], [12, 34, 56, 78, 92]]
+    )
 
 
 def test_continuous_domain_samples_include_the_corners() -> None:

@@ -140,16 +140,42 @@ def test_the_batch_rows_check_constants_and_fractions(libraries) -> None:
     assert y.tolist() == [3, -1, -1, -1, 0]
 
 
-def test_python_calls_say_how_many_samples_lie_outside(mlp: nn.Module) -> None:
+def test_python_calls_say_how_many_samples_lie_outside(mlp: nn.Module, tmp_path: Path) -> None:
+    """The JIT artifact and nnc.load call the checked entries on every path: a batch, one sample
+    (the prepared path), columns; the scalar form returns the sentinel itself."""
     artifact = nnc.compile(mlp, [SPEC], mode="exact")
-    with pytest.raises(nnc.InputError, match="3 of 6 samples lie outside the domain"):
-        artifact(ROWS)
-    np.testing.assert_allclose(
-        artifact(ROWS[INSIDE]).ravel(),
-        _network(mlp, ROWS[INSIDE]),
-        rtol=FLOAT32_RTOL,
-        atol=FLOAT32_ATOL,
-    )
+    expected = _network(mlp, ROWS[INSIDE])
+    for function in (artifact, nnc.load(artifact.save(tmp_path / "mlp.so"))):
+        with pytest.raises(nnc.InputError, match="3 of 6 samples lie outside the domain"):
+            function(ROWS)
+        with pytest.raises(nnc.InputError, match="1 of 1 samples lie outside the domain"):
+            function(ROWS[1])
+        with pytest.raises(nnc.InputError, match="3 of 6 samples lie outside the domain"):
+            function.columns(*ROWS.T)
+        np.testing.assert_allclose(
+            function(ROWS[INSIDE]).ravel(), expected, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL
+        )
+        assert float(function(ROWS[0])[0]) == pytest.approx(expected[0], rel=FLOAT32_RTOL)
+        scalars = np.array([function.scalar(*row) for row in ROWS])
+        assert np.isnan(scalars[~INSIDE]).all()
+        np.testing.assert_allclose(scalars[INSIDE], expected, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
+
+
+def test_python_calls_of_an_unchecked_library_compute_everything(
+    mlp: nn.Module, tmp_path: Path
+) -> None:
+    artifact = nnc.compile(mlp, [SPEC], mode="exact", outside="allow")
+    numbers = ~np.isnan(ROWS).any(axis=1)
+    for function in (artifact, nnc.load(artifact.save(tmp_path / "mlp.so"))):
+        np.testing.assert_allclose(
+            function(ROWS[numbers]).ravel(),
+            _network(mlp, ROWS[numbers]),
+            rtol=FLOAT32_RTOL,
+            atol=FLOAT32_ATOL,
+        )
+        assert function.scalar(*ROWS[1]) == pytest.approx(
+            _network(mlp, ROWS[1:2])[0], rel=FLOAT32_RTOL
+        )
 
 
 @pytest.mark.parametrize(

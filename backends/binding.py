@@ -1,0 +1,75 @@
+"""A library's C entry points as Python callables, through cffi in ABI mode (no compiler needed).
+
+Function pointers are cast from addresses, so code JIT-compiled in this process and a `.so` opened
+from disk are called the same way. cffi rather than ctypes: a call through a cffi pointer costs
+what a bare ctypes call of libc's abs() costs, where ctypes spends 1.5-2x that on two int64
+arguments, and cffi takes a Python list for a `double *` argument (one small sample without numpy
+work); measured by benchmarks/run.py (see benchmarks/README.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import cffi
+import numpy as np
+
+from .abi import C_TYPES, Abi
+
+__all__ = ["Entries", "bind", "double_pointer", "eval_batch_pointer", "typed_pointer"]
+
+_FFI = cffi.FFI()
+_EVAL = _FFI.typeof("int(*)(const double *, double *)")
+_EVAL_BATCH = _FFI.typeof("int(*)(int64_t, const double *, double *)")
+_DOUBLES = _FFI.typeof("double[]")
+
+
+@dataclass(frozen=True)
+class Entries:
+    """The callable entry points of one library; `keepalive` owns the code they point into."""
+
+    eval: Any  # int (const double *x, double *y): one sample
+    eval_batch: Any  # int (int64_t n, const double *x, double *y)
+    scalar: Any | None  # NAME(a, b, ...), when the Abi has a scalar form
+    columns: dict[str, Any]  # "i32" → NAME_batch_i32(n, a, b, ..., out), ...
+    keepalive: Any
+
+
+def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
+    """Cast every entry point the Abi declares; `address_of(symbol)` finds it in the code."""
+    scalar = None
+    if abi.scalar is not None and abi.scalar_args is not None:
+        params = ", ".join(a.c_type for a in abi.scalar_args) or "void"
+        scalar = _FFI.cast(f"{abi.scalar_result}(*)({params})", address_of(abi.scalar))
+    columns = {}
+    for suffix in abi.columns:
+        element = C_TYPES[suffix]
+        params = ", ".join([f"const {element} *"] * len(abi.scalar_args or ()) + [f"{element} *"])
+        columns[suffix] = _FFI.cast(
+            f"int(*)(int64_t, {params})", address_of(abi.column_entry(suffix))
+        )
+    return Entries(
+        _FFI.cast(_EVAL, address_of(abi.eval)),
+        eval_batch_pointer(address_of(abi.eval_batch)),
+        scalar,
+        columns,
+        keepalive,
+    )
+
+
+def eval_batch_pointer(address: int) -> Any:
+    """A function with NAME_eval_batch's signature at `address`: int (n, const double *x, y)."""
+    return _FFI.cast(_EVAL_BATCH, address)
+
+
+def double_pointer(array: np.ndarray) -> Any:
+    """A `double *` into a C-contiguous float64 array (the caller checks both: cffi would take
+    any buffer's bytes)."""
+    return _FFI.from_buffer(_DOUBLES, array)
+
+
+def typed_pointer(array: np.ndarray, suffix: str) -> Any:
+    """A pointer of the column type `suffix` ("i32", ...) into a C-contiguous array of that type."""
+    return _FFI.from_buffer(f"{C_TYPES[suffix]}[]", array)
