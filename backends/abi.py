@@ -6,6 +6,9 @@ const char *NAME_metadata(void);                                JSON
 int64_t NAME(int64_t a, int64_t b);                             scalar form, when it exists
 int     NAME_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);
                                     column-wise, native types: _i32/_i64 or _f32/_f64
+int64_t NAME_string(int64_t n, const int64_t *tokens);   an automaton: decision after a string
+int32_t NAME_step(int32_t state, int64_t token);         ... the state after one more token
+int64_t NAME_decision(int32_t state);                    ... the decision in a state
 """
 
 from __future__ import annotations
@@ -25,12 +28,14 @@ __all__ = [
     "C_TYPES",
     "READABLE_ABI_VERSIONS",
     "Abi",
+    "AutomatonAbi",
     "ScalarArg",
     "Segment",
     "SymbolNames",
     "TensorInfo",
     "check_abi_version",
     "check_prefix",
+    "prefix_from_file_name",
 ]
 
 # The version of the C interface a library exports, in its metadata ("abi_version"); it changes
@@ -86,6 +91,17 @@ def check_abi_version(metadata: dict[str, Any], where: str) -> None:
         )
 
 
+def prefix_from_file_name(path_name: str) -> str:
+    """The symbol prefix a library file name implies: its stem (up to the first dot) with every
+    character that a C identifier cannot hold replaced by '_' (`my-model.so` → `my_model`), a
+    leading '_' before a digit, a trailing '_' after a C keyword."""
+    stem = path_name.split(".")[0]
+    prefix = re.sub(r"[^A-Za-z0-9_]", "_", stem) or "model"
+    if prefix[0].isdigit():
+        prefix = "_" + prefix
+    return prefix + "_" if prefix in _C_KEYWORDS else prefix
+
+
 @dataclass(frozen=True)
 class TensorInfo:
     """Per-sample shape and dtype of one input or of the output."""
@@ -134,7 +150,21 @@ class SymbolNames:
     def column_entry(self, suffix: str) -> str:
         return f"{self.prefix}_batch_{suffix}"
 
-    def exports(self, scalar: bool, columns: Sequence[str]) -> tuple[str, ...]:
+    @property
+    def string_entry(self) -> str:
+        return f"{self.prefix}_string"
+
+    @property
+    def step_entry(self) -> str:
+        return f"{self.prefix}_step"
+
+    @property
+    def decision_entry(self) -> str:
+        return f"{self.prefix}_decision"
+
+    def exports(
+        self, scalar: bool, columns: Sequence[str], automaton: bool = False
+    ) -> tuple[str, ...]:
         """Every function such a library exports, in the header's order: what the loader and
         `nnc show` list (a test holds it to the header's declarations)."""
         return (
@@ -143,6 +173,7 @@ class SymbolNames:
             self.metadata_symbol,
             *((self.prefix,) if scalar else ()),
             *(self.column_entry(suffix) for suffix in columns),
+            *((self.string_entry, self.step_entry, self.decision_entry) if automaton else ()),
         )
 
     @property
@@ -167,6 +198,26 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class AutomatonAbi:
+    """What the header says about an automaton library: its size, tokens and how far it was
+    verified against the network."""
+
+    states: int
+    alphabet: tuple[int, ...]
+    verified: str  # one sentence per check
+    table: dict[str, Any]  # transitions, decisions (Automaton.to_json), for the metadata
+
+    def to_json(self) -> dict[str, Any]:
+        """As the metadata records it: the table (Automaton.to_json) and what was verified."""
+        return {**self.table, "verified": self.verified}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> AutomatonAbi:
+        table = {k: v for k, v in data.items() if k != "verified"}
+        return cls(int(data["states"]), tuple(data["alphabet"]), data["verified"], table)
+
+
+@dataclass(frozen=True)
 class Abi(SymbolNames):
     """Everything that fixes the library's interface; equal Abis give identical symbols."""
 
@@ -179,6 +230,7 @@ class Abi(SymbolNames):
     columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
     domain: tuple[Segment, ...] = ()  # what the entries accept (see backends/guard.py)
     outside: str = "allow"  # what they do with a sample outside it: check, clamp or allow
+    automaton: AutomatonAbi | None = None  # NAME_string / _step / _decision exist
 
     @property
     def input_numel(self) -> int:
@@ -210,6 +262,7 @@ class Abi(SymbolNames):
             "scalar_args": None if scalar is None else [dataclasses.asdict(a) for a in scalar],
             "constants": [list(c) for c in self.constants],
             "columns": list(self.columns),
+            **({} if self.automaton is None else {"automaton": self.automaton.to_json()}),
         }
 
     @classmethod
@@ -232,6 +285,9 @@ class Abi(SymbolNames):
                 # metadata states the domain as the input specs; a library without "outside"
                 # predates the check
                 outside=str(metadata.get("outside", "allow")),
+                automaton=(
+                    AutomatonAbi.from_json(data["automaton"]) if "automaton" in data else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise InputError(

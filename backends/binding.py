@@ -24,6 +24,11 @@ _FFI = cffi.FFI()
 _EVAL = _FFI.typeof("int(*)(const double *, double *)")
 _EVAL_BATCH = _FFI.typeof("int(*)(int64_t, const double *, double *)")
 _DOUBLES = _FFI.typeof("double[]")
+_AUTOMATON = (  # NAME_string, NAME_step, NAME_decision
+    _FFI.typeof("int64_t(*)(int64_t, const int64_t *)"),
+    _FFI.typeof("int32_t(*)(int32_t, int64_t)"),
+    _FFI.typeof("int64_t(*)(int32_t)"),
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +40,7 @@ class Entries:
     scalar: Any | None  # NAME(a, b, ...), when the Abi has a scalar form
     columns: dict[str, Any]  # "i32" → NAME_batch_i32(n, a, b, ..., out), ...
     keepalive: Any
+    automaton: tuple[Any, Any, Any] | None = None  # NAME_string, NAME_step, NAME_decision
 
 
 def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
@@ -50,12 +56,17 @@ def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
         columns[suffix] = _FFI.cast(
             f"int(*)(int64_t, {params})", address_of(abi.column_entry(suffix))
         )
+    automaton = None
+    if abi.automaton is not None:
+        names = (abi.string_entry, abi.step_entry, abi.decision_entry)
+        automaton = tuple(_FFI.cast(t, address_of(n)) for t, n in zip(_AUTOMATON, names))
     return Entries(
         _FFI.cast(_EVAL, address_of(abi.eval)),
         eval_batch_pointer(address_of(abi.eval_batch)),
         scalar,
         columns,
         keepalive,
+        automaton,
     )
 
 

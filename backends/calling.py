@@ -19,7 +19,7 @@ from nnc.errors import BackendError, InputError
 from .abi import Abi
 from .binding import Entries, double_pointer, typed_pointer
 
-__all__ = ["SMALL_SAMPLE", "NativeFunction"]
+__all__ = ["SMALL_SAMPLE", "NativeAutomaton", "NativeFunction"]
 
 # One numpy sample of at most this many elements goes to C as a Python list, a larger one as a
 # pointer (measured: a pointer costs what a list does at 8 float64 elements and less beyond; other
@@ -31,6 +31,28 @@ _COLUMN_DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np
 _COLUMN_SUFFIXES = {np.dtype(dtype): suffix for suffix, dtype in _COLUMN_DTYPES.items()}
 
 
+class NativeAutomaton:
+    """A compiled automaton's own entries: the decision after a whole string of any length, or
+    one token at a time from `start` (`step`, then `decision`); -1 marks a token outside the
+    alphabet (and every state after it)."""
+
+    start = 0
+
+    def __init__(self, string: Any, step: Any, decision: Any) -> None:
+        self._string, self._step, self._decision = string, step, decision
+
+    def __call__(self, tokens: Any) -> int:
+        """The decision after the whole string (a 1-D sequence of tokens)."""
+        array = np.ascontiguousarray(_to_numpy(tokens), dtype=np.int64).reshape(-1)
+        return int(self._string(len(array), typed_pointer(array, "i64")))
+
+    def step(self, state: int, token: int) -> int:
+        return int(self._step(state, token))
+
+    def decision(self, state: int) -> int:
+        return int(self._decision(state))
+
+
 class NativeFunction:
     """Calls the library on one sample (input shapes as declared) or a batch (n, *shape); `.scalar`
     is the scalar entry NAME(a, b, ...) when the library has one; `.columns` the typed columns."""
@@ -39,6 +61,8 @@ class NativeFunction:
         self.abi = abi
         self.inputs = abi.inputs
         self.output = abi.output
+        # the automaton's own entries, when the model is one
+        self.automaton = NativeAutomaton(*entries.automaton) if entries.automaton else None
         self.semantics = semantics
         self._entries = entries
         self._eval = entries.eval

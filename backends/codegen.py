@@ -3,7 +3,8 @@
 Values compute in two lanes: double for floating dtypes, int64 for integer and boolean ones.
 Dispatch is by table: op category → emitter, op → scalar instruction. The kernel builder (loops,
 buffers, the workspace, lane conversion) is backends/kernel.py; closed forms (EXPR/TABLE) emit in
-backends/closed_forms.py.
+backends/closed_forms.py, convolution and pooling in backends/windows.py, rounded division,
+remainders and bit operations in backends/arithmetic.py.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from llvmlite import ir
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op
 
+from .arithmetic import ARITHMETIC
+from .automaton import emit_automaton
 from .closed_forms import emit_expr, emit_table
 from .kernel import (
     ALIGNMENT,
@@ -26,12 +29,14 @@ from .kernel import (
     Buffer,
     Emitter,
     Kernel,
+    WorkspacePlan,
     call_math,
     convert,
     i64,
     lane_of,
     strides,
 )
+from .windows import emit_conv, emit_pool
 
 __all__ = ["BYTES_CONSTANT_MIN", "EMITTERS", "emit_kernel"]
 
@@ -241,8 +246,14 @@ def _emit_elementwise(k: Kernel, node: Node) -> Buffer:
         values = [
             k.load(s, k.broadcast_offset(index, s.shape), lane) for s, lane in zip(sources, lanes)
         ]
-        k.store(out, k.offset(index, strides(node.shape)), _element(k, node, lanes[-1], values))
+        value = _element(k, node, lanes[-1], values)
+        if node.dtype in _NARROW_INTEGERS and node.op is not Op.CAST:
+            value = _cast(k, node, value)  # int64 lanes wrap around as the node's type does
+        k.store(out, k.offset(index, strides(node.shape)), value)
     return out
+
+
+_NARROW_INTEGERS = frozenset({"int32", "int16", "int8", "uint8"})
 
 
 def _element(k: Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir.Value:
@@ -252,6 +263,8 @@ def _element(k: Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir
         return k.b.select(_truth(k, values[0]), values[1], values[2])
     if node.op in _PREDICATES:
         return _PREDICATES[node.op](k, values)
+    if (node.op, lane == F64) in ARITHMETIC:
+        return ARITHMETIC[(node.op, lane == F64)](k, node, values)
     table = _FLOAT if lane == F64 else _INT
     if node.op not in table:  # e.g. exp of an integer tensor computes in double
         return _FLOAT[node.op](k, [convert(k.b, v, F64) for v in values])
@@ -434,6 +447,40 @@ def _emit_cat(k: Kernel, node: Node) -> Buffer:
     return out
 
 
+def _emit_scan(k: Kernel, node: Node) -> Buffer:
+    """The state after the cell read every token: the cell is a one-sample kernel of its own,
+    called per position on one row [state | token], its next state copied back into the row."""
+    cell = node.attrs["cell"]
+    size, width = cell.state_size, math.prod(cell.token_shape)
+    length = k.graph[node.inputs[0]].shape[1]
+    name = f"nnc_cell_{node.name}"
+    step = k.module.globals.get(name)
+    if step is None:
+        step = emit_kernel(k.module, cell.graph, 1, size + width, name).fn
+    workspace = k.allocas.alloca(I8, size=i64(max(WorkspacePlan(cell.graph, 1).bytes, 1)))
+    workspace.align = ALIGNMENT
+    row = Buffer(k.allocas.alloca(F64, size=i64(size + width)), F64, F64, (size + width,), 0)
+    after = Buffer(k.allocas.alloca(F64, size=i64(size)), F64, F64, (size,), 0)
+    start = cell.initial.double()
+    initial = _emit_const(
+        k, Node(f"{node.name}_initial", Op.CONST, (), {}, (1, size), "float64", start)
+    )
+    tokens, out = k.buffers[node.inputs[0]], k.new_buffer(node)
+    with k.samples():
+        with k.loop(size) as j:
+            k.store(row, j, k.load(initial, j, F64))
+        with k.loop(length) as t:
+            with k.loop(width) as e:
+                position = k.b.add(k.b.mul(t, i64(width)), e)
+                k.store(row, k.b.add(e, i64(size)), k.load(tokens, position, F64))
+            k.b.call(step, [row.ptr, after.ptr, workspace])
+            with k.loop(size) as j:
+                k.store(row, j, k.load(after, j, F64))
+        with k.loop(size) as j:
+            k.store(out, j, k.load(row, j, out.lane))
+    return out
+
+
 EMITTERS: dict[object, Emitter] = {
     Op.INPUT: _emit_input,
     Op.CONST: _emit_const,
@@ -446,6 +493,10 @@ EMITTERS: dict[object, Emitter] = {
     Op.SLICE: _emit_slice,
     Op.TAKE: _emit_take,
     Op.CAT: _emit_cat,
+    Op.CONV: emit_conv,
+    Op.POOL: emit_pool,
     Op.EXPR: emit_expr,
     Op.TABLE: emit_table,
+    Op.AUTOMATON: emit_automaton,
+    Op.SCAN: _emit_scan,
 }

@@ -17,6 +17,7 @@ from nnc.expr_ranges import fits_int32
 from nnc.graph import Graph, Node
 
 from .abi import Abi
+from .automaton import define_automaton_entries
 from .closed_forms import ExprEmitter
 from .codegen import emit_kernel
 from .guard import (
@@ -40,13 +41,21 @@ from .kernel import (
     I64,
     PTR,
     Kernel,
+    WorkspacePlan,
     convert,
     counted,
     i64,
     lane_of,
 )
 
-__all__ = ["MAX_TILE", "STACK_WORKSPACE_BYTES", "TILE_BYTES", "build_module", "tile_for"]
+__all__ = [
+    "MAX_TILE",
+    "STACK_WORKSPACE_BYTES",
+    "TILE_BYTES",
+    "build_module",
+    "tile_for",
+    "working_memory",
+]
 
 MAX_TILE = 16  # samples per kernel call in batch entries
 TILE_BYTES = 512 << 10  # a tile's working memory stays within this (L2-sized)
@@ -63,6 +72,22 @@ def tile_for(per_sample_bytes: int) -> int:
     return tile
 
 
+def working_memory(graph: Graph, input_numel: int, output_numel: int) -> dict[str, int]:
+    """What the library's entries allocate per call, in bytes: NAME_eval's workspace, the batch
+    entry's (a tile of samples plus its staging rows), the tile, and the size above which a
+    workspace comes from malloc instead of the stack."""
+    single = WorkspacePlan(graph, 1).bytes
+    tile = tile_for(single)
+    staging = tile * (input_numel + output_numel) * 8 if tile > 1 else 0
+    batch = WorkspacePlan(graph, tile).bytes + staging if tile > 1 else single
+    return {
+        "eval_bytes": single,
+        "batch_bytes": batch,
+        "tile": tile,
+        "malloc_above_bytes": STACK_WORKSPACE_BYTES,
+    }
+
+
 def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = "") -> ir.Module:
     """The whole library as LLVM IR: kernels, the ABI's entry points and the metadata string."""
     module = ir.Module(name=abi.prefix)
@@ -77,6 +102,8 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
     single_eval = _define_eval(module, abi, single)
     _define_eval_batch(module, abi, batch, single_eval)
     _define_metadata(module, abi)
+    if abi.automaton is not None:
+        define_automaton_entries(module, abi, graph[graph.outputs[0]])
     if abi.scalar_args is not None:
         closed = scalar_closed_form(graph)
         if closed is not None:

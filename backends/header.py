@@ -43,6 +43,53 @@ def _domain_comment(abi: Abi) -> list[str]:
     ]
 
 
+def _working_memory(abi: Abi) -> list[str]:
+    """The working memory each call allocates (and frees before returning), when known."""
+    memory = abi.metadata.get("working_memory")
+    if not memory:
+        return []
+    name = abi.prefix.upper()
+    return [
+        (
+            f"/* Working memory per call: {memory['eval_bytes']} bytes for {abi.eval}, "
+            f"{memory['batch_bytes']} for {abi.eval_batch}"
+        ),
+        (
+            f" * ({memory['tile']} samples at a time); from the stack up to "
+            f"{memory['malloc_above_bytes']} bytes, above that from malloc. */"
+        ),
+        f"#define {name}_EVAL_WORKSPACE_BYTES {memory['eval_bytes']}",
+        f"#define {name}_BATCH_WORKSPACE_BYTES {memory['batch_bytes']}",
+    ]
+
+
+def _automaton_lines(abi: Abi) -> list[str]:
+    """The automaton entries, with what was verified."""
+    automaton = abi.automaton
+    assert automaton is not None
+    upper = abi.prefix.upper()
+    tokens = ", ".join(map(str, automaton.alphabet))
+    return [
+        "",
+        (
+            f"/* Finite automaton: {automaton.states} states, start state {upper}_START, over "
+            f"the tokens {{{tokens}}}; any length."
+        ),
+        f" * Verified against the network on {automaton.verified}.",
+        f" * Streaming: int32_t s = {upper}_START; for each token t: s = {abi.step_entry}(s, t);",
+        (
+            f" * then {abi.decision_entry}(s). -1: n < 0, a token outside the alphabet, an "
+            "invalid state."
+        ),
+        " * The empty string was not verified: the network reads at least one token. */",
+        f"#define {upper}_START 0",
+        f"#define {upper}_STATES {automaton.states}",
+        f"int64_t {abi.string_entry}(int64_t n, const int64_t *tokens);",
+        f"int32_t {abi.step_entry}(int32_t state, int64_t token);",
+        f"int64_t {abi.decision_entry}(int32_t state);",
+    ]
+
+
 def render_header(abi: Abi, inline: InlineForm | None = None, checked_on: int = 0) -> str:
     """A self-contained C header declaring every exported function, with the layout documented;
     with `inline`, the closed form as a static inline function too (checked on `checked_on`
@@ -76,6 +123,7 @@ def render_header(abi: Abi, inline: InlineForm | None = None, checked_on: int = 
         *_domain_comment(abi),
         f"#define {abi.prefix.upper()}_INPUT_SIZE {abi.input_numel}",
         f"#define {abi.prefix.upper()}_OUTPUT_SIZE {out.numel}",
+        *_working_memory(abi),
         "",
         f"int {abi.eval}(const double *x, double *y);",
         f"int {abi.eval_batch}(int64_t n, const double *x, double *y);",
@@ -101,6 +149,8 @@ def render_header(abi: Abi, inline: InlineForm | None = None, checked_on: int = 
         ctype = C_TYPES[suffix]
         columns = ", ".join(f"const {ctype} *{a.name}" for a in abi.scalar_args or ())
         lines.append(f"int {abi.column_entry(suffix)}(int64_t n, {columns}, {ctype} *out);")
+    if abi.automaton is not None:
+        lines += _automaton_lines(abi)
     if inline is not None:
         lines += ["", _inline_comment(abi, inline, checked_on), inline.source]
     lines += ["", "#ifdef __cplusplus", "}", "#endif", "", f"#endif /* {guard} */", ""]

@@ -14,7 +14,7 @@ from nnc.graph import Graph, Node
 from nnc.ops import Op, is_integer_dtype
 from nnc.spec import InputSpec
 
-from .abi import Abi, ScalarArg, TensorInfo
+from .abi import Abi, AutomatonAbi, ScalarArg, TensorInfo
 from .guard import check_outside, domain_segments
 
 __all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "abi_json", "make_abi", "scalar_closed_form"]
@@ -78,6 +78,23 @@ def make_abi(
         columns,
         domain_segments(specs),
         outside,
+        _automaton(node),
+    )
+
+
+def _automaton(node: Any) -> AutomatonAbi | None:
+    """The automaton entries' facts when the output is an automaton."""
+    if node.op is not Op.AUTOMATON:
+        return None
+    automaton, verified = node.attrs["automaton"], node.attrs["verified"]
+    checks = [verified["exhaustive"], *verified["sampled"]]
+    sentences = [
+        f"{'every string' if c['complete'] else 'a sample of ' + str(c['strings']) + ' strings'}"
+        f" of length {c['lengths'][0]}..{c['lengths'][1]}: {c['agreement']}/{c['strings']} agree"
+        for c in checks
+    ]
+    return AutomatonAbi(
+        automaton.states, automaton.alphabet, "; ".join(sentences), automaton.to_json()
     )
 
 

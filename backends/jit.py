@@ -21,14 +21,22 @@ def _initialize() -> None:
     llvm.initialize_native_asmprinter()
 
 
-def target_machine(cpu: str = "host") -> llvm.TargetMachine:
-    """A machine for this host's CPU ("host") or a portable x86-64/aarch64 baseline ("generic")."""
+def target_machine(cpu: str = "host", in_process: bool = False) -> llvm.TargetMachine:
+    """A machine for this host's CPU ("host") or a portable x86-64/aarch64 baseline ("generic").
+
+    In process (the JIT), code and constants are mapped wherever the allocator puts them, maybe
+    more than 2 GB apart: the large code model addresses them with 64-bit offsets (the small one
+    aborts the process in LLVM's relocation once a model's weights take tens of MB)."""
     _initialize()
     target = llvm.Target.from_default_triple()
     name = llvm.get_host_cpu_name() if cpu == "host" else cpu
     features = llvm.get_host_cpu_features().flatten() if cpu == "host" else ""
     return target.create_target_machine(
-        cpu=name, features=features, opt=OPT_LEVEL, reloc="pic", codemodel="default"
+        cpu=name,
+        features=features,
+        opt=OPT_LEVEL,
+        reloc="pic",
+        codemodel="large" if in_process else "default",
     )
 
 

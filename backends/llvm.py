@@ -31,7 +31,7 @@ class LLVMBackend:
 
     def jit(self, graph: Graph, abi: Abi, semantics: str) -> NativeFunction:
         """A callable over numpy/torch arrays running the JIT-compiled library in this process."""
-        machine = target_machine(self.cpu)
+        machine = target_machine(self.cpu, in_process=True)
         engine = jit(optimize(build_module(graph, abi), machine), machine)
         return NativeFunction(abi, bind(abi, engine.get_function_address, engine), semantics)
 

@@ -64,7 +64,9 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     loaded = LoadedLibrary(abi, bind(abi, address_of, library), metadata["output"]["semantics"])
     loaded.metadata = metadata
     loaded.prefix = prefix
-    loaded.exports = abi.exports(abi.scalar_args is not None, abi.columns)
+    loaded.exports = abi.exports(
+        abi.scalar_args is not None, abi.columns, automaton=abi.automaton is not None
+    )
     return loaded
 
 

@@ -30,10 +30,16 @@ from .ops import Op
 from .options import Options, OutputSemantics, debug_level, make_options, parse_output
 from .pipeline import Setting, check_pass_names, dump_graph, run_pipeline, shows_graph
 from .progress import Progress, live_display
-from .reference import Reference, discrete_problem, reference_run
+from .reference import (
+    VERIFY_BYTES,
+    Reference,
+    affordable_samples,
+    discrete_problem,
+    reference_run,
+)
 from .report import Report
 from .spec_grammar import parse_inputs
-from .torch_model import EXPORT_LOCK, run_model
+from .torch_model import EXPORT_LOCK, model_gradient
 from .verification import check_against_reference
 from .verify import verify_graph
 
@@ -132,6 +138,14 @@ def _compile(
             unit_node(graph, target)
     if opts.debug >= 1:
         say(f"traced: {len(graph)} nodes, {graph.parameter_count():,} parameters")
+    loaded.sample_bytes = _sample_bytes(graph)
+    samples = affordable_samples(specs, opts)
+    if samples < opts.samples and opts.debug >= 1:
+        say(
+            f"verification samples: {samples} (not {opts.samples}): a sample is "
+            f"{sum(s.numel for s in specs) * 8:,} bytes as doubles and the points are held "
+            f"within {VERIFY_BYTES >> 20} MB"
+        )
     graph = with_output_head(graph, opts.output)
     if shows_graph(opts, "front end"):
         say(dump_graph(graph, "front end"))
@@ -169,9 +183,12 @@ def _search_and_verify(
         problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
     gate = Gate.from_options(opts)
     compile_native = JitCompiler(opts.cpu, opts.outside)
+    differentiable = all(not s.integer for s in specs)
 
-    def network(points: list[Any]) -> Any:
-        return run_model(loaded.module, points, loaded.static_batch)
+    network = loaded.run
+
+    def gradient(points: list[Any]) -> Any:
+        return model_gradient(loaded.module, points, loaded.static_batch)
 
     setting = Setting(
         opts,
@@ -179,6 +196,7 @@ def _search_and_verify(
         specs,
         compile_native,
         network=network,
+        gradient=gradient if differentiable else None,
         reference=reference,
         discrete=problem,
         fanout=fanout,
@@ -279,6 +297,12 @@ def _scalar(value: float | None) -> Any:
     import torch
 
     return torch.tensor(float(value or 0.0), dtype=torch.float64)
+
+
+def _sample_bytes(graph: Graph) -> int:
+    """One sample's values in the network (every computed node as float32 at most once): an
+    upper bound on what torch holds per sample while running it."""
+    return 4 * sum(n.numel for n in graph.nodes() if n.op is not Op.CONST)
 
 
 def _check_batch_dimension(graph: Graph) -> None:

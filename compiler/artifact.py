@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 from nnc.backends import get_backend
-from nnc.backends.abi import ABI_VERSION, Abi, check_prefix
+from nnc.backends.abi import ABI_VERSION, Abi, check_prefix, prefix_from_file_name
 from nnc.backends.aot import LIBRARY_MODE, Staging, check_output_path, staged_outputs
-from nnc.backends.calling import NativeFunction
+from nnc.backends.calling import NativeAutomaton, NativeFunction
+from nnc.backends.entrypoints import working_memory
 from nnc.backends.header import render_header
 from nnc.backends.inline_c import compile_inline, inline_form
 from nnc.backends.interface import JIT_PREFIX, abi_json, make_abi
@@ -66,6 +67,12 @@ class Artifact:
         through NAME_batch_i32 without copies, and so on; see the header's _batch_ entries."""
         return self._native.columns(*arrays)
 
+    @property
+    def automaton(self) -> NativeAutomaton | None:
+        """When the model became a finite automaton: its native entries for strings of any length
+        and for one token at a time (`step`, `decision`, from `start`)."""
+        return self._native.automaton
+
     def __repr__(self) -> str:
         return f"<nnc.Artifact {self.options.mode} {self.report.fidelity.summary()}>"
 
@@ -93,6 +100,9 @@ class Artifact:
             },
             "verification": self.report.fidelity.to_json(),
             "abi": abi_json(self.graph, self.specs),
+            "working_memory": working_memory(
+                self.graph, sum(s.numel for s in self.specs), max(1, output.numel)
+            ),
         }
 
     @property
@@ -104,7 +114,7 @@ class Artifact:
             return [p.attrs["expr"] if p.op.value == "expr" else None for p in parts]
         names = {name: spec.element_names() for name, spec in zip(self.graph.inputs, self.specs)}
         node = self.graph[self.graph.outputs[0]]
-        return symbolic_outputs(self.graph, names) or [None] * max(1, node.numel)
+        return symbolic_outputs(self.graph, names, self.specs) or [None] * max(1, node.numel)
 
     def latex(self) -> list[str | None]:
         """The expressions as LaTeX."""
@@ -131,13 +141,14 @@ class Artifact:
     ) -> Path:
         """Write the shared library `path` and, beside it, the C header (same stem, `.h`): both or
         neither; for a closed form the header defines NAME_inline too, checked on the
-        verification points. With `staging`, the files wait for the caller's `staging.commit()`.
-        `outside` (check, clamp, allow; default: the compile's option) sets what the library's
-        entries do with inputs outside the verified domain: it changes the library, not what was
-        verified."""
+        verification points. The C functions are prefixed `name`, by default the file name made a
+        C identifier (`my-model.so` → `my_model_eval`). With `staging`, the files wait for the
+        caller's `staging.commit()`. `outside` (check, clamp, allow; default: the compile's
+        option) sets what the library's entries do with inputs outside the verified domain: it
+        changes the library, not what was verified."""
         path = Path(path)
         check_output_path(path)
-        prefix = check_prefix(name or path.name.split(".")[0])
+        prefix = check_prefix(name) if name is not None else prefix_from_file_name(path.name)
         abi = self.abi(prefix, outside)
         with staged_outputs() as own, error_context(f"writing {path.name}"):
             text = self._header(abi) if header else None

@@ -12,7 +12,8 @@ uses them to prove a unit dead or always active; a backend may use them to pick 
 Rules, one per op in BOUND_RULES: monotone functions map their endpoints; products, quotients and
 powers take the hull of their corner values; a matmul is the interval matrix product in
 center/radius form (exact when either operand is a point); movement ops move both endpoints;
-reductions reduce them; an op with no row (closed forms) is unbounded, (-inf, inf).
+reductions and pooling windows reduce them; a convolution is an interval product like a matmul;
+integer division and remainders follow the divisor's sign; an op with no row is unbounded.
 """
 
 from __future__ import annotations
@@ -266,6 +267,76 @@ def _take(node: Node, args: list[Interval]) -> Interval:
     return low.reshape(node.shape), high.reshape(node.shape)
 
 
+def _conv(node: Node, args: list[Interval]) -> Interval:
+    """Convolution is bilinear with 0/1 coefficients: the matmul's center/radius form holds,
+    |X_c| * W_r + X_r * |W_c| + X_r * W_r around X_c * W_c (and the bias interval added)."""
+    conv = OP_TABLE[Op.CONV].reference
+    (xlo, xhi), (wlo, whi) = ((lo.clamp(-BIG, BIG), hi.clamp(-BIG, BIG)) for lo, hi in args[:2])
+    x_mid, x_rad, w_mid, w_rad = (xhi + xlo) / 2, (xhi - xlo) / 2, (whi + wlo) / 2, (whi - wlo) / 2
+    mid = conv([x_mid, w_mid], node.attrs)
+    rad = (
+        conv([x_mid.abs(), w_rad], node.attrs)
+        + conv([x_rad, w_mid.abs()], node.attrs)
+        + conv([x_rad, w_rad], node.attrs)
+    )
+    low, high = mid - rad, mid + rad
+    if len(args) == 3:
+        channel = (-1,) + (1,) * (len(node.shape) - 2)
+        low, high = low + args[2][0].reshape(channel), high + args[2][1].reshape(channel)
+    return torch.where(low <= -HUGE, -INF, low), torch.where(high >= HUGE, INF, high)
+
+
+def _div_rounded(node: Node, args: list[Interval]) -> Interval:
+    """floor and trunc are non-decreasing: round the quotient's interval."""
+    low, high = _div(node, args)
+    rounding = torch.floor if node.attrs["rounding"] == "floor" else torch.trunc
+    return rounding(low), rounding(high)
+
+
+def _mod(node: Node, args: list[Interval]) -> Interval:
+    """A remainder is smaller than the divisor in magnitude and, rounding "floor", has its sign
+    (x itself when 0 <= x < divisor); rounding "trunc", x's sign and at most |x|."""
+    (alo, ahi), (blo, bhi) = args
+    alo, ahi, blo, bhi = torch.broadcast_tensors(alo, ahi, blo, bhi)
+    size = torch.maximum(blo.abs(), bhi.abs())
+    if node.attrs["rounding"] == "trunc":
+        low = torch.where(alo >= 0, 0.0, -torch.minimum(size, alo.abs()))
+        high = torch.where(ahi <= 0, 0.0, torch.minimum(size, ahi.abs()))
+        return low, high
+    positive, negative = blo > 0, bhi < 0
+    inside = positive & (alo >= 0) & (ahi < blo)
+    low = torch.where(inside, alo, torch.where(positive, 0.0, torch.where(negative, blo, -INF)))
+    high = torch.where(inside, ahi, torch.where(positive, bhi, torch.where(negative, 0.0, INF)))
+    return low, high
+
+
+def _bitwise(node: Node, args: list[Interval]) -> Interval:
+    """Bit operations on non-negative integers stay below the next power of two (and `and` below
+    either operand); shifts by a known amount scale; anything else is unbounded."""
+    alo, ahi, blo, bhi = torch.broadcast_tensors(*args[0], *args[1])
+    fn = node.attrs["fn"]
+    if fn in ("left_shift", "right_shift"):
+        return _shift(fn, (alo, ahi), (blo, bhi))
+    natural = (alo >= 0) & (blo >= 0)
+    top = torch.exp2(torch.ceil(torch.log2(torch.maximum(ahi, bhi) + 1))) - 1
+    low = {"and": 0.0, "or": torch.maximum(alo, blo), "xor": 0.0}[fn]
+    high = torch.minimum(ahi, bhi) if fn == "and" else top
+    return torch.where(natural, low, -INF), torch.where(natural, high, INF)
+
+
+def _shift(fn: str, a: Interval, s: Interval) -> Interval:
+    """x << s is x·2^s and x >> s is floor(x / 2^s) for shifts in [0, 62] without overflow."""
+    slo, shi = s
+    sensible = (slo >= 0) & (shi <= 62)
+    if fn == "left_shift":
+        low, high = _corners(a, (torch.exp2(slo), torch.exp2(shi)), torch.mul)
+        sensible &= torch.maximum(low.abs(), high.abs()) < 2.0**62
+    else:
+        low, high = _corners(a, (torch.exp2(-slo), torch.exp2(-shi)), torch.mul)
+        low, high = torch.floor(low), torch.floor(high)
+    return torch.where(sensible, low, -INF), torch.where(sensible, high, INF)
+
+
 def _table(node: Node, args: list[Interval]) -> Interval:
     table = node.attrs["table"].double()
     return table.min().expand(node.shape), table.max().expand(node.shape)
@@ -339,11 +410,16 @@ BOUND_RULES: dict[Op, BoundRule] = {
     Op.AND: _boolean(torch.minimum),
     Op.OR: _boolean(torch.maximum),
     Op.WHERE: _where,
+    Op.DIV_ROUNDED: _div_rounded,
+    Op.MOD: _mod,
+    Op.BITWISE: _bitwise,
     Op.SUM: _reduce(torch.sum),
     Op.AMAX: _reduce(torch.amax),
     Op.AMIN: _reduce(torch.amin),
     Op.ARGMAX: _argmax,
     Op.MATMUL: _matmul,
+    Op.CONV: _conv,
+    Op.POOL: _movement,  # max and mean are non-decreasing in every element, as movement is
     Op.RESHAPE: _movement,
     Op.PERMUTE: _movement,
     Op.EXPAND: _movement,

@@ -155,6 +155,7 @@ def _compile(args: argparse.Namespace) -> int:
         "trust": args.trust_pickle,
         "cpu": args.cpu,
         "accept_mismatch": args.accept_mismatch,
+        "approximate_formulas": args.approximate_formulas,
     }
     for key in (
         "output",
@@ -162,6 +163,7 @@ def _compile(args: argparse.Namespace) -> int:
         "tolerance",
         "engine",
         "sr_seconds",
+        "sr_evaluations",
         "synth_seconds",
         "seed",
         "symbolic",
@@ -248,6 +250,8 @@ def _print_summary(report: Any) -> None:
 def _show(args: argparse.Namespace) -> int:
     from nnc.backends.loader import load
 
+    from .automaton import Automaton
+
     library = load(args.library, args.name)
     meta = library.metadata
     code = _disassemble(args.library, library.exports) if args.asm else {}
@@ -259,14 +263,24 @@ def _show(args: argparse.Namespace) -> int:
         return 0
     verification = meta["verification"]
     print(
-        f"{args.library}: nnc {meta['nnc_version']}, mode {meta['mode']}, output "
-        f"{meta['output']['semantics']}"
+        f"{args.library}: nnc {meta['nnc_version']}, C prefix {library.prefix}, mode "
+        f"{meta['mode']}, output {meta['output']['semantics']}"
     )
     print(f"closed form: {meta.get('closed_form') or '(the faithful network)'}")
     print(
         f"verified on {verification['points']} points (complete domain: "
         f"{verification['complete']}), passed: {verification['passed']}"
     )
+    memory = meta.get("working_memory")
+    if memory:
+        print(
+            f"working memory per call: {memory['eval_bytes']:,} bytes (eval), "
+            f"{memory['batch_bytes']:,} bytes (batch, {memory['tile']} samples at a time)"
+        )
+    automaton = meta["abi"].get("automaton")
+    if automaton is not None:
+        print(f"automaton verified against the network on {automaton['verified']}:")
+        print(Automaton.from_json(automaton).table())
     print("exports: " + ", ".join(library.exports))
     for symbol, body in code.items():
         print(f"\n{symbol}:\n{body}")
@@ -323,7 +337,12 @@ def _list_passes(args: argparse.Namespace) -> int:
 
 
 def _inspect(args: argparse.Namespace) -> int:
-    from .frontend import LOWERINGS, to_graph, trace
+    """The op coverage, then the graph; a model with unsupported ops gets every one listed,
+    where the user wrote it, and exit code 2."""
+    import operator
+
+    from .errors import UnsupportedOpError
+    from .frontend import op_name, to_graph, trace
     from .limits import check_input_elements
     from .modelfile import load_model
     from .options import Options
@@ -335,17 +354,25 @@ def _inspect(args: argparse.Namespace) -> int:
     check_input_elements(specs, Options())
     with EXPORT_LOCK:  # tracing and translating, as nnc.compile does
         program = trace(loaded.module, specs)
-        graph = to_graph(program, specs)
-    used = Counter(str(n.target) for n in program.graph.nodes if n.op == "call_function")
-    supported = {str(k) for k in LOWERINGS} | {"<built-in function getitem>"}
+        calls = [n for n in program.graph.nodes if n.op == "call_function"]
+        used = Counter(op_name(n) for n in calls if n.target is not operator.getitem)
+        try:
+            graph, refused = to_graph(program, specs), set()
+        except UnsupportedOpError as error:
+            graph, refused, failure = None, {p.op for p in error.problems}, error
     coverage = [
-        {"op": op, "count": count, "supported": op in supported}
+        {"op": op, "count": count, "supported": op not in refused}
         for op, count in sorted(used.items())
     ]
     if not args.json and not args.quiet:
         print("op coverage (ATen op: count):")
         for row in coverage:
             print(f"  {'ok ' if row['supported'] else 'NO '} {row['op']}: {row['count']}")
+    if graph is None:
+        if args.json:
+            problems = [vars(p) for p in failure.problems]
+            print(json.dumps({"coverage": coverage, "unsupported": problems}, indent=2))
+        raise failure
     if args.json:
         print(
             json.dumps(

@@ -66,14 +66,30 @@ def compile_parser() -> argparse.ArgumentParser:
         "rounding; symbolic: a closed form or an error",
     )
     parser.add_argument("--output", help="raw (default), argmax, or threshold=T")
-    parser.add_argument("--name", help="prefix of the C functions (default: the output's stem)")
+    parser.add_argument(
+        "--name",
+        help="prefix of the C functions (default: the output's stem as a C identifier, "
+        "my-model.so → my_model)",
+    )
     parser.add_argument(
         "--engine", help="symbolic regression engine: operon (default), pysr, basis"
     )
     parser.add_argument(
         "--sr-seconds",
         type=float,
-        help="time budget of symbolic regression per output (default 30)",
+        help="time limit of each engine search, a safety net (default 30)",
+    )
+    parser.add_argument(
+        "--sr-evaluations",
+        type=int,
+        help="budget of each engine search in formula evaluations (default 100000): the same "
+        "seed gives the same formula on any machine",
+    )
+    parser.add_argument(
+        "--approximate-formulas",
+        action="store_true",
+        help="in auto mode, accept a formula that passes the gate even when it is a fit rather "
+        "than a law (the report says it is an approximation)",
     )
     parser.add_argument(
         "--synth-seconds", type=float, help="time budget of integer-program synthesis (default 60)"

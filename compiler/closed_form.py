@@ -1,5 +1,6 @@
-"""Closed forms in the graph: EXPR nodes (a sympy expression over input elements) and TABLE nodes
-(an exact lookup table over a discrete domain). Evaluation and readable printing live here."""
+"""Closed forms in the graph: EXPR nodes (a sympy expression over input elements), TABLE nodes
+(an exact lookup table over a discrete domain) and AUTOMATON nodes (a finite automaton over a token
+string, automaton.py). Evaluation and readable printing live here."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import torch
 from sympy.printing.str import StrPrinter
 
 __all__ = [
+    "CLOSED_FORMS",
     "Binding",
     "closed_form_text",
     "evaluate_expr",
@@ -115,12 +117,15 @@ def readable(expr: sympy.Expr) -> str:
     return _ReadablePrinter().doprint(expr)
 
 
+CLOSED_FORMS = ("expr", "table", "automaton")  # the ops that hold a closed form
+
+
 def output_forms(graph: Any) -> list[Any] | None:
     """The closed-form nodes the output is made of (EXPR/TABLE, possibly concatenated), or None
     when some part of the output is still computed by the faithful network."""
     node = graph[graph.outputs[0]]
     parts = [graph[name] for name in node.inputs] if node.op.value == "cat" else [node]
-    if all(part.op.value in ("expr", "table") for part in parts):
+    if all(part.op.value in CLOSED_FORMS for part in parts):
         return parts
     return None
 
@@ -134,10 +139,14 @@ def closed_form_text(graph: Any) -> str | None:
     parts = output_forms(graph)
     if parts is None:
         return None
-    texts = [
-        readable(p.attrs["expr"])
-        if p.op.value == "expr"
-        else f"exact lookup table of {p.attrs['table'].numel()} entries"
-        for p in parts
-    ]
+    texts = [_text(p) for p in parts]
     return texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
+
+
+def _text(node: Any) -> str:
+    if node.op.value == "expr":
+        return readable(node.attrs["expr"])
+    if node.op.value == "automaton":
+        automaton = node.attrs["automaton"]
+        return f"finite automaton of {automaton.states} states over {list(automaton.alphabet)}"
+    return f"exact lookup table of {node.attrs['table'].numel()} entries"

@@ -28,6 +28,7 @@ MAX_SWEEP_ELEMENTS = 8  # sweep each free input element when there are at most t
 SWEEP_POINTS = 101  # values along a continuous element (integer ranges: every value up to 256)
 MAX_INTEGER_SWEEP = 256
 CURVE_POINTS = 4096  # verification points kept for the report's scatter and confusion pictures
+LISTED_LABELS = 10  # wrongly decided labelled inputs listed in the report
 
 Network = Callable[[list[np.ndarray]], np.ndarray]
 
@@ -39,7 +40,7 @@ class Comparison:
     outputs: list[OutputResult]
     speed: Speed
     curves: Curves
-    truth: dict[str, float] | None
+    truth: dict[str, Any] | None
 
 
 def size_of(graph: Graph) -> dict[str, int]:
@@ -67,7 +68,9 @@ def compare(
     expected = _expected(reference.network, semantics).reshape(n, -1)
     got = values.reshape(n, -1)
     parts = _output_parts(graph, got.shape[1])
-    truth_columns, truth = _against_labels(labels, network, native) if labels else ([], None)
+    truth_columns, truth = (
+        _against_labels(labels, network, native, semantics) if labels else ([], None)
+    )
     outputs = []
     for j, part in enumerate(parts):
         measured = _measure_column(got[:, j], expected[:, j], decisions)
@@ -148,30 +151,46 @@ def _output_name(semantics: OutputSemantics, j: int, count: int) -> str:
 
 
 def _against_labels(
-    labels: tuple[Any, Any], network: Network, native: NativeFunction
-) -> tuple[list[dict[str, float]], dict[str, float]]:
-    """Max relative error and RMSE of the network and of the artifact against labelled data:
-    per output column, and over all of them."""
+    labels: tuple[Any, Any], network: Network, native: NativeFunction, semantics: OutputSemantics
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The network and the artifact against labelled data, per output column and over all of
+    them: max relative error and RMSE of values or — for decisions — how many labels each gets
+    wrong, and the first such inputs."""
     inputs, truth = labels
     points = [np.asarray(a) for a in (inputs if isinstance(inputs, (list, tuple)) else [inputs])]
     truth = np.asarray(truth, dtype=np.float64)
+    rows = abi_rows(points)
+    target_rows = truth.reshape(len(truth), -1)
     values = {
-        "network": network(points).reshape(truth.shape),
-        "artifact": native.run(abi_rows(points)).reshape(truth.shape),
+        "network": _expected(network(points), semantics).reshape(len(truth), -1),
+        "artifact": native.run(rows).reshape(len(truth), -1),
     }
 
+    def decisions(columns: slice | int) -> dict[str, Any]:
+        found: dict[str, Any] = {"points": len(truth)}
+        for who, computed in values.items():
+            wrong_rows = computed[:, columns] != target_rows[:, columns]
+            wrong = np.flatnonzero(wrong_rows.reshape(len(truth), -1).any(axis=1))
+            found[f"{who}_wrong"] = len(wrong)
+            found[f"{who}_wrong_inputs"] = [_point(rows[i]) for i in wrong[:LISTED_LABELS]]
+        return found
+
     def errors(columns: slice | int) -> dict[str, float]:
-        target = truth.reshape(len(truth), -1)[:, columns]
+        target = target_rows[:, columns]
         scale = float(np.abs(target).max()) or 1.0
         found = {}
         for who, computed in values.items():
-            error = computed.reshape(len(truth), -1)[:, columns] - target
+            error = computed[:, columns] - target
             found[f"{who}_max_rel_error"] = float(np.abs(error).max()) / scale
             found[f"{who}_rmse"] = float(np.sqrt(np.mean(error**2)))
         return found
 
-    count = truth.reshape(len(truth), -1).shape[1]
-    return [errors(j) for j in range(count)], errors(slice(None))
+    measure = decisions if semantics.kind != "raw" else errors
+    return [measure(j) for j in range(target_rows.shape[1])], measure(slice(None))
+
+
+def _point(row: np.ndarray) -> list[float | int]:
+    return [int(v) if float(v).is_integer() else float(v) for v in row]
 
 
 def _sweeps(

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 __all__ = [
     "EXIT_CODES",
@@ -42,7 +43,12 @@ class InputError(NNCError):
 
 
 class UnsupportedOpError(InputError):
-    """Raised by the front end for an operation nnc cannot compile, naming op, node and source line."""
+    """Raised by the front end for operations nnc cannot compile, naming op, node and source line;
+    `problems` lists every one the model uses."""
+
+    def __init__(self, message: str, hint: str = "", problems: Sequence[Any] = ()) -> None:
+        super().__init__(message, hint)
+        self.problems = list(problems)
 
 
 class GraphInvariantError(NNCError):

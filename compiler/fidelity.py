@@ -32,10 +32,12 @@ __all__ = [
 @dataclass(frozen=True)
 class RelativeErrors:
     """An approximation's error against the network: RMSE relative to the network output's RMS,
-    and max error relative to its largest magnitude."""
+    max error relative to its largest magnitude, and RMSE relative to the output's spread (its
+    standard deviation: how much of what the network does the formula leaves unexplained)."""
 
     rel_rmse: float
     max_rel: float
+    rel_spread: float = math.inf
 
 
 def relative_errors(values: np.ndarray, network: np.ndarray) -> RelativeErrors:
@@ -45,26 +47,36 @@ def relative_errors(values: np.ndarray, network: np.ndarray) -> RelativeErrors:
     if values.shape != network.shape or not np.all(np.isfinite(values)):
         return RelativeErrors(math.inf, math.inf)
     error = values - network
+    rmse = float(np.sqrt(np.mean(error**2)))
     rms = float(np.sqrt(np.mean(network**2))) or 1.0
     scale = float(np.abs(network).max()) or 1.0
-    return RelativeErrors(
-        float(np.sqrt(np.mean(error**2))) / rms, float(np.abs(error).max()) / scale
-    )
+    spread = float(np.std(network)) or rms
+    return RelativeErrors(rmse / rms, float(np.abs(error).max()) / scale, rmse / spread)
 
 
 PRUNING_SAFETY = 0.5
+# A law explains the network down to the network's own error with constants that are simple
+# numbers (a description of at most LAW_BITS bits in all: 1/(4π) takes 5.5, a fitted float 16);
+# a fit needs fitted or contrived constants to get close. Calibrated on the calibration half
+# of benchmarks/recovery.py (see benchmarks/README.md).
+LAW_SPREAD = 3e-2
+LAW_BITS = 12.0
 
 
 @dataclass(frozen=True)
 class Gate:
     """When an approximation may stand in for the network, for every pass and for verification:
     a formula within `rmse` and `max` (relative errors), a program whose decisions agree on at
-    least `agreement` of the points, a pruned network within `pruning` (max relative error)."""
+    least `agreement` of the points, a pruned network within `pruning` (max relative error).
+    In auto mode a formula must also be a law (`accepts_law`) unless `approximate` allows fits."""
 
     rmse: float = 1e-2
     max: float = 5e-2
     agreement: float = 0.999
     pruning: float = 1e-3
+    approximate: bool = False
+    law_spread: float = LAW_SPREAD
+    law_bits: float = LAW_BITS
 
     @classmethod
     def from_options(cls, options: Options) -> Gate:
@@ -74,10 +86,20 @@ class Gate:
             options.gate_max,
             options.min_agreement,
             min(options.prune_budget, limit),
+            options.approximate_formulas or options.mode == "symbolic",
         )
 
     def accepts_formula(self, errors: RelativeErrors) -> bool:
         return errors.rel_rmse <= self.rmse and errors.max_rel <= self.max
+
+    def accepts_law(self, errors: RelativeErrors, constant_bits: float) -> bool:
+        """A law, not a fit: it passes the gate, leaves at most `law_spread` of the network's
+        spread unexplained, and its constants take at most `law_bits` bits to describe."""
+        return (
+            self.accepts_formula(errors)
+            and errors.rel_spread <= self.law_spread
+            and constant_bits <= self.law_bits
+        )
 
     def accepts_pruning(self, max_rel: float) -> bool:
         """Pruning is measured on samples: it may use half the budget, the rest is margin for
@@ -89,7 +111,13 @@ class Gate:
         return math.ceil(self.agreement * points)
 
     def describe(self) -> str:
-        return f"rel RMSE ≤ {self.rmse:g}, max rel error ≤ {self.max:g}"
+        text = f"rel RMSE ≤ {self.rmse:g}, max rel error ≤ {self.max:g}"
+        if self.approximate:
+            return text + " (approximate formulas allowed)"
+        return (
+            f"{text}, and a law: error ≤ {self.law_spread:g} of the output's spread, constants "
+            f"of at most {self.law_bits:g} bits"
+        )
 
 
 @dataclass(frozen=True)

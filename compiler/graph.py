@@ -84,6 +84,7 @@ class Graph:
 
     def __init__(self) -> None:
         self._g = nx.DiGraph()
+        self._sorted: list[str] | None = None  # topological order, until the structure changes
         self._order: dict[str, int] = {}  # insertion index: breaks topological ties
         self._next = 0
         self.inputs: list[str] = []
@@ -135,6 +136,7 @@ class Graph:
     def replace(self, name: str, node: Node) -> None:
         """Put `node` (same name) in place of the node called `name`, rewiring its input edges."""
         assert node.name == name
+        self._sorted = None
         for old in list(self._g.predecessors(name)):
             self._g.remove_edge(old, name)
         self._g.nodes[name]["node"] = node
@@ -154,12 +156,14 @@ class Graph:
         if any(True for _ in self._g.successors(name)) or name in self.outputs:
             raise GraphInvariantError(f"cannot remove %{name}: it is still used")
         self._g.remove_node(name)
+        self._sorted = None
         del self._order[name]
         if name in self.inputs:
             self.inputs.remove(name)
 
     def _insert(self, node: Node) -> None:
         self._g.add_node(node.name, node=node)
+        self._sorted = None
         self._order[node.name] = self._next
         self._next += 1
         for source in node.inputs:
@@ -188,7 +192,10 @@ class Graph:
 
     def nodes(self) -> Iterator[Node]:
         """Nodes in deterministic topological order (insertion order breaks ties)."""
-        for name in nx.lexicographical_topological_sort(self._g, key=self._order.__getitem__):
+        if self._sorted is None:
+            order = nx.lexicographical_topological_sort(self._g, key=self._order.__getitem__)
+            self._sorted = list(order)
+        for name in self._sorted:
             yield self[name]
 
     def users(self, name: str) -> list[str]:
@@ -210,6 +217,7 @@ class Graph:
     def copy(self) -> Graph:
         other = Graph()
         other._g = self._g.copy()
+        other._sorted = self._sorted
         other._order = dict(self._order)
         other._next = self._next
         other.inputs = list(self.inputs)

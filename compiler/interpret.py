@@ -10,7 +10,7 @@ from .errors import InputError
 from .graph import Graph, Node
 from .ops import DTYPES, OP_TABLE, Op
 
-__all__ = ["evaluate_node", "interpret"]
+__all__ = ["evaluate_node", "interpret", "node_values"]
 
 
 def evaluate_node(node: Node, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -22,6 +22,12 @@ def evaluate_node(node: Node, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
 
 def interpret(graph: Graph, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
     """Evaluate the graph on one value per graph input (shapes as traced, batch dimension 1)."""
+    env = node_values(graph, inputs)
+    return [env[name] for name in graph.outputs]
+
+
+def node_values(graph: Graph, inputs: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The value of every node of the graph on these inputs (analyses that watch values flow)."""
     if len(inputs) != len(graph.inputs):
         raise InputError(f"the graph takes {len(graph.inputs)} inputs, got {len(inputs)}")
     env: dict[str, torch.Tensor] = {}
@@ -38,4 +44,4 @@ def interpret(graph: Graph, inputs: Sequence[torch.Tensor]) -> list[torch.Tensor
             env[node.name] = node.value
         elif node.op is not Op.INPUT:
             env[node.name] = evaluate_node(node, [env[i] for i in node.inputs])
-    return [env[name] for name in graph.outputs]
+    return env

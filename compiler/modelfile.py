@@ -7,7 +7,9 @@ code); weights-only loading otherwise.
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 import pickle
 import re
 import zipfile
@@ -16,14 +18,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .errors import InputError
 from .limits import check_input_elements
 from .options import Options
+from .provenance import is_library_file, portable_stack_trace, user_files
 from .pt2_archive import check_custom_operators, check_members, data_only_copy
 from .spec_grammar import file_problem, parse_inputs
-from .torch_model import EXPORT_LOCK, example_inputs
+from .torch_model import EXPORT_LOCK, chunk_for, example_inputs, run_model
 from .torchscript_archive import check_tensors
 
 __all__ = ["EXTRA_FILE", "LoadedModel", "load_model", "save_model"]
@@ -39,6 +43,11 @@ class LoadedModel:
     inputs: list[str] = field(default_factory=list)
     output: str | None = None
     static_batch: int | None = None  # an ExportedProgram traced with a fixed batch size
+    sample_bytes: int = 0  # one sample's values in the network (set once traced): sizes chunks
+
+    def run(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        """The network on these points (float64, n × output), in chunks that bound its memory."""
+        return run_model(self.module, inputs, self.static_batch or chunk_for(self.sample_bytes))
 
 
 def _from_program(
@@ -209,12 +218,30 @@ def _load_pickle(path: Path, trust: bool) -> LoadedModel:
     return LoadedModel(loaded)
 
 
+def _code_folder(model: torch.nn.Module, program: torch.export.ExportedProgram) -> Path:
+    """The folder of the model's own code: where its class is defined, or, for a torch class
+    (nn.Sequential), the deepest folder holding every user file in the traces."""
+    try:
+        defined = inspect.getsourcefile(type(model))
+    except (TypeError, OSError):  # a class defined outside any importable module
+        defined = None
+    if defined and not is_library_file(defined):
+        return Path(defined).resolve().parent
+    folders = {
+        str(Path(f).resolve().parent)
+        for node in program.graph.nodes
+        for f in user_files(node.meta.get("stack_trace") or "")
+    }
+    return Path(os.path.commonpath(sorted(folders))) if folders else Path.cwd()
+
+
 def save_model(
     model: torch.nn.Module, path: str | Path, inputs: Sequence[str], output: str | None = None
 ) -> None:
     """Export `model` with a dynamic batch dimension and save it as a .pt2 that carries its input
-    specs and output semantics (so `nnc model.pt2 -o algo.so` needs no flags) and no source
-    paths of the machine that saved it."""
+    specs and output semantics (so `nnc model.pt2 -o algo.so` needs no flags). Source locations
+    keep the user's lines with file names relative to the model's code, never the machine's
+    paths, so errors about the loaded model still say where."""
     specs = parse_inputs(list(inputs))
     check_input_elements(specs, Options())
     examples = tuple(torch.cat([t, t]) for t in example_inputs(specs))  # batch 2: stays dynamic
@@ -222,6 +249,8 @@ def save_model(
     defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
     with EXPORT_LOCK:
         program = torch.export.export(model, examples, dynamic_shapes=dynamic, strict=False)
+        root = _code_folder(model, program)
         for node in program.graph.nodes:
-            node.meta.pop("stack_trace", None)
+            if node.meta.get("stack_trace"):
+                node.meta["stack_trace"] = portable_stack_trace(node.meta["stack_trace"], root)
         torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})

@@ -122,9 +122,13 @@ class Options:
     basis_too: bool = (
         True  # add the (fast, deterministic) basis engine's candidates to every search
     )
-    operators: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt")
+    # the engines' operators; also known: asin, acos, atan, sinh, cosh, tanh, abs, pow. Every
+    # engine drops those the data cannot take (log and sqrt when no input is positive, ...)
+    operators: tuple[str, ...] = (
+        *("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt", "square"),
+    )
     max_complexity: int = 25  # largest expression the engines may propose
-    sr_seconds: float = 30.0  # time budget of symbolic regression, per output
+    sr_seconds: float = 30.0  # time limit of each engine search: a safety net, see sr_evaluations
     sr_threads: int = 1  # engine threads; 1 keeps the search deterministic under a seed
     sr_max_inputs: int = (
         10  # whole-network regression when the inputs have at most this many elements
@@ -134,6 +138,12 @@ class Options:
     # to the RMS of the network's output, and max error relative to its largest magnitude.
     gate_rmse: float = 1e-2
     gate_max: float = 5e-2
+    # auto mode keeps a formula only when it is a law, not merely a fit that passes the gate;
+    # True accepts the simplest fit that passes (mode symbolic always does; the report says so)
+    approximate_formulas: bool = False
+    # symbolic regression budget, in evaluations of candidate formulas per engine search (the
+    # time limit sr_seconds is only a safety net, so a seed gives the same formula anywhere)
+    sr_evaluations: int = 100_000
     # approximate pruning (auto, symbolic): max |error| / largest |output| on validation points
     prune_budget: float = 1e-3
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
@@ -168,6 +178,7 @@ _RANGES: dict[str, tuple[str, _Check]] = {
     "min_agreement": ("in (0, 1]", lambda v: 0 < v <= 1),
     "synth_seconds": ("a positive number of seconds", lambda v: v > 0),
     "sr_seconds": ("a positive number of seconds", lambda v: v > 0),
+    "sr_evaluations": ("at least 1", lambda v: v >= 1),
     "max_complexity": ("at least 1", lambda v: v >= 1),
     "sr_threads": ("at least 1", lambda v: v >= 1),
     "sr_max_inputs": ("at least 0", lambda v: v >= 0),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import reprlib
 import time
 from collections import Counter
@@ -82,6 +83,9 @@ class Setting:
     native: CompileNative
     # the original network on any points of the domain: per-input arrays → outputs (n, ...)
     network: Callable[[list[np.ndarray]], np.ndarray] | None = None
+    # its gradient there: per-input arrays → (n, output elements, input elements), or None when
+    # the model is not differentiable (integer inputs)
+    gradient: Callable[[list[np.ndarray]], np.ndarray] | None = None
     reference: Reference | None = None  # the domain points checked and the network's outputs
     discrete: DiscreteProblem | None = None  # an enumerated integer domain with a discrete output
     # runs independent work units (searches, chunks of checks) in order, here or on workers
@@ -118,6 +122,10 @@ class PassContext:
     @property
     def network(self) -> Callable[[list[np.ndarray]], np.ndarray] | None:
         return self.setting.network
+
+    @property
+    def gradient(self) -> Callable[[list[np.ndarray]], np.ndarray] | None:
+        return self.setting.gradient
 
     @property
     def discrete(self) -> DiscreteProblem | None:
@@ -328,19 +336,28 @@ def _measure(graph: Graph, setting: Setting) -> Fidelity:
 
 
 def flops(graph: Graph) -> int:
-    """Arithmetic per sample, estimated from shapes: 2·m·k·n per matmul, one per element of an
-    elementwise op or reduction input, the operation count of a closed form."""
+    """Arithmetic per sample, estimated from shapes: 2·m·k·n per matmul, 2·(filter size) per
+    convolution output, one per window element of a pooled output, one per element of an
+    elementwise op or reduction input, the operation count of a closed form, a scan's cell once
+    per position."""
     total = 0
     for node in graph.nodes():
-        category = node.op.value
         if node.op is Op.MATMUL:
             total += 2 * graph[node.inputs[0]].shape[-1] * node.numel
+        elif node.op is Op.CONV:  # each input (transposed) or output element meets a filter
+            per_element = math.prod(graph[node.inputs[1]].shape[1:])
+            side = graph[node.inputs[0]] if node.attrs["transposed"] else node
+            total += 2 * per_element * side.numel
+        elif node.op is Op.POOL:
+            total += math.prod(node.attrs["kernel"]) * node.numel
         elif node.op is Op.EXPR:
             rows = node.numel if node.attrs.get("rowwise") else 1
             total += rows * max(1, int(sympy.count_ops(node.attrs["expr"])))
+        elif node.op is Op.SCAN:
+            total += graph[node.inputs[0]].shape[1] * flops(node.attrs["cell"].graph)
         elif node.op in (Op.SUM, Op.AMAX, Op.AMIN, Op.ARGMAX):
             total += graph[node.inputs[0]].numel
-        elif category not in ("input", "const") and OP_TABLE[node.op].category == "elementwise":
+        elif OP_TABLE[node.op].category == "elementwise":
             total += node.numel
     return total
 

@@ -11,14 +11,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from .domain import Domain, abi_rows
+from .errors import InputError
 from .fidelity import decide
 from .modelfile import LoadedModel
 from .ops import is_integer_dtype
 from .options import Options
 from .spec import InputSpec, Range
-from .torch_model import run_model
 
-__all__ = ["DiscreteProblem", "Reference", "discrete_problem", "reference_run"]
+__all__ = [
+    "VERIFY_BYTES",
+    "DiscreteProblem",
+    "Reference",
+    "affordable_samples",
+    "discrete_problem",
+    "reference_run",
+]
 
 MAX_CONSTANTS = 10
 
@@ -49,12 +56,48 @@ class Reference:
         return abi_rows(self.points)
 
 
+VERIFY_BYTES = 512 << 20  # sampled verification points, as the ABI's doubles, stay within this
+
+
+def affordable_samples(specs: Sequence[InputSpec], options: Options) -> int:
+    """options.samples, fewer when that many samples would take more than VERIFY_BYTES (a
+    3×224×224 image is 1.2 MB as doubles: 445 of them fit)."""
+    per_sample = 8 * max(1, sum(spec.numel for spec in specs))
+    return max(1, min(options.samples, VERIFY_BYTES // per_sample))
+
+
 def reference_run(loaded: LoadedModel, specs: Sequence[InputSpec], options: Options) -> Reference:
     domain = Domain(specs)
-    points, complete = domain.points(options.enumerate_limit, options.samples, options.seed)
+    samples = affordable_samples(specs, options)
+    points, complete = domain.points(options.enumerate_limit, samples, options.seed)
     start = time.perf_counter()
-    network = run_model(loaded.module, points, loaded.static_batch)
-    return Reference(points, complete, domain.size(), network, time.perf_counter() - start)
+    network = loaded.run(points)
+    seconds = time.perf_counter() - start
+    _check_batch_independent(loaded, points, network)
+    return Reference(points, complete, domain.size(), network, seconds)
+
+
+BATCH_RTOL = 1e-4  # a sample's output alone and inside a batch differ by float rounding at most
+
+
+def _check_batch_independent(
+    loaded: LoadedModel, points: list[np.ndarray], network: np.ndarray
+) -> None:
+    """nnc compiles one sample's computation: a network whose output for a sample depends on the
+    other samples of its batch (a sum over the batch, batch-norm in training mode) cannot be
+    compiled, and would otherwise fail verification as if nnc were wrong."""
+    if len(network) < 2:
+        return
+    alone = loaded.run([p[:1] for p in points])
+    scale = np.abs(network[:1]).max() if network[:1].size else 0.0
+    if not np.allclose(alone, network[:1], rtol=BATCH_RTOL, atol=BATCH_RTOL * (1 + scale)):
+        raise InputError(
+            "the network's output for a sample depends on the other samples of its batch "
+            f"(first sample alone: {alone.reshape(-1)[:3].tolist()}, in a batch of "
+            f"{len(network)}: {network[:1].reshape(-1)[:3].tolist()})",
+            hint="nnc compiles the computation of one sample: reduce over the sample's own "
+            "dimensions only, and use eval-mode statistics",
+        )
 
 
 def discrete_problem(

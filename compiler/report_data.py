@@ -16,7 +16,16 @@ from .graph import Graph
 from .pipeline import PassRecord
 from .version import __version__
 
-__all__ = ["KINDS", "Curves", "OutputResult", "ReportData", "Speed", "Sweep", "truth_text"]
+__all__ = [
+    "KINDS",
+    "Curves",
+    "OutputResult",
+    "ReportData",
+    "Speed",
+    "Sweep",
+    "automaton_lines",
+    "truth_text",
+]
 
 # what an output became → how the report says it
 KINDS = {
@@ -26,13 +35,37 @@ KINDS = {
 }
 
 
-def truth_text(truth: dict[str, float]) -> str:
-    """The network's and the artifact's error against labelled data, in words."""
+def truth_text(truth: dict[str, Any]) -> str:
+    """The network's and the artifact's error against labelled data (values) or how many labels
+    each decides wrong (decisions), in words."""
+    if "network_wrong" in truth:
+        return (
+            f"of {truth['points']:,} labels the network decides {truth['network_wrong']:,} "
+            f"wrong, the artifact {truth['artifact_wrong']:,}"
+        )
     return (
         f"network max rel error {truth['network_max_rel_error']:.3g} (RMSE "
         f"{truth['network_rmse']:.3g}), artifact {truth['artifact_max_rel_error']:.3g} (RMSE "
         f"{truth['artifact_rmse']:.3g})"
     )
+
+
+def automaton_lines(automaton: dict[str, Any]) -> tuple[str, list[str]]:
+    """An extracted automaton (the automata pass's evidence) in words: its verdict, then one line
+    per check against the network with the strings it disagreed on."""
+    verdict = "compiled" if automaton["accepted"] else f"not used: {automaton['reason']}"
+    headline = f"{automaton['states']} states over {automaton['alphabet']} ({verdict})."
+    if automaton["regex"]:
+        headline += f" Strings it accepts: {automaton['regex']}"
+    lines = []
+    for check in automaton["checks"]:
+        how = "every string" if check["complete"] else f"{check['strings']} sampled strings"
+        lines.append(
+            f"{how} of length {check['lengths'][0]}..{check['lengths'][1]}: agrees with the "
+            f"network on {check['agreement']}/{check['strings']}"
+            + "".join(f"; {s}: network {n}, automaton {a}" for s, n, a in check["disagreements"])
+        )
+    return headline, lines
 
 
 @dataclass(frozen=True)
@@ -50,7 +83,7 @@ class OutputResult:
     max_rel: float | None = None  # relative to this output's largest magnitude on the points
     rel_rmse: float | None = None  # relative to this output's RMS on the points
     agreement: int | None = None  # decisions equal to the network's
-    truth: dict[str, float] | None = None  # network's and artifact's error against labels
+    truth: dict[str, Any] | None = None  # network's and artifact's error against labels
 
     def errors_text(self) -> str:
         """Its error against the network, in words."""
@@ -130,7 +163,7 @@ class ReportData:
     seconds: dict[str, float] = field(default_factory=dict)  # stage → wall time
     graph: dict[str, int] = field(default_factory=dict)  # final ops and parameters
     closed_form: str | None = None  # the formula (or table) the output became, if any
-    truth: dict[str, float] | None = None  # errors against labelled data, when given
+    truth: dict[str, Any] | None = None  # errors against labelled data, when given
     inputs: list[str] = field(default_factory=list)  # the input specs, as written
     outputs: list[OutputResult] = field(default_factory=list)
     size: dict[str, dict[str, int]] = field(default_factory=dict)  # network/artifact → figures
@@ -154,6 +187,25 @@ class ReportData:
             "(enumerate_limit per worker)"
         )
 
+    @property
+    def result(self) -> str:
+        """What the artifact computes: the network, an exact form of it, or a law or an
+        approximation standing in for it, with its measured error."""
+        if self.closed_form is None:
+            return "the network itself (no closed form replaced it)"
+        if not any(r.approximate for r in self.passes):
+            return "an exact form of the network (equal to it up to float rounding)"
+        kinds = {
+            value.get("kind")
+            for r in self.passes
+            for key, value in r.data.items()
+            if key.endswith(" result") and isinstance(value, dict)
+        }
+        label = "a law" if kinds == {"law"} else "an approximation"
+        error = self.fidelity.max_rel
+        measured = f": max rel error {error:.1e} against it" if error is not None else ""
+        return f"{label} of what the network computes{measured}"
+
     def domain_text(self) -> str:
         """Which points verification checked."""
         f = self.fidelity
@@ -172,12 +224,15 @@ class ReportData:
         return " and ".join(wanted)
 
     def truth_lines(self) -> list[str]:
-        """Against labelled data: over all outputs, then per output when there are several."""
+        """Against labelled data: over all outputs, then per output when there are several, then
+        the first wrongly decided inputs."""
         if not self.truth:
             return []
         lines = [f"against the labelled data: {truth_text(self.truth)}"]
         if len(self.outputs) > 1:
             lines += [f"  {o.name}: {truth_text(o.truth)}" for o in self.outputs if o.truth]
+        for who in ("network", "artifact"):
+            lines += [f"  {who} wrong on {p}" for p in self.truth.get(f"{who}_wrong_inputs", ())]
         return lines
 
     def to_json(self) -> dict[str, Any]:
@@ -188,6 +243,7 @@ class ReportData:
             "output": self.output,
             "inputs": self.inputs,
             "closed_form": self.closed_form,
+            "result": self.result,
             "outputs": [o.to_json() for o in self.outputs],
             "verification": _clean(self.fidelity.to_json()),
             "truth": _clean(self.truth),

@@ -13,6 +13,7 @@ from typing import Any
 import sympy
 from sympy.printing.mathml import MathMLPresentationPrinter
 
+from .automaton import render_dot
 from .figures import (
     EVIDENCE_FIGURES,
     confusion_figure,
@@ -22,7 +23,7 @@ from .figures import (
     sweep_figure,
 )
 from .graph_picture import graph_svg
-from .report_data import KINDS, OutputResult, ReportData
+from .report_data import KINDS, OutputResult, ReportData, automaton_lines
 from .summary import change_text, pass_error_text, seconds_text
 
 __all__ = ["mathml", "render_html", "write_html"]
@@ -243,7 +244,9 @@ def _searches(report: ReportData) -> str:
     gate = report.gate
     rule = (
         f"The gate: rel RMSE ≤ {gate['rmse']:g} and max rel error ≤ {gate['max']:g} on the "
-        "validation samples; the simplest passing candidate within 3× of the best is chosen."
+        "validation samples; among the candidates that pass, auto mode keeps the best trade-off "
+        "of size and error only when it is a law (simple constants, the network's own error); "
+        "with approximations allowed, the simplest that fits nearly as well as the best."
         if gate
         else ""
     )
@@ -263,13 +266,31 @@ def _evidence(report: ReportData) -> str:
                     f"<h3>{_e(title)} ({_e(record.name)})</h3><p>{_e(caption(data))}</p>"
                     + _image(figure_bytes(draw(data)), title)
                 )
+        automaton = record.data.get("automaton")
+        if automaton:
+            parts.append(_automaton(automaton, record.name))
     if not parts:
-        analysed = ", ".join(sorted({k for k in EVIDENCE_FIGURES}))
+        analysed = ", ".join(sorted({*EVIDENCE_FIGURES, "automaton"}))
         parts.append(
             f"<p>No mechanism evidence was recorded for this model (analyses that report here: "
             f"{_e(analysed)}).</p>"
         )
     return '<section id="evidence"><h2>Mechanism evidence</h2>' + "".join(parts) + "</section>"
+
+
+def _automaton(automaton: dict[str, Any], found_by: str) -> str:
+    """An extracted automaton: verdict, checks, transitions, a drawing (Graphviz), its DOT."""
+    headline, checks = automaton_lines(automaton)
+    drawing = render_dot(automaton["dot"])
+    return (
+        f"<h3>Finite automaton ({_e(found_by)})</h3><p>{_e(headline)}</p>"
+        + "<ul>"
+        + "".join(f"<li>{_e(check)}</li>" for check in checks)
+        + "</ul>"
+        + f"<pre>{_e(automaton['table'])}</pre>"
+        + (_image(drawing, "the automaton") if drawing else "")
+        + f"<details><summary>Graphviz DOT</summary><pre>{_e(automaton['dot'])}</pre></details>"
+    )
 
 
 def _graphs(report: ReportData) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .errors import MissingDependencyError
-from .report_data import KINDS, ReportData
+from .report_data import KINDS, ReportData, automaton_lines
 
 __all__ = ["write_markdown"]
 
@@ -59,6 +59,7 @@ def write_markdown(report: ReportData, path: Path) -> Path:
             f"| {seconds_text(r.seconds)} | {notes} |"
         )
     lines += _pictures(report, path)
+    lines += _automata(report, path)
     if report.fidelity.disagreements:
         lines += ["", "## Disagreements (input: network → artifact)", ""]
         lines += [f"- {p}: {n} → {a}" for p, n, a in report.fidelity.disagreements]
@@ -88,4 +89,25 @@ def _pictures(report: ReportData, path: Path) -> list[str]:
                 picture = path.with_name(f"{path.stem}-{key.split()[-1]}.png")
                 picture.write_bytes(figure_bytes(draw(data), "png"))
                 lines += ["", f"## {title}", "", caption(data), "", f"![{key}]({picture.name})"]
+    return lines
+
+
+def _automata(report: ReportData, path: Path) -> list[str]:
+    """Each extracted automaton: verdict, checks, transitions, a drawing (Graphviz), its DOT."""
+    from .automaton import render_png
+
+    lines = []
+    for record in report.passes:
+        automaton = record.data.get("automaton")
+        if not automaton:
+            continue
+        headline, checks = automaton_lines(automaton)
+        lines += ["", "## Finite automaton", "", headline, ""]
+        lines += [f"- {check}" for check in checks]
+        lines += ["", "```", automaton["table"], "```", ""]
+        picture = render_png(automaton["dot"], path.with_name(f"{path.stem}-automaton.png"))
+        if picture:
+            lines += [f"![automaton]({picture.name})", ""]
+        lines += ["<details><summary>Graphviz DOT</summary>", "", "```dot", automaton["dot"]]
+        lines += ["```", "", "</details>"]
     return lines

@@ -9,14 +9,16 @@ or meets an op with no exact scalar form (e.g. an index that depends on an input
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import sympy
 
+from .bounds import Interval, node_bounds
 from .graph import Graph, Node
-from .ops import Op
+from .ops import Op, is_integer_dtype
+from .spec import InputSpec
 
 __all__ = ["MAX_OPS", "SYMBOLIC", "symbolic_outputs"]
 
@@ -70,7 +72,7 @@ SYMBOLIC: dict[Op, Callable[..., np.ndarray]] = {
     Op.SIGMOID: _elementwise(lambda v: 1 / (1 + sympy.exp(-v))),
     Op.RELU: _elementwise(lambda v: sympy.Max(v, 0)),
     Op.ERF: _elementwise(sympy.erf),
-    Op.CAST: lambda n, x: x,
+    Op.CAST: _no_scalar_form,  # symbolic_outputs converts with _cast: it needs the source type
     Op.ADD: lambda n, x, y: x + y,
     Op.SUB: lambda n, x, y: x - y,
     Op.MUL: lambda n, x, y: x * y,
@@ -87,8 +89,40 @@ SYMBOLIC: dict[Op, Callable[..., np.ndarray]] = {
     Op.EXPAND: lambda n, x: np.broadcast_to(x, n.shape),
     Op.SLICE: _slice,
     Op.CAT: lambda n, *xs: np.concatenate(xs, axis=n.attrs["dim"]),
+    Op.DIV_ROUNDED: lambda n, x, y: _rounded_quotient(n, x, y),
+    Op.MOD: lambda n, x, y: _remainder(n, x, y),
+    Op.BITWISE: lambda n, x, y: _shift(n, x, y),
+    Op.CONV: _no_scalar_form,  # linear, but its closed form is never small
+    Op.POOL: _no_scalar_form,
     Op.EXPR: lambda n, *xs: _substitute(n, xs),
 }
+
+
+def _rounded_quotient(node: Node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """floor(x / y); trunc rounding has no sympy form nnc emits."""
+    if node.attrs["rounding"] != "floor":
+        raise _TooLarge("trunc division")
+    return _elementwise(lambda a, b: sympy.floor(a / b))(node, x, y)
+
+
+def _remainder(node: Node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Mod(x, y), Python's remainder (sympy's Mod has the divisor's sign, as "floor")."""
+    if node.attrs["rounding"] != "floor":
+        raise _TooLarge("fmod")
+    return _elementwise(sympy.Mod)(node, x, y)
+
+
+def _shift(node: Node, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Shifts by constants are products and floor quotients by powers of two; other bit
+    operations have no scalar form here."""
+    fn = node.attrs["fn"]
+    if fn not in ("left_shift", "right_shift") or not all(
+        isinstance(v, sympy.Integer) and 0 <= v <= 62 for v in np.asarray(y).flat
+    ):
+        raise _TooLarge(fn)
+    if fn == "left_shift":
+        return _elementwise(lambda a, s: a * 2**s)(node, x, y)
+    return _elementwise(lambda a, s: sympy.floor(a / 2**s))(node, x, y)
 
 
 def _substitute(node: Node, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
@@ -102,7 +136,11 @@ def _substitute(node: Node, inputs: tuple[np.ndarray, ...]) -> np.ndarray:
 
 
 def _constant(node: Node) -> np.ndarray:
+    """Weights as sympy numbers: integers exact, others as 8-digit floats; a constant holding
+    inf or NaN (an attention mask's -inf) has no scalar form nnc emits."""
     values = node.value.detach().double().numpy()
+    if not np.isfinite(values).all():
+        raise _TooLarge(f"{node.name} holds inf or NaN")
     return np.vectorize(
         lambda v: sympy.Float(float(v), 8) if v != int(v) else sympy.Integer(int(v)),
         otypes=[object],
@@ -121,10 +159,56 @@ def _terms_bound(graph: Graph, node: Node) -> int:
     return 0
 
 
-def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Expr] | None:
+# narrow integer dtypes → (bits, signed): torch's values wrap around at these widths
+_NARROW = {"int32": (32, True), "int16": (16, True), "int8": (8, True), "uint8": (8, False)}
+
+
+def _cast(node: Node, source_dtype: str, x: np.ndarray) -> np.ndarray:
+    """Conversions between integers and to floats keep the value (narrow targets are wrapped
+    by the caller); float → integer truncation and → bool have no scalar form here."""
+    if node.dtype.startswith(("float", "bfloat")) or (
+        node.dtype != "bool" and is_integer_dtype(source_dtype) and source_dtype != "bool"
+    ):
+        return x
+    raise _TooLarge(f"cast {source_dtype} to {node.dtype}")
+
+
+def _wrapped(dtype: str, x: np.ndarray) -> np.ndarray:
+    """Values of a narrow integer type as torch computes them, wrapping around:
+    Mod(v + 2^(b-1), 2^b) - 2^(b-1), or Mod(v, 2^b) unsigned."""
+    bits, signed = _NARROW[dtype]
+    half = 2 ** (bits - 1) if signed else 0
+    return _elementwise(lambda v: sympy.Mod(v + half, 2**bits) - half)(None, x)
+
+
+class _NarrowRanges:
+    """Whether a narrow integer node provably stays in its type's range over the domain (then its
+    values need no wrapping); bounds are computed once, on first need."""
+
+    def __init__(self, graph: Graph, specs: Sequence[InputSpec] | None) -> None:
+        self.graph, self.specs = graph, specs
+        self.bounds: dict[str, Interval] | None = None
+
+    def fits(self, node: Node) -> bool:
+        if self.specs is None:
+            return False
+        if self.bounds is None:
+            self.bounds = node_bounds(self.graph, self.specs)
+        bits, signed = _NARROW[node.dtype]
+        low, high = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
+        lo, hi = self.bounds[node.name]
+        return bool((lo >= low).all() and (hi <= high).all())
+
+
+def symbolic_outputs(
+    graph: Graph, names: dict[str, list[str]], specs: Sequence[InputSpec] | None = None
+) -> list[sympy.Expr] | None:
     """The graph's per-sample outputs as sympy expressions over the named input elements
-    (input node → element names), or None when they are too large or have no scalar form."""
+    (input node → element names), or None when they are too large or have no scalar form.
+    Narrow integer values (int32, ...) wrap around as torch's do, unless the domain the specs
+    declare keeps them in range."""
     env: dict[str, np.ndarray] = {}
+    ranges = _NarrowRanges(graph, specs)
     try:
         for node in graph.nodes():
             if node.op is Op.INPUT:
@@ -137,8 +221,14 @@ def symbolic_outputs(graph: Graph, names: dict[str, list[str]]) -> list[sympy.Ex
             else:
                 if _terms_bound(graph, node) > MAX_OPS:
                     raise _TooLarge(node.name)  # known too large before building anything
-                rule = SYMBOLIC.get(node.op, _no_scalar_form)
-                value = np.asarray(rule(node, *[env[i] for i in node.inputs]), dtype=object)
+                args = [env[i] for i in node.inputs]
+                if node.op is Op.CAST:
+                    value = _cast(node, graph[node.inputs[0]].dtype, args[0])
+                else:
+                    value = SYMBOLIC.get(node.op, _no_scalar_form)(node, *args)
+                value = np.asarray(value, dtype=object)
+                if node.dtype in _NARROW and not ranges.fits(node):
+                    value = _wrapped(node.dtype, value)
                 if sum(sympy.count_ops(v) for v in value.flat) > MAX_OPS:
                     raise _TooLarge(node.name)
                 env[node.name] = value

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
-from . import distill, explain, fold, lower, prune, sr, synth, units  # noqa: F401 - registers passes
+from . import (  # noqa: F401 - registers passes
+    automata,
+    distill,
+    explain,
+    fold,
+    lower,
+    prune,
+    reroll,
+    sr,
+    synth,
+    units,
+)
 
 __all__ = ["PIPELINES", "default_pipeline"]
 
-EXACT = ("fold", "prune", "lower")
+EXACT = ("fold", "reroll", "prune", "lower")
 # auto and symbolic search the same way; symbolic then fails unless every output is a closed form.
 # NOTE: explain runs before prune, so its evidence (e.g. the ablation) is about the network as
 # given, not about an approximately pruned copy of it.
-SEARCH = ("fold", "explain", "prune", "lower", "synth", "distill", "sr")
+SEARCH = ("fold", "reroll", "explain", "prune", "lower", "automata", "synth", "distill", "sr")
 # mode → the passes it runs, in order
 PIPELINES: dict[str, tuple[str, ...]] = {"auto": SEARCH, "exact": EXACT, "symbolic": SEARCH}
 

@@ -9,9 +9,6 @@ to floating-point rounding.
 
 from __future__ import annotations
 
-import math
-
-import sympy
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
@@ -30,17 +27,7 @@ def lower(graph: Graph, ctx: PassContext) -> Graph:
     names = {name: spec.element_names() for name, spec in zip(graph.inputs, ctx.specs)}
     if any(len(v) != graph[k].numel for k, v in names.items()):
         return graph
-    exprs = symbolic_outputs(graph, names)
-    if exprs is not None:  # elements the spec fixes are values, not parameters of the form
-        fixed = {
-            sympy.Symbol(spec.element_name(k)): sympy.Integer(int(v))
-            if spec.integer
-            else sympy.Float(v)
-            for spec in ctx.specs
-            for k, v in enumerate(spec.constants().tolist())
-            if not math.isnan(v)
-        }
-        exprs = [e.xreplace(fixed) if e is not None else None for e in exprs]
+    exprs = symbolic_outputs(graph, names, ctx.specs)
     if exprs is None:
         ctx.note(
             f"kept the network: its exact closed form has more than {MAX_OPS} operations "

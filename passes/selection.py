@@ -1,10 +1,13 @@
-"""Choosing among symbolic-regression candidates: clean each one, measure it against the network
-on validation samples, and keep the simplest that passes the gate and fits nearly as well as the
-best (shared by whole-network regression and module distillation)."""
+"""Choosing among candidate formulas: measure each against the network on validation samples,
+clean the promising ones (snap constants, refit the rest), keep the Pareto front (complexity vs
+error), and choose — a law in auto mode, the simplest passing fit when approximations are asked
+for (shared by whole-network recovery and module distillation)."""
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,28 +18,49 @@ from nnc.fidelity import Gate, RelativeErrors, relative_errors
 from nnc.options import Options
 from nnc.progress import Progress
 
-from .constants import snap_constants
-from .engines import SearchSettings, get_engine
+from .constants import constant_bits, real_values, snap_constants
+from .engines import SearchSettings, get_engine, prepare
 
 __all__ = [
     "REGRESSION_DATA",
     "Regression",
     "Scored",
+    "best_tradeoff",
     "choose",
+    "complexity",
+    "cost",
     "describe_front",
+    "measure",
     "pareto_front",
     "regress",
     "score",
+    "search_settings",
+    "shortlist",
 ]
-
 
 # PassRecord.data key under which sr and distill keep their searches (one per output) for the report
 REGRESSION_DATA = "symbolic regression"
 
+MAX_SIMPLIFY_OPS = 25  # sympy.simplify gets slow on larger expressions
+CLEAN = 6  # candidates cleaned per shortlist: the front's best trade-offs
+# a candidate defined on this share of the points may be cleaned (its refitted constants may
+# make it defined everywhere); it joins the front only once it is
+DEFINED = 0.95
+# In approximate mode, a candidate this many times worse than the best passing one is not chosen:
+# its error is the formula's, not the network's own approximation error.
+NEAR_BEST = 3.0
+# The trade-off between error and size (cost): one unit of size (a node, or BITS_PER_NODE bits
+# of constants: a fitted float is two) must buy SIZE_COST decades of error. Errors below
+# NOISE_FLOOR (of the output's spread) count as equal: there a better fit only follows the
+# network's own wiggles.
+SIZE_COST = 0.08
+BITS_PER_NODE = 8.0
+NOISE_FLOOR = 1e-3
+
 
 @dataclass(frozen=True)
 class Scored:
-    """A cleaned candidate and its errors against the network on the validation samples."""
+    """A candidate and its errors against the network on the validation samples."""
 
     expr: sympy.Expr
     complexity: int  # sympy operations + leaves, the same measure for every engine
@@ -50,70 +74,198 @@ class Scored:
     def max_rel(self) -> float:
         return self.errors.max_rel
 
+    @property
+    def rel_spread(self) -> float:
+        return self.errors.rel_spread
+
+    @property
+    def free_constants(self) -> int:
+        """Constants the search fitted that no simple number replaced."""
+        return len(self.expr.atoms(sympy.Float))
+
+    @property
+    def constant_bits(self) -> float:
+        """The description length of its constants (constants.constant_bits)."""
+        return constant_bits(self.expr)
+
+    @property
+    def size(self) -> float:
+        """Complexity plus the constants' description, BITS_PER_NODE bits counting as a node:
+        the same formula with 1/π is smaller than with 0.3183 (or 7/22)."""
+        return self.complexity + self.constant_bits / BITS_PER_NODE
+
+
+def complexity(expr: sympy.Expr) -> int:
+    """Nodes of the expression tree, where a constant (2, π, 1/(4π), 0.37: a product's or a sum's
+    numeric parts together) is one leaf and a power with a rational exponent (x², √x, 1/x) one
+    unary operation, like sin or exp."""
+    if not expr.free_symbols:
+        return 1
+    if expr.is_Atom:
+        return 1
+    if isinstance(expr, sympy.Pow) and expr.exp.is_Rational:
+        return 1 + complexity(expr.base)
+    parts = [a for a in expr.args if a.free_symbols]
+    constant = len(parts) < len(expr.args)  # the numeric factors or terms, taken together
+    return 1 + constant + sum(complexity(a) for a in parts)
+
+
+def measure(
+    expr: sympy.Expr,
+    symbols: Sequence[sympy.Symbol],
+    X: np.ndarray,
+    y: np.ndarray,
+    defined: float = 1.0,
+) -> Scored | None:
+    """The candidate's errors on (X, y); None when it cannot be evaluated there. With
+    `defined` < 1, errors on the points where it is defined, when they are at least that share
+    (to rank a fitted formula whose square root dips below zero near a zero of the law)."""
+    if expr.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo, sympy.I):
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            values = real_values(sympy.lambdify(list(symbols), expr, "numpy")(*X.T), y.shape)
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, NameError, KeyError):
+        return None
+    finite = np.isfinite(values)
+    if not finite.all() and finite.mean() >= defined:
+        values, y = values[finite], y[finite]
+    errors = relative_errors(values, y)
+    if not math.isfinite(errors.rel_rmse):
+        return None
+    return Scored(expr, complexity(expr), errors)
+
 
 def score(
     expr: sympy.Expr,
-    symbols: list[sympy.Symbol],
+    symbols: Sequence[sympy.Symbol],
     X_train: np.ndarray,
     y_train: np.ndarray,
     X_valid: np.ndarray,
     y_valid: np.ndarray,
+    compound: bool = True,
 ) -> Scored | None:
     """Simplify, snap and refit on the training samples; measure on the validation samples."""
     try:
-        cleaned = snap_constants(sympy.simplify(expr), symbols, X_train, y_train)
+        cleaned = snap_constants(tidy(expr), symbols, X_train, y_train, compound=compound)
         if not cleaned.atoms(sympy.Float) and sympy.count_ops(cleaned) <= MAX_SIMPLIFY_OPS:
-            cleaned = sympy.simplify(cleaned)  # snapped constants often cancel
-        with np.errstate(all="ignore"):
-            values = np.broadcast_to(
-                sympy.lambdify(symbols, cleaned, "numpy")(*X_valid.T), y_valid.shape
-            ).astype(np.float64)
-    except (TypeError, ValueError, ZeroDivisionError, OverflowError):
+            simpler = sympy.simplify(cleaned)  # snapped constants often cancel
+            cleaned = simpler if complexity(simpler) <= complexity(cleaned) else cleaned
+    except (TypeError, ValueError, ZeroDivisionError, OverflowError, KeyError):
         return None
-    if not np.all(np.isfinite(values)):
-        return None
-    complexity = int(sympy.count_ops(cleaned)) + len(cleaned.atoms(sympy.Symbol, sympy.Number))
-    return Scored(cleaned, complexity, relative_errors(values, y_valid))
+    return measure(cleaned, symbols, X_valid, y_valid)
 
 
-MAX_SIMPLIFY_OPS = 60  # sympy.simplify gets slow on larger expressions
-# A candidate this many times worse than the best on the front is not the law: its error is the
-# formula's, not the network's own approximation error.
-NEAR_BEST = 3.0
+def tidy(expr: sympy.Expr) -> sympy.Expr:
+    """A cheap canonical form: exp of a sum as a product (so exp(2·log x) becomes x²), powers
+    of a common base merged; full simplification waits until the constants are exact."""
+    return sympy.powsimp(sympy.expand_power_exp(expr))
 
 
-def choose(front: list[Scored], gate: Gate) -> Scored | None:
-    """The simplest candidate that passes the gate and fits nearly as well as the best."""
-    passing = [s for s in front if gate.accepts_formula(s.errors)]
-    if not passing:
-        return None
-    best = min(s.rel_rmse for s in passing)
-    return next(s for s in passing if s.rel_rmse <= NEAR_BEST * best)
-
-
-def pareto_front(scored: list[Scored]) -> list[Scored]:
-    """Candidates no other beats on both complexity and error, simplest first."""
+def pareto_front(scored: Sequence[Scored]) -> list[Scored]:
+    """Candidates no other beats on both size and error, smallest first."""
     front: list[Scored] = []
-    for candidate in sorted(scored, key=lambda s: (s.complexity, s.rel_rmse)):
-        if not front or candidate.rel_rmse < front[-1].rel_rmse:
+    for candidate in sorted(scored, key=lambda s: (s.size, s.rel_spread, str(s.expr))):
+        if not front or candidate.rel_spread < front[-1].rel_spread:
             front.append(candidate)
     return front
 
 
-def describe_front(front: list[Scored]) -> str:
-    """One line per report: complexity, errors and formula of each Pareto-optimal candidate."""
-    return "Pareto front (complexity, rel RMSE, max rel error): " + "; ".join(
-        f"{s.complexity}, {s.rel_rmse:.1e}, {s.max_rel:.1e}: {readable(s.expr)}" for s in front
+def shortlist(
+    exprs: Sequence[sympy.Expr],
+    symbols: Sequence[sympy.Symbol],
+    X_train: np.ndarray,
+    y_train: np.ndarray,
+    X_valid: np.ndarray,
+    y_valid: np.ndarray,
+    clean_all: bool = False,
+    compound: bool = True,
+) -> list[Scored]:
+    """The Pareto front of the candidates after cleaning the promising ones: measure all as they
+    are, clean the CLEAN best trade-offs of the front (or every candidate, `clean_all`: a
+    recombined formula may be undefined somewhere until its constants are refitted), and take
+    the front again."""
+    raw = [s for s in (measure(e, symbols, X_valid, y_valid) for e in exprs) if s is not None]
+    if clean_all:
+        promising = list(exprs)
+    else:
+        ranked = [measure(e, symbols, X_valid, y_valid, DEFINED) for e in exprs]
+        front = pareto_front([s for s in ranked if s is not None])
+        promising = [s.expr for s in sorted(front, key=cost)[:CLEAN]]
+    cleaned = [score(e, symbols, X_train, y_train, X_valid, y_valid, compound) for e in promising]
+    return pareto_front(raw + [s for s in cleaned if s is not None])
+
+
+def cost(candidate: Scored) -> float:
+    """Decades of error plus the price of size (constants included): the candidate with the
+    lowest cost is the best trade-off (a law costs little: small, simple constants, the
+    network's own error)."""
+    return math.log10(max(candidate.rel_spread, NOISE_FLOOR)) + SIZE_COST * candidate.size
+
+
+def best_tradeoff(candidates: Sequence[Scored]) -> Scored | None:
+    return min(candidates, key=lambda s: (cost(s), s.size), default=None)
+
+
+def choose(front: Sequence[Scored], gate: Gate) -> tuple[Scored | None, str]:
+    """The chosen candidate and why: among those that pass the gate, the best trade-off (cost);
+    in auto mode only when it is a law (Gate.accepts_law), with approximations allowed the
+    simplest that fits nearly as well as the best passing one."""
+    passing = [s for s in front if gate.accepts_formula(s.errors)]
+    if not passing:
+        return None, f"no candidate passed the gate ({gate.describe()})"
+    if gate.approximate:
+        best = min(s.rel_rmse for s in passing)
+        chosen = next(s for s in passing if s.rel_rmse <= NEAR_BEST * best)
+        return chosen, "the simplest candidate that passes the gate (approximations allowed)"
+    chosen = best_tradeoff(passing)
+    assert chosen is not None
+    if gate.accepts_law(chosen.errors, chosen.constant_bits):
+        return chosen, "a law: simple constants, the network's own error"
+    return None, (
+        f"the best candidate, {readable(chosen.expr)}, passes the gate but is a fit, not a law "
+        f"(constants of {chosen.constant_bits:.0f} bits, {chosen.rel_spread:.1e} of the "
+        f"output's spread unexplained; a law has at most {gate.law_bits:g} and "
+        f"{gate.law_spread:g}); approximate_formulas=True accepts fits"
+    )
+
+
+def describe_front(front: Sequence[Scored], limit: int = 8) -> str:
+    """One line per report: complexity, errors and formula of the Pareto-optimal candidates."""
+    shown = list(front)[:limit]
+    more = f"; … {len(front) - limit} more" if len(front) > limit else ""
+    return (
+        "Pareto front (size, rel RMSE, max rel error, of spread): "
+        + "; ".join(
+            f"{s.size:.1f}, {s.rel_rmse:.1e}, {s.max_rel:.1e}, {s.rel_spread:.1e}: "
+            f"{readable(s.expr)}"
+            for s in shown
+        )
+        + more
+    )
+
+
+def search_settings(options: Options, seed: int) -> SearchSettings:
+    """The engines' settings from the compile options, with a derived seed."""
+    return SearchSettings(
+        tuple(options.operators),
+        options.max_complexity,
+        options.sr_seconds,
+        options.sr_threads,
+        seed,
+        options.sr_evaluations,
     )
 
 
 @dataclass(frozen=True)
 class Regression:
-    """One output column's search: how many candidates, the Pareto front, the choice (or None)."""
+    """One output column's search: how many candidates, the Pareto front, the choice (or None)
+    and why."""
 
     candidates: int
     front: list[Scored]
     chosen: Scored | None
+    reason: str
     seconds: float
 
     def to_json(self) -> dict[str, Any]:
@@ -131,6 +283,7 @@ class Regression:
                 for s in self.front
             ],
             "chosen": self.front.index(self.chosen) if self.chosen is not None else None,
+            "reason": self.reason,
         }
 
 
@@ -145,17 +298,12 @@ def regress(
     gate: Gate,
     progress: Progress | None = None,
 ) -> Regression:
-    """Ask the chosen engine (and the basis engine, with `basis_too`) for candidates for y ≈ f(X),
-    score them on the validation samples and choose; `progress` shows the search as it runs."""
+    """Ask the chosen engine (and the basis engine, with `basis_too`) for candidates for y ≈ f(X)
+    from samples alone, score them on the validation samples and choose; `progress` shows the
+    search as it runs."""
     progress = progress or Progress()
     engine = get_engine(options.engine)
-    settings = SearchSettings(
-        options.operators,
-        options.max_complexity,
-        options.sr_seconds,
-        options.sr_threads,
-        options.seed,
-    )
+    settings = prepare(search_settings(options, options.seed), X_train)
     start = time.monotonic()
     with progress.task(label, options.sr_seconds):
         progress(f"{engine.name} search")
@@ -163,15 +311,8 @@ def regress(
         if options.basis_too and engine.name != "basis":
             progress("basis search")
             candidates += get_engine("basis").fit(X_train, y_train, names, settings)
+        progress(f"scoring {len(candidates)} candidates on validation samples")
         symbols = [sympy.Symbol(n) for n in names]
-        scored: list[Scored] = []
-        for k, candidate in enumerate(candidates):
-            progress(f"scoring candidate {k + 1}/{len(candidates)} on validation samples")
-            found = score(candidate.expr, symbols, X_train, y_train, X_valid, y_valid)
-            if found is not None:
-                scored.append(found)
-                best = min(scored, key=lambda s: s.rel_rmse)
-                progress.best(f"{readable(best.expr)}  (rel RMSE {best.rel_rmse:.1e})")
-    front = pareto_front(scored)
-    chosen = choose(front, gate)
-    return Regression(len(candidates), front, chosen, time.monotonic() - start)
+        front = shortlist([c.expr for c in candidates], symbols, X_train, y_train, X_valid, y_valid)
+    chosen, reason = choose(front, gate)
+    return Regression(len(candidates), front, chosen, reason, time.monotonic() - start)

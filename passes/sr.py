@@ -1,16 +1,18 @@
-"""sr: replace a network with few inputs by the closed form it computes, found by symbolic
-regression and kept only when it passes the gate against the network.
+"""sr: replace a network with few inputs by the law it computes, recovered with the network as an
+oracle (recover.py) and kept only when it passes the gate against the network — in auto mode only
+when it is a law rather than a fit (Gate.accepts_law).
 
     %out : f32[1, 1] = add(%h, %b)   (3 → 64 → 64 → 1 tanh MLP)   →   %out : f32[1, 1] = expr(%x)  ⟨x0*x1/x2**2⟩
 
-For each output element: sample the domain (space-filling) for training and, separately, for
-validation; ask the engine for candidates; simplify each, snap its constants and refit the rest;
-measure it against the network on the validation samples; keep the simplest candidate on the
-Pareto front (complexity vs error) that passes the gate. An output with no passing candidate keeps
-its faithful form.
+For each output element: recover candidates (direct fits, target transforms, verified splits of
+the network into parts, engine search), measure each against the network on validation samples,
+keep the Pareto front (complexity vs error), and choose. An output with no chosen candidate keeps
+its faithful form; the notes say why and show the best candidates.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import sympy
@@ -20,15 +22,31 @@ from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import exprs_as_output
+from nnc.spec import Range
 
-from .selection import REGRESSION_DATA, describe_front, regress
+from .oracle import NetworkOutput, Problem, variable
+from .recover import Recovery, recover
+from .selection import (
+    REGRESSION_DATA,
+    Regression,
+    Scored,
+    best_tradeoff,
+    choose,
+    describe_front,
+    measure,
+    regress,
+    search_settings,
+)
 
 __all__ = ["sr"]
+
+Element = tuple[str, int, int]  # (name, input position, flat element index)
+SEARCHES = 1  # engine searches per output when fits and splits find no clear law
 
 
 @register_pass("sr", exact=False)
 def sr(graph: Graph, ctx: PassContext) -> Graph:
-    """Replace each output of a few-input network by a closed form that passes the gate."""
+    """Replace each output of a few-input network by the law it computes, when there is one."""
     if ctx.options.symbolic:
         ctx.note("skipped: named modules are distilled instead (see distill)")
         return graph
@@ -36,45 +54,65 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     if elements is None:
         return graph
     options = ctx.options
-    domain = Domain(ctx.specs)
-    train, valid = (domain.space_filling(options.sr_samples, options.seed + k) for k in (0, 1))
-    X_train, X_valid = (_columns(points, elements) for points in (train, valid))
-    y_train, y_valid = (
-        ctx.network(points).reshape(options.sr_samples, -1) for points in (train, valid)
+    outputs = int(np.prod(graph[graph.outputs[0]].shape[1:], dtype=int))
+    recovery = Recovery(
+        search_settings(options, options.seed),
+        options.engine,
+        options.basis_too,
+        options.sr_samples,
     )
-    names = [name for name, _, _ in elements]
+    queryable = _queryable(ctx, elements)
+    if not queryable:
+        ctx.note(
+            "the domain is not a box of continuous ranges (calibration data, value sets or "
+            "integers): regression on samples only, without the oracle steps"
+        )
     replacements: list[sympy.Expr | None] = []
     searches = []
-    for j in range(y_train.shape[1]):
-        found = regress(
-            f"output {j}",
-            X_train,
-            y_train[:, j],
-            X_valid,
-            y_valid[:, j],
-            names,
-            options,
-            ctx.gate,
-            ctx.progress,
-        )
-        ctx.count("candidates", found.candidates)
-        searches.append({"output": j, "validation_samples": len(X_valid), **found.to_json()})
-        ctx.note(
-            f"output {j}: {found.candidates} candidates from {options.engine} in "
-            f"{found.seconds:.1f} s; {describe_front(found.front)}"
-        )
-        chosen = found.chosen
+    for j in range(outputs):
+        start = time.monotonic()
+        if queryable:
+            with ctx.progress.task(f"output {j}", options.sr_seconds):
+                ctx.progress("fits, splits and searches with the network as an oracle")
+                front, trail = recover(
+                    _problem(ctx, elements, j), recovery, options.seed + 1000 * j, SEARCHES
+                )
+                best = best_tradeoff(front)  # of error and size: what the gate looks at
+                if best is not None:
+                    ctx.progress.best(f"{readable(best.expr)}  (rel RMSE {best.rel_rmse:.1e})")
+            ctx.count("searches", trail.searches)
+            ctx.notes.extend(f"output {j}:   {line}" for line in trail.lines)
+            ctx.attach(f"output {j} steps", list(trail.lines))
+        else:
+            front = _from_samples(ctx, elements, j)
+        chosen, reason = choose(front, ctx.gate)
+        if chosen is not None:
+            chosen, reason = _held_on_reference(ctx, elements, j, chosen, reason)
+        seconds = time.monotonic() - start
+        ctx.note(f"output {j}: recovery in {seconds:.1f} s")
+        found = Regression(len(front), front, chosen, reason, seconds)
+        searches.append({"output": j, "validation_samples": options.sr_samples, **found.to_json()})
+        ctx.note(f"output {j}: {describe_front(front)}")
+        ctx.attach(f"output {j} front", [_candidate_json(s) for s in front])
         if chosen is None:
             ctx.count("rejected")
-            ctx.note(
-                f"output {j}: no candidate passed the gate ({ctx.gate.describe()}); it keeps "
-                "its faithful form"
-            )
+            ctx.note(f"output {j}: {reason}; it keeps its faithful form")
+            ctx.attach(f"output {j} result", {"kind": "network", "reason": reason})
         else:
+            kind = "approximation" if ctx.gate.approximate else "law"
             ctx.note(
-                f"output {j}: chose {readable(chosen.expr)} (against the network on "
-                f"{len(X_valid):,} validation samples: rel RMSE {chosen.rel_rmse:.1e}, max rel "
-                f"error {chosen.max_rel:.1e})"
+                f"output {j}: chose {readable(chosen.expr)} — {reason} (against the network on "
+                f"{options.sr_samples:,} validation samples: rel RMSE {chosen.rel_rmse:.1e}, max "
+                f"rel error {chosen.max_rel:.1e})"
+            )
+            ctx.attach(
+                f"output {j} result",
+                {
+                    "kind": kind,
+                    "formula": readable(chosen.expr),
+                    "rel_rmse": chosen.rel_rmse,
+                    "max_rel": chosen.max_rel,
+                },
             )
         replacements.append(chosen.expr if chosen else None)
     ctx.attach(REGRESSION_DATA, searches)
@@ -83,9 +121,102 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     return exprs_as_output(graph, replacements, elements, prefix="law")
 
 
-def _free_elements(graph: Graph, ctx: PassContext) -> list[tuple[str, int, int]] | None:
+def _held_on_reference(
+    ctx: PassContext, elements: list[Element], output: int, chosen: Scored, reason: str
+) -> tuple[Scored | None, str]:
+    """The choice, if it also passes the gate on the points verification will check (corners of
+    the domain included); otherwise None and why."""
+    reference = ctx.setting.reference
+    if reference is None:
+        return chosen, reason
+    offsets = np.cumsum([0] + [spec.numel for spec in ctx.specs])
+    columns = [reference.flat[:, offsets[p] + i] for _, p, i in elements]
+    network = reference.network.reshape(len(reference.network), -1)[:, output]
+    symbols = [sympy.Symbol(name) for name, _, _ in elements]
+    plain = chosen.expr.xreplace({s: sympy.Symbol(s.name) for s in chosen.expr.free_symbols})
+    scored = measure(plain, symbols, np.stack(columns, axis=1), network)
+    if scored is not None and ctx.gate.accepts_formula(scored.errors):
+        return chosen, reason
+    found = "cannot be evaluated" if scored is None else f"max rel error {scored.max_rel:.1e}"
+    return None, (
+        f"{readable(chosen.expr)} was chosen on the validation samples but fails the gate on "
+        f"the verification points ({found})"
+    )
+
+
+def _candidate_json(candidate: Scored) -> dict[str, object]:
+    return {
+        "formula": str(candidate.expr),
+        "complexity": candidate.complexity,
+        "free_constants": candidate.free_constants,
+        "rel_rmse": candidate.rel_rmse,
+        "max_rel": candidate.max_rel,
+        "rel_spread": candidate.rel_spread,
+    }
+
+
+def _queryable(ctx: PassContext, elements: list[Element]) -> bool:
+    """Whether the network may be asked anywhere in a box: every free element a float range."""
+    return all(
+        not ctx.specs[p].integer
+        and ctx.specs[p].calibration is None
+        and isinstance(ctx.specs[p].element_domain(i), Range)
+        for _, p, i in elements
+    )
+
+
+def _from_samples(ctx: PassContext, elements: list[Element], output: int) -> list[Scored]:
+    """The engines' front for one output from domain samples alone (no oracle steps)."""
+    options = ctx.options
+    domain = Domain(ctx.specs)
+    points = [domain.space_filling(options.sr_samples, options.seed + k) for k in (0, 1)]
+    X_train, X_valid = (_columns(p, elements) for p in points)
+    y_train, y_valid = (ctx.network(p).reshape(options.sr_samples, -1)[:, output] for p in points)
+    names = [name for name, _, _ in elements]
+    found = regress(
+        f"output {output}",
+        X_train,
+        y_train,
+        X_valid,
+        y_valid,
+        names,
+        options,
+        ctx.gate,
+        ctx.progress,
+    )
+    return found.front
+
+
+def _columns(points: list[np.ndarray], elements: list[Element]) -> np.ndarray:
+    return np.stack(
+        [points[p].reshape(len(points[p]), -1)[:, i] for _, p, i in elements], axis=1
+    ).astype(np.float64)
+
+
+def _problem(ctx: PassContext, elements: list[Element], output: int) -> Problem:
+    """The network's output `output` over the free input elements, in their ranges."""
+    inputs = []
+    for spec in ctx.specs:
+        flat = np.nan_to_num(spec.constants()).tolist()
+        inputs.append((spec.shape, spec.dtype, tuple(float(v) for v in flat)))
+    lo = [float(ctx.specs[p].element_domain(i).ends()[0]) for _, p, i in elements]
+    hi = [float(ctx.specs[p].element_domain(i).ends()[1]) for _, p, i in elements]
+    width = tuple(h - l for l, h in zip(lo, hi))
+    oracle = NetworkOutput(
+        ctx.network,
+        ctx.gradient,
+        tuple(inputs),
+        tuple((position, index) for _, position, index in elements),
+        output,
+        width,
+    )
+    symbols = tuple(variable(name, low) for (name, _, _), low in zip(elements, lo))
+    return Problem(oracle, symbols, tuple(lo), tuple(hi))
+
+
+def _free_elements(graph: Graph, ctx: PassContext) -> list[Element] | None:
     """(name, input position, element index) of every free input element, or None (with a note)
-    when whole-network regression does not apply."""
+    when whole-network recovery does not apply."""
     output = graph[graph.outputs[0]]
     reason = None
     if ctx.network is None or not ctx.specs:
@@ -108,13 +239,3 @@ def _free_elements(graph: Graph, ctx: PassContext) -> list[tuple[str, int, int]]
         ctx.note(f"skipped: {reason}")
         return None
     return elements
-
-
-def _columns(points: list[np.ndarray], elements: list[tuple[str, int, int]]) -> np.ndarray:
-    return np.stack(
-        [
-            points[position].reshape(len(points[position]), -1)[:, index]
-            for _, position, index in elements
-        ],
-        axis=1,
-    ).astype(np.float64)

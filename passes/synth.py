@@ -15,7 +15,7 @@ import time
 import numpy as np
 import sympy
 import torch
-from nnc.closed_form import readable
+from nnc.closed_form import is_closed_form, readable
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import DiscreteProblem, PassContext, register_pass
@@ -33,6 +33,9 @@ MAX_PROGRAM_SIZE = 9  # leaves and operations; (a*a + b) mod p is 7
 def synth(graph: Graph, ctx: PassContext) -> Graph:
     """Replace a discrete output by the smallest integer program or an exact table (small domains)."""
     problem = ctx.discrete
+    if is_closed_form(graph):
+        ctx.note("skipped: the output is already a closed form")
+        return graph
     if problem is None:
         ctx.note("skipped: needs a completely enumerated integer domain and a discrete output")
         return graph

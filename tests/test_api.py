@@ -71,3 +71,29 @@ def test_nnc_debug_that_is_not_a_level_is_an_input_error(monkeypatch) -> None:
     monkeypatch.setenv("NNC_DEBUG", "yes")
     with pytest.raises(InputError, match="NNC_DEBUG='yes' is not a debug level"):
         nnc.compile(_model(), [SPEC])
+
+
+class _BatchOfOne(nn.Module):
+    """Broadcasts (n, 3) against (n,): right at batch size 1 only."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + x.sum(-1)
+
+
+class _AcrossTheBatch(nn.Module):
+    """Centres every sample on the batch's mean."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x - x.mean()
+
+
+@pytest.mark.parametrize(
+    ("model", "words"),
+    [
+        (_BatchOfOne(), "the model fails on points of the input domain: on a batch of"),
+        (_AcrossTheBatch(), "depends on the other samples of its batch"),
+    ],
+)
+def test_models_tied_to_their_batch_are_refused_with_a_reason(model, words) -> None:
+    with pytest.raises(nnc.InputError, match=words):
+        nnc.compile(model, ["x:float[3]=-1..1"], mode="exact")

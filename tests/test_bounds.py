@@ -73,6 +73,10 @@ def _const(g: Graph, value: float | list) -> str:
     return g.add(Op.CONST, value=torch.tensor(value, dtype=torch.float64))
 
 
+def _int(g: Graph, value: int) -> str:
+    return g.add(Op.CONST, value=torch.tensor(value))
+
+
 Build = Callable[[Graph, str, str, str], str]  # (graph, x, u, v) → the node under test
 
 
@@ -82,6 +86,10 @@ def _of_u(op: Op) -> Build:
 
 def _of_u_v(op: Op) -> Build:
     return lambda g, x, u, v: g.add(op, [u, v])
+
+
+def _of_u_v_with(op: Op, **attrs: object) -> Build:
+    return lambda g, x, u, v: g.add(op, [u, v], attrs)
 
 
 def _compare_and(op: Op) -> Build:
@@ -150,6 +158,58 @@ CASES: dict[str, Build] = {
 }
 
 
+def _integers(op: Op, **attrs: object) -> Build:
+    """op(int(u), 2·int(v) + 1): integer operands, the second odd (never 0: torch refuses an
+    integer division by 0)"""
+
+    def build(g: Graph, x: str, u: str, v: str) -> str:
+        a = g.add(Op.CAST, [u], {"dtype": "int64"})
+        doubled = g.add(Op.MUL, [g.add(Op.CAST, [v], {"dtype": "int64"}), _int(g, 2)])
+        return g.add(op, [a, g.add(Op.ADD, [doubled, _int(g, 1)])], attrs)
+
+    return build
+
+
+def _windowed(op: Op, **attrs: object) -> Build:
+    """op over x seen as (batch 1, channel 1, length 2), padded by one on each side"""
+
+    def build(g: Graph, x: str, u: str, v: str) -> str:
+        signal = g.add(Op.RESHAPE, [x], {"shape": (1, 1, 2)})
+        if op is Op.CONV:  # weight (out, in, k), transposed (in, out, k)
+            weight = torch.tensor([[1.5, -2.0], [0.5, 1.0]], dtype=torch.float64)
+            weight = weight[None] if attrs["transposed"] else weight[:, None]
+            constant = g.add(Op.CONST, value=weight)
+            return g.add(op, [signal, constant, _const(g, [0.25, -1.0])], attrs)
+        return g.add(op, [signal], attrs)
+
+    return build
+
+
+POOL = {"kernel": (2,), "stride": (1,), "padding": (1,), "dilation": (1,), "ceil_mode": False}
+CONV = {"stride": (1,), "padding": (1,), "dilation": (1,), "output_padding": (0,), "groups": 1}
+CASES |= {
+    "floor division": _of_u_v_with(Op.DIV_ROUNDED, rounding="floor"),
+    "trunc division": _of_u_v_with(Op.DIV_ROUNDED, rounding="trunc"),
+    "remainder": _of_u_v_with(Op.MOD, rounding="floor"),
+    "fmod": _of_u_v_with(Op.MOD, rounding="trunc"),
+    "integer remainder": _integers(Op.MOD, rounding="floor"),
+    "integer floor division": _integers(Op.DIV_ROUNDED, rounding="floor"),
+    "bitwise and": _integers(Op.BITWISE, fn="and"),
+    "bitwise or": _integers(Op.BITWISE, fn="or"),
+    "bitwise xor": _integers(Op.BITWISE, fn="xor"),
+    "left shift": _integers(Op.BITWISE, fn="left_shift"),
+    "right shift": _integers(Op.BITWISE, fn="right_shift"),
+    "conv": _windowed(Op.CONV, transposed=False, **CONV),
+    "transposed conv": _windowed(Op.CONV, transposed=True, **CONV),
+    "max pool": _windowed(
+        Op.POOL, kind="max", count_include_pad=False, divisor_override=None, **POOL
+    ),
+    "avg pool": _windowed(
+        Op.POOL, kind="avg", count_include_pad=True, divisor_override=None, **POOL
+    ),
+}
+
+
 def _misaligned_shift(g: Graph, x: str) -> str:
     """y[i, j] - max_k y[j, k]: the max without keepdim lines up with the wrong axis."""
     y = g.add(Op.CAT, [x, g.add(Op.NEG, [x])], {"dim": 0})
@@ -210,6 +270,11 @@ def test_every_op_has_a_finite_rule_on_a_safe_box(case: str) -> None:
         ("gt", [0, 2], [1, 3], ([0.0], [0.0])),  # never true
         ("where", [2, 0], [3, 1], ([2.0], [3.0])),  # the condition is always true: only u
         ("argmax", [-3, -1], [3, 1], ([0.0], [1.0])),
+        ("remainder", [0, 2], [1.5, 3], ([0.0], [1.5])),  # already below the divisor: itself
+        ("remainder", [-4, 2], [4, 3], ([0.0], [3.0])),  # the divisor's sign, below it
+        ("fmod", [-4, 2], [-1, 3], ([-3.0], [0.0])),  # x's sign, below the divisor
+        ("floor division", [-4, 2], [4, 4], ([-2.0], [2.0])),
+        ("bitwise and", [0, 0], [5, 2], ([0.0], [5.0])),  # 0 & 1..5: at most the smaller hull
     ],
 )
 def test_exact_bounds(case: str, lo: list[float], hi: list[float], expected: tuple) -> None:

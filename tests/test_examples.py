@@ -173,3 +173,33 @@ def test_save_model_writes_no_paths_of_this_machine(tmp_path: Path) -> None:
                 assert marker not in data, f"{name} contains {marker!r}"
     program = torch.export.load(str(path))
     assert not any(n.meta.get("stack_trace") for n in program.graph.nodes)
+
+
+def _build_c(source: Path, library: Path, *defines: str) -> Path:
+    """Compile an example's C program against a library nnc wrote (header beside it)."""
+    binary = library.with_suffix("")
+    folder = library.parent
+    command = ["cc", "-O2", f"-I{folder}", *defines, str(source), str(library), "-o", str(binary)]
+    subprocess.run([*command, f"-Wl,-rpath,{folder}"], check=True)
+    return binary
+
+
+AUTOMATA = ROOT / "examples" / "automata"
+
+
+def test_automata_example_streams_the_language_from_c(tmp_path: Path) -> None:
+    """README of examples/automata: the GRU trained on 'contains 1011' compiles to the language's
+    5-state automaton, which main.c streams token by token."""
+    assert main([str(AUTOMATA / "has1011.pt2"), "-o", str(tmp_path / "has1011.so"), "-q"]) == 0
+    library = nnc.load(tmp_path / "has1011.so")
+    assert library.metadata["abi"]["automaton"]["states"] == 5
+    strings = np.random.default_rng(0).integers(0, 2, size=(200, 30))
+    contains = ["1011" in "".join(map(str, s)) for s in strings]
+    assert [library.automaton(s) for s in strings] == [int(c) for c in contains]
+    defines = ("-DLANG=has1011", "-DLANG_START=HAS1011_START", '-DHEADER="has1011.h"')
+    binary = _build_c(AUTOMATA / "main.c", tmp_path / "has1011.so", *defines)
+    printed = subprocess.run(
+        [str(binary), "0101101"], capture_output=True, text=True, check=True
+    ).stdout
+    decisions = re.findall(r"decision (-?\d)", printed)
+    assert decisions == ["0", "0", "0", "0", "1", "1", "1"] and "whole string: 1" in printed

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import network_output
+from nnc.cli import main
 from torch import nn
 
 SPEC = "x:float[3]=1..3"
@@ -139,3 +140,26 @@ def test_callable_accepts_single_samples_batches_and_tensors(artifact) -> None:
     assert single[0] == batch[0, 0] == tensor[0, 0].item()
     with pytest.raises(nnc.InputError, match=r"takes \(3,\) for one sample"):
         artifact(np.zeros((2, 4)))
+
+
+def test_library_file_names_become_c_identifiers(tmp_path: Path, capsys) -> None:
+    artifact = nnc.compile(nn.Linear(2, 1), ["x:float[2]=0..1"], mode="exact")
+    path = artifact.save(tmp_path / "my-model.v2.so")
+    header = path.with_suffix(".h").read_text()
+    assert "int my_model_eval(const double *x, double *y);" in header
+    library = nnc.load(path)
+    assert library.prefix == "my_model" and library.metadata["name"] == "my_model"
+    assert main(["show", str(path)]) == 0
+    assert "C prefix my_model" in capsys.readouterr().out
+    with pytest.raises(nnc.InputError, match="cannot name the library's C functions"):
+        artifact.save(tmp_path / "lib.so", name="my-model")  # an explicit name is not changed
+
+
+def test_working_memory_is_stated(tmp_path: Path) -> None:
+    artifact = nnc.compile(nn.Conv2d(2, 3, 3), ["x:float[2,5,5]=-1..1"], mode="exact", samples=64)
+    path = artifact.save(tmp_path / "conv.so")
+    memory = nnc.load(path).metadata["working_memory"]
+    assert memory["eval_bytes"] >= 3 * 3 * 3 * 8  # the output's 27 values, as 8-byte lanes
+    assert memory["batch_bytes"] >= memory["tile"] * memory["eval_bytes"] / 2
+    header = path.with_suffix(".h").read_text()
+    assert f"#define CONV_EVAL_WORKSPACE_BYTES {memory['eval_bytes']}" in header

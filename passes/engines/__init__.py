@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 import numpy as np
 import sympy
 from nnc.errors import InputError
 
-__all__ = ["ENGINES", "Candidate", "Engine", "SearchSettings", "get_engine"]
+__all__ = ["ENGINES", "Candidate", "Engine", "SearchSettings", "get_engine", "prepare"]
 
 
 @dataclass(frozen=True)
@@ -30,13 +30,34 @@ class Candidate:
 
 @dataclass(frozen=True)
 class SearchSettings:
-    """What every engine honours: operators, size limit, time budget, threads and seed."""
+    """What every engine honours: operators, size limit, evaluation budget (time only as a safety
+    net), threads and seed."""
 
     operators: tuple[str, ...] = ("add", "sub", "mul", "div", "sin", "cos", "exp", "log", "sqrt")
     max_complexity: int = 25
     seconds: float = 30.0
     threads: int = 1
     seed: int = 0
+    evaluations: int = 100_000
+
+
+# operators whose argument must be positive, and those whose argument must lie in [-1, 1]
+_NEEDS_POSITIVE = {"log", "sqrt"}
+_NEEDS_UNIT = {"asin", "acos"}
+
+
+def prepare(settings: SearchSettings, X: np.ndarray) -> SearchSettings:
+    """The same preparation for every engine: operators that cannot apply anywhere on the data
+    are dropped (log and sqrt when no variable is positive, asin and acos when none lies in
+    [-1, 1]), so no engine spends its budget on formulas undefined on the domain."""
+    positive = bool(np.any(X.min(axis=0) > 0)) if X.size else False
+    unit = bool(np.any(np.abs(X).max(axis=0) <= 1)) if X.size else False
+    operators = tuple(
+        o
+        for o in settings.operators
+        if (o not in _NEEDS_POSITIVE or positive) and (o not in _NEEDS_UNIT or unit)
+    )
+    return replace(settings, operators=operators)
 
 
 class Engine(Protocol):
@@ -56,6 +77,14 @@ ENGINE_FUNCTIONS = {
     "sin": sympy.sin,
     "cos": sympy.cos,
     "tanh": sympy.tanh,
+    "asin": sympy.asin,
+    "acos": sympy.acos,
+    "atan": sympy.atan,
+    "arcsin": sympy.asin,
+    "arccos": sympy.acos,
+    "arctan": sympy.atan,
+    "sinh": sympy.sinh,
+    "cosh": sympy.cosh,
     "abs": sympy.Abs,
     "square": lambda x: x**2,
     "cube": lambda x: x**3,

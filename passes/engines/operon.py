@@ -34,6 +34,11 @@ _SYMBOLS = {
     "pow": "pow",
     "square": "square",
     "abs": "abs",
+    "asin": "asin",
+    "acos": "acos",
+    "atan": "atan",
+    "sinh": "sinh",
+    "cosh": "cosh",
 }
 
 
@@ -62,7 +67,7 @@ class OperonEngine:
             generations=1000,
             # NOTE: the evaluation budget ends the search; the time limit is only a safety net, so
             # the same seed gives the same expression on any machine that finishes in time.
-            max_evaluations=200_000,
+            max_evaluations=settings.evaluations,
             max_time=max(1, int(settings.seconds)),
             n_threads=settings.threads,
             random_state=settings.seed,

@@ -30,6 +30,11 @@ _UNARY = {
     "tanh": "tanh",
     "abs": "abs",
     "square": "square",
+    "asin": "asin",
+    "acos": "acos",
+    "atan": "atan",
+    "sinh": "sinh",
+    "cosh": "cosh",
 }
 
 
@@ -41,6 +46,7 @@ def pysr_options(settings: SearchSettings) -> dict[str, Any]:
         "unary_operators": [_UNARY[o] for o in settings.operators if o in _UNARY],
         "maxsize": settings.max_complexity,
         "timeout_in_seconds": settings.seconds,
+        "max_evals": settings.evaluations,
         "random_state": settings.seed,
         "deterministic": deterministic,
         "parallelism": "serial" if deterministic else "multithreading",

@@ -44,3 +44,36 @@ def test_expression_views(tmp_path) -> None:
     assert "x_{0}" in latex and "x0" in c and "x1" in c
     library = nnc.load(artifact.save(tmp_path / "lin.so"))
     assert library.metadata["closed_form"] == str(expr)
+
+
+class _MaskedSoftmax(nn.Module):
+    """Attention-style masking: the mask becomes a constant holding -inf."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        mask = torch.tensor([True, False, True])
+        return torch.softmax(x.masked_fill(mask, float("-inf")), -1)
+
+
+def test_an_infinite_constant_keeps_the_network() -> None:
+    """Regression: a -inf weight made lower fail with OverflowError (an internal error)."""
+    artifact = nnc.compile(_MaskedSoftmax(), ["x:float[3]=-1..1"], mode="exact")
+    (record,) = [r for r in artifact.report.passes if r.name == "lower"]
+    assert not record.changed
+    assert_matches_model(artifact, _MaskedSoftmax(), ["x:float[3]=-1..1"])
+
+
+class _ModAdd32(nn.Module):
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        return (t[:, :1] + t[:, 1:]) % 113
+
+
+def test_narrow_integers_wrap_unless_their_range_fits() -> None:
+    """int32 values wrap around as torch's do; where bounds keep them in range the closed form
+    has no wrapping (regression: the int64 closed form differed from torch's int32 network)."""
+    artifact = nnc.compile(_ModAdd32(), ["t:int32[2]=0..112"], mode="exact")
+    t0, t1 = sympy.symbols("t0 t1")
+    assert artifact.expressions == [sympy.Mod(t0 + t1, 113)]
+    wide = nnc.compile(_ModAdd32(), ["t:int32[2]=0..2147483647"], mode="exact", samples=256)
+    assert wide.report.fidelity.passed
+    (expr,) = wide.expressions
+    assert expr.has(sympy.Integer(2**32))  # a + b can pass 2^31 - 1: it wraps
