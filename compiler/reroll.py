@@ -140,16 +140,24 @@ def _dtype(cell: Cell) -> str:
     return cell.graph[cell.graph.inputs[0]].dtype
 
 
+MAX_LISTED_TOKENS = 256  # an integer range wider than this is represented by evenly spaced values
+SPACED_TOKENS = 17
+
+
 def token_domains(spec: InputSpec) -> list[list[float]]:
-    """The values each flat element of a token input takes (a continuous range: its ends and
-    middle, which is enough to see what depends on it)."""
+    """The values each flat element of a token input takes (a continuous range, or an integer range
+    too wide to list: its ends and values spaced between, which is enough to see what depends on
+    it)."""
     out = []
     for index in range(spec.numel):
         domain = spec.element_domain(index)
         if isinstance(domain, Values):
             out.append(list(domain.values))
-        elif spec.integer:
+        elif spec.integer and domain.hi - domain.lo < MAX_LISTED_TOKENS:
             out.append(list(range(int(domain.lo), int(domain.hi) + 1)))
+        elif spec.integer:
+            spaced = np.linspace(int(domain.lo), int(domain.hi), SPACED_TOKENS).round()
+            out.append(sorted({int(v) for v in spaced}))
         else:
             assert isinstance(domain, Range)
             out.append([domain.lo, (domain.lo + domain.hi) / 2, domain.hi])

@@ -140,3 +140,15 @@ def test_sinking_keeps_the_outputs_and_gives_each_step_its_token() -> None:
     reads = [sunk[user] for user in sunk.users(sunk.inputs[0])]
     assert sorted(n.attrs["start"] for n in reads) == list(range(5))
     assert all(n.op is Op.SLICE and n.attrs["end"] == n.attrs["start"] + 1 for n in reads)
+
+
+def test_a_wide_integer_range_is_spaced_not_listed() -> None:
+    """Regression: `t:int32[2]=0..2147483647` listed 2^31 token values (MemoryError in the pass)."""
+    (spec,) = parse_inputs(["t:int32[2]=0..2147483647"])
+    domains = token_domains(spec)
+    assert len(domains) == 2
+    for values in domains:
+        assert values[0] == 0 and values[-1] == 2147483647
+        assert len(values) <= 17 and values == sorted(set(values))
+    (narrow,) = parse_inputs(["t:int64[3]=0..9"])
+    assert token_domains(narrow) == [list(range(10))] * 3
