@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
+import numpy as np
 from llvmlite import ir
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op
@@ -37,7 +38,9 @@ from .kernel import (
 )
 from .windows import emit_conv, emit_pool
 
-__all__ = ["EMITTERS", "emit_kernel"]
+__all__ = ["BYTES_CONSTANT_MIN", "EMITTERS", "emit_kernel"]
+
+BYTES_CONSTANT_MIN = 1024  # constants of this many elements or more are emitted as raw bytes
 
 _STORAGE = {"float32": F32, "float16": F32, "bfloat16": F32, "float64": F64}
 
@@ -87,13 +90,33 @@ def _emit_const(k: Kernel, node: Node) -> Buffer:
     if table is None:
         assert node.value is not None
         flat = node.value.detach().reshape(-1)
-        values = [int(v) for v in flat.tolist()] if storage is I64 else flat.double().tolist()
-        array_type = ir.ArrayType(storage, max(len(values), 1))
-        table = ir.GlobalVariable(k.module, array_type, name=name)
+        if flat.numel() >= BYTES_CONSTANT_MIN:
+            initializer = _bytes_constant(_AS_STORAGE[storage](flat).contiguous().numpy())
+        else:
+            values = [int(v) for v in flat.tolist()] if storage is I64 else flat.double().tolist()
+            initializer = ir.Constant(ir.ArrayType(storage, max(len(values), 1)), values or [0])
+        table = ir.GlobalVariable(k.module, initializer.type, name=name)
         table.linkage = "internal"
         table.global_constant = True
-        table.initializer = ir.Constant(array_type, values or [0])
+        table.align = ALIGNMENT
+        table.initializer = initializer
     return Buffer(table, storage, lane_of(node.dtype), node.shape, 0)
+
+
+# NOTE: weights are stored in the target's byte order, little-endian on every target nnc builds for
+_AS_STORAGE = {F32: lambda t: t.float(), F64: lambda t: t.double(), I64: lambda t: t.long()}
+_ESCAPES = np.array([list(b"\\%02x" % byte) for byte in range(256)], dtype=np.uint8)
+
+
+def _bytes_constant(values: np.ndarray) -> ir.Constant:
+    """A large constant as the i8 string `c"\\3f\\80..."`, written by numpy straight into one
+    buffer: a typed array would cost a Python float and ~25 characters of IR per element,
+    llvmlite's own string printer a Python string per byte."""
+    data = values.reshape(-1).view(np.uint8)
+    text = np.empty(3 * len(data) + 3, dtype=np.uint8)
+    text[:2], text[-1] = list(b'c"'), ord('"')
+    np.take(_ESCAPES, data, axis=0, out=text[2:-1].reshape(-1, 3))
+    return ir.FormattedConstant(ir.ArrayType(I8, len(data)), str(text.data, "ascii"))
 
 
 # --- elementwise ------------------------------------------------------------------------------

@@ -20,6 +20,16 @@ from .abi import Abi
 from .automaton import define_automaton_entries
 from .closed_forms import ExprEmitter
 from .codegen import emit_kernel
+from .guard import (
+    args_inside,
+    clamped_args,
+    divides_by_a_variable,
+    fill,
+    row_inside,
+    sentinel,
+    staged_row,
+    substituted,
+)
 from .interface import scalar_closed_form
 from .kernel import (
     ALIGNMENT,
@@ -89,8 +99,8 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
         if tile == 1
         else emit_kernel(module, graph, tile, abi.input_numel, "nnc_kernel_tile")
     )
-    _define_eval(module, abi, single)
-    _define_eval_batch(module, abi, batch)
+    single_eval = _define_eval(module, abi, single)
+    _define_eval_batch(module, abi, batch, single_eval)
     _define_metadata(module, abi)
     if abi.automaton is not None:
         define_automaton_entries(module, abi, graph[graph.outputs[0]])
@@ -133,48 +143,115 @@ def _with_workspace(
     b.call(free, [memory])
 
 
-def _define_eval(module: ir.Module, abi: Abi, kernel: Kernel) -> None:
+def _define_eval(module: ir.Module, abi: Abi, kernel: Kernel) -> ir.Function:
+    """NAME_eval(x, y): 0, or 1 when x lies outside the domain (y then holds the sentinel)."""
     fn = ir.Function(module, ir.FunctionType(I32, [PTR, PTR]), abi.eval)
+    x, y = fn.args
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    with _with_workspace(fn, b, kernel.plan.bytes) as workspace:
-        b.call(kernel.fn, [*fn.args, workspace])
-    b.ret(ir.Constant(I32, 0))
+    status = b.alloca(I32)
+    b.store(ir.Constant(I32, 0), status)
+    staging = abi.input_numel * 8 if abi.outside == "clamp" else 0
+    with _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
+        if abi.outside == "allow":
+            b.call(kernel.fn, [x, y, workspace])
+        else:
+            row = b.gep(workspace, [i64(kernel.plan.bytes)], source_etype=I8) if staging else x
+            inside = staged_row(b, x, row, abi.domain) if staging else row_inside(b, x, abi.domain)
+            with b.if_else(inside) as (compute, refuse):
+                with compute:
+                    b.call(kernel.fn, [row, y, workspace])
+                with refuse:
+                    fill(b, y, abi.output.numel, ir.Constant(F64, _sentinel_double(abi)))
+                    b.store(ir.Constant(I32, 1), status)
+    b.ret(b.load(status))
+    return fn
+
+
+def _sentinel_double(abi: Abi) -> float:
+    """The sentinel as the double rows carry it: -1 for integer outputs, NaN for real ones."""
+    return -1.0 if abi.output_integer else float("nan")
 
 
 @contextlib.contextmanager
-def _checked_n(fn: ir.Function) -> Iterator[ir.IRBuilder]:
-    """The body of an entry whose first argument is n: -1 when n < 0, else the body, then 0."""
+def _checked_n(
+    fn: ir.Function, counting: bool = False
+) -> Iterator[tuple[ir.IRBuilder, ir.Value | None]]:
+    """The body of an entry whose first argument is n: -1 when n < 0, else the body, then 0 — or,
+    `counting`, the count the body keeps in the i64 slot it is given (samples outside the
+    domain)."""
     entry, work, bad = (fn.append_basic_block(s) for s in ("entry", "work", "bad"))
     b = ir.IRBuilder(entry)
+    count = _counter(b) if counting else None
     b.cbranch(b.icmp_signed("<", fn.args[0], i64(0)), bad, work)
     b.position_at_end(bad)
     b.ret(ir.Constant(I32, -1))
     b.position_at_end(work)
-    yield b
-    b.ret(ir.Constant(I32, 0))
+    yield b, count
+    b.ret(_status(b, b.load(count)) if count is not None else ir.Constant(I32, 0))
 
 
-@contextlib.contextmanager
-def _sample_loop(fn: ir.Function) -> Iterator[tuple[ir.IRBuilder, ir.Value]]:
-    """for (i = 0; i < n; i++) over fn's first argument n, inside _checked_n."""
-    with _checked_n(fn) as b, counted(fn, b, fn.args[0]) as i:
-        yield b, i
+def _status(b: ir.IRBuilder, count: ir.Value) -> ir.Value:
+    """A count of samples as the int an entry returns (saturating at INT32_MAX)."""
+    limit = i64(2**31 - 1)
+    return b.trunc(b.select(b.icmp_signed(">", count, limit), limit, count), I32)
 
 
-def _define_eval_batch(module: ir.Module, abi: Abi, kernel: Kernel) -> None:
-    """Whole tiles straight from x to y; the last partial tile through a padded staging tile."""
+def _counter(b: ir.IRBuilder) -> ir.Value:
+    """An i64 slot set to 0 here, allocated in the entry block (where LLVM promotes it)."""
+    return _slot(b, I64)
+
+
+def _slot(b: ir.IRBuilder, kind: ir.IntType) -> ir.Value:
+    """An integer slot set to 0 here, allocated in the entry block (where LLVM promotes it)."""
+    with b.goto_entry_block():
+        slot = b.alloca(kind)
+    b.store(ir.Constant(kind, 0), slot)
+    return slot
+
+
+def _define_eval_batch(
+    module: ir.Module, abi: Abi, kernel: Kernel, single_eval: ir.Function
+) -> None:
+    """Whole tiles straight from x to y; the last partial tile through a padded staging tile. When
+    the domain is guarded and some row lies outside it, every row goes through NAME_eval instead
+    (it writes the sentinel), and the entry returns how many rows did."""
     tile, width_in, width_out = kernel.tile, abi.input_numel, abi.output.numel
     fn = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), abi.eval_batch)
     n, x, y = fn.args
     staging = tile * (width_in + width_out) * 8 if tile > 1 else 0
-    with _checked_n(fn) as b, _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
-        whole = b.sdiv(n, i64(tile))
-        with counted(fn, b, whole) as t:
-            first = b.mul(t, i64(tile))
-            rows = [_row(b, x, first, width_in), _row(b, y, first, width_out)]
-            b.call(kernel.fn, [*rows, workspace])
-        if tile > 1:
-            _partial_tile(fn, b, kernel, n, whole, x, y, workspace, width_in, width_out)
+    with _checked_n(fn) as (b, _):
+        if abi.outside != "allow":
+            _rows_one_by_one_when_outside(fn, b, abi, single_eval)
+        with _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
+            whole = b.sdiv(n, i64(tile))
+            with counted(fn, b, whole) as t:
+                first = b.mul(t, i64(tile))
+                rows = [_row(b, x, first, width_in), _row(b, y, first, width_out)]
+                b.call(kernel.fn, [*rows, workspace])
+            if tile > 1:
+                _partial_tile(fn, b, kernel, n, whole, x, y, workspace, width_in, width_out)
+
+
+def _rows_one_by_one_when_outside(
+    fn: ir.Function, b: ir.IRBuilder, abi: Abi, single_eval: ir.Function
+) -> None:
+    """Count the rows outside the domain; when there are any, run NAME_eval on every row and
+    return how many got the sentinel; otherwise fall through to the tiles."""
+    n, x, y = fn.args
+    outside = _counter(b)
+    with counted(fn, b, n) as r:
+        inside = row_inside(b, _row(b, x, r, abi.input_numel), abi.domain)
+        b.store(b.add(b.load(outside), b.zext(b.not_(inside), I64)), outside)
+    slow, fast = fn.append_basic_block("rows_outside"), fn.append_basic_block("all_inside")
+    b.cbranch(b.icmp_signed("==", b.load(outside), i64(0)), fast, slow)
+    b.position_at_end(slow)
+    refused = _counter(b)
+    with counted(fn, b, n) as r:
+        rows = [_row(b, x, r, abi.input_numel), _row(b, y, r, abi.output.numel)]
+        status = b.call(single_eval, rows)
+        b.store(b.add(b.load(refused), b.sext(status, I64)), refused)
+    b.ret(_status(b, b.load(refused)))
+    b.position_at_end(fast)
 
 
 def _partial_tile(
@@ -240,7 +317,7 @@ def _define_scalar(module: ir.Module, abi: Abi, kernel: Kernel) -> ir.Function:
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     x = b.alloca(F64, size=i64(max(abi.input_numel, 1)))
     y = b.alloca(F64)
-    for arg, value in zip(abi.scalar_args, fn.args):
+    for arg, value in zip(abi.scalar_args, _guarded_args(fn, b, abi, list(fn.args))):
         b.store(convert(b, value, F64), b.gep(x, [i64(arg.position)], source_etype=F64))
     for position, constant in abi.constants:
         b.store(ir.Constant(F64, constant), b.gep(x, [i64(position)], source_etype=F64))
@@ -259,12 +336,32 @@ def _define_scalar_closed_form(module: ir.Module, abi: Abi, node: Node) -> ir.Fu
     fn = ir.Function(module, ir.FunctionType(result_type, params), abi.prefix)
     b = ir.IRBuilder(fn.append_basic_block("entry"))
     lane = lane_of(node.dtype)
-    symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, fn.args)}
+    values = _guarded_args(fn, b, abi, list(fn.args))
+    symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, values)}
     value = ExprEmitter(b, module, symbols, lane, node.attrs.get("bounds")).value(
         node.attrs["expr"]
     )
     b.ret(convert(b, value, result_type))
     return fn
+
+
+def _guarded_args(fn: ir.Function, b: ir.IRBuilder, abi: Abi, values: list[ir.Value]) -> list:
+    """The scalar form's arguments as the domain guard passes them on: unchanged (allow), moved
+    into the domain's box (clamp); outside the domain (check) or NaN (clamp) it returns the
+    sentinel right away."""
+    assert abi.scalar_args is not None
+    if abi.outside == "allow":
+        return values
+    if abi.outside == "clamp":
+        values, ok = clamped_args(b, values, abi.scalar_args, abi.domain)
+    else:
+        ok = args_inside(b, values, abi.scalar_args, abi.domain)
+    refuse, go = fn.append_basic_block("outside"), fn.append_basic_block("inside")
+    b.cbranch(ok, go, refuse)
+    b.position_at_end(refuse)
+    b.ret(sentinel(fn.function_type.return_type))
+    b.position_at_end(go)
+    return values
 
 
 _COLUMN_TYPES = {"i32": I32, "i64": I64, "f32": F32, "f64": F64}
@@ -287,16 +384,74 @@ def _define_columns(
     for arg in fn.args[1:]:
         arg.add_attribute("noalias")
     columns, out = fn.args[1 : count + 1], fn.args[count + 1]
-    with _sample_loop(fn) as (b, i):
+    guarded = abi.outside != "allow"
+    # rows outside compute on a domain point instead only where integer division could trap
+    substitute = closed is not None and divides_by_a_variable(closed.attrs["expr"])
+    with _checked_n(fn, counting=guarded) as (b, outside):
+        seen = _slot(b, I32) if guarded else None  # any row outside: an OR, cheap in the loop
+        with counted(fn, b, fn.args[0]) as i:
+            loaded = [b.load(b.gep(c, [i], source_etype=element), typ=element) for c in columns]
+            ok = _column_check(b, abi, loaded)
+            if abi.outside == "clamp":
+                loaded = clamped_args(b, loaded, abi.scalar_args, abi.domain)[0]
+            if ok is not None and substitute:
+                loaded = substituted(b, loaded, abi.scalar_args, abi.domain, ok)
+            result = _column_value(b, module, abi, suffix, scalar, closed, loaded)
+            result = convert(b, result, element)
+            if ok is not None:  # NOTE: branch-free, so the loop still vectorises
+                result = b.select(ok, result, sentinel(element))
+                b.store(b.or_(b.load(seen), b.zext(b.not_(ok), I32)), seen)
+            b.store(result, b.gep(out, [i], source_etype=element))
+        if guarded:
+            _count_rows_outside(b, abi, columns, element, seen, outside)
+
+
+def _column_value(
+    b: ir.IRBuilder,
+    module: ir.Module,
+    abi: Abi,
+    suffix: str,
+    scalar: ir.Function,
+    closed: Node | None,
+    loaded: list[ir.Value],
+) -> ir.Value:
+    """One row's result: the closed form inline (in int32 lanes when they provably suffice), or
+    a call of the scalar entry."""
+    assert abi.scalar_args is not None
+    if closed is not None:
+        bounds = closed.attrs.get("bounds") or {}
+        lane = lane_of(closed.dtype)
+        if suffix == "i32" and fits_int32(closed.attrs["expr"], bounds):
+            lane = I32
+        symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, loaded)}
+        return ExprEmitter(b, module, symbols, lane, bounds).value(closed.attrs["expr"])
+    params = [p.type for p in scalar.args]
+    return b.call(scalar, [convert(b, v, t) for v, t in zip(loaded, params)])
+
+
+def _column_check(b: ir.IRBuilder, abi: Abi, values: list[ir.Value]) -> ir.Value | None:
+    """i1: the row gets a result — it lies in the domain (check) or holds no NaN (clamp); None
+    when nothing is checked (allow)."""
+    assert abi.scalar_args is not None
+    if abi.outside == "allow":
+        return None
+    if abi.outside == "clamp":
+        return clamped_args(b, values, abi.scalar_args, abi.domain)[1]
+    return args_inside(b, values, abi.scalar_args, abi.domain)
+
+
+def _count_rows_outside(
+    b: ir.IRBuilder,
+    abi: Abi,
+    columns: list[ir.Value],
+    element: ir.Type,
+    seen: ir.Value,
+    count: ir.Value,
+) -> None:
+    """When some row lay outside, a second pass counts them (the rare case pays for the count)."""
+    fn = b.function
+    some = b.icmp_unsigned("!=", b.load(seen), ir.Constant(I32, 0))
+    with b.if_then(some), counted(fn, b, fn.args[0]) as i:
         loaded = [b.load(b.gep(c, [i], source_etype=element), typ=element) for c in columns]
-        if closed is not None:
-            bounds = closed.attrs.get("bounds") or {}
-            lane = lane_of(closed.dtype)
-            if suffix == "i32" and fits_int32(closed.attrs["expr"], bounds):
-                lane = I32
-            symbols = {a.name: convert(b, v, lane) for a, v in zip(abi.scalar_args, loaded)}
-            result = ExprEmitter(b, module, symbols, lane, bounds).value(closed.attrs["expr"])
-        else:
-            params = [p.type for p in scalar.args]
-            result = b.call(scalar, [convert(b, v, t) for v, t in zip(loaded, params)])
-        b.store(convert(b, result, element), b.gep(out, [i], source_etype=element))
+        ok = _column_check(b, abi, loaded)
+        b.store(b.add(b.load(count), b.zext(b.not_(ok), I64)), count)

@@ -8,7 +8,7 @@ import llvmlite.binding as llvm
 from llvmlite import ir
 from nnc.errors import BackendError
 
-from .vectormath import load_libmvec, use_libmvec
+from .vectormath import calls_vector_math, load_libmvec, use_libmvec
 
 __all__ = ["OPT_LEVEL", "jit", "needs_libmvec", "optimize", "target_machine"]
 
@@ -57,9 +57,8 @@ def optimize(module: ir.Module, machine: llvm.TargetMachine) -> llvm.ModuleRef:
     options.slp_vectorization = True
     builder = llvm.create_pass_builder(machine, options)
     builder.getModulePassManager().run(parsed, builder)
-    text, changed = use_libmvec(str(parsed))
-    if changed:
-        parsed = llvm.parse_assembly(text)
+    if calls_vector_math(parsed):  # NOTE: printing a module with large weights is costly
+        parsed = llvm.parse_assembly(use_libmvec(str(parsed))[0])
         parsed.verify()
     return parsed
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from nnc.graph import Graph
 
 from .abi import Abi
-from .aot import write_shared_library
+from .aot import LIBRARY_MODE, link_shared_library, write_atomically
 from .binding import bind
 from .calling import NativeFunction
 from .entrypoints import build_module
@@ -35,9 +35,13 @@ class LLVMBackend:
         engine = jit(optimize(build_module(graph, abi), machine), machine)
         return NativeFunction(abi, bind(abi, engine.get_function_address, engine), semantics)
 
-    def write(self, graph: Graph, abi: Abi, path: Path) -> None:
-        """Write the shared library `path` (atomically)."""
+    def library(self, graph: Graph, abi: Abi) -> bytes:
+        """The shared library's bytes: the module compiled to an object and linked."""
         machine = target_machine(self.cpu)
         parsed = optimize(build_module(graph, abi), machine)
         libraries = ["mvec", "m"] if needs_libmvec(parsed) else ["m"]
-        write_shared_library(machine.emit_object(parsed), path, libraries)
+        return link_shared_library(machine.emit_object(parsed), libraries)
+
+    def write(self, graph: Graph, abi: Abi, path: Path) -> None:
+        """Write the shared library `path` (atomically)."""
+        write_atomically(path, self.library(graph, abi), LIBRARY_MODE)

@@ -22,11 +22,12 @@ class JitCompiler:
     """Compiles a graph with the LLVM backend for `cpu` into a callable over numpy arrays."""
 
     cpu: str = "host"
+    outside: str = "check"  # what the code does with a sample outside the domain (guard.py)
 
     def __call__(
         self, graph: Graph, specs: Sequence[InputSpec], semantics: str = "raw"
     ) -> NativeFunction:
-        abi = make_abi(JIT_PREFIX, graph, specs, {})
+        abi = make_abi(JIT_PREFIX, graph, specs, {}, self.outside)
         return get_backend("llvm", self.cpu).jit(graph, abi, semantics)
 
     def ir(self, graph: Graph, specs: Sequence[InputSpec], optimized: bool) -> str:

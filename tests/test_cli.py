@@ -396,6 +396,6 @@ def test_units_workers_and_a_bad_cluster_from_the_command_line(
     assert main([*argv, "--explain-units", "nowhere"]) == 2
     assert "no module or node 'nowhere'" in capsys.readouterr().err
     assert main([*argv, "--workers", "0"]) == 2
-    assert "workers 0 must be a whole number" in capsys.readouterr().err
+    assert "workers=0 must be at least 1" in capsys.readouterr().err
     assert main([*argv, "--explain-units", "1", "--passes", "fold"]) == 2
     assert "add units to --passes" in capsys.readouterr().err

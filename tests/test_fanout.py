@@ -64,7 +64,7 @@ def test_options_choose_the_fanout():
     assert isinstance(local, LocalPool) and local.workers == 3
     default = make_fanout(make_options())
     assert default.workers == available_cores()
-    with pytest.raises(InputError, match="workers 0"):
+    with pytest.raises(InputError, match="workers=0 must be at least 1"):
         make_options(workers=0)
 
 

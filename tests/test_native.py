@@ -12,7 +12,7 @@ from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.native import JitCompiler
 from nnc.ops import Op
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 
 SPECS = parse_inputs(["x:double[3]=-1..1"])
 

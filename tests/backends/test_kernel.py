@@ -12,7 +12,7 @@ from nnc.backends.entrypoints import STACK_WORKSPACE_BYTES, tile_for
 from nnc.backends.kernel import WorkspacePlan
 from nnc.frontend import to_graph, trace
 from nnc.ops import Op
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 
