@@ -29,10 +29,11 @@ class LLVMBackend:
         module = build_module(graph, abi)
         return str(optimize(module, target_machine(self.cpu)) if optimized else module)
 
-    def jit(self, graph: Graph, abi: Abi, semantics: str) -> NativeFunction:
-        """A callable over numpy/torch arrays running the JIT-compiled library in this process."""
+    def jit(self, graph: Graph, abi: Abi, semantics: str, unroll: bool = True) -> NativeFunction:
+        """A callable over numpy/torch arrays running the JIT-compiled library in this process
+        (built faster, and running a little slower, without loop unrolling)."""
         machine = target_machine(self.cpu, in_process=True)
-        engine = jit(optimize(build_module(graph, abi), machine), machine)
+        engine = jit(optimize(build_module(graph, abi), machine, unroll), machine)
         return NativeFunction(abi, bind(abi, engine.get_function_address, engine), semantics)
 
     def library(self, graph: Graph, abi: Abi) -> bytes:

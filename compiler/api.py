@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -194,7 +195,7 @@ def _search_and_verify(
         opts,
         gate,
         specs,
-        compile_native,
+        dataclasses.replace(compile_native, unroll=False),  # the passes run their code once
         network=network,
         gradient=gradient if differentiable else None,
         reference=reference,
