@@ -384,6 +384,7 @@ def test_unreadable_debug_level_exit_code(pt2: Path, tmp_path: Path, capsys, mon
     assert "NNC_DEBUG='loud' is not a debug level" in err and "Traceback" in err
 
 
+@pytest.mark.slow  # 20 s; the units pass and the options have fast tests of their own
 def test_units_workers_and_a_bad_cluster_from_the_command_line(
     pt2: Path, tmp_path: Path, capsys
 ) -> None:

@@ -259,6 +259,7 @@ def test_outputs_are_written_with_the_usual_permissions(
     assert modes == {"algo.so": 0o755, "algo.h": 0o644, "report.md": 0o644, **pictures}
 
 
+@pytest.mark.slow  # a whole grokking compile on samples
 def test_argmax_on_a_sampled_domain_is_held_to_its_decisions() -> None:
     """Pruning under a decision head may move the scores (by 22 % here) as long as every decision
     stays: the grokking model on 4096 samples instead of its 12,769 points."""

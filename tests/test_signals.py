@@ -70,7 +70,9 @@ def _check_outcome(process: subprocess.Popen[str], signum: int, work: Path) -> i
     return process.returncode
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    "signum", [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM]
+)
 def test_a_signal_while_linking_leaves_nothing(
     signum: signal.Signals, model_file: Path, tmp_path: Path
 ) -> None:
@@ -85,7 +87,9 @@ def test_a_signal_while_linking_leaves_nothing(
     assert _check_outcome(process, signum, tmp_path) == CODES[signum]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+@pytest.mark.parametrize(
+    "signum", [pytest.param(signal.SIGINT, marks=pytest.mark.slow), signal.SIGTERM]
+)
 def test_a_signal_while_compiling_leaves_nothing(
     signum: signal.Signals, model_file: Path, tmp_path: Path
 ) -> None:
