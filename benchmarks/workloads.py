@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import itertools
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -256,7 +257,7 @@ def lookup_workload(side: int, classes: int = 7) -> Workload:
 
 def mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
     layers: list[nn.Module] = []
-    for k, (width_in, width_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for k, (width_in, width_out) in enumerate(itertools.pairwise(sizes)):
         layers.append(nn.Linear(width_in, width_out))
         if k < len(sizes) - 2:
             layers.append(activation())
