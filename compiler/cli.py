@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_parsers import COMMANDS, compile_parser
-from .console import Interrupted, Signals, captured_warnings, ignored_signals, raising_signals
+from .console import Interrupted, Signals, captured_warnings, raising_signals
 from .errors import InputError, MissingDependencyError, NNCError, exit_code
 from .options import debug_level
 from .version import __version__
@@ -35,10 +35,10 @@ BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose read
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
-    signals = Signals()
+    signals = Signals(standalone=argv is None)
     try:
         with raising_signals(signals):
-            code = _run(args)
+            code = _run(args, signals)
         sys.stdout.flush()  # a closed pipe shows here, not in Python's exit-time flush
         return code
     except (Interrupted, KeyboardInterrupt):
@@ -80,14 +80,14 @@ def _tracebacks() -> bool:
     return os.environ.get("NNC_DEBUG", "0").strip() not in ("", "0")
 
 
-def _run(args: list[str]) -> int:
+def _run(args: list[str], signals: Signals) -> int:
     if args[:1] in (["--version"], ["-V"]):
         print(_version())
         return 0
     if args[:1] and args[0] in COMMANDS:
         build = COMMANDS[args[0]][2]
         return HANDLERS[args[0]](build().parse_args(args[1:]))
-    return _compile(compile_parser().parse_args(args))
+    return _compile(compile_parser().parse_args(args), signals)
 
 
 def _quiet_broken_pipe() -> int:
@@ -136,7 +136,7 @@ def _check_report_path(path: Path) -> None:
         pyplot()  # its pictures need matplotlib: say so before any work
 
 
-def _compile(args: argparse.Namespace) -> int:
+def _compile(args: argparse.Namespace, signals: Signals) -> int:
     from nnc.backends.aot import check_output_path, staged_outputs
 
     from .api import compile
@@ -197,20 +197,20 @@ def _compile(args: argparse.Namespace) -> int:
             if report_path is not None:
                 with progress.task(f"writing {report_path.name}"):
                     artifact.report.write(staging.folder(report_path.parent) / report_path.name)
-        with ignored_signals():  # NOTE: the run is done once committed: all outputs or none
-            staging.commit()
-            if warned.summary() and not args.quiet:
-                print(f"nnc: note: {warned.summary()}", file=sys.stderr)
-            if args.json:
-                print(json.dumps(artifact.report.to_json(), indent=2))
-            elif not args.quiet:
-                _print_summary(artifact.report)
-                written = [
-                    f"{out} ({out.stat().st_size / 1024:.1f} KiB)",
-                    str(out.with_suffix(".h")),
-                ]
-                written += [str(report_path)] if report_path is not None else []
-                print("\nwrote " + ", ".join(written))
+        signals.done = True  # NOTE: the run is over once committed: all outputs or none
+        staging.commit()
+        if warned.summary() and not args.quiet:
+            print(f"nnc: note: {warned.summary()}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(artifact.report.to_json(), indent=2))
+        elif not args.quiet:
+            _print_summary(artifact.report)
+            written = [
+                f"{out} ({out.stat().st_size / 1024:.1f} KiB)",
+                str(out.with_suffix(".h")),
+            ]
+            written += [str(report_path)] if report_path is not None else []
+            print("\nwrote " + ", ".join(written))
     return 0
 
 

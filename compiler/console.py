@@ -20,7 +20,6 @@ __all__ = [
     "Signals",
     "Warnings",
     "captured_warnings",
-    "ignored_signals",
     "raising_signals",
 ]
 
@@ -41,6 +40,11 @@ class Signals:
     another error (a linker killed by the same Ctrl-C fails on its own)."""
 
     received: int | None = None
+    # set once the outputs are committed: the run is over, and a signal from then on changes nothing
+    done: bool = False
+    # the nnc process itself (not a caller of cli.main): after a finished run, signals stay ignored
+    # until the process exits (torch's teardown takes a second)
+    standalone: bool = False
 
     def exit_code(self) -> int:
         return EXIT_SIGNALS[signal.Signals(self.received or signal.SIGINT)]
@@ -55,6 +59,8 @@ def raising_signals(state: Signals) -> Iterator[None]:
         return
 
     def handler(signum: int, frame: FrameType | None) -> None:
+        if state.done:
+            return
         state.received = signum
         raise Interrupted(signum)
 
@@ -62,22 +68,9 @@ def raising_signals(state: Signals) -> Iterator[None]:
     try:
         yield
     finally:
+        after_run = signal.SIG_IGN if state.done and state.standalone else None
         for signum, old in previous.items():
-            signal.signal(signum, old)
-
-
-@contextlib.contextmanager
-def ignored_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM are ignored in the block: outputs are being committed, the run is done."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {signum: signal.signal(signum, signal.SIG_IGN) for signum in EXIT_SIGNALS}
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+            signal.signal(signum, after_run or old)
 
 
 class Warnings(logging.Handler):
