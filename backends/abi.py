@@ -28,17 +28,28 @@ from typing import Any
 from nnc.errors import InputError
 
 __all__ = [
+    "ABI_VERSION",
     "C_TYPES",
+    "READABLE_ABI_VERSIONS",
     "ROW_TYPES",
     "Abi",
     "AutomatonAbi",
     "ScalarArg",
+    "Segment",
     "SymbolNames",
     "TensorInfo",
+    "check_abi_version",
     "check_prefix",
     "prefix_from_file_name",
     "row_suffix",
 ]
+
+# The version of the C interface a library exports, in its metadata ("abi_version"); it changes
+# whenever a symbol's signature or the meaning of its arguments or results does. Libraries from
+# before versioning carry none and have version 1; version 2 entries check the domain and return
+# how many samples lay outside it (1 only ever returned 0 or a negative error).
+ABI_VERSION = 2
+READABLE_ABI_VERSIONS = (1, 2)  # what nnc.load can call
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _C_KEYWORDS = {
@@ -72,6 +83,18 @@ def check_prefix(prefix: str) -> str:
             "digit), e.g. --name modadd",
         )
     return prefix
+
+
+def check_abi_version(metadata: dict[str, Any], where: str) -> None:
+    """Refuse a library whose interface this nnc cannot call, saying which nnc built it."""
+    version = metadata.get("abi_version", 1)
+    if version not in READABLE_ABI_VERSIONS:
+        raise InputError(
+            f"{where} was built by nnc {metadata.get('nnc_version', '(unknown)')} with C interface "
+            f"version {version}; this nnc calls versions {', '.join(map(str, READABLE_ABI_VERSIONS))}",
+            hint="compile the model again with this nnc, or load the library with the nnc that "
+            "built it",
+        )
 
 
 def prefix_from_file_name(path_name: str) -> str:
@@ -184,6 +207,21 @@ class SymbolNames:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """Input positions [start, stop) of x and the values they accept: lo..hi (whole numbers only
+    when `whole`), only `values` when given, or per position lows[k]..highs[k] (calibration)."""
+
+    start: int
+    stop: int
+    lo: float = -math.inf
+    hi: float = math.inf
+    whole: bool = False
+    values: tuple[float, ...] | None = None
+    lows: tuple[float, ...] | None = None
+    highs: tuple[float, ...] | None = None
+
+
+@dataclass(frozen=True)
 class AutomatonAbi:
     """What the header says about an automaton library: its size, tokens and how far it was
     verified against the network."""
@@ -215,6 +253,8 @@ class Abi(SymbolNames):
     metadata: dict[str, Any]
     columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
     rows: str | None = None  # typed row entries' suffix ("f32", "i64", "i64_f32"); None: none
+    domain: tuple[Segment, ...] = ()  # what the entries accept (see backends/guard.py)
+    outside: str = "allow"  # what they do with a sample outside it: check, clamp or allow
     automaton: AutomatonAbi | None = None  # NAME_string / _step / _decision exist
 
     @property
@@ -253,7 +293,8 @@ class Abi(SymbolNames):
 
     @classmethod
     def from_json(cls, prefix: str, metadata: dict[str, Any]) -> Abi:
-        """The Abi of a library from its metadata (as `to_json` wrote it under "abi")."""
+        """The Abi of a library from its metadata (as `to_json` wrote it under "abi"), all but the
+        domain's segments."""
         try:
             data = metadata["abi"]
             scalar = data["scalar_args"]
@@ -267,7 +308,13 @@ class Abi(SymbolNames):
                 metadata,
                 tuple(data["columns"]),
                 data.get("rows"),  # None in libraries without typed rows
-                AutomatonAbi.from_json(data["automaton"]) if "automaton" in data else None,
+                # the domain's segments are not recorded: the library checks them itself, and its
+                # metadata states the domain as the input specs; a library without "outside"
+                # predates the check
+                outside=str(metadata.get("outside", "allow")),
+                automaton=(
+                    AutomatonAbi.from_json(data["automaton"]) if "automaton" in data else None
+                ),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise InputError(

@@ -89,7 +89,7 @@ class NativeFunction:
                 except TypeError:  # an element cffi cannot read as a double
                     return self._call(args)  # the general path names what is wrong
                 if status:
-                    _check(status)
+                    _check_status(status, 1)
                 if typed is None:
                     return view.astype(self._dtype)
                 typed[()] = y[0]  # a shape-() output: the 0-d array's element is a numpy scalar
@@ -101,7 +101,8 @@ class NativeFunction:
         x = np.ascontiguousarray(x, dtype=np.float64)
         y = np.empty((len(x), self.output.numel), dtype=np.float64)
         if len(x):
-            _check(self._entries.eval_batch(len(x), double_pointer(x), double_pointer(y)))
+            status = self._entries.eval_batch(len(x), double_pointer(x), double_pointer(y))
+            _check_status(status, len(x))
         return y
 
     def columns(self, *arrays: Any) -> np.ndarray:
@@ -128,7 +129,7 @@ class NativeFunction:
         out = np.empty(len(columns[0]), dtype=dtype)
         if len(out):
             pointers = [typed_pointer(c, suffix) for c in (*columns, out)]
-            _check(entries[suffix](len(out), *pointers))
+            _check_status(entries[suffix](len(out), *pointers), len(out))
         return out
 
     # --- the prepared path: one numpy sample -------------------------------------------------
@@ -230,9 +231,19 @@ def _scalar_call(abi: Abi, function: Any) -> Callable[..., int | float]:
     return scalar
 
 
-def _check(status: int) -> None:
-    if status != 0:
-        raise BackendError(f"the compiled function returned status {status}")
+def _check_status(status: int, n: int) -> None:
+    """An entry's return value: 0 ok, k > 0 samples outside the verified domain (they hold the
+    sentinel), < 0 a failure of the call itself."""
+    if status > 0:
+        raise InputError(
+            f"{status} of {n} samples lie outside the domain the code was verified on (their "
+            "outputs would be NaN, or -1 for classes and integers)",
+            hint="keep the inputs within the input spec, or compile with outside='clamp' (into "
+            "the domain's box) or outside='allow' (no check)",
+        )
+    if status < 0:
+        meaning = {-1: "a negative sample count", -2: "out of memory"}.get(status, "unknown")
+        raise BackendError(f"the compiled function returned status {status} ({meaning})")
 
 
 def _to_numpy(value: Any) -> np.ndarray:

@@ -8,6 +8,41 @@ from .inline_c import CHECK_FLAGS, InlineForm
 __all__ = ["render_header"]
 
 
+# what the entries do outside the domain, by Abi.outside (see backends/guard.py)
+_OUTSIDE = {
+    "check": [
+        " * Every entry checks its inputs first. A sample outside the domain (NaN included) is not",
+        " * computed: it gets the sentinel {sentinel}; the batch entries return how many samples",
+        " * did (0: all inside), {prefix}_eval returns 1, the scalar form returns the sentinel.",
+    ],
+    "clamp": [
+        " * Every entry first moves each input into the domain's box (the nearest value within",
+        " * its range). A NaN input, or a fraction for an integer input, gets the sentinel",
+        " * {sentinel} instead; the batch entries return how many samples did, {prefix}_eval 1.",
+    ],
+    "allow": [
+        " * The entries do not check their inputs (built with outside = allow): outside the domain",
+        " * results are whatever the code computes there (rewrites that hold on the domain only,",
+        " * such as int32 lanes or mod as a compare and a subtract, may give anything).",
+    ],
+}
+
+
+def _domain_comment(abi: Abi) -> list[str]:
+    """The verified domain, as the input specs state it, and what the entries do outside it."""
+    specs = [
+        i.get("spec") or f"{i['name']}: the box of its calibration samples"
+        for i in abi.metadata.get("inputs", [])
+    ]
+    sentinel = "-1" if abi.output_integer else "NaN"
+    return [
+        "/* The domain this library was verified on (nothing is promised outside it):",
+        *[f" *   {spec}" for spec in specs],
+        *[line.format(sentinel=sentinel, prefix=abi.prefix) for line in _OUTSIDE[abi.outside]],
+        " */",
+    ]
+
+
 def _working_memory(abi: Abi) -> list[str]:
     """The working memory each call allocates (and frees before returning), when known."""
     memory = abi.metadata.get("working_memory")
@@ -97,6 +132,8 @@ def render_header(abi: Abi, inline: InlineForm | None = None, checked_on: int = 
         " * Functions return 0 on success, -1 when n < 0 (or threads < 1), -2 when working memory",
         " * cannot be allocated. x and y may overlap (y = x computes in place). Reentrant: no",
         " * global mutable state. */",
+        "",
+        *_domain_comment(abi),
         f"#define {abi.prefix.upper()}_INPUT_SIZE {abi.input_numel}",
         f"#define {abi.prefix.upper()}_OUTPUT_SIZE {out.numel}",
         *_working_memory(abi),
@@ -141,7 +178,7 @@ def render_header(abi: Abi, inline: InlineForm | None = None, checked_on: int = 
             "",
             (
                 "/* Column-wise batches in native types: one array per scalar argument, no "
-                "aliasing; return 0, or -1 when n < 0. */"
+                "aliasing; return as NAME_eval_batch does. */"
             ),
         ]
     for suffix in abi.columns:
@@ -161,9 +198,11 @@ def _inline_comment(abi: Abi, inline: InlineForm, checked_on: int) -> str:
     libm = "; link with -lm" if inline.uses_libm else ""
     lines = [
         f"Inline form of {form}, for C code to compile into its own loops (no call).",
-        f"It does what {abi.prefix}() does, operation for operation, so it gives the same results",
-        f"on the verified domain: checked on {checked_on:,} verification points, built with",
-        f"cc {' '.join(CHECK_FLAGS)}{libm}. Outside the domain it promises nothing.",
-        "-ffast-math and -ffp-contract=fast can change real-valued results (nnc's README).",
+        f"It computes what {abi.prefix}() computes, operation for operation, so it gives the same",
+        f"results on the verified domain: checked on {checked_on:,} verification points, built",
+        f"with cc {' '.join(CHECK_FLAGS)}{libm}. It does NOT check the domain (like a library",
+        "built with outside = allow): outside it, it returns whatever the formula computes there,",
+        "and rewrites that hold on the domain only (mod as a compare and a subtract) may give",
+        "anything. -ffast-math and -ffp-contract=fast can change real-valued results (README).",
     ]
     return "/* " + "\n * ".join(lines) + " */"

@@ -8,12 +8,14 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 from nnc.expr_ranges import fits_int32
 from nnc.graph import Graph, Node
 from nnc.ops import Op, is_integer_dtype
 from nnc.spec import InputSpec
 
 from .abi import Abi, AutomatonAbi, ScalarArg, TensorInfo, row_suffix
+from .guard import check_outside, domain_segments
 
 __all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "abi_json", "make_abi", "scalar_closed_form"]
 
@@ -39,21 +41,30 @@ def scalar_closed_form(graph: Graph) -> Node | None:
 
 
 def make_abi(
-    prefix: str, graph: Graph, specs: Sequence[InputSpec], metadata: dict[str, Any]
+    prefix: str,
+    graph: Graph,
+    specs: Sequence[InputSpec],
+    metadata: dict[str, Any],
+    outside: str = "check",
 ) -> Abi:
-    """The C interface of this graph: per-sample shapes (the traced batch dimension dropped)."""
+    """The C interface of this graph: per-sample shapes (the traced batch dimension dropped), and
+    the domain its entries check (`outside`: check, clamp or allow; see guard.py)."""
+    check_outside(specs, outside)
     inputs = tuple(TensorInfo(s.name, s.shape, s.dtype) for s in specs)
     node = graph[graph.outputs[0]]
     output = TensorInfo("y", node.shape[1:], node.dtype)
-    free, constants, position = [], [], 0
-    for spec in specs:
-        for element in spec.elements or ():
-            if element.constant is not None and spec.calibration is None:
-                constants.append((position, element.constant))
-            else:
-                free.append(ScalarArg(element.name, position, spec.integer))
-            position += 1
-    scalar = math.prod(output.shape) == 1 and len(free) <= MAX_SCALAR_ARGS
+    fixed = [spec.constants() for spec in specs]
+    free_count = sum(int(np.isnan(values).sum()) for values in fixed)
+    scalar = math.prod(output.shape) == 1 and free_count <= MAX_SCALAR_ARGS
+    free, constants, start = [], [], 0
+    for spec, values in zip(specs, fixed):
+        if scalar:  # NOTE: only then are elements few enough to list one by one
+            for index, value in enumerate(values.tolist()):
+                if math.isnan(value):
+                    free.append(ScalarArg(spec.element_name(index), start + index, spec.integer))
+                else:
+                    constants.append((start + index, value))
+        start += spec.numel
     integer = is_integer_dtype(node.dtype)
     columns = _column_types(free, integer, specs, node) if scalar else ()
     return Abi(
@@ -66,6 +77,8 @@ def make_abi(
         metadata,
         columns,
         row_suffix([graph[name].dtype for name in graph.inputs], node.dtype),
+        domain_segments(specs),
+        outside,
         _automaton(node),
     )
 
@@ -92,14 +105,8 @@ def _column_types(
     """Typed column-wise entries that fit: int32/int64 for integer programs (int32 only when the
     domain and the output provably fit), float/double for real-valued ones."""
     if free and all(a.integer for a in free) and integer_output:
-        bounds = [
-            (e.domain.lo, e.domain.hi)
-            if hasattr(e.domain, "lo")
-            else (min(e.domain.values), max(e.domain.values))
-            for spec in specs
-            for e in spec.elements
-        ]
-        small_inputs = all(-(2**31) <= lo and hi < 2**31 for lo, hi in bounds)
+        ends = [spec.bounds() for spec in specs]
+        small_inputs = all(-(2**31) <= lo.min() and hi.max() < 2**31 for lo, hi in ends)
         small_output = (
             node.op is Op.ARGMAX
             or (

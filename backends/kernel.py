@@ -150,14 +150,27 @@ def constant_bytes(
     found = module.globals.get(name)
     if found is not None:
         return found
-    data = bytearray(np.ascontiguousarray(values).tobytes()) or bytearray(1)
-    array_type = ir.ArrayType(I8, len(data))
-    table = ir.GlobalVariable(module, array_type, name=name)
+    data = np.ascontiguousarray(values).reshape(-1).view(np.uint8)
+    initializer = _byte_string(data if len(data) else np.zeros(1, np.uint8))
+    table = ir.GlobalVariable(module, initializer.type, name=name)
     table.linkage = "internal"
     table.global_constant = True
     table.align = align
-    table.initializer = ir.Constant(array_type, data)
+    table.initializer = initializer
     return table
+
+
+# NOTE: weights are stored in the target's byte order, little-endian on every target nnc builds for
+_ESCAPES = np.array([list(b"\\%02x" % byte) for byte in range(256)], dtype=np.uint8)
+
+
+def _byte_string(data: np.ndarray) -> ir.Constant:
+    """Bytes as the i8 string `c"\\3f\\80..."`, written by numpy straight into one buffer:
+    llvmlite's own printer costs a Python string per byte."""
+    text = np.empty(3 * len(data) + 3, dtype=np.uint8)
+    text[:2], text[-1] = list(b'c"'), ord('"')
+    np.take(_ESCAPES, data, axis=0, out=text[2:-1].reshape(-1, 3))
+    return ir.FormattedConstant(ir.ArrayType(I8, len(data)), str(text.data, "ascii"))
 
 
 def call_math(b: ir.IRBuilder, module: ir.Module, name: str, args: Sequence[ir.Value]) -> ir.Value:

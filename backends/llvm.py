@@ -9,7 +9,7 @@ from llvmlite import ir
 from nnc.graph import Graph
 
 from .abi import Abi
-from .aot import write_shared_library
+from .aot import LIBRARY_MODE, link_shared_library, write_atomically
 from .binding import bind
 from .calling import NativeFunction
 from .entrypoints import build_module, working_memory
@@ -36,23 +36,30 @@ class LLVMBackend:
         """The bytes the library's entries allocate per call (entrypoints.working_memory)."""
         return working_memory(graph, abi, self.precision, isa_of(self.cpu))
 
-    def _optimize(self, module: ir.Module, machine: llvm.TargetMachine) -> llvm.ModuleRef:
-        return optimize(module, machine, isa_of(self.cpu).vector_bytes)
+    def _optimize(
+        self, module: ir.Module, machine: llvm.TargetMachine, unroll: bool = True
+    ) -> llvm.ModuleRef:
+        return optimize(module, machine, isa_of(self.cpu).vector_bytes, unroll)
 
     def ir(self, graph: Graph, abi: Abi, optimized: bool = False) -> str:
         """The library's LLVM IR as text, before or after optimisation."""
         module = self.module(graph, abi)
         return str(self._optimize(module, target_machine(self.cpu)) if optimized else module)
 
-    def jit(self, graph: Graph, abi: Abi, semantics: str) -> NativeFunction:
-        """A callable over numpy/torch arrays running the JIT-compiled library in this process."""
+    def jit(self, graph: Graph, abi: Abi, semantics: str, unroll: bool = True) -> NativeFunction:
+        """A callable over numpy/torch arrays running the JIT-compiled library in this process
+        (built faster, and running a little slower, without loop unrolling)."""
         machine = target_machine(self.cpu, in_process=True)
-        engine = jit(self._optimize(self.module(graph, abi), machine), machine)
+        engine = jit(self._optimize(self.module(graph, abi), machine, unroll), machine)
         return NativeFunction(abi, bind(abi, engine.get_function_address, engine), semantics)
 
-    def write(self, graph: Graph, abi: Abi, path: Path) -> None:
-        """Write the shared library `path` (atomically)."""
+    def library(self, graph: Graph, abi: Abi) -> bytes:
+        """The shared library's bytes: the module compiled to an object and linked."""
         machine = target_machine(self.cpu)
         parsed = self._optimize(self.module(graph, abi), machine)
         libraries = ["mvec", "m"] if needs_libmvec(parsed) else ["m"]
-        write_shared_library(machine.emit_object(parsed), path, libraries)
+        return link_shared_library(machine.emit_object(parsed), libraries)
+
+    def write(self, graph: Graph, abi: Abi, path: Path) -> None:
+        """Write the shared library `path` (atomically)."""
+        write_atomically(path, self.library(graph, abi), LIBRARY_MODE)

@@ -13,7 +13,7 @@ from typing import Any
 
 from nnc.errors import InputError
 
-from .abi import Abi, SymbolNames
+from .abi import Abi, SymbolNames, check_abi_version
 from .binding import bind
 from .calling import NativeFunction
 
@@ -49,6 +49,7 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     metadata_fn = getattr(library, names.metadata_symbol)
     metadata_fn.restype = ctypes.c_char_p
     metadata = json.loads(metadata_fn().decode())
+    check_abi_version(metadata, repr(path.name))
     abi = Abi.from_json(prefix, metadata)
 
     def address_of(symbol: str) -> int:

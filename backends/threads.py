@@ -47,7 +47,8 @@ def emit_threaded_batch(
     out) -> i32` on chunks of whole `tile`s, each of `least` samples at least (fewer threads
     than asked when the batch is too small to pay for starting them); `row_bytes` is one
     sample's bytes in each pointer.
-    Returns -1 when n < 0 or threads < 1, else the first nonzero result of a chunk (or 0)."""
+    Returns -1 when n < 0 or threads < 1, else the first negative result of a chunk (an error),
+    else the chunks' results added up (samples outside the domain, saturating at INT32_MAX)."""
     pointers = len(row_bytes)
     words = len(_ITEM_FIELDS) + pointers
     worker = _emit_worker(module, f"{name}.worker", batch, pointers)
@@ -99,8 +100,8 @@ def _spread(
     threads: ir.Value,
     sizes: tuple[int, int],
 ) -> None:
-    """Chunks of whole tiles (and `least` samples at least) over the threads; the first nonzero
-    chunk result in `result`."""
+    """Chunks of whole tiles (and `least` samples at least) over the threads; in `result`, the
+    first negative chunk result, else their sum."""
     tile, least = sizes
     words = len(_ITEM_FIELDS) + len(row_bytes)
     wanted = b.sext(threads, I64)
@@ -138,13 +139,25 @@ def _spread(
                 pthread_join = _declare(module, "pthread_join", ir.FunctionType(I32, [I64, PTR]))
                 b.call(pthread_join, [thread, ir.Constant(PTR, None)])
 
-    b.store(ir.Constant(I32, 0), result)
+    # the first error (a negative result) if any chunk had one, else the chunks' counts added up
+    error, total = b.alloca(I64, name="error"), b.alloca(I64, name="total")
+    b.store(_i64(0), error)
+    b.store(_i64(0), total)
     with counted_loop(b, count) as index:
         slot = b.gep(items, [b.mul(index, _i64(words))], source_etype=I64)
-        chunk_result = b.trunc(b.load(_field(b, slot, "result"), typ=I64), I32)
-        so_far = b.load(result, typ=I32)
-        keep = b.icmp_signed("!=", so_far, ir.Constant(I32, 0))
-        b.store(b.select(keep, so_far, chunk_result), result)
+        chunk_result = b.load(_field(b, slot, "result"), typ=I64)
+        failed = b.icmp_signed("<", chunk_result, _i64(0))
+        so_far = b.load(error, typ=I64)
+        first = b.and_(failed, b.icmp_signed("==", so_far, _i64(0)))
+        b.store(b.select(first, chunk_result, so_far), error)
+        counted_here = b.select(failed, _i64(0), chunk_result)
+        b.store(b.add(b.load(total, typ=I64), counted_here), total)
+    limit = _i64(2**31 - 1)
+    added = b.load(total, typ=I64)
+    added = b.select(b.icmp_signed(">", added, limit), limit, added)
+    worst = b.load(error, typ=I64)
+    outcome = b.select(b.icmp_signed("<", worst, _i64(0)), worst, added)
+    b.store(b.trunc(outcome, I32), result)
 
 
 def _start_thread(

@@ -15,7 +15,7 @@ import re
 
 import llvmlite.binding as llvm
 
-__all__ = ["LIBMVEC_FUNCTIONS", "load_libmvec", "use_libmvec"]
+__all__ = ["LIBMVEC_FUNCTIONS", "calls_vector_math", "load_libmvec", "use_libmvec"]
 
 # intrinsic → libmvec base name (and its vector ABI parameter code: one 'v' per argument)
 LIBMVEC_FUNCTIONS = {
@@ -40,6 +40,11 @@ def _replacement(match: re.Match[str], widest: int) -> str:
     base, parameters = LIBMVEC_FUNCTIONS[name]
     suffix = "f" if element == "f32" else ""
     return f"@_ZGV{isa}N{lanes}{parameters}_{base}{suffix}"
+
+
+def calls_vector_math(parsed: llvm.ModuleRef) -> bool:
+    """Whether the module declares a vector intrinsic use_libmvec would rewrite."""
+    return any(_CALL.match(f"@{f.name}") for f in parsed.functions)
 
 
 def use_libmvec(ir_text: str, widest: int = 64) -> tuple[str, bool]:

@@ -21,7 +21,7 @@ from .measure import Probe, Timer, calibrate, run_rounds, summarize
 from .workloads import ColumnReference
 
 if TYPE_CHECKING:
-    from .bench import Settings
+    from .settings import Settings
 
 __all__ = ["run_columns"]
 

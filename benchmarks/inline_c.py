@@ -23,7 +23,7 @@ from .c_driver import compile_shared
 from .measure import Probe, Timer, calibrate, run_rounds, summarize
 
 if TYPE_CHECKING:
-    from .bench import Settings
+    from .settings import Settings
     from .workloads import Reference
 
 __all__ = ["render", "run_inline"]

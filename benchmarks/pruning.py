@@ -22,8 +22,8 @@ from pathlib import Path
 import nnc
 import numpy as np
 import torch
+from nnc.domain import Domain
 from nnc.pipeline import flops
-from nnc.spec import Domain
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]

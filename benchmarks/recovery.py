@@ -109,9 +109,10 @@ def run_nnc(source: Any, spec: str | None) -> dict[str, Any]:
 
 def run_operon(source: Any, spec: str | None) -> dict[str, Any]:
     """Plain pyoperon on the network's samples, with nnc's default operators and budget."""
+    from nnc.domain import Domain
     from nnc.modelfile import load_model
     from nnc.options import Options
-    from nnc.spec import Domain, parse_inputs
+    from nnc.spec_grammar import parse_inputs
     from nnc.torch_model import run_model
     from pyoperon.sklearn import SymbolicRegressor
 
@@ -134,7 +135,7 @@ def run_operon(source: Any, spec: str | None) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         regressor.fit(X, y)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-    names = [e.name for e in specs[0].elements]
+    names = specs[0].element_names()
     from nnc.passes.engines.operon import parse_operon
 
     formula = parse_operon(regressor.get_model_string(regressor.model_, 16), names)

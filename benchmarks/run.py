@@ -29,11 +29,12 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable a
 import torch
 
 from benchmarks.analysis import evaluate_targets
-from benchmarks.bench import Settings, run_workload
+from benchmarks.bench import run_workload
 from benchmarks.machine import describe_machine
 from benchmarks.measure import CLOCKS, use_clock
 from benchmarks.peak import MachinePeak
 from benchmarks.scaling import run_scaling
+from benchmarks.settings import Settings
 from benchmarks.tables import (
     columns_table,
     inline_table,

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # the test models, as users build them
 
 import torch
 from nnc.api import with_output_head
+from nnc.domain import Domain
 from nnc.exhaustive import check_exhaustively, range_points
 from nnc.fanout import DaskCluster, Fanout, LocalPool, Serial
 from nnc.fidelity import Gate
@@ -40,7 +41,7 @@ from nnc.native import JitCompiler
 from nnc.options import make_options
 from nnc.passes.fourier_forms import FourierWork, Grid, fourier_forms
 from nnc.rewrite import remove_dead
-from nnc.spec import Domain, parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 __all__ = ["main"]

@@ -12,7 +12,8 @@ from typing import Any
 
 from torch import nn
 
-from .bench import Settings, run_workload
+from .bench import run_workload
+from .settings import Settings
 from .workloads import Workload, lookup_workload, mlp_workload
 
 __all__ = ["DEPTHS", "SIDES", "WIDTHS", "run_scaling"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -9,6 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+from nnc.backends.guard import check_outside
 from nnc.passes import default_pipeline
 from nnc.passes.distill import module_nodes
 from nnc.passes.units import unit_node
@@ -22,11 +24,12 @@ from .fanout import Fanout, open_fanout
 from .fidelity import Gate, check
 from .frontend import to_graph, trace
 from .graph import Graph
+from .limits import check_input_elements, check_parameters, check_points
 from .modelfile import load_model
 from .native import JitCompiler
 from .ops import Op
 from .options import Options, OutputSemantics, debug_level, make_options, parse_output
-from .pipeline import Setting, dump_graph, run_pipeline, shows_graph
+from .pipeline import Setting, check_pass_names, dump_graph, run_pipeline, shows_graph
 from .progress import Progress, live_display
 from .reference import (
     VERIFY_BYTES,
@@ -36,8 +39,8 @@ from .reference import (
     reference_run,
 )
 from .report import Report
-from .spec import parse_inputs
-from .torch_model import model_gradient
+from .spec_grammar import parse_inputs
+from .torch_model import EXPORT_LOCK, model_gradient
 from .verification import VerificationPoints, check_against_reference
 from .verify import verify_graph
 
@@ -88,12 +91,14 @@ def compile(
     if "debug" not in options:
         options["debug"] = debug_level(os.environ.get("NNC_DEBUG"))
     opts = make_options(**options)
+    check_pass_names(opts.passes or ())
     say = log or (_stderr if opts.debug or opts.print_after else lambda line: None)
-    if progress is not None:
-        return _compile(model, inputs, labels, say, progress, opts, options)
-    progress = Progress()
-    with live_display(progress, enabled=not opts.quiet):
-        return _compile(model, inputs, labels, say, progress, opts, options)
+    with EXPORT_LOCK:  # NOTE: one compile at a time in a process: see torch_model.EXPORT_LOCK
+        if progress is not None:
+            return _compile(model, inputs, labels, say, progress, opts, options)
+        progress = Progress()
+        with live_display(progress, enabled=not opts.quiet):
+            return _compile(model, inputs, labels, say, progress, opts, options)
 
 
 def _compile(
@@ -120,8 +125,12 @@ def _compile(
         specs = parse_inputs(inputs if inputs is not None else loaded.inputs)
         if "output" not in options and loaded.output:
             opts = make_options(**{**options, "output": parse_output(loaded.output)})
+        check_input_elements(specs, opts)
+        check_points(specs, opts)
+        check_outside(specs, opts.outside)
     with stage("trace"), error_context("tracing the model"):
         graph = to_graph(trace(loaded.module, specs), specs)
+        check_parameters(graph.parameter_count(), opts)
         verify_graph(graph)
         _check_batch_dimension(graph)
         for module in opts.symbolic:
@@ -145,7 +154,8 @@ def _compile(
         artifact = _search_and_verify(
             graph, loaded, specs, opts, labels, say, progress, seconds, fanout
         )
-    check(artifact.report.fidelity, opts.accept_mismatch)
+    approximate = any(record.approximate for record in artifact.report.passes)
+    check(artifact.report.fidelity, opts.accept_mismatch, approximate)
     return artifact
 
 
@@ -173,7 +183,7 @@ def _search_and_verify(
     if opts.mode != "exact":
         problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
     gate = Gate.from_options(opts)
-    compile_native = JitCompiler(opts.cpu, opts.precision)
+    compile_native = JitCompiler(opts.cpu, opts.precision, opts.outside)
     differentiable = all(not s.integer for s in specs)
 
     network = loaded.run
@@ -185,7 +195,7 @@ def _search_and_verify(
         opts,
         gate,
         specs,
-        compile_native,
+        dataclasses.replace(compile_native, unroll=False),  # the passes run their code once
         network=network,
         gradient=gradient if differentiable else None,
         reference=reference,

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 from nnc.backends import get_backend
-from nnc.backends.abi import Abi, check_prefix, prefix_from_file_name
-from nnc.backends.aot import check_output_path, write_atomically
+from nnc.backends.abi import ABI_VERSION, Abi, check_prefix, prefix_from_file_name
+from nnc.backends.aot import LIBRARY_MODE, Staging, check_output_path, staged_outputs
 from nnc.backends.calling import NativeAutomaton, NativeFunction
 from nnc.backends.entries import entry_runners
 from nnc.backends.header import render_header
@@ -19,12 +19,13 @@ from nnc.backends.inline_c import compile_inline, inline_form
 from nnc.backends.interface import JIT_PREFIX, abi_json, make_abi
 
 from .closed_form import output_forms
+from .domain import Domain, abi_rows
 from .errors import BackendError, FidelityError, error_context
 from .fidelity import relative_errors
 from .graph import Graph
-from .options import Options
+from .options import Options, make_options
 from .report import Report
-from .spec import Domain, InputSpec, abi_rows
+from .spec import InputSpec
 from .symbolic import symbolic_outputs
 from .verification import VerificationPoints, check_library
 from .version import __version__
@@ -80,16 +81,21 @@ class Artifact:
     def __repr__(self) -> str:
         return f"<nnc.Artifact {self.options.mode} {self.report.fidelity.summary()}>"
 
-    def abi(self, prefix: str) -> Abi:
-        return make_abi(check_prefix(prefix), self.graph, self.specs, self.metadata(prefix))
+    def abi(self, prefix: str, outside: str | None = None) -> Abi:
+        """The library's C interface; `outside` (default: the compile's) as in Options.outside."""
+        outside = make_options(outside=outside or self.options.outside).outside
+        metadata = self.metadata(prefix, outside)
+        return make_abi(check_prefix(prefix), self.graph, self.specs, metadata, outside)
 
-    def metadata(self, prefix: str) -> dict[str, Any]:
+    def metadata(self, prefix: str, outside: str | None = None) -> dict[str, Any]:
         """What the library says about itself: version, inputs, output, verification."""
         output = self.graph[self.graph.outputs[0]]
         return {
             "nnc_version": __version__,
+            "abi_version": ABI_VERSION,
             "name": prefix,
             "mode": self.options.mode,
+            "outside": outside or self.options.outside,
             "closed_form": self.report.closed_form,
             "inputs": [s.to_json() for s in self.specs],
             "output": {
@@ -113,10 +119,7 @@ class Artifact:
         parts = output_forms(self.graph)
         if parts is not None:
             return [p.attrs["expr"] if p.op.value == "expr" else None for p in parts]
-        names = {
-            name: [e.name for e in spec.elements]
-            for name, spec in zip(self.graph.inputs, self.specs)
-        }
+        names = {name: spec.element_names() for name, spec in zip(self.graph.inputs, self.specs)}
         node = self.graph[self.graph.outputs[0]]
         return symbolic_outputs(self.graph, names, self.specs) or [None] * max(1, node.numel)
 
@@ -135,35 +138,48 @@ class Artifact:
     def llvm_ir(self, optimized: bool = False) -> str:
         return self._backend.ir(self.graph, self.abi(JIT_PREFIX), optimized)
 
-    def save(self, path: str | Path, name: str | None = None, header: bool = True) -> Path:
-        """Write the shared library `path` and, beside it, the C header (same stem, `.h`); for a
-        closed form the header defines NAME_inline too, checked on the verification points. The C
-        functions are prefixed `name`, by default the file name made a C identifier
-        (`my-model.so` → `my_model_eval`). The library is built apart, loaded, and each of its row
-        entries (one sample, batch, threaded batch, typed rows) checked on the compile's
-        verification points first: only a library that computes what the network computes is
-        written."""
+    def save(
+        self,
+        path: str | Path,
+        name: str | None = None,
+        header: bool = True,
+        staging: Staging | None = None,
+        outside: str | None = None,
+    ) -> Path:
+        """Write the shared library `path` and, beside it, the C header (same stem, `.h`): both or
+        neither; for a closed form the header defines NAME_inline too, checked on the
+        verification points. The C functions are prefixed `name`, by default the file name made a
+        C identifier (`my-model.so` → `my_model_eval`). The library is built apart, loaded, and
+        each of its row entries (one sample, batch, threaded batch, typed rows) checked on the
+        compile's verification points first: only a library that computes what the network
+        computes is written. With `staging`, the files wait for the caller's `staging.commit()`.
+        `outside` (check, clamp, allow; default: the compile's option) sets what the library's
+        entries do with inputs outside the verified domain: it changes the library, not what was
+        verified."""
         path = Path(path)
         check_output_path(path)
         prefix = check_prefix(name) if name is not None else prefix_from_file_name(path.name)
-        abi = self.abi(prefix)
-        with error_context(f"writing {path.name}"), tempfile.TemporaryDirectory() as work:
+        abi = self.abi(prefix, outside)
+        with staged_outputs() as own, error_context(f"writing {path.name}"):
             text = self._header(abi) if header else None
-            built = Path(work) / path.name
-            self._backend.write(self.graph, abi, built)
-            self._check_library(built, abi)
-            write_atomically(path, built.read_bytes())
-            path.chmod(0o755)
+            library = self._backend.library(self.graph, abi)
+            self._check_library(library, path.name, abi)
+            target = staging or own
+            target.write(path, library, LIBRARY_MODE)
             if text is not None:
-                write_atomically(path.with_suffix(".h"), text.encode())
+                target.write(path.with_suffix(".h"), text.encode())
+            own.commit()
         return path
 
-    def _check_library(self, built: Path, abi: Abi) -> None:
+    def _check_library(self, library: bytes, file_name: str, abi: Abi) -> None:
         """Every row entry of the linked library against the network (as the JIT was checked)."""
         if self._points is None:
             return
-        entries = entry_runners(ctypes.CDLL(str(built)), abi)
-        results = check_library(entries, self.graph, self.specs, self.options, self._points)
+        with tempfile.TemporaryDirectory() as work:
+            built = Path(work) / file_name
+            built.write_bytes(library)
+            entries = entry_runners(ctypes.CDLL(str(built)), abi)
+            results = check_library(entries, self.graph, self.specs, self.options, self._points)
         self.library_checks = {symbol: f.summary() for symbol, f in results.items()}
         failed = [f"{symbol}: {f.summary()}" for symbol, f in results.items() if not f.passed]
         if failed and not self.options.accept_mismatch:

@@ -21,15 +21,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
 import torch
 
 from .errors import InputError
 from .graph import Graph, Node
 from .ops import OP_TABLE, Op, is_integer_dtype
-from .spec import InputSpec, Range, Values
+from .spec import InputSpec
 
-__all__ = ["BOUND_RULES", "Interval", "domain_ends", "node_bounds"]
+__all__ = ["BOUND_RULES", "Interval", "node_bounds"]
 
 Interval = tuple[torch.Tensor, torch.Tensor]
 BoundRule = Callable[[Node, list[Interval]], Interval]
@@ -66,12 +65,7 @@ def node_bounds(graph: Graph, specs: Sequence[InputSpec]) -> dict[str, Interval]
 
 def _input_bounds(node: Node, spec: InputSpec) -> Interval:
     """Per-element min/max of the calibration samples, or of each element's range or value set."""
-    if spec.calibration is not None:
-        flat = np.asarray(spec.calibration, dtype=np.float64).reshape(len(spec.calibration), -1)
-        lo, hi = flat.min(axis=0), flat.max(axis=0)
-    else:
-        ends = [domain_ends(e.domain) for e in spec.elements]
-        lo, hi = np.array([e[0] for e in ends]), np.array([e[1] for e in ends])
+    lo, hi = spec.bounds()
     if lo.size != node.numel:
         raise InputError(
             f"input {spec.name!r} has {lo.size} elements in its spec, the graph's "
@@ -79,13 +73,6 @@ def _input_bounds(node: Node, spec: InputSpec) -> Interval:
             hint="the spec's shape must match what forward() takes",
         )
     return (torch.from_numpy(lo).reshape(node.shape), torch.from_numpy(hi).reshape(node.shape))
-
-
-def domain_ends(domain: Range | Values) -> tuple[float, float]:
-    """The smallest and the largest value of one element's domain."""
-    if isinstance(domain, Values):
-        return min(domain.values), max(domain.values)
-    return domain.lo, domain.hi
 
 
 def _tidy(node: Node, interval: Interval) -> Interval:

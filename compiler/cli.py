@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 import traceback
 from collections import Counter
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .cli_parsers import COMMANDS, compile_parser
+from .console import Interrupted, Signals, captured_warnings, raising_signals
 from .errors import InputError, MissingDependencyError, NNCError, exit_code
 from .options import debug_level
 from .version import __version__
@@ -33,13 +35,19 @@ BROKEN_PIPE = 141  # 128 + SIGPIPE: what a shell reports for a writer whose read
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    signals = Signals(standalone=argv is None)
     try:
-        code = _run(args)
+        with raising_signals(signals):
+            code = _run(args, signals)
         sys.stdout.flush()  # a closed pipe shows here, not in Python's exit-time flush
         return code
+    except (Interrupted, KeyboardInterrupt):
+        return _interrupted(signals)
     except BrokenPipeError:
         return _quiet_broken_pipe()
     except NNCError as error:
+        if signals.received:  # the signal surfaced as another error (a killed linker)
+            return _interrupted(signals)
         if isinstance(error.__cause__, BrokenPipeError):
             return _quiet_broken_pipe()
         if _tracebacks():
@@ -49,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"nnc: hint: {error.hint}", file=sys.stderr)
         return exit_code(error)
     except Exception as error:  # noqa: BLE001 - report, never a bare traceback
+        if signals.received:
+            return _interrupted(signals)
         if _tracebacks():
             traceback.print_exc()
         print(f"nnc: internal error: {type(error).__name__}: {error}", file=sys.stderr)
@@ -59,19 +69,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 70
 
 
+def _interrupted(signals: Signals) -> int:
+    name = signal.Signals(signals.received or signal.SIGINT).name
+    print(f"nnc: interrupted by {name}; no output was written", file=sys.stderr)
+    return signals.exit_code()
+
+
 def _tracebacks() -> bool:
     """NNC_DEBUG set to a level of 1 or more (or to anything unreadable: show more, not less)."""
     return os.environ.get("NNC_DEBUG", "0").strip() not in ("", "0")
 
 
-def _run(args: list[str]) -> int:
+def _run(args: list[str], signals: Signals) -> int:
     if args[:1] in (["--version"], ["-V"]):
         print(_version())
         return 0
     if args[:1] and args[0] in COMMANDS:
         build = COMMANDS[args[0]][2]
         return HANDLERS[args[0]](build().parse_args(args[1:]))
-    return _compile(compile_parser().parse_args(args))
+    return _compile(compile_parser().parse_args(args), signals)
 
 
 def _quiet_broken_pipe() -> int:
@@ -120,16 +136,18 @@ def _check_report_path(path: Path) -> None:
         pyplot()  # its pictures need matplotlib: say so before any work
 
 
-def _compile(args: argparse.Namespace) -> int:
-    from nnc.backends.aot import check_output_path
+def _compile(args: argparse.Namespace, signals: Signals) -> int:
+    from nnc.backends.aot import check_output_path, staged_outputs
 
     from .api import compile
     from .progress import Progress, live_display
 
     out = Path(args.out)
-    check_output_path(out)
-    _check_library_path(out)
     report_path = Path(args.report) if args.report else None
+    for path in (out, out.with_suffix(".h"), report_path):
+        if path is not None:
+            check_output_path(path)  # before any work
+    _check_library_path(out)
     if report_path is not None:
         _check_report_path(report_path)
     options = {
@@ -152,6 +170,7 @@ def _compile(args: argparse.Namespace) -> int:
         "symbolic",
         "gate_rmse",
         "gate_max",
+        "outside",
         "workers",
         "cluster",
     ):
@@ -167,23 +186,55 @@ def _compile(args: argparse.Namespace) -> int:
     log = (
         (lambda line: None) if not debugging else (lambda line: print(f"nnc: {line}", file=stream))
     )
+    options.update(_limits(args.limit))
     progress = Progress()
-    with live_display(progress, enabled=not quiet):
-        artifact = compile(args.model, args.input or None, log=log, progress=progress, **options)
-        with progress.task(f"writing {out.name}"):
-            artifact.save(out, name=args.name)
-        if report_path is not None:
-            with progress.task(f"writing {report_path.name}"):
-                artifact.report.write(report_path)
-    if args.json:
-        print(json.dumps(artifact.report.to_json(), indent=2))
-    elif not args.quiet:
-        _print_summary(artifact.report)
-        written = [f"{out} ({out.stat().st_size / 1024:.1f} KiB)", str(out.with_suffix(".h"))]
-        written += [str(report_path)] if report_path is not None else []
-        print("\nwrote " + ", ".join(written))
-        print(f"entries checked against the network: {', '.join(artifact.library_checks)}")
+    with captured_warnings() as warned, staged_outputs() as staging:
+        with live_display(progress, enabled=not quiet):
+            artifact = compile(
+                args.model, args.input or None, log=log, progress=progress, **options
+            )
+            with progress.task(f"writing {out.name}"):
+                artifact.save(out, name=args.name, staging=staging)
+            if report_path is not None:
+                with progress.task(f"writing {report_path.name}"):
+                    artifact.report.write(staging.folder(report_path.parent) / report_path.name)
+        signals.done = True  # NOTE: the run is over once committed: all outputs or none
+        staging.commit()
+        if warned.summary() and not args.quiet:
+            print(f"nnc: note: {warned.summary()}", file=sys.stderr)
+        if args.json:
+            print(json.dumps(artifact.report.to_json(), indent=2))
+        elif not args.quiet:
+            _print_summary(artifact.report)
+            written = [
+                f"{out} ({out.stat().st_size / 1024:.1f} KiB)",
+                str(out.with_suffix(".h")),
+            ]
+            written += [str(report_path)] if report_path is not None else []
+            print("\nwrote " + ", ".join(written))
+            print(f"entries checked against the network: {', '.join(artifact.library_checks)}")
     return 0
+
+
+def _limits(given: Sequence[str]) -> dict[str, float]:
+    """--limit NAME=N flags as options (make_options checks the values)."""
+    from .options import LIMITS
+
+    out = {}
+    for text in given:
+        name, _, value = text.partition("=")
+        if name not in LIMITS:
+            raise InputError(
+                f"--limit {text!r}: {name!r} is not a limit",
+                hint=f"limits: {', '.join(f'{k} ({v})' for k, v in LIMITS.items())}",
+            )
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise InputError(
+                f"--limit {text!r}: {value!r} is not a number", hint=f"e.g. --limit {name}=2e9"
+            ) from None
+    return out
 
 
 def _print_summary(report: Any) -> None:
@@ -297,18 +348,23 @@ def _inspect(args: argparse.Namespace) -> int:
 
     from .errors import UnsupportedOpError
     from .frontend import op_name, to_graph, trace
+    from .limits import check_input_elements
     from .modelfile import load_model
-    from .spec import parse_inputs
+    from .options import Options
+    from .spec_grammar import parse_inputs
+    from .torch_model import EXPORT_LOCK
 
     loaded = load_model(args.model, args.trust_pickle)
     specs = parse_inputs(args.input or loaded.inputs)
-    program = trace(loaded.module, specs)
-    calls = [n for n in program.graph.nodes if n.op == "call_function"]
-    used = Counter(op_name(n) for n in calls if n.target is not operator.getitem)
-    try:
-        graph, refused = to_graph(program, specs), set()
-    except UnsupportedOpError as error:
-        graph, refused, failure = None, {p.op for p in error.problems}, error
+    check_input_elements(specs, Options())
+    with EXPORT_LOCK:  # tracing and translating, as nnc.compile does
+        program = trace(loaded.module, specs)
+        calls = [n for n in program.graph.nodes if n.op == "call_function"]
+        used = Counter(op_name(n) for n in calls if n.target is not operator.getitem)
+        try:
+            graph, refused = to_graph(program, specs), set()
+        except UnsupportedOpError as error:
+            graph, refused, failure = None, {p.op for p in error.problems}, error
     coverage = [
         {"op": op, "count": count, "supported": op not in refused}
         for op, count in sorted(used.items())

@@ -21,7 +21,8 @@ __all__ = [
 
 EXIT_TEXT = (
     "exit codes: 0 ok, 2 bad input, 3 verification failed, 4 missing dependency,\n"
-    "5 backend (LLVM or linker), 70 internal error, 141 output pipe closed"
+    "5 backend (LLVM or linker), 70 internal error, 130/143 interrupted (SIGINT/SIGTERM),\n"
+    "141 output pipe closed"
 )
 
 
@@ -153,6 +154,20 @@ def compile_parser() -> argparse.ArgumentParser:
         "or every float value in double",
     )
     parser.add_argument("--tolerance", type=float, help="max relative error accepted")
+    parser.add_argument(
+        "--outside",
+        choices=("check", "clamp", "allow"),
+        help="what the library does with inputs outside the verified domain: check (default: "
+        "NaN or -1 and a count), clamp (into the domain's box), allow (no check, fastest)",
+    )
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="raise a resource limit: max_input_elements (default 1e6), max_points_bytes "
+        "(4 GiB), max_parameters (1e8)",
+    )
     parser.add_argument(
         "--accept-mismatch",
         action="store_true",

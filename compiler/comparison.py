@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from nnc.backends.calling import NativeFunction
 
+from .domain import abi_rows
 from .fidelity import decide, default_tolerance, relative_errors
 from .graph import Graph, Node
 from .ops import Op
@@ -19,7 +20,7 @@ from .options import OutputSemantics
 from .pipeline import flops, operation_count
 from .reference import Reference
 from .report_data import Curves, OutputResult, Speed, Sweep
-from .spec import InputSpec, Range, abi_rows
+from .spec import InputSpec, Range
 
 __all__ = ["Comparison", "compare", "size_of"]
 
@@ -199,12 +200,17 @@ def _sweeps(
     domain — when there are few enough elements to draw one picture each."""
     if any(s.calibration is not None for s in specs):
         return []
-    elements = [e for spec in specs for e in spec.elements]
-    free = [k for k, e in enumerate(elements) if e.constant is None]
-    if not free or len(free) > MAX_SWEEP_ELEMENTS or len(elements) != sum(s.numel for s in specs):
+    constants = np.concatenate([spec.constants() for spec in specs])
+    free = [int(k) for k in np.flatnonzero(np.isnan(constants))]
+    if not free or len(free) > MAX_SWEEP_ELEMENTS:
         return []
-    integer = [spec.integer for spec in specs for _ in spec.elements]
-    base = np.array([_middle(e.domain, i) for e, i in zip(elements, integer)])
+    starts = np.cumsum([0] + [spec.numel for spec in specs])
+    owner = {k: int(np.searchsorted(starts, k, side="right")) - 1 for k in free}
+    elements = {k: specs[owner[k]].element(k - int(starts[owner[k]])) for k in free}
+    integer = {k: specs[owner[k]].integer for k in free}
+    base = constants.copy()  # every fixed element at its value, each free one at its middle
+    for k in free:
+        base[k] = _middle(elements[k].domain, integer[k])
     sweeps = []
     for k in free:
         values = _along(elements[k].domain, integer[k])

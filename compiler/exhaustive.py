@@ -16,13 +16,14 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .domain import Domain, abi_rows
 from .fanout import Fanout
 from .fidelity import Fidelity, Gate
 from .graph import Graph
 from .options import Options
 from .reference import Reference
 from .rewrite import remove_dead
-from .spec import Domain, InputSpec, abi_rows
+from .spec import InputSpec
 from .verification import CompileNative, NativeRunner, check_against_reference
 
 __all__ = [

@@ -255,8 +255,9 @@ def decide(network: np.ndarray, semantics: OutputSemantics) -> tuple[np.ndarray,
     return network > semantics.threshold, margin
 
 
-def check(fidelity: Fidelity, accept_mismatch: bool) -> None:
-    """Raise FidelityError with the figures unless verification passed or a mismatch is accepted."""
+def check(fidelity: Fidelity, accept_mismatch: bool, approximate: bool) -> None:
+    """Raise FidelityError with the figures unless verification passed or a mismatch is accepted;
+    a failure with only exact passes is nnc's bug, with approximate ones a result to accept or not."""
     if fidelity.passed or accept_mismatch:
         return
     details = fidelity.summary()
@@ -265,8 +266,13 @@ def check(fidelity: Fidelity, accept_mismatch: bool) -> None:
             f"input {i}: network {a}, artifact {b}" for i, a, b in fidelity.disagreements[:3]
         )
         details += f"; first disagreements: {shown}"
+    why = (
+        "an approximate pass (see the report) moved the result beyond the tolerance; use mode "
+        "exact, raise the tolerance, or pass"
+        if approximate
+        else "every pass was exact, so this is a bug in nnc: please report it; pass"
+    )
     raise FidelityError(
         f"the compiled artifact does not match the network: {details}",
-        hint="report this: in exact mode it is a bug in nnc; pass accept_mismatch=True "
-        "(--accept-mismatch) to keep the artifact anyway",
+        hint=f"{why} accept_mismatch=True (--accept-mismatch) to keep the artifact anyway",
     )

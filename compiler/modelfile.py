@@ -11,6 +11,7 @@ import inspect
 import json
 import os
 import pickle
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,10 +22,13 @@ import numpy as np
 import torch
 
 from .errors import InputError
+from .limits import check_input_elements
+from .options import Options
 from .provenance import is_library_file, portable_stack_trace, user_files
-from .pt2_archive import data_only_copy
-from .spec import parse_inputs
+from .pt2_archive import check_custom_operators, check_members, data_only_copy
+from .spec_grammar import file_problem, parse_inputs
 from .torch_model import EXPORT_LOCK, chunk_for, example_inputs, run_model
+from .torchscript_archive import check_tensors
 
 __all__ = ["EXTRA_FILE", "LoadedModel", "load_model", "save_model"]
 
@@ -70,7 +74,8 @@ def _from_program(
 def load_model(source: Any, trust: bool = False) -> LoadedModel:
     """An nn.Module, ExportedProgram or path → LoadedModel, refusing untrusted pickles."""
     if isinstance(source, torch.export.ExportedProgram):
-        return _from_program(source)
+        with EXPORT_LOCK:
+            return _from_program(source)
     if isinstance(source, torch.nn.Module):
         return LoadedModel(source)
     if not isinstance(source, (str, Path)):
@@ -79,33 +84,83 @@ def load_model(source: Any, trust: bool = False) -> LoadedModel:
             hint="pass a torch.nn.Module, an ExportedProgram or a model file path",
         )
     path = Path(source)
-    if not path.is_file():
+    problem = file_problem(path)
+    if problem:
         raise InputError(
-            f"model file {str(path)!r} does not exist",
-            hint="check the path (a .pt2 from torch.export.save, or TorchScript)",
+            f"model file {str(path)[:200]!r} {problem}",
+            hint="pass the path of a model file (a .pt2 from torch.export.save, or TorchScript)",
         )
     kind = _file_kind(path)
     try:
         if kind == "export":
             return _load_exported(path, trust)
         if kind == "torchscript":
+            check_members(path)
+            check_tensors(path)
             return LoadedModel(torch.jit.load(str(path), map_location="cpu"))
         return _load_pickle(path, trust)
     except InputError:
         raise
     except Exception as error:
-        raise InputError(
-            f"cannot read model file {path.name!r}: it is truncated, corrupt or not a model "
-            f"({type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''})",
-            hint="re-save it with torch.export.save(torch.export.export(model, args), path)",
-        ) from error
+        raise _explained(path, error) from error
+
+
+# (exception type, pattern of its message) → what it means and what to do; {0}, {1}: the groups
+_FAILURES: list[tuple[type[BaseException], str, str, str]] = [
+    (
+        AttributeError,
+        r"Can't get attribute '([^']+)' on <module '([^']+)'",
+        (
+            "the pickled module's class {0} cannot be imported here (it was defined in module {1} "
+            "of the program that saved it)"
+        ),
+        (
+            "import the code that defines {0} and pass the module itself to nnc.compile, or export "
+            "the model with torch.export.save"
+        ),
+    ),
+    (
+        ModuleNotFoundError,
+        r"No module named '([^']+)'",
+        "the pickled module needs Python module {0!r}, which cannot be imported here",
+        "install or import {0} first, or export the model with torch.export.save",
+    ),
+    (
+        RuntimeError,
+        r"Unknown builtin op: (\w+::\w+)",
+        (
+            "the TorchScript model calls custom operator {0}; nnc compiles the standard (ATen) "
+            "operators only"
+        ),
+        "write what {0} computes with standard torch functions, then save the model again",
+    ),
+]
+
+
+def _explained(path: Path, error: Exception) -> InputError:
+    """An InputError for a failed load: what the error means when nnc knows it, else "corrupt"."""
+    text = str(error)
+    for kind, pattern, message, hint in _FAILURES:
+        found = re.search(pattern, text)
+        if isinstance(error, kind) and found:
+            groups = found.groups()
+            return InputError(
+                f"cannot load model file {path.name!r}: {message.format(*groups)}",
+                hint=hint.format(*groups),
+            )
+    first = text.strip().splitlines()[0][:200] if text.strip() else ""
+    return InputError(
+        f"cannot read model file {path.name!r}: it is truncated, corrupt or not a model "
+        f"({type(error).__name__}: {first})",
+        hint="re-save it with torch.export.save(torch.export.export(model, args), path)",
+    )
 
 
 def _file_kind(path: Path) -> str:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
+    except Exception:  # noqa: BLE001 - BadZipFile, or a damaged directory (names, versions)
         return "pickle"  # legacy torch.save files are plain pickles
     if any("/code/" in n for n in names) and any(n.endswith("constants.pkl") for n in names):
         return "torchscript"
@@ -123,14 +178,19 @@ def _load_exported(path: Path, trust: bool) -> LoadedModel:
     """torch.export.load on the file itself when trusted, else on a copy that holds only data
     (see pt2_archive: an archive can carry pickles, guard code and library loads)."""
     extra = {EXTRA_FILE: ""}
+    if trust:
+        check_members(path)
+        check_custom_operators(path)
     source = str(path) if trust else data_only_copy(path)
     with EXPORT_LOCK:
         program = torch.export.load(source, extra_files=extra)
-    defaults = json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
-    return _from_program(program, list(defaults.get("inputs", [])), defaults.get("output"))
+        defaults = json.loads(extra[EXTRA_FILE]) if extra[EXTRA_FILE] else {}
+        return _from_program(program, list(defaults.get("inputs", [])), defaults.get("output"))
 
 
 def _load_pickle(path: Path, trust: bool) -> LoadedModel:
+    if zipfile.is_zipfile(path):
+        check_members(path)
     if not trust:
         try:
             loaded = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -183,13 +243,14 @@ def save_model(
     keep the user's lines with file names relative to the model's code, never the machine's
     paths, so errors about the loaded model still say where."""
     specs = parse_inputs(list(inputs))
+    check_input_elements(specs, Options())
     examples = tuple(torch.cat([t, t]) for t in example_inputs(specs))  # batch 2: stays dynamic
     dynamic = tuple({0: torch.export.Dim.AUTO} for _ in specs)
+    defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
     with EXPORT_LOCK:
         program = torch.export.export(model, examples, dynamic_shapes=dynamic, strict=False)
-    root = _code_folder(model, program)
-    for node in program.graph.nodes:
-        if node.meta.get("stack_trace"):
-            node.meta["stack_trace"] = portable_stack_trace(node.meta["stack_trace"], root)
-    defaults = {"inputs": list(inputs), **({"output": output} if output else {})}
-    torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})
+        root = _code_folder(model, program)
+        for node in program.graph.nodes:
+            if node.meta.get("stack_trace"):
+                node.meta["stack_trace"] = portable_stack_trace(node.meta["stack_trace"], root)
+        torch.export.save(program, str(path), extra_files={EXTRA_FILE: json.dumps(defaults)})

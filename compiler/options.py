@@ -1,9 +1,14 @@
-"""Every knob of a compile, validated before any work; unknown names get a did-you-mean."""
+"""Every knob of a compile, validated before any work: its type, its range, its known names;
+unknown names get a did-you-mean. The resource limits are options too, so every error that
+names one says how to raise it."""
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
+import typing
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +17,10 @@ from .errors import InputError
 __all__ = [
     "DEBUG_LEVELS",
     "ENGINES",
+    "LIMITS",
     "MODES",
+    "OPERATORS",
+    "OUTSIDE",
     "PRECISIONS",
     "Options",
     "OutputSemantics",
@@ -22,9 +30,26 @@ __all__ = [
 ]
 
 MODES = ("auto", "exact", "symbolic")
+OUTSIDE = ("check", "clamp", "allow")  # what a library does outside its domain (backends/guard.py)
 ENGINES = ("operon", "pysr", "basis")  # symbolic-regression engines (nnc.passes.engines)
 # network: float32 values compute in float32 (float64 in double); double: every float in double
 PRECISIONS = ("network", "double")
+# operators the engines know (nnc.passes.engines map them to their own names)
+OPERATORS = (
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "sin",
+    "cos",
+    "exp",
+    "log",
+    "sqrt",
+    "tanh",
+    "pow",
+    "square",
+    "abs",
+)
 # What the log shows at each NNC_DEBUG / debug= level; a level shows everything below it too.
 DEBUG_LEVELS = {
     0: "nothing while it runs but the live display on a terminal; the summary afterwards states "
@@ -55,19 +80,21 @@ class OutputSemantics:
 
 
 def parse_output(text: str | OutputSemantics) -> OutputSemantics:
-    """'raw', 'argmax' or 'threshold=0.5'."""
+    """'raw', 'argmax' or 'threshold=0.5' (a finite threshold)."""
     if isinstance(text, OutputSemantics):
         return text
     if text in ("raw", "argmax"):
         return OutputSemantics(text)
-    if text.startswith("threshold="):
+    if isinstance(text, str) and text.startswith("threshold="):
         try:
-            return OutputSemantics("threshold", float(text.split("=", 1)[1]))
+            threshold = float(text.split("=", 1)[1])
         except ValueError:
-            pass
+            threshold = math.nan
+        if math.isfinite(threshold):
+            return OutputSemantics("threshold", threshold)
     raise InputError(
-        f"output {text!r} is not understood",
-        hint="use --output raw, --output argmax or --output threshold=0.5",
+        f"output {str(text)[:80]!r} is not understood",
+        hint="use --output raw, --output argmax or --output threshold=0.5 (a finite number)",
     )
 
 
@@ -127,68 +154,166 @@ class Options:
     # "network": the network's own precision (float32 layers in float32); "double": every float
     # value in double, as nnc computed before (slower, further from torch's own rounding)
     precision: str = "network"
+    # what the library's entries do with a sample outside the verified domain: check (the
+    # sentinel, NaN or -1, and a count), clamp (into the domain's box), allow (nothing: fastest)
+    outside: str = "check"
     quiet: bool = False
     debug: int = 0  # what the log shows: a level of DEBUG_LEVELS (NNC_DEBUG when not given)
     # passes after which the log shows the Graph ("all": the front end and every pass)
     print_after: tuple[str, ...] = ()
+    # Resource limits, checked before nnc allocates for them (see LIMITS); raise them at will.
+    max_input_elements: int = 1_000_000  # scalars in one sample, over all inputs
+    max_points_bytes: int = 4 << 30  # memory for the domain points nnc runs the network on
+    max_parameters: int = 100_000_000  # weights of the traced model (codegen memory grows with it)
+
+
+# What each resource limit bounds, for the error that names it.
+LIMITS = {
+    "max_input_elements": "scalars in one input sample",
+    "max_points_bytes": "bytes of domain points",
+    "max_parameters": "model parameters",
+}
+
+_Check = Callable[[Any], bool]
+# option → (what its value must be, the check); options without a row take any value of their type
+_RANGES: dict[str, tuple[str, _Check]] = {
+    "enumerate_limit": ("at least 1", lambda v: v >= 1),
+    "samples": ("at least 1", lambda v: v >= 1),
+    "workers": ("at least 1 (1: in this process; None: one per core)", lambda v: v >= 1),
+    "tolerance": ("a positive number", lambda v: v is None or v > 0),
+    "min_agreement": ("in (0, 1]", lambda v: 0 < v <= 1),
+    "synth_seconds": ("a positive number of seconds", lambda v: v > 0),
+    "sr_seconds": ("a positive number of seconds", lambda v: v > 0),
+    "sr_evaluations": ("at least 1", lambda v: v >= 1),
+    "max_complexity": ("at least 1", lambda v: v >= 1),
+    "sr_threads": ("at least 1", lambda v: v >= 1),
+    "sr_max_inputs": ("at least 0", lambda v: v >= 0),
+    "sr_samples": ("at least 2", lambda v: v >= 2),
+    "gate_rmse": ("a positive number", lambda v: v > 0),
+    "gate_max": ("a positive number", lambda v: v > 0),
+    "prune_budget": ("at least 0", lambda v: v >= 0),
+    "seed": ("from 0 to 2**63 - 1", lambda v: 0 <= v < 2**63),
+    "debug": (
+        f"a level from {min(DEBUG_LEVELS)} to {max(DEBUG_LEVELS)}",
+        lambda v: v in DEBUG_LEVELS,
+    ),
+    **{name: ("at least 1", lambda v: v >= 1) for name in LIMITS},
+}
+# option → the names it may take (tuples of names are checked name by name)
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "mode": MODES,
+    "engine": ENGINES,
+    "cpu": ("host", "generic"),
+    "outside": OUTSIDE,
+    "precision": PRECISIONS,
+    "operators": OPERATORS,
+}
+_FIELDS = {f.name: f for f in dataclasses.fields(Options)}
+_HINTS = typing.get_type_hints(Options)
 
 
 def make_options(**given: Any) -> Options:
     """Validated Options from keyword arguments."""
-    names = [f.name for f in dataclasses.fields(Options)]
     for key in given:
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"known options: {', '.join(names)}"
+        if key not in _FIELDS:
+            close = difflib.get_close_matches(key, list(_FIELDS), n=1)
+            hint = (
+                f"did you mean {close[0]!r}?" if close else f"known options: {', '.join(_FIELDS)}"
+            )
             raise InputError(f"unknown option {key!r}", hint=hint)
-    if "output" in given:
-        given["output"] = parse_output(given["output"])
-    for key in ("passes", "operators", "symbolic", "units", "print_after"):
-        if isinstance(given.get(key), str):
-            given[key] = tuple(p.strip() for p in given[key].split(",") if p.strip())
-        elif isinstance(given.get(key), list):
-            given[key] = tuple(given[key])
-    options = Options(**given)
-    if options.mode not in MODES:
-        raise InputError(
-            f"mode {options.mode!r} is not available", hint=f"choose one of: {', '.join(MODES)}"
-        )
-    if options.cpu not in ("host", "generic"):
-        raise InputError(f"cpu {options.cpu!r} is not understood", hint="use 'host' or 'generic'")
-    if options.precision not in PRECISIONS:
-        raise InputError(
-            f"precision {options.precision!r} is not understood",
-            hint="use 'network' (the network's own float32/float64) or 'double'",
-        )
-    if options.workers is not None and not (
-        isinstance(options.workers, int) and options.workers >= 1
+    values = {key: _typed(key, value) for key, value in given.items()}
+    for key, value in values.items():
+        _check_range(key, value)
+        _check_choices(key, value)
+    return Options(**values)
+
+
+def _typed(key: str, value: Any) -> Any:
+    """The value in the option's type, or an InputError naming the type it needs."""
+    hint = _HINTS[key]
+    if key == "output":
+        return parse_output(value)
+    if value is None and _allows_none(hint):
+        return None
+    if hint is bool and isinstance(value, bool):
+        return value
+    if (
+        hint in (int, int | None)
+        and _is_number(value)
+        and (isinstance(value, int) or _whole(value))
     ):
+        return int(value)
+    if hint in (float, float | None) and _is_number(value) and _finite(value):
+        return float(value)
+    if isinstance(value, str) and hint in (str, str | None):
+        return value
+    if _allows_names(hint):
+        if isinstance(value, str):
+            return tuple(p.strip() for p in value.split(",") if p.strip())
+        if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    raise InputError(
+        f"option {key}={repr(value)[:80]} is not {_TYPE_NAMES.get(hint, 'of the right type')}",
+        hint=f"the default is {_FIELDS[key].default!r}",
+    )
+
+
+_TYPE_NAMES = {
+    bool: "True or False",
+    int: "a whole number",
+    int | None: "a whole number or None",
+    float: "a finite number",
+    float | None: "a finite number or None",
+    str: "a name",
+    str | None: "a name or None",
+}
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _whole(value: float) -> bool:
+    return math.isfinite(value) and value.is_integer()
+
+
+def _finite(value: float) -> bool:
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return False
+
+
+def _allows_none(hint: Any) -> bool:
+    return type(None) in typing.get_args(hint)
+
+
+def _allows_names(hint: Any) -> bool:
+    return hint in (tuple[str, ...], tuple[str, ...] | None)
+
+
+def _check_range(key: str, value: Any) -> None:
+    if key not in _RANGES or value is None:
+        return
+    needed, check = _RANGES[key]
+    if not check(value):
         raise InputError(
-            f"workers {options.workers!r} must be a whole number ≥ 1",
-            hint="workers=1 runs everything in this process; leave it unset for one per core",
+            f"option {key}={repr(value)[:80]} must be {needed}",
+            hint=f"the default is {_FIELDS[key].default!r}",
         )
-    if options.samples < 1 or options.enumerate_limit < 1:
-        raise InputError("samples and enumerate_limit must be at least 1")
-    if options.engine not in ENGINES:
-        close = difflib.get_close_matches(options.engine, list(ENGINES), n=1)
-        raise InputError(
-            f"unknown engine {options.engine!r}",
-            hint=f"did you mean {close[0]!r}?" if close else f"choose one of: {', '.join(ENGINES)}",
-        )
-    if options.sr_evaluations < 1:
-        raise InputError(f"sr_evaluations {options.sr_evaluations!r} must be at least 1")
-    if not options.prune_budget >= 0:
-        raise InputError(f"prune_budget {options.prune_budget!r} must be ≥ 0")
-    if not 0 < options.min_agreement <= 1:
-        raise InputError(f"min_agreement {options.min_agreement!r} must be in (0, 1]")
-    if options.tolerance is not None and not options.tolerance > 0:
-        raise InputError(f"tolerance {options.tolerance!r} must be a positive number")
-    if options.debug not in DEBUG_LEVELS:
-        raise InputError(
-            f"debug level {options.debug!r} is not available",
-            hint=f"use a level from {min(DEBUG_LEVELS)} to {max(DEBUG_LEVELS)}",
-        )
-    return options
+
+
+def _check_choices(key: str, value: Any) -> None:
+    if key not in _CHOICES:
+        return
+    known = _CHOICES[key]
+    for name in value if isinstance(value, tuple) else (value,):
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            raise InputError(
+                f"unknown {key.rstrip('s')} {name!r}",
+                hint=f"did you mean {close[0]!r}?" if close else f"choose from: {', '.join(known)}",
+            )
 
 
 def debug_level(text: str | None) -> int:

@@ -35,6 +35,7 @@ __all__ = [
     "PassContext",
     "PassRecord",
     "Setting",
+    "check_pass_names",
     "dump_graph",
     "flops",
     "operation_count",
@@ -195,6 +196,13 @@ class PassRecord:
         return ", ".join(parts)
 
 
+def check_pass_names(names: Sequence[str]) -> None:
+    """Refuse names no pass is registered under, before any work."""
+    unknown = [n for n in names if n not in PASSES]
+    if unknown:
+        raise InputError(f"unknown pass(es) {unknown}", hint=_known_passes(unknown[0]))
+
+
 def run_pipeline(
     graph: Graph,
     names: Sequence[str],
@@ -206,9 +214,7 @@ def run_pipeline(
     the result of every pass that may approximate against the network's reference outputs.
     `log` receives what the debug level asks for; `progress` shows the running pass."""
     progress = progress or Progress()
-    unknown = [n for n in names if n not in PASSES]
-    if unknown:
-        raise InputError(f"unknown pass(es) {unknown}", hint=_known_passes(unknown[0]))
+    check_pass_names(names)
     _check_print_after(setting.options.print_after, names)
     records = []
     for name in names:

@@ -33,7 +33,7 @@ from typing import Any
 
 from .errors import InputError
 
-__all__ = ["MAX_ARCHIVE_BYTES", "data_only_copy"]
+__all__ = ["MAX_ARCHIVE_BYTES", "check_custom_operators", "check_members", "data_only_copy"]
 
 MAX_ARCHIVE_BYTES = 4 << 30  # uncompressed size nnc reads from one archive
 MAX_MEMBERS = 100_000
@@ -105,8 +105,10 @@ def data_only_copy(path: Path) -> io.BytesIO:
 def _copy(path: Path) -> io.BytesIO:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as error:
-        raise _refused(f"it is not a readable zip archive ({error})") from error
+    except Exception as error:  # BadZipFile, or a damaged directory: bad names, versions, sizes
+        raise _refused(
+            f"it is not a readable zip archive ({type(error).__name__}: {error})"
+        ) from error
     with archive:
         infos = archive.infolist()
         _check_sizes(infos)
@@ -166,6 +168,7 @@ def _checked_program(relative: str, data: bytes) -> bytes:
         if not isinstance(target, str) or not (
             target in _SAFE_TARGETS or target.startswith(_SAFE_TARGET_PREFIXES)
         ):
+            _check_not_custom(target)
             raise _refused(f"the graph calls {target!r}, which is not an ATen operator")
     for text in _values_of(program, "expr_str"):
         _check_sympy_text(text)
@@ -176,6 +179,32 @@ def _checked_program(relative: str, data: bytes) -> bytes:
         _check_guard(guard)
     program["guards_code"] = []  # exec'd when the module is built; nnc checks inputs itself
     return json.dumps(program).encode()
+
+
+def check_custom_operators(path: Path) -> None:
+    """Refuse an archive whose graph calls a custom operator (torch.ops.<namespace>.<op> outside
+    ATen): nnc compiles ATen operators only, trusted or not."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                relative = info.filename.split("/", 1)[-1]
+                if relative.startswith("models/") and relative.endswith(".json"):
+                    for node in _nodes(_json(relative, _read(archive, info))):
+                        _check_not_custom(node.get("target"))
+    except InputError as error:
+        error.message = f"model file {path.name!r}: {error.message}"
+        raise
+
+
+def _check_not_custom(target: Any) -> None:
+    parts = target.split(".") if isinstance(target, str) else []
+    if len(parts) >= 4 and parts[:2] == ["torch", "ops"] and parts[2] != "aten":
+        raise InputError(
+            f"the graph calls custom operator {parts[2]}::{parts[3]}; nnc compiles the "
+            "standard (ATen) operators only",
+            hint="write what the custom operator computes with standard torch functions, then "
+            "export the model again",
+        )
 
 
 def _nodes(tree: Any) -> Iterator[dict[str, Any]]:
@@ -308,6 +337,28 @@ def _check_guard(text: Any) -> None:
             bad = bad or not isinstance(node.func, ast.Attribute) or bool(node.args)
         if bad:
             raise _refused(f"guard {text[:80]!r} is not a check of input sizes")
+
+
+def check_members(path: Path) -> None:
+    """Refuse a zip archive (TorchScript, torch.save) with a damaged member: read every member in
+    full, so its CRC is checked, within the size limits."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            infos = archive.infolist()
+            _check_sizes(infos)
+            for info in infos:
+                with archive.open(info) as member:
+                    while member.read(1 << 24):
+                        pass
+    except InputError as error:
+        error.message = f"model file {path.name!r}: {error.message}"
+        raise
+    except Exception as error:  # BadZipFile (a bad CRC), zlib.error, EOFError, ...
+        raise InputError(
+            f"model file {path.name!r} is corrupt: {type(error).__name__}: "
+            f"{str(error).splitlines()[0][:200] if str(error) else ''}",
+            hint="the file was damaged in transfer or on disk; save the model again",
+        ) from error
 
 
 def _parsed(text: Any, what: str) -> ast.Expression:

@@ -10,12 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .domain import Domain, abi_rows
 from .errors import InputError
 from .fidelity import decide
 from .modelfile import LoadedModel
 from .ops import is_integer_dtype
 from .options import Options
-from .spec import Domain, InputSpec, Range, abi_rows
+from .spec import InputSpec, Range
 
 __all__ = [
     "VERIFY_BYTES",
@@ -119,9 +120,8 @@ def discrete_problem(
         if spec.calibration is not None:
             return None
         flat = points.reshape(len(points), -1)
-        for index, element in enumerate(spec.elements):
-            if element.constant is not None:
-                continue
+        for index in np.flatnonzero(np.isnan(spec.constants())).tolist():
+            element = spec.element(index)
             values = flat[:, index].astype(np.float64)
             if not np.all(values == np.round(values)):
                 return None

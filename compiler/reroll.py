@@ -149,8 +149,8 @@ def token_domains(spec: InputSpec) -> list[list[float]]:
     too wide to list: its ends and values spaced between, which is enough to see what depends on
     it)."""
     out = []
-    for element in spec.elements:
-        domain = element.domain
+    for index in range(spec.numel):
+        domain = spec.element_domain(index)
         if isinstance(domain, Values):
             out.append(list(domain.values))
         elif spec.integer and domain.hi - domain.lo < MAX_LISTED_TOKENS:

@@ -28,8 +28,10 @@ __all__ = [
 
 CHUNK = 4096  # samples per model call at most
 CHUNK_BYTES = 256 << 20  # and at most this much of the network's per-sample values per call
-# NOTE: torch.export keeps global state (mode stacks, the current deserializer); two exports or
-# loads at once in one process corrupt it, so every export, load and decomposition holds this.
+# NOTE: torch.export keeps global state (mode stacks, the current deserializer), and while one
+# thread exports, torch calls in every other thread see it too (torch.compiler.is_exporting() is
+# process-wide: meta-tensor shape inference then edits fx's global annotation dict). So every
+# export, load and decomposition holds this lock, and so does nnc.compile as a whole.
 EXPORT_LOCK = threading.RLock()
 
 
@@ -40,11 +42,7 @@ def example_inputs(specs: Sequence[InputSpec]) -> tuple[torch.Tensor, ...]:
         if spec.calibration is not None:
             sample = torch.as_tensor(spec.calibration[:1])
         else:
-            values = [
-                e.domain.values[0] if hasattr(e.domain, "values") else e.domain.lo
-                for e in spec.elements
-            ]
-            sample = torch.tensor(values, dtype=torch.float64).reshape(1, *spec.shape)
+            sample = torch.from_numpy(spec.first_values()).reshape(1, *spec.shape)
         out.append(sample.to(DTYPES[spec.dtype]))
     return tuple(out)
 
@@ -69,15 +67,8 @@ def run_model(
             ]
             try:
                 out = model(*chunk)
-            except Exception as error:
-                first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-                raise InputError(
-                    f"the model fails on a batch of {len(chunk[0])} samples "
-                    f"({type(error).__name__}: {first})",
-                    hint="nnc traces forward() at batch size 1 and runs the network on batches: "
-                    "make forward() work for any batch size (no reduction or broadcast across "
-                    "the batch dimension)",
-                ) from error
+            except Exception as error:  # the model and the spec disagree: a user's mistake
+                raise _model_failed(error, len(chunk[0])) from error
             if not isinstance(out, torch.Tensor):
                 raise InputError(
                     f"the model returned {type(out).__name__}, not a tensor",
@@ -85,6 +76,18 @@ def run_model(
                 )
             outputs.append(out.detach().double().numpy())
     return np.concatenate(outputs)
+
+
+def _model_failed(error: Exception, batch: int) -> InputError:
+    text = str(error).strip()
+    return InputError(
+        f"the model fails on points of the input domain: on a batch of {batch} samples "
+        f"({type(error).__name__}: {text.splitlines()[0][:200] if text else ''})",
+        hint="check that every input spec matches what forward() takes: its dtype (int or float), "
+        "shape and ranges (token ids below the embedding's size, values the model accepts); nnc "
+        "traces forward() at batch size 1 and runs the network on batches, so forward() must "
+        "work for any batch size (no reduction or broadcast across the batch dimension)",
+    )
 
 
 def model_gradient(

@@ -98,7 +98,9 @@ def check_against_reference(
     """The compiled graph's outputs on the reference points (the first `limit` of them) against the
     network's: to float rounding when every pass was exact, within the gate otherwise. Under a
     decision head, the faithful network's raw scores are checked too (compiled again with
-    `compile_native`; None skips them: a library's entries after its JIT passed)."""
+    `compile_native`), unless an approximate pass changed it (then, as for a program, the
+    decisions are what must agree) or `compile_native` is None (a library's entries after its
+    JIT passed)."""
     closed_form = is_closed_form(graph)
     n = len(reference.network) if limit is None else min(limit, len(reference.network))
     x = reference.flat[:n]
@@ -126,7 +128,7 @@ def check_against_reference(
             return compare(None, outputs)  # an integer program: exact values, point by point
         return compare(outputs.reshape(network.shape), None)
     raw = None
-    if not closed_form and compile_native is not None:  # the faithful network's raw values too
+    if not closed_form and not approximate and compile_native is not None:
         scores = graph.copy()
         scores.outputs = [graph[graph.outputs[0]].inputs[0]]
         remove_dead(scores)

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import numpy as np
 from nnc.graph import Graph
 from nnc.reroll import Recurrence
-from nnc.spec import Element, InputSpec, Range, Values
+from nnc.spec import InputSpec, Range, Values
 from nnc.verification import CompileNative
 
 __all__ = ["NetworkOracle", "level_strings"]
@@ -108,9 +108,6 @@ def _specs(graph: Graph, alphabet: Sequence[int]) -> list[InputSpec]:
     specs = []
     for name in graph.inputs:
         node = graph[name]
-        shape = node.shape[1:]
-        count = int(np.prod(shape))
         domain = Values(tuple(float(a) for a in alphabet)) if name == "token" else Range(-1e9, 1e9)
-        elements = tuple(Element(f"{name}{i}", domain) for i in range(count))
-        specs.append(InputSpec(name, node.dtype, shape, elements))
+        specs.append(InputSpec(name, node.dtype, node.shape[1:], domain=domain))
     return specs

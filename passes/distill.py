@@ -17,12 +17,12 @@ from dataclasses import replace
 import numpy as np
 import sympy
 from nnc.closed_form import readable
+from nnc.domain import Domain, abi_rows
 from nnc.errors import InputError
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import remove_dead
-from nnc.spec import Domain, abi_rows
 
 from .selection import REGRESSION_DATA, describe_front, regress
 

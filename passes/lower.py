@@ -9,6 +9,9 @@ to floating-point rounding.
 
 from __future__ import annotations
 
+import math
+
+import sympy
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
@@ -24,10 +27,20 @@ def lower(graph: Graph, ctx: PassContext) -> Graph:
     output = graph[graph.outputs[0]]
     if output.op in (Op.EXPR, Op.TABLE) or not ctx.specs or len(output.shape) > 2:
         return graph
-    names = {name: [e.name for e in spec.elements] for name, spec in zip(graph.inputs, ctx.specs)}
+    names = {name: spec.element_names() for name, spec in zip(graph.inputs, ctx.specs)}
     if any(len(v) != graph[k].numel for k, v in names.items()):
         return graph
     exprs = symbolic_outputs(graph, names, ctx.specs)
+    if exprs is not None:  # elements the spec fixes are values, not parameters of the form
+        fixed = {
+            sympy.Symbol(spec.element_name(k)): sympy.Integer(int(v))
+            if spec.integer
+            else sympy.Float(v)
+            for spec in ctx.specs
+            for k, v in enumerate(spec.constants().tolist())
+            if not math.isnan(v)
+        }
+        exprs = [e.xreplace(fixed) if e is not None else None for e in exprs]
     if exprs is None:
         ctx.note(
             f"kept the network: its exact closed form has more than {MAX_OPS} operations "

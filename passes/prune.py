@@ -124,8 +124,8 @@ def _report_inputs(graph: Graph, ctx: PassContext) -> None:
         weight = sum(form.terms[name].abs().sum(1) for form in readers_of(net, name))
         spec = ctx.specs[graph.inputs.index(name)]
         names = (
-            [e.name for e in spec.elements]
-            if len(spec.elements) == len(weight)
+            spec.element_names()
+            if spec.numel == len(weight)
             else [f"{name}[..., {k}]" for k in range(len(weight))]
         )
         unused += [names[k] for k in torch.nonzero(weight == 0).reshape(-1).tolist()]

@@ -16,14 +16,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
-from nnc.bounds import domain_ends
+from nnc.domain import Domain
 from nnc.fidelity import Gate
 from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.ops import DTYPES, OP_TABLE, Op
 from nnc.pipeline import PassContext
 from nnc.rewrite import remove_dead
-from nnc.spec import Domain
 
 from .affine import Net, emit_net, fix_inputs, parse_net, readers_of, substitute
 
@@ -229,7 +228,7 @@ def _corners(graph: Graph, ctx: PassContext, seed: int) -> list[torch.Tensor] | 
     peak there, where samples rarely go. None for calibration data (its points are the domain)."""
     if any(spec.calibration is not None for spec in ctx.specs):
         return None
-    lo, hi = np.array([domain_ends(e.domain) for spec in ctx.specs for e in spec.elements]).T
+    lo, hi = (np.concatenate(ends) for ends in zip(*(spec.bounds() for spec in ctx.specs)))
     if len(lo) <= MAX_CORNER_BITS:
         upper = np.array(list(itertools.product([False, True], repeat=len(lo))))
     else:

@@ -17,11 +17,12 @@ import time
 import numpy as np
 import sympy
 from nnc.closed_form import readable
+from nnc.domain import Domain
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import exprs_as_output
-from nnc.spec import Domain, Range
+from nnc.spec import Range
 
 from .oracle import NetworkOutput, Problem, variable
 from .recover import Recovery, recover
@@ -159,7 +160,7 @@ def _queryable(ctx: PassContext, elements: list[Element]) -> bool:
     return all(
         not ctx.specs[p].integer
         and ctx.specs[p].calibration is None
-        and isinstance(ctx.specs[p].elements[i].domain, Range)
+        and isinstance(ctx.specs[p].element_domain(i), Range)
         for _, p, i in elements
     )
 
@@ -196,10 +197,10 @@ def _problem(ctx: PassContext, elements: list[Element], output: int) -> Problem:
     """The network's output `output` over the free input elements, in their ranges."""
     inputs = []
     for spec in ctx.specs:
-        flat = [e.constant if e.constant is not None else 0.0 for e in spec.elements]
+        flat = np.nan_to_num(spec.constants()).tolist()
         inputs.append((spec.shape, spec.dtype, tuple(float(v) for v in flat)))
-    lo = [float(ctx.specs[p].elements[i].domain.lo) for _, p, i in elements]
-    hi = [float(ctx.specs[p].elements[i].domain.hi) for _, p, i in elements]
+    lo = [float(ctx.specs[p].element_domain(i).ends()[0]) for _, p, i in elements]
+    hi = [float(ctx.specs[p].element_domain(i).ends()[1]) for _, p, i in elements]
     width = tuple(h - l for l, h in zip(lo, hi))
     oracle = NetworkOutput(
         ctx.network,
@@ -225,10 +226,9 @@ def _free_elements(graph: Graph, ctx: PassContext) -> list[Element] | None:
     elif len(output.shape) > 2 or (len(output.shape) == 2 and output.shape[1] > 8):
         reason = f"output shape {output.shape} is not a few scalars"
     elements = [
-        (e.name, position, index)
+        (spec.element_name(index), position, index)
         for position, spec in enumerate(ctx.specs)
-        for index, e in enumerate(spec.elements)
-        if e.constant is None
+        for index in np.flatnonzero(np.isnan(spec.constants())).tolist()
     ]
     if reason is None and len(elements) > ctx.options.sr_max_inputs:
         reason = (

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import numpy as np
 import sympy
 from nnc.closed_form import readable
+from nnc.domain import Domain, abi_rows
 from nnc.errors import InputError
 from nnc.fidelity import Gate, RelativeErrors, relative_errors
 from nnc.graph import Graph
@@ -35,7 +36,7 @@ from nnc.ops import Op
 from nnc.options import Options
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import remove_dead
-from nnc.spec import Domain, Range, abi_rows
+from nnc.spec import Range
 
 from .distill import module_nodes
 from .fourier_forms import FourierWork, Grid, UnitForm, fourier_forms
@@ -111,14 +112,13 @@ def _grid(ctx: PassContext) -> Grid | None:
     for spec in ctx.specs:
         if spec.calibration is not None or not spec.integer:
             return None
-        for element in spec.elements:
-            if element.constant is not None:
-                continue
-            if not isinstance(element.domain, Range):
+        for index in np.flatnonzero(np.isnan(spec.constants())).tolist():
+            domain = spec.element_domain(index)
+            if not isinstance(domain, Range):
                 return None
-            names.append(element.name)
-            lows.append(int(element.domain.lo))
-            sizes.append(int(element.domain.hi) - int(element.domain.lo) + 1)
+            names.append(spec.element_name(index))
+            lows.append(int(domain.lo))
+            sizes.append(int(domain.hi) - int(domain.lo) + 1)
     return Grid(tuple(names), tuple(lows), tuple(sizes)) if names else None
 
 
@@ -203,10 +203,9 @@ def _regressed(graph: Graph, node: str, pre: str | None, ctx: PassContext) -> li
     options = ctx.options
     domain = Domain(ctx.specs)
     elements = [
-        (e.name, position, index)
+        (spec.element_name(index), position, index)
         for position, spec in enumerate(ctx.specs)
-        for index, e in enumerate(spec.elements)
-        if e.constant is None
+        for index in np.flatnonzero(np.isnan(spec.constants())).tolist()
     ]
     record = _recorder(graph, node, ctx)
     record_fitted = _recorder(graph, pre, ctx) if pre else record

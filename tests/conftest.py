@@ -14,6 +14,7 @@ from nnc.progress import Progress
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples" / "grokking"))
+GROKKING = ROOT / "examples" / "grokking" / "modadd.pt2"
 
 settings.register_profile("nnc", deadline=None, derandomize=True, max_examples=25)
 settings.load_profile("nnc")
@@ -41,7 +42,7 @@ class RecordingProgress(Progress):
 def grokking() -> nnc.Artifact:
     """The flagship checkpoint compiled as its README says."""
     return nnc.compile(
-        ROOT / "examples/grokking/modadd.pt2",
+        GROKKING,
         ["tokens:int[3]=[a:0..112, b:0..112, 113]"],
         output="argmax",
         quiet=True,

@@ -11,11 +11,13 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from nnc.domain import Domain
 from nnc.fidelity import Gate
 from nnc.native import JitCompiler
 from nnc.options import make_options
 from nnc.pipeline import PassContext, Setting
-from nnc.spec import Domain, InputSpec, parse_inputs
+from nnc.spec import InputSpec
+from nnc.spec_grammar import parse_inputs
 from nnc.torch_model import eval_mode
 
 # nnc computes in double; a float32 network's own rounding bounds the difference.

@@ -61,7 +61,9 @@ def test_print_after_without_a_log_goes_to_stderr(capsys) -> None:
 
 @pytest.mark.parametrize("level", [5, -1, "2"])
 def test_a_debug_level_outside_the_table_is_an_input_error(level) -> None:
-    with pytest.raises(InputError, match="debug level .* is not available"):
+    with pytest.raises(
+        InputError, match="option debug=.* (must be a level from 0 to 4|is not a whole)"
+    ):
         nnc.compile(_model(), [SPEC], debug=level)
 
 
@@ -88,7 +90,7 @@ class _AcrossTheBatch(nn.Module):
 @pytest.mark.parametrize(
     ("model", "words"),
     [
-        (_BatchOfOne(), "the model fails on a batch of"),
+        (_BatchOfOne(), "the model fails on points of the input domain: on a batch of"),
         (_AcrossTheBatch(), "depends on the other samples of its batch"),
     ],
 )

@@ -30,10 +30,10 @@ from benchmarks.analysis import (
     evaluate_targets,
 )
 from benchmarks.aoti import BuildError, build_packages
-from benchmarks.bench import ALL_RUNTIMES, Settings
 from benchmarks.c_driver import compile_shared
 from benchmarks.columns import run_columns
 from benchmarks.run import render, run
+from benchmarks.settings import ALL_RUNTIMES, Settings
 from benchmarks.tables import columns_table
 from benchmarks.workloads import (
     REFERENCE,

@@ -13,13 +13,15 @@ from helpers import FLOAT32_ATOL, FLOAT32_RTOL, pass_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from nnc.bounds import node_bounds
+from nnc.domain import Domain
 from nnc.errors import InputError
 from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.ops import Op
 from nnc.passes.fold import fold
-from nnc.spec import Domain, InputSpec, parse_inputs
+from nnc.spec import InputSpec
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 # The op graphs compute in float64 like the bounds: only rounding of the bounds themselves.
@@ -40,7 +42,7 @@ def _points(specs: list[InputSpec], n: int, seed: int) -> list[torch.Tensor]:
     spec = specs[0]
     if spec.calibration is None and not spec.integer:
         corners = torch.tensor(
-            list(itertools.product(*[(e.domain.lo, e.domain.hi) for e in spec.elements])),
+            list(itertools.product(*zip(*spec.bounds()))),
             dtype=torch.float64,
         )
         arrays[0] = torch.cat([arrays[0], corners.reshape(-1, *spec.shape).to(arrays[0].dtype)])

@@ -15,13 +15,14 @@ import pytest
 import torch
 from models import PLANTED_SPEC, PlantedFourier, Scaled
 from nnc.api import with_output_head
+from nnc.domain import Domain
 from nnc.exhaustive import check_exhaustively
 from nnc.fanout import DaskCluster, Serial
 from nnc.fidelity import Gate
 from nnc.frontend import to_graph, trace
 from nnc.native import JitCompiler
 from nnc.options import make_options
-from nnc.spec import Domain, parse_inputs
+from nnc.spec_grammar import parse_inputs
 
 distributed = pytest.importorskip(
     "distributed", reason="the cluster extra is not installed: pip install -e '.[cluster]'"

@@ -10,13 +10,14 @@ import pytest
 import torch
 from models import Scaled
 from nnc.api import with_output_head
+from nnc.domain import Domain
 from nnc.exhaustive import check_exhaustively, merge
 from nnc.fanout import LocalPool, Serial
 from nnc.fidelity import Fidelity, Gate
 from nnc.frontend import to_graph, trace
 from nnc.native import JitCompiler
 from nnc.options import make_options
-from nnc.spec import Domain, parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 SPEC = "x:int[3]=0..46"  # 103,823 points

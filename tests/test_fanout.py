@@ -64,7 +64,7 @@ def test_options_choose_the_fanout():
     assert isinstance(local, LocalPool) and local.workers == 3
     default = make_fanout(make_options())
     assert default.workers == available_cores()
-    with pytest.raises(InputError, match="workers 0"):
+    with pytest.raises(InputError, match="workers=0 must be at least 1"):
         make_options(workers=0)
 
 
@@ -128,7 +128,14 @@ def _wait_gone(pids: list[int], seconds: float = 20.0) -> list[int]:
     return [p for p in pids if _alive(p)]
 
 
-@pytest.mark.parametrize("how", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL])
+@pytest.mark.parametrize(
+    "how",
+    [
+        pytest.param(signal.SIGINT, marks=pytest.mark.slow),
+        pytest.param(signal.SIGTERM, marks=pytest.mark.slow),
+        signal.SIGKILL,
+    ],
+)
 def test_workers_die_with_the_compile(tmp_path, how):
     script = tmp_path / "sleeper.py"
     script.write_text(SLEEPER.format(tests=str(ROOT / "tests")))

@@ -122,9 +122,12 @@ def test_check_raises_with_the_figures_and_the_first_disagreements() -> None:
         match=r"decisions agree on 2/3.*input \[1, 2\]: network 3, "
         r"artifact 0",
     ) as caught:
-        check(fidelity, accept_mismatch=False)
-    assert "accept_mismatch" in caught.value.hint
-    check(fidelity, accept_mismatch=True)  # kept on request: no error
+        check(fidelity, accept_mismatch=False, approximate=True)
+    assert "accept_mismatch" in caught.value.hint and "bug" not in caught.value.hint
+    with pytest.raises(FidelityError) as caught:
+        check(fidelity, accept_mismatch=False, approximate=False)
+    assert "bug in nnc" in caught.value.hint  # every pass exact: the mismatch is nnc's fault
+    check(fidelity, accept_mismatch=True, approximate=True)  # kept on request: no error
 
 
 def test_summary_and_json() -> None:

@@ -15,7 +15,7 @@ from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.ops import Op
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 

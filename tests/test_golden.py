@@ -20,7 +20,7 @@ from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.options import parse_output
 from nnc.pipeline import dump_graph, run_pipeline
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 

@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHECKPOINT = ROOT / "examples" / "grokking" / "modadd.pt2"
 README = ROOT / "examples" / "grokking" / "README.md"
 SPEC = "tokens:int[3]=[a:0..112, b:0..112, 113]"
+UNCHECKED_INSTRUCTIONS = 6  # add, compare, subtract, select, return (outside="allow")
+CHECKED_INSTRUCTIONS = 12  # and the domain check of a and b (outside="check", the default)
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +120,13 @@ def test_readme_printout_is_what_nnc_prints(compiled: nnc.Artifact) -> None:
 
 
 def test_readme_disassembly_is_the_library(compiled: nnc.Artifact, tmp_path: Path) -> None:
-    """A few instructions, and exactly those the READMEs quote (README: four, then ret)."""
-    path = compiled.save(tmp_path / "modadd.so")
+    """A few instructions, and exactly those the READMEs quote (README: four, then ret) for the
+    unchecked entry; the default entry adds the domain check of a and b."""
+    checked = instructions(compiled.save(tmp_path / "modadd.so"), "modadd")
+    assert len(checked) <= CHECKED_INSTRUCTIONS, checked
+    path = compiled.save(tmp_path / "unchecked.so", name="modadd", outside="allow")
     got = [line.split("\t")[1].split()[0] for line in instructions(path, "modadd")]
+    assert len(got) <= UNCHECKED_INSTRUCTIONS, got
     quoted = _readme_block("one compare and one subtract").split("<modadd>:\n")[1]
     expected = [line.split("\t")[1].split()[0] for line in quoted.strip().splitlines()]
     assert got == expected

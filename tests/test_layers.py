@@ -25,7 +25,17 @@ PACKAGES = {
 LAYERS: list[tuple[str, set[str]]] = [
     (
         "foundation",
-        {"nnc.errors", "nnc.version", "nnc.progress", "nnc.options", "nnc.spec", "nnc.fanout"},
+        {
+            "nnc.errors",
+            "nnc.version",
+            "nnc.progress",
+            "nnc.options",
+            "nnc.spec",
+            "nnc.spec_grammar",
+            "nnc.domain",
+            "nnc.limits",
+            "nnc.fanout",
+        },
     ),
     (
         "ir",
@@ -49,6 +59,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         {
             "nnc.torch_model",
             "nnc.pt2_archive",
+            "nnc.torchscript_archive",
             "nnc.provenance",
             "nnc.modelfile",
             "nnc.frontend_builder",
@@ -80,6 +91,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "nnc.report_markdown",
             "nnc.report",
             "nnc.api",
+            "nnc.console",
             "nnc.cli_parsers",
             "nnc.cli",
         },

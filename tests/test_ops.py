@@ -18,7 +18,7 @@ from helpers import (
 )
 from nnc.frontend import to_graph, trace
 from nnc.interpret import interpret
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 

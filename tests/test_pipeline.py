@@ -15,7 +15,7 @@ from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.pipeline import PASSES, PassContext, dump_graph, flops, register_pass, run_pipeline
 from nnc.reference import Reference
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 
 SPEC = "x:double[2]=-1..1"
 

@@ -14,7 +14,7 @@ from nnc.interpret import interpret
 from nnc.ops import Op
 from nnc.reroll import NotARecurrence, Recurrence, reroll, token_domains
 from nnc.sinking import sink_position_slices
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 # a re-rolled cell runs the same float32 ops in the same order; a long string adds their rounding

@@ -3,41 +3,46 @@
 from __future__ import annotations
 
 import itertools
+import tracemalloc
 
 import numpy as np
 import pytest
 import torch
+from nnc.domain import Domain
 from nnc.errors import InputError
-from nnc.spec import Domain, Range, Values, parse_inputs, parse_spec
+from nnc.spec import COUNT_CAP, Range, Values
+from nnc.spec_grammar import parse_inputs, parse_spec
+
+PARSE_MEMORY_BYTES = 1 << 20  # a spec's size is its text's, whatever shape it declares
 
 
 def test_uniform_range_names_elements_by_index() -> None:
     spec = parse_spec("x:float[3]=1..3")
     assert (spec.dtype, spec.shape) == ("float32", (3,))
-    assert [e.name for e in spec.elements] == ["x0", "x1", "x2"]
-    assert all(e.domain == Range(1.0, 3.0) for e in spec.elements)
+    assert spec.element_names() == ["x0", "x1", "x2"]
+    assert all(spec.element_domain(i) == Range(1.0, 3.0) for i in range(3))
     assert spec.element_count() is None  # continuous
 
 
 def test_per_element_ranges() -> None:
     spec = parse_spec("x:float[2]=[-1..1, 0..2]")
-    assert [e.domain for e in spec.elements] == [Range(-1, 1), Range(0, 2)]
+    assert [spec.element_domain(i) for i in range(2)] == [Range(-1, 1), Range(0, 2)]
 
 
 def test_named_integer_elements_and_constant() -> None:
     spec = parse_spec("tokens:int[3]=[a:0..112, b:0..112, 113]")
-    assert [e.name for e in spec.elements] == ["a", "b", "tokens2"]
-    assert spec.elements[2].constant == 113
+    assert spec.element_names() == ["a", "b", "tokens2"]
+    assert spec.element(2).constant == 113
     assert spec.element_count() == 113 * 113
 
 
 def test_value_sets_and_mixed_lists() -> None:
     assert parse_spec("x:float[4]={0,1}").element_count() == 16
     mixed = parse_spec("x:float[3]=[x0:1..3, x1:1..3, x2:0.5..2]")
-    assert mixed.elements[2].domain == Range(0.5, 2.0)
+    assert mixed.element_domain(2) == Range(0.5, 2.0)
     bits = parse_spec("x:float[4]=[b0:{0,1}, b1:{0,1}, b2:{0,1}, b3:{0,1}]")
-    assert [e.name for e in bits.elements] == ["b0", "b1", "b2", "b3"]
-    assert bits.elements[0].domain == Values((0.0, 1.0))
+    assert bits.element_names() == ["b0", "b1", "b2", "b3"]
+    assert bits.element_domain(0) == Values((0.0, 1.0))
 
 
 def test_calibration_file(tmp_path) -> None:
@@ -117,3 +122,82 @@ def test_malformed_spec_points_at_the_offending_column(
 def test_missing_calibration_file() -> None:
     with pytest.raises(InputError, match="does not exist"):
         parse_spec("x=@nowhere.npz")
+
+
+@pytest.mark.parametrize("text", ["x:float[4096,4096]=0..1", "x:float[100000000]=0..1"])
+def test_a_huge_shape_parses_in_constant_memory(text: str) -> None:
+    tracemalloc.start()
+    spec = parse_spec(text)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert peak < PARSE_MEMORY_BYTES, f"parsing {text!r} allocated {peak} bytes"
+    assert spec.numel >= 4096 * 4096 and spec.element_count() is None
+    assert spec.element(spec.numel - 1).name == f"x{spec.numel - 1}"
+
+
+def test_a_shared_domain_draws_the_points_a_listed_one_draws() -> None:
+    """One Range for every element is stored once but sampled as if listed element by element."""
+    for shared, listed in [
+        ("x:float[3]=0..2", "x:float[3]=[0..2, 0..2, 0..2]"),
+        ("x:int[2, 2]=-3..5", "x:int[2, 2]=[-3..5, -3..5, -3..5, -3..5]"),
+        ("x:float[3]={0, 0.5, 2}", "x:float[3]=[{0, 0.5, 2}, {0, 0.5, 2}, {0, 0.5, 2}]"),
+    ]:
+        for limit in (1, 10**6):  # sampled, then enumerated where the domain is discrete
+            a, complete_a = Domain([parse_spec(shared)]).points(limit, 300, 5)
+            b, complete_b = Domain([parse_spec(listed)]).points(limit, 300, 5)
+            np.testing.assert_array_equal(a[0], b[0])
+            assert complete_a == complete_b
+        np.testing.assert_array_equal(
+            Domain([parse_spec(shared)]).space_filling(64, 3)[0],
+            Domain([parse_spec(listed)]).space_filling(64, 3)[0],
+        )
+
+
+def test_fixed_elements_are_filled_not_enumerated() -> None:
+    (points,), complete = Domain([parse_spec("x:int[5]=[0..2, 7, 7, 0..1, 7]")]).points(100, 1, 0)
+    assert complete and points.shape == (6, 5)
+    assert (points[:, [1, 2, 4]] == 7).all()
+    assert sorted(map(tuple, points[:, [0, 3]].tolist())) == [
+        (a, b) for a in range(3) for b in (0, 1)
+    ]
+
+
+def test_point_counts_saturate_instead_of_growing_without_bound() -> None:
+    assert parse_spec("x:int[100000000]=0..1").element_count() == COUNT_CAP
+    assert parse_spec("x:int[3]=0..1").element_count() == 8
+    assert Domain(parse_inputs(["x:int[64]=0..1", "y:int[64]=0..1"])).size() == COUNT_CAP
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x:int[2]=0..1e300", "from -9.0072e+15 to 9.0072e+15"),
+        ("x:int[2]=0..9007199254740993", "from -9.0072e+15 to 9.0072e+15"),
+        ("x:float[2]=0..1e999", "from -3.40282e+38 to 3.40282e+38"),
+        ("x:double[2]=-1e308..1e308", "width is a finite double"),
+        ("x:int32=0..3000000000", "type int32 holds"),
+        ("x:bool[2]=0..2", "type bool holds"),
+        ("x:float[1e999]=0..1", "a positive whole number"),
+    ],
+)
+def test_numbers_beyond_the_type_are_refused_at_their_column(text: str, expected: str) -> None:
+    with pytest.raises(InputError, match="column") as caught:
+        parse_spec(text)
+    assert expected in str(caught.value)
+
+
+def test_element_names_may_not_repeat_across_inputs() -> None:
+    with pytest.raises(InputError, match="'x1' belongs to input 'x' and to input 'x1'"):
+        parse_inputs(["x:float[2]=0..1", "x1:float=0..1"])
+    with pytest.raises(InputError, match="'x10' belongs to input 'x' and to input 'x1'"):
+        parse_inputs(["x:float[5000]=0..1", "x1:float[5000]=0..1"])
+    with pytest.raises(InputError, match="'x4097'"):
+        parse_inputs(["x:float[5000]=0..1", "y:float[2]=[x4097:0..1, 0..1]"])
+    parse_inputs(["x:float[5]=0..1", "x1:float[5000]=0..1"])  # x10... are not x's: x has 5
+
+
+@pytest.mark.parametrize("name", ["a" * 300, "."])
+def test_a_calibration_path_that_cannot_be_a_file_is_an_input_error(name: str) -> None:
+    with pytest.raises(InputError, match="calibration file") as caught:
+        parse_spec(f"x=@{name}")
+    assert "is a folder" in str(caught.value) or "cannot be opened" in str(caught.value)

@@ -16,7 +16,8 @@ from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.options import make_options
 from nnc.reference import Reference
-from nnc.spec import InputSpec, parse_inputs
+from nnc.spec import InputSpec
+from nnc.spec_grammar import parse_inputs
 from nnc.verification import check_against_reference
 
 X = np.linspace(-1, 1, 20).reshape(10, 2)

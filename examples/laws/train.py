@@ -14,8 +14,8 @@ import numpy as np
 import sympy
 import torch
 from laws import LAWS
-from nnc.spec import parse_inputs
-from nnc.spec import Domain
+from nnc.domain import Domain
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 STEPS = 4000

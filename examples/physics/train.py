@@ -22,7 +22,10 @@ def law(x: torch.Tensor) -> torch.Tensor:
     return (x[:, 0] * x[:, 1] / x[:, 2] ** 2)[:, None]
 
 
-def main(out: Path = Path(__file__).with_name("model.pt2")) -> None:
+MODEL = Path(__file__).with_name("model.pt2")
+
+
+def main(out: Path = MODEL) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(
         nn.Linear(3, 64), nn.Tanh(), nn.Linear(64, 64), nn.Tanh(), nn.Linear(64, 1)

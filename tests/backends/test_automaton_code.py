@@ -21,7 +21,7 @@ from nnc.backends.interface import abi_json, make_abi
 from nnc.backends.loader import load
 from nnc.graph import Graph
 from nnc.ops import Op
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 
 LENGTH = 6
 VERIFIED = {

@@ -4,6 +4,7 @@ inputs are InputErrors; the JIT artifact and nnc.load behave alike."""
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import threading
 from pathlib import Path
@@ -20,7 +21,7 @@ from nnc.backends.calling import SMALL_SAMPLE
 from nnc.backends.interface import make_abi
 from nnc.graph import Graph
 from nnc.ops import Op
-from nnc.spec import parse_spec
+from nnc.spec_grammar import parse_spec
 from torch import nn
 
 MODADD = "x:int[3]=[a:0..112, b:0..112, 113]"
@@ -251,7 +252,12 @@ def test_scalar_call_of_a_real_valued_library(wide, tmp_path: Path) -> None:
 
 def test_loaded_abi_round_trips_through_metadata(network, tmp_path: Path) -> None:
     _, art, library = network
-    assert library.abi == art.abi(library.prefix)
+    built = art.abi(library.prefix)
+    assert built.outside == library.abi.outside == "check"
+    # all but the domain's segments, which the library checks itself
+    assert library.abi == dataclasses.replace(built, domain=())
+    unchecked = nnc.load(art.save(tmp_path / "unchecked.so", outside="allow"))
+    assert unchecked.abi == dataclasses.replace(art.abi("unchecked", "allow"), domain=())
 
 
 def test_metadata_without_an_interface_is_refused() -> None:

@@ -24,7 +24,7 @@ from nnc.backends.entrypoints import build_module
 from nnc.backends.interface import make_abi
 from nnc.graph import Graph
 from nnc.ops import Op
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 
 
 def _expr_graph(expr: sympy.Expr, dtype: str) -> Graph:

@@ -22,7 +22,7 @@ from nnc.backends.inline_c import compile_inline, inline_form
 from nnc.backends.interface import make_abi
 from nnc.graph import Graph
 from nnc.ops import Op
-from nnc.spec import parse_spec
+from nnc.spec_grammar import parse_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 a, b = sympy.symbols("a b", integer=True)
@@ -137,6 +137,8 @@ def _check_inline_modular_sum(library: Path, p: int, constants: list[int]) -> No
     header = library.with_suffix(".h").read_text()
     assert f"static inline int64_t {prefix}_inline(int64_t a, int64_t b) {{" in header
     assert f"checked on {p * p:,} verification points" in header
+    assert "It does NOT check the domain" in header  # the library's own scalar form does:
+    assert nnc.load(library).scalar(0, p) == -1
     program = library.parent / "all.c"
     program.write_text(
         f'#include "{prefix}.h"\n#include <stdio.h>\n'

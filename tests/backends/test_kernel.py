@@ -13,7 +13,7 @@ from nnc.backends.kernel import WorkspacePlan
 from nnc.backends.memory import STACK_WORKSPACE_BYTES
 from nnc.frontend import to_graph, trace
 from nnc.ops import Op
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 

@@ -12,7 +12,7 @@ from helpers import FLOAT32_ATOL, FLOAT32_RTOL, network_output, pass_context
 from nnc.backends.rows import plan_rows
 from nnc.frontend import to_graph, trace
 from nnc.passes.fold import fold
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 

@@ -1,6 +1,6 @@
 """The threaded batch entry around a batch function: every sample computed once, in place, for
-any n and thread count (tails, more threads than tiles, the clamp), errors passed on, bad
-arguments refused, and the chunks really run on different threads."""
+any n and thread count (tails, more threads than tiles, the clamp), the chunks' counts added up
+and errors passed on, bad arguments refused, and the chunks really run on different threads."""
 
 from __future__ import annotations
 
@@ -16,14 +16,16 @@ from nnc.backends.threads import MAX_THREADS, emit_threaded_batch
 I32, I64, F64, PTR = ir.IntType(32), ir.IntType(64), ir.DoubleType(), ir.PointerType()
 WIDTH = 3  # doubles per sample in and out
 TILE = 4
+COUNTS = 1  # the batch's status: the samples of its chunk (an error is negative)
 ENTRY = ctypes.CFUNCTYPE(
     ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int32
 )
 
 
 def _batch(module: ir.Module, status: int) -> ir.Function:
-    """y = 2x + 1 elementwise, y's last column the thread that ran it; returns `status` when
-    n > 0 (0 for an empty chunk)."""
+    """y = 2x + 1 elementwise, y's last column the thread that ran it; returns, for n > 0, n when
+    `status` is COUNTS (as an entry counting samples outside its domain would), else `status`
+    (0 for an empty chunk)."""
     fn = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), "batch")
     fn.linkage = "internal"
     n, x, y = fn.args
@@ -37,11 +39,12 @@ def _batch(module: ir.Module, status: int) -> ir.Function:
         last = b.add(b.mul(i, ir.Constant(I64, WIDTH)), ir.Constant(I64, WIDTH - 1))
         b.store(b.call(self_id, []), b.gep(y, [last], source_etype=I64))
     empty = b.icmp_signed("==", n, ir.Constant(I64, 0))
-    b.ret(b.select(empty, ir.Constant(I32, 0), ir.Constant(I32, status)))
+    result = b.trunc(n, I32) if status == COUNTS else ir.Constant(I32, status)
+    b.ret(b.select(empty, ir.Constant(I32, 0), result))
     return fn
 
 
-@pytest.fixture(scope="module", params=[0, 5])
+@pytest.fixture(scope="module", params=[0, COUNTS, -2])
 def threaded(request):
     module = ir.Module("threads_test")
     emit_threaded_batch(module, "threaded", _batch(module, request.param), [8 * WIDTH] * 2, TILE)
@@ -64,7 +67,8 @@ def _run(entry, n: int, threads: int) -> tuple[int, np.ndarray, np.ndarray]:
 @pytest.mark.parametrize("n", [0, 1, TILE - 1, TILE, TILE + 1, 2 * TILE + 3, 101])
 def test_every_sample_once(threaded, n: int, threads: int) -> None:
     status, x, y = _run(threaded, n, threads)
-    assert status == (threaded.status if n else 0)
+    expected = n if threaded.status == COUNTS else threaded.status
+    assert status == (expected if n else 0)
     np.testing.assert_array_equal(y[:, : WIDTH - 1], 2 * x[:, : WIDTH - 1] + 1)
 
 

@@ -11,7 +11,7 @@ from nnc.graph import Graph
 from nnc.interpret import interpret
 from nnc.ops import Op
 from nnc.passes.fold import fold
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 

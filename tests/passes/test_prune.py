@@ -14,6 +14,7 @@ import torch
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL, assert_matches_model, pass_context
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from nnc.domain import Domain
 from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
 from nnc.interpret import interpret
@@ -21,7 +22,8 @@ from nnc.ops import Op
 from nnc.options import Options
 from nnc.passes.fold import fold
 from nnc.passes.prune import prune
-from nnc.spec import Domain, InputSpec, parse_inputs
+from nnc.spec import InputSpec
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 SPEC = "x:float[3]=[1..3, -1..2, 0..1]"

@@ -14,7 +14,7 @@ from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
 from nnc.ops import Op
 from nnc.passes.reroll import reroll_pass
-from nnc.spec import parse_inputs
+from nnc.spec_grammar import parse_inputs
 from torch import nn
 
 SPEC = "s:int[6]={0,1,2}"

@@ -145,20 +145,19 @@ def network_problem(law: str) -> Problem:
     """One of the shipped law networks as an oracle, gradient by autograd."""
     loaded = load_model(ROOT / "examples" / "laws" / f"{law}.pt2", False)
     (spec_text,) = loaded.inputs
-    from nnc.spec import parse_inputs
+    from nnc.spec_grammar import parse_inputs
 
     (spec,) = parse_inputs([spec_text])
-    lo = [e.domain.lo for e in spec.elements]
-    hi = [e.domain.hi for e in spec.elements]
+    lo, hi = (bounds.tolist() for bounds in spec.bounds())
     oracle = NetworkOutput(
         lambda points: run_model(loaded.module, points),
         lambda points: model_gradient(loaded.module, points),
-        ((spec.shape, spec.dtype, tuple(0.0 for _ in spec.elements)),),
+        ((spec.shape, spec.dtype, (0.0,) * spec.numel),),
         tuple((0, k) for k in range(spec.numel)),
         0,
         tuple(h - low for low, h in zip(lo, hi)),
     )
-    symbols = tuple(variable(e.name, low) for e, low in zip(spec.elements, lo))
+    symbols = tuple(variable(name, low) for name, low in zip(spec.element_names(), lo))
     return Problem(oracle, symbols, tuple(lo), tuple(hi))
 
 
