@@ -47,6 +47,7 @@ from .kernel import (
 )
 from .lane_math import LANE_FUNCTIONS
 from .linear import emit_linear, linear_plans, relu
+from .padding import explicit_padding
 from .rows import emit_rows, plan_rows
 from .windows import emit_conv, emit_pool
 
@@ -69,6 +70,7 @@ def emit_kernel(
     """The kernel computing up to `tile` samples of the graph (internal linkage), fully emitted;
     with a vector unit to shape them for, matmuls against constants become tile GEMMs. `rows`:
     the element types of x and y, when not the lanes of the inputs and output."""
+    graph = _for_gemms(graph, isa)
     plans, epilogue_of, groups, shares, inside = _fusion(graph, precision, isa)
     k = Kernel(module, graph, tile, input_numel, name, precision, shares, inside, rows)
     for node in graph.nodes():
@@ -100,6 +102,12 @@ def _fusion(graph: Graph, precision: str, isa: Isa | None) -> tuple[dict, dict, 
     return plans, epilogue_of, groups, shares, inside
 
 
+def _for_gemms(graph: Graph, isa: Isa | None) -> Graph:
+    """The graph as the kernel computes it: with a vector unit, padded convolutions read an
+    explicitly padded input, so that they run as GEMMs too."""
+    return explicit_padding(graph) if isa is not None else graph
+
+
 def kernel_plan(
     graph: Graph,
     tile: int,
@@ -109,6 +117,7 @@ def kernel_plan(
 ) -> tuple[WorkspacePlan, ir.Type, ir.Type]:
     """(workspace plan, x row type, y row type) of the kernel `emit_kernel` emits with these
     arguments, without emitting it: what the entry points' working memory is computed from."""
+    graph = _for_gemms(graph, isa)
     _, _, _, shares, inside = _fusion(graph, precision, isa)
     inputs = [graph[name].dtype for name in graph.inputs]
     x_type, y_type = rows or row_types(inputs, graph[graph.outputs[0]].dtype, precision)

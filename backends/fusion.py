@@ -9,7 +9,7 @@ one activation (RELU, TANH, SIGMOID), reshapes (views of the same buffer) anywhe
 GEMM writes the buffer of the last absorbed node; the absorbed nodes emit nothing.
 
 A CONV is a GEMM over an implicit im2col matrix when it is a plain one (not transposed, one group,
-no padding, constant weights and bias): A's rows are the output positions, read through a grid
+no padding — padding.py first makes zero padding explicit —, constant weights and bias): A's rows are the output positions, read through a grid
 of strides and a table of (channel, tap) offsets, C is written channels-first (its columns
 `rows` apart); its epilogue absorbs one activation.
 """

@@ -211,9 +211,10 @@ def test_the_stated_working_memory_is_what_the_kernels_plan(precision, tmp_path)
 @pytest.mark.parametrize("cpu", ["host", "generic"])
 @pytest.mark.parametrize("precision", ["network", "double"])
 def test_convolutions_through_the_gemm_on_every_batch_size(cpu, precision, tmp_path) -> None:
-    """Plain convolutions (1-D and 2-D, strided, dilated, with and without bias) run as implicit-
-    im2col GEMMs, a padded one through the windowed loop: the saved library (checked at save)
-    against the network on every batch size around the tile."""
+    """Convolutions (1-D and 2-D, strided, dilated, with and without bias, a padded one reading an
+    explicitly padded copy) run as implicit-im2col GEMMs, a grouped one through the windowed loop:
+    the saved library (checked at save) against the network on every batch size around the
+    tile."""
     torch.manual_seed(0)
     model = nn.Sequential(
         nn.Conv2d(2, 9, 3, stride=2, dilation=2),
@@ -223,12 +224,13 @@ def test_convolutions_through_the_gemm_on_every_batch_size(cpu, precision, tmp_p
         nn.ReLU(),
         nn.Flatten(2),
         nn.Conv1d(3, 5, 2),
+        nn.Conv1d(5, 5, 2, groups=5),
     ).eval()
     art = nnc.compile(model, ["x:float[2,13,12]=-1..1"], mode="exact", cpu=cpu, precision=precision)
     gemms = set(re.findall(r"define internal void @\"gemm_(\w+)_\d+\"", art.llvm_ir()))
-    assert len(gemms) == 3, gemms  # the three plain ones
+    assert len(gemms) == 4, gemms  # all but the grouped one
     library = nnc.load(art.save(tmp_path / "conv.so"))
     for n in SIZES:
         x = np.random.default_rng(n).uniform(-1, 1, (n, 2, 13, 12)).astype(np.float32)
-        expected = network_output(model, x) if n else np.zeros((0, 5, 11))
+        expected = network_output(model, x) if n else np.zeros((0, 5, 10))
         np.testing.assert_allclose(library(x), expected, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)

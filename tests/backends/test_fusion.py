@@ -9,6 +9,7 @@ import pytest
 import torch
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL, pass_context
 from nnc.backends.fusion import GemmPlan, plan_gemms
+from nnc.backends.padding import explicit_padding
 from nnc.frontend import to_graph, trace
 from nnc.graph import Graph
 from nnc.interpret import interpret
@@ -138,3 +139,28 @@ def test_a_plain_convolution_is_a_gemm_over_implicit_im2col() -> None:
     assert plan.c_column == plan.rows and len(plan.k_offsets) == 2 * 3 * 3
     weight = model[0].weight.detach().double().numpy()
     np.testing.assert_array_equal(plan.weights, weight.reshape(5, -1).T)
+
+
+def test_a_padded_convolution_reads_an_explicitly_padded_copy_and_becomes_a_gemm() -> None:
+    """explicit_padding: the padded Conv2d above, and one padded on one axis only, read a
+    zero-bordered CAT of their input; the graph computes what it computed, and both are GEMMs."""
+    torch.manual_seed(0)
+    model = nn.Sequential(
+        nn.Conv2d(2, 5, 3, stride=2),
+        nn.ReLU(),
+        nn.Conv2d(5, 3, 3, padding=1),
+        nn.Conv2d(3, 4, (1, 3), padding=(0, 2), dilation=2),
+    )
+    graph = _graph(model, "x:float[2,9,9]=-1..1")
+    padded = explicit_padding(graph)
+    convs = [n for n in padded.nodes() if n.op is Op.CONV]
+    assert all(not any(n.attrs["padding"]) for n in convs)
+    cats = [n for n in padded.nodes() if n.op is Op.CAT]
+    assert sorted(n.attrs["dim"] for n in cats) == [2, 3, 3]  # (1, 1): both axes; (0, 2): one
+    assert {graph[name].op for name in plan_gemms(padded)} == {Op.CONV}
+    assert len(plan_gemms(padded)) == 3
+    x = torch.rand(1, 2, 9, 9) * 2 - 1
+    (before,), (after,) = interpret(graph, [x]), interpret(padded, [x])
+    np.testing.assert_allclose(after, before, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
+    unpadded = _graph(nn.Conv2d(2, 5, 3), "x:float[2,9,9]=-1..1")
+    assert explicit_padding(unpadded) is unpadded
