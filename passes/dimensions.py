@@ -102,7 +102,7 @@ def reduce(problem: Problem, units: Sequence[Unit], output: Unit, seed: int) -> 
             (k in pivots and problem.center[k] == 0)
             or any(
                 not (e.is_integer and e >= 0)
-                for e in [powers.get(k, 0)] + [v[k] for v in nullspace]
+                for e in [powers.get(k, sympy.Integer(0))] + [v[k] for v in nullspace]
             )
         )
     ]
@@ -159,7 +159,7 @@ def _verified(problem: Problem, reduction: Reduction, seed: int) -> float:
     in the reduced box), relative to f's spread: the network's dimensional consistency."""
     X = problem.sample(POINTS, seed + 11)
     arguments = [X[:, k] for k in range(len(problem.symbols))]
-    scale = sympy.lambdify(problem.symbols, reduction.scale, "numpy")(*arguments)
+    scale = sympy.lambdify(problem.symbols, reduction.scale, "numpy")(*arguments) * np.ones(len(X))
     truth = problem.values(X)
     if reduction.problem is None:
         rebuilt = _constant(truth, scale) * scale
