@@ -82,10 +82,12 @@ def reduce(problem: Problem, units: Sequence[Unit], output: Unit, seed: int) -> 
     symbols = problem.symbols
     matrix = sympy.Matrix([list(u.exponents) for u in units]).T  # dimensions × variables
     target = sympy.Matrix(list(output.exponents))
-    if matrix.rank() == 0 and not any(output.exponents):
-        return "every variable and the output are dimensionless: nothing to reduce"
     _, pivots = matrix.rref()
+    if not pivots and not any(output.exponents):
+        return "every variable and the output are dimensionless: nothing to reduce"
     try:
+        if not pivots:
+            raise ValueError("no unit to combine")
         solution, _ = matrix[:, list(pivots)].gauss_jordan_solve(target)
     except ValueError:
         return (
@@ -97,14 +99,12 @@ def reduce(problem: Problem, units: Sequence[Unit], output: Unit, seed: int) -> 
     low = [
         str(symbols[k])
         for k in range(len(symbols))
-        if problem.lo[k] <= 0
-        and (
-            (k in pivots and problem.center[k] == 0)
-            or any(
-                not (e.is_integer and e >= 0)
-                for e in [powers.get(k, sympy.Integer(0))] + [v[k] for v in nullspace]
-            )
+        if not _powers_defined(
+            problem.lo[k],
+            problem.hi[k],
+            [powers.get(k, sympy.Integer(0))] + [v[k] for v in nullspace],
         )
+        or (k in pivots and problem.center[k] == 0)
     ]
     if low:
         return (
@@ -123,8 +123,8 @@ def reduce(problem: Problem, units: Sequence[Unit], output: Unit, seed: int) -> 
     reduced = None
     if groups:
         names = _fresh_names(len(groups), {str(s) for s in symbols})
-        lo = [problem.lo[k] * f for k, f in zip(own, factors)]
-        hi = [problem.hi[k] * f for k, f in zip(own, factors)]
+        ends = [sorted((problem.lo[k] * f, problem.hi[k] * f)) for k, f in zip(own, factors)]
+        lo, hi = [low for low, _ in ends], [high for _, high in ends]
         oracle = Dimensionless(
             problem.oracle,
             tuple(own),
@@ -138,12 +138,27 @@ def reduce(problem: Problem, units: Sequence[Unit], output: Unit, seed: int) -> 
         )
     reduction = Reduction(reduced, scale, tuple(groups), math.inf)
     error = _verified(problem, reduction, seed)
+    if error is None:
+        return (
+            f"fewer than {ENOUGH} of {POINTS} points of the box have groups inside the reduced "
+            "box: too few to check the network's dimensional consistency"
+        )
     if not error <= VERIFY:
         return (
             f"the network is not dimensionally consistent: f = {scale} · g(…) misses it by "
             f"{error:.1e} of its spread (units wrong, or a dimensional constant missing)"
         )
     return replace(reduction, error=error)
+
+
+def _powers_defined(lo: float, hi: float, exponents: list[sympy.Expr]) -> bool:
+    """Whether every power x^e is defined on [lo, hi]: any e above zero, whole ones below it,
+    whole nonnegative ones where the range holds zero."""
+    if lo > 0:
+        return True
+    if hi < 0:
+        return all(e.is_integer for e in exponents)
+    return all(e.is_integer and e >= 0 for e in exponents)
 
 
 def _fresh_names(count: int, taken: set[str]) -> list[str]:
@@ -154,9 +169,10 @@ def _fresh_names(count: int, taken: set[str]) -> list[str]:
     return [f"{prefix}{i + 1}" for i in range(count)]
 
 
-def _verified(problem: Problem, reduction: Reduction, seed: int) -> float:
+def _verified(problem: Problem, reduction: Reduction, seed: int) -> float | None:
     """How far x^p · g(π(x)) is from f on fresh points of the whole box (those whose groups fall
-    in the reduced box), relative to f's spread: the network's dimensional consistency."""
+    in the reduced box), relative to f's spread: the network's dimensional consistency; None
+    when too few of them do."""
     X = problem.sample(POINTS, seed + 11)
     arguments = [X[:, k] for k in range(len(problem.symbols))]
     scale = sympy.lambdify(problem.symbols, reduction.scale, "numpy")(*arguments) * np.ones(len(X))
@@ -174,7 +190,7 @@ def _verified(problem: Problem, reduction: Reduction, seed: int) -> float:
         )
         inside = np.all((U >= np.asarray(reduced.lo)) & (U <= np.asarray(reduced.hi)), axis=1)
         if inside.sum() < ENOUGH:
-            return math.inf
+            return None
         X, U, scale, truth = (
             X[inside],
             U[inside],
