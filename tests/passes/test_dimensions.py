@@ -110,3 +110,12 @@ def test_the_distance_law_comes_back_through_its_ratio() -> None:
     assert sympy.simplify(found - sympy.sqrt(x0**2 + x1**2)) == 0, artifact.report.text()
     notes = "\n".join(n for p in artifact.report.passes if p.name == "sr" for n in p.notes)
     assert "dimensional analysis: f = x0 · g(x1/x0)" in notes
+
+
+def test_whole_powers_of_a_negative_range_are_allowed() -> None:
+    problem = planted(lambda a, b: b * np.sin(a / b), [-3, 1], [-1, 2])
+    reduction = reduce(problem, [METRE, METRE], METRE, seed=0)
+    assert isinstance(reduction, Reduction), reduction
+    assert reduction.error < EXACT_SPLIT
+    lo, hi = reduction.problem.lo, reduction.problem.hi
+    assert lo[0] < hi[0] < 0  # x1/x0 at x0 = -2: [-1, -1/2]
