@@ -153,6 +153,13 @@ def compile_parser() -> argparse.ArgumentParser:
         choices=("host", "generic"),
         help="optimise for this machine (host) or any x86-64 (generic)",
     )
+    parser.add_argument(
+        "--precision",
+        default="network",
+        choices=("network", "double"),
+        help="compute float32 layers in float32, as the network does (network, the default), "
+        "or every float value in double",
+    )
     parser.add_argument("--tolerance", type=float, help="max relative error accepted")
     parser.add_argument(
         "--outside",

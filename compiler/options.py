@@ -22,6 +22,7 @@ __all__ = [
     "MODES",
     "OPERATORS",
     "OUTSIDE",
+    "PRECISIONS",
     "Options",
     "OutputSemantics",
     "debug_level",
@@ -32,6 +33,8 @@ __all__ = [
 MODES = ("auto", "exact", "symbolic")
 OUTSIDE = ("check", "clamp", "allow")  # what a library does outside its domain (backends/guard.py)
 ENGINES = ("operon", "pysr", "basis")  # symbolic-regression engines (nnc.passes.engines)
+# network: float32 values compute in float32 (float64 in double); double: every float in double
+PRECISIONS = ("network", "double")
 # operators the engines know (nnc.passes.engines map them to their own names)
 OPERATORS = (
     "add",
@@ -152,6 +155,9 @@ class Options:
     prune_budget: float = 1e-3
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
     cpu: str = "host"  # "host" (fastest here) or "generic" (a library that runs on any x86-64)
+    # "network": the network's own precision (float32 layers in float32); "double": every float
+    # value in double, as nnc computed before (slower, further from torch's own rounding)
+    precision: str = "network"
     # what the library's entries do with a sample outside the verified domain: check (the
     # sentinel, NaN or -1, and a count), clamp (into the domain's box), allow (nothing: fastest)
     outside: str = "check"
@@ -203,6 +209,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "engine": ENGINES,
     "cpu": ("host", "generic"),
     "outside": OUTSIDE,
+    "precision": PRECISIONS,
     "operators": OPERATORS,
 }
 _FIELDS = {f.name: f for f in dataclasses.fields(Options)}
