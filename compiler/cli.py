@@ -168,6 +168,7 @@ def _compile(args: argparse.Namespace, signals: Signals) -> int:
         "synth_seconds",
         "seed",
         "symbolic",
+        "output_units",
         "gate_rmse",
         "gate_max",
         "outside",

@@ -100,6 +100,13 @@ def compile_parser() -> argparse.ArgumentParser:
         help="comma-separated modules to distil into closed forms, e.g. --symbolic edge_model",
     )
     parser.add_argument(
+        "--output-units",
+        metavar="UNITS",
+        help="comma-separated physical unit of each output element (one: all), e.g. N or "
+        "'kg*m/s^2'; with units on the inputs ('m:float=1..5 kg') the law is searched in "
+        "dimensionless groups",
+    )
+    parser.add_argument(
         "--explain-units",
         action="append",
         default=[],

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError
+from .physical_units import parse_unit
 
 __all__ = [
     "DEBUG_LEVELS",
@@ -141,6 +142,9 @@ class Options:
     # to the RMS of the network's output, and max error relative to its largest magnitude.
     gate_rmse: float = 1e-2
     gate_max: float = 5e-2
+    # the physical unit of each output element (one unit: every element), e.g. ("N",); with units
+    # on every free input (spec 'm:float=1..5 kg') the law is searched in dimensionless groups
+    output_units: tuple[str, ...] = ()
     # auto mode keeps a formula only when it is a law, not merely a fit that passes the gate;
     # True accepts the simplest fit that passes (mode symbolic always does; the report says so)
     approximate_formulas: bool = False
@@ -225,6 +229,10 @@ def make_options(**given: Any) -> Options:
     for key, value in values.items():
         _check_range(key, value)
         _check_choices(key, value)
+    for unit in values.get("output_units", ()):
+        parse_unit(
+            unit, "option output_units"
+        )  # an InputError naming the unit and what is accepted
     return Options(**values)
 
 

@@ -28,7 +28,7 @@ from .selection import Scored, cost, pareto_front, shortlist
 from .structure import STEPS, Step, linear, separable
 from .transforms import TRANSFORMS, Transformed, applicable
 
-__all__ = ["Recovery", "Trail", "front_law", "recover", "solve"]
+__all__ = ["Recovery", "Trail", "front_law", "problem_data", "recover", "solve"]
 
 # A sub-problem's formula (its best trade-off) is used when it leaves at most SUB_LAW of the
 # sub-problem's spread unexplained; the search stops early once that formula has simple
@@ -100,7 +100,7 @@ def recover(
     if best > HOPELESS:
         trail.add(0, f"no search: nothing explains more than {1 - best:.0%} of the output")
         return front, trail
-    data = _data(problem, recovery.samples, seed)
+    data = problem_data(problem, recovery.samples, seed)
     return pareto_front(front + _search(problem, data, recovery, seed, trail, 0)), trail
 
 
@@ -108,7 +108,7 @@ def solve(
     problem: Problem, recovery: Recovery, seed: int, trail: Trail, depth: int = 0
 ) -> list[Scored]:
     """The Pareto front of candidate formulas for the problem, measured on its validation points."""
-    data = _data(problem, recovery.samples, seed)
+    data = problem_data(problem, recovery.samples, seed)
     if np.all(data[1] < 0) and np.all(data[3] < 0):
         trail.add(depth, "f < 0 on the domain: solve −f")
         negated = replace(problem, oracle=Transformed(problem.oracle, "negate"))
@@ -182,7 +182,7 @@ def _names(problem: Problem) -> str:
 Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
-def _data(problem: Problem, samples: int, seed: int) -> Data:
+def problem_data(problem: Problem, samples: int, seed: int) -> Data:
     """Training and validation points (space-filling, disjoint seeds) and the oracle there."""
     X_train, X_valid = problem.sample(samples, seed), problem.sample(samples, seed + 1)
     return X_train, problem.values(X_train), X_valid, problem.values(X_valid)

@@ -18,14 +18,17 @@ import numpy as np
 import sympy
 from nnc.closed_form import readable
 from nnc.domain import Domain
+from nnc.errors import InputError
 from nnc.graph import Graph
 from nnc.ops import Op
+from nnc.physical_units import Unit, parse_unit
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import exprs_as_output
 from nnc.spec import Range
 
+from .dimensions import recover_with_units
 from .oracle import NetworkOutput, Problem, variable
-from .recover import Recovery, recover
+from .recover import Recovery, Trail, recover
 from .selection import (
     REGRESSION_DATA,
     Regression,
@@ -55,6 +58,11 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         return graph
     options = ctx.options
     outputs = int(np.prod(graph[graph.outputs[0]].shape[1:], dtype=int))
+    if len(options.output_units) not in (0, 1, outputs):
+        raise InputError(
+            f"output_units gives {len(options.output_units)} units for {outputs} output elements",
+            hint="give one unit for every output element, or one for all of them",
+        )
     recovery = Recovery(
         search_settings(options, options.seed),
         options.engine,
@@ -74,9 +82,7 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         if queryable:
             with ctx.progress.task(f"output {j}", options.sr_seconds):
                 ctx.progress("fits, splits and searches with the network as an oracle")
-                front, trail = recover(
-                    _problem(ctx, elements, j), recovery, options.seed + 1000 * j, SEARCHES
-                )
+                front, trail = _recover(ctx, elements, j, recovery)
                 best = best_tradeoff(front)  # of error and size: what the gate looks at
                 if best is not None:
                     ctx.progress.best(f"{readable(best.expr)}  (rel RMSE {best.rel_rmse:.1e})")
@@ -119,6 +125,41 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     if all(r is None for r in replacements):
         return graph
     return exprs_as_output(graph, replacements, elements, prefix="law")
+
+
+def _recover(
+    ctx: PassContext, elements: list[Element], output: int, recovery: Recovery
+) -> tuple[list[Scored], Trail]:
+    """Candidates for one output: in dimensionless groups when every variable and the output
+    have a physical unit (dimensions.py), otherwise (or when that does not apply) directly."""
+    problem = _problem(ctx, elements, output)
+    seed = ctx.options.seed + 1000 * output
+    units = _units(ctx, elements, output)
+    if isinstance(units, str):
+        ctx.note(f"output {output}: no dimensional analysis: {units}")
+    elif units is not None:
+        found = recover_with_units(problem, *units, recovery, seed, SEARCHES)
+        if not isinstance(found, str):
+            return found
+        ctx.note(f"output {output}: no dimensional analysis: {found}")
+    return recover(problem, recovery, seed, SEARCHES)
+
+
+def _units(
+    ctx: PassContext, elements: list[Element], output: int
+) -> tuple[list[Unit], Unit] | str | None:
+    """The free elements' units and the output's; None when the user gave no unit at all, or why
+    the units given are not enough."""
+    given = ctx.options.output_units
+    units = [ctx.specs[p].element_unit(i) for _, p, i in elements]
+    if not given and all(u is None for u in units):
+        return None
+    missing = [name for (name, _, _), u in zip(elements, units) if u is None]
+    if missing:
+        return f"input {missing[0]!r} has no unit (write 1 after its range if it is dimensionless)"
+    if not given:
+        return "the output has no unit (output_units=..., --output-units)"
+    return units, parse_unit(given[output] if len(given) > 1 else given[0])
 
 
 def _held_on_reference(
