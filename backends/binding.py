@@ -18,12 +18,21 @@ import numpy as np
 
 from .abi import C_TYPES, Abi
 
-__all__ = ["Entries", "bind", "double_pointer", "eval_batch_pointer", "typed_pointer"]
+__all__ = [
+    "Entries",
+    "bind",
+    "double_pointer",
+    "eval_batch_pointer",
+    "float_pointer",
+    "typed_pointer",
+]
 
 _FFI = cffi.FFI()
 _EVAL = _FFI.typeof("int(*)(const double *, double *)")
 _EVAL_BATCH = _FFI.typeof("int(*)(int64_t, const double *, double *)")
+_EVAL_F32 = _FFI.typeof("int(*)(const float *, float *)")
 _DOUBLES = _FFI.typeof("double[]")
+_FLOATS = _FFI.typeof("float[]")
 _AUTOMATON = (  # NAME_string, NAME_step, NAME_decision
     _FFI.typeof("int64_t(*)(int64_t, const int64_t *)"),
     _FFI.typeof("int32_t(*)(int32_t, int64_t)"),
@@ -41,6 +50,7 @@ class Entries:
     columns: dict[str, Any]  # "i32" → NAME_batch_i32(n, a, b, ..., out), ...
     keepalive: Any
     automaton: tuple[Any, Any, Any] | None = None  # NAME_string, NAME_step, NAME_decision
+    eval_f32: Any | None = None  # int (const float *x, float *y), when the rows are float32
 
 
 def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
@@ -60,6 +70,9 @@ def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
     if abi.automaton is not None:
         names = (abi.string_entry, abi.step_entry, abi.decision_entry)
         automaton = tuple(_FFI.cast(t, address_of(n)) for t, n in zip(_AUTOMATON, names))
+    eval_f32 = None
+    if abi.rows == "f32":
+        eval_f32 = _FFI.cast(_EVAL_F32, address_of(abi.typed_eval("f32")))
     return Entries(
         _FFI.cast(_EVAL, address_of(abi.eval)),
         eval_batch_pointer(address_of(abi.eval_batch)),
@@ -67,6 +80,7 @@ def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
         columns,
         keepalive,
         automaton,
+        eval_f32,
     )
 
 
@@ -79,6 +93,11 @@ def double_pointer(array: np.ndarray) -> Any:
     """A `double *` into a C-contiguous float64 array (the caller checks both: cffi would take
     any buffer's bytes)."""
     return _FFI.from_buffer(_DOUBLES, array)
+
+
+def float_pointer(array: np.ndarray) -> Any:
+    """A `float *` into a C-contiguous float32 array (the caller checks both)."""
+    return _FFI.from_buffer(_FLOATS, array)
 
 
 def typed_pointer(array: np.ndarray, suffix: str) -> Any:

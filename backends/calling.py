@@ -17,7 +17,7 @@ import numpy as np
 from nnc.errors import BackendError, InputError
 
 from .abi import Abi
-from .binding import Entries, double_pointer, typed_pointer
+from .binding import Entries, double_pointer, float_pointer, typed_pointer
 
 __all__ = ["SMALL_SAMPLE", "NativeAutomaton", "NativeFunction"]
 
@@ -66,6 +66,7 @@ class NativeFunction:
         self.semantics = semantics
         self._entries = entries
         self._eval = entries.eval
+        self._eval_f32 = entries.eval_f32
         self._dtype = np.dtype(_OUTPUT_DTYPES.get(semantics, abi.output.dtype))
         single = abi.inputs[0] if len(abi.inputs) == 1 else None
         self._sample_shape = single.shape if single is not None else None
@@ -80,6 +81,8 @@ class NativeFunction:
         if len(args) == 1:
             x = args[0]
             if type(x) is _NDARRAY and x.shape == self._sample_shape:  # one sample: prepared
+                if self._eval_f32 is not None and x.dtype == np.float32 and x.flags.c_contiguous:
+                    return self._float32_sample(x)
                 try:
                     y, typed, view = self._scratch.buffers
                 except AttributeError:
@@ -133,6 +136,15 @@ class NativeFunction:
         return out
 
     # --- the prepared path: one numpy sample -------------------------------------------------
+    def _float32_sample(self, x: np.ndarray) -> Any:
+        """One float32 sample of a float32 network through NAME_eval_f32: no conversion to
+        double and back."""
+        y = np.empty(self.output.shape, dtype=np.float32)
+        status = self._eval_f32(float_pointer(x), float_pointer(y))
+        if status:
+            _check_status(status, 1)
+        return y if y.dtype == self._dtype else y.astype(self._dtype)
+
     def _sample_pointer(self, x: np.ndarray) -> Any:
         """A `double *` to one sample too large for a list: x itself when it is float64 and
         C-contiguous, else a converted copy."""

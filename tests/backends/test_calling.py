@@ -17,6 +17,7 @@ import torch
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL, network_output
 from nnc.backends import get_backend
 from nnc.backends.abi import Abi
+from nnc.backends.binding import float_pointer
 from nnc.backends.calling import SMALL_SAMPLE
 from nnc.backends.interface import make_abi
 from nnc.graph import Graph
@@ -263,3 +264,28 @@ def test_loaded_abi_round_trips_through_metadata(network, tmp_path: Path) -> Non
 def test_metadata_without_an_interface_is_refused() -> None:
     with pytest.raises(nnc.InputError, match="does not describe its C interface"):
         Abi.from_json("net", {"abi": {"inputs": []}})
+
+
+def test_a_float32_sample_of_a_float32_network_goes_through_the_float_rows(
+    network, monkeypatch
+) -> None:
+    """NAME_eval_f32 takes a float32 sample as it is: the same values as through double rows,
+    and a sample outside the domain is refused the same way."""
+    from nnc.backends import calling
+
+    model, art, library = network
+    x = np.random.default_rng(3).uniform(-1, 1, size=3).astype(np.float32)
+    passed = []
+    monkeypatch.setattr(
+        calling, "float_pointer", lambda a: passed.append(a.dtype) or float_pointer(a)
+    )
+    for function in (art, library):
+        passed.clear()
+        function(x)
+        assert passed == [np.float32, np.float32]  # x and y, as floats
+        np.testing.assert_array_equal(function(x), function(x.astype(np.float64)))
+        np.testing.assert_allclose(
+            function(x), network_output(model, x[None])[0], rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL
+        )
+        with pytest.raises(nnc.InputError, match="outside"):
+            function(np.full(3, 5, dtype=np.float32))
