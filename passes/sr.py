@@ -7,12 +7,15 @@ when it is a law rather than a fit (Gate.accepts_law).
 For each output element: recover candidates (direct fits, target transforms, verified splits of
 the network into parts, engine search), measure each against the network on validation samples,
 keep the Pareto front (complexity vs error), and choose. An output with no chosen candidate keeps
-its faithful form; the notes say why and show the best candidates.
+its faithful form; the notes say why and show the best candidates. The steps that query the
+network run here, output after output; the engine searches (samples in, candidates out) run as
+work units on ctx.fanout, all outputs at once, with the same results wherever they run.
 """
 
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 import sympy
@@ -25,16 +28,18 @@ from nnc.rewrite import exprs_as_output
 from nnc.spec import Range
 
 from .oracle import NetworkOutput, Problem, variable
-from .recover import Recovery, recover
+from .recover import Recovery, Trail, engine_search, oracle_steps, with_search
 from .selection import (
     REGRESSION_DATA,
     Regression,
+    RegressionJob,
     Scored,
     best_tradeoff,
     choose,
     describe_front,
     measure,
-    regress,
+    regress_job,
+    run_searches,
     search_settings,
 )
 
@@ -55,40 +60,26 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         return graph
     options = ctx.options
     outputs = int(np.prod(graph[graph.outputs[0]].shape[1:], dtype=int))
-    recovery = Recovery(
-        search_settings(options, options.seed),
-        options.engine,
-        options.basis_too,
-        options.sr_samples,
-    )
     queryable = _queryable(ctx, elements)
     if not queryable:
         ctx.note(
             "the domain is not a box of continuous ranges (calibration data, value sets or "
             "integers): regression on samples only, without the oracle steps"
         )
+    recovered = _recovered if queryable else _from_samples
+    outcomes = recovered(ctx, elements, outputs)
     replacements: list[sympy.Expr | None] = []
     searches = []
-    for j in range(outputs):
+    for j, (front, trail, seconds) in enumerate(outcomes):
         start = time.monotonic()
-        if queryable:
-            with ctx.progress.task(f"output {j}", options.sr_seconds):
-                ctx.progress("fits, splits and searches with the network as an oracle")
-                front, trail = recover(
-                    _problem(ctx, elements, j), recovery, options.seed + 1000 * j, SEARCHES
-                )
-                best = best_tradeoff(front)  # of error and size: what the gate looks at
-                if best is not None:
-                    ctx.progress.best(f"{readable(best.expr)}  (rel RMSE {best.rel_rmse:.1e})")
+        if trail is not None:
             ctx.count("searches", trail.searches)
             ctx.notes.extend(f"output {j}:   {line}" for line in trail.lines)
             ctx.attach(f"output {j} steps", list(trail.lines))
-        else:
-            front = _from_samples(ctx, elements, j)
         chosen, reason = choose(front, ctx.gate)
         if chosen is not None:
             chosen, reason = _held_on_reference(ctx, elements, j, chosen, reason)
-        seconds = time.monotonic() - start
+        seconds += time.monotonic() - start
         ctx.note(f"output {j}: recovery in {seconds:.1f} s")
         found = Regression(len(front), front, chosen, reason, seconds)
         searches.append({"output": j, "validation_samples": options.sr_samples, **found.to_json()})
@@ -165,26 +156,72 @@ def _queryable(ctx: PassContext, elements: list[Element]) -> bool:
     )
 
 
-def _from_samples(ctx: PassContext, elements: list[Element], output: int) -> list[Scored]:
-    """The engines' front for one output from domain samples alone (no oracle steps)."""
+class Found(NamedTuple):
+    """One output's candidates, what the recovery did (None: samples only) and its seconds."""
+
+    front: list[Scored]
+    trail: Trail | None
+    seconds: float
+
+
+def _recovered(ctx: PassContext, elements: list[Element], outputs: int) -> list[Found]:
+    """Each output's recovery: the steps that query the network here, one output after another;
+    the engine searches they ask for as work units on the compile's fan-out."""
+    options = ctx.options
+    recovery = Recovery(
+        search_settings(options, options.seed),
+        options.engine,
+        options.basis_too,
+        options.sr_samples,
+    )
+    found, searches = [], []
+    for j in range(outputs):
+        start = time.monotonic()
+        with ctx.progress.task(f"output {j}", options.sr_seconds):
+            ctx.progress("fits and splits with the network as an oracle")
+            front, trail, search = oracle_steps(
+                _problem(ctx, elements, j), recovery, options.seed + 1000 * j, SEARCHES
+            )
+            _show_best(ctx, front)
+        found.append(Found(front, trail, time.monotonic() - start))
+        searches.append(search)
+    due = [(j, search) for j, search in enumerate(searches) if search is not None]
+    searched = run_searches(ctx, engine_search, [search for _, search in due], "engine search")
+    for (j, search), result in zip(due, searched):
+        front, trail, seconds = found[j]
+        found[j] = Found(with_search(front, trail, search, result), trail, seconds + result.seconds)
+    return found
+
+
+def _show_best(ctx: PassContext, front: list[Scored]) -> None:
+    best = best_tradeoff(front)  # of error and size: what the gate looks at
+    if best is not None:
+        ctx.progress.best(f"{readable(best.expr)}  (rel RMSE {best.rel_rmse:.1e})")
+
+
+def _from_samples(ctx: PassContext, elements: list[Element], outputs: int) -> list[Found]:
+    """The engines' front for each output from domain samples alone (no oracle steps): the
+    network answers here, the searches run as work units on the compile's fan-out."""
     options = ctx.options
     domain = Domain(ctx.specs)
     points = [domain.space_filling(options.sr_samples, options.seed + k) for k in (0, 1)]
     X_train, X_valid = (_columns(p, elements) for p in points)
-    y_train, y_valid = (ctx.network(p).reshape(options.sr_samples, -1)[:, output] for p in points)
-    names = [name for name, _, _ in elements]
-    found = regress(
-        f"output {output}",
-        X_train,
-        y_train,
-        X_valid,
-        y_valid,
-        names,
-        options,
-        ctx.gate,
-        ctx.progress,
-    )
-    return found.front
+    y_train, y_valid = (ctx.network(p).reshape(options.sr_samples, -1) for p in points)
+    names = tuple(name for name, _, _ in elements)
+    jobs = [
+        RegressionJob(
+            f"output {j}",
+            X_train,
+            y_train[:, j],
+            X_valid,
+            y_valid[:, j],
+            names,
+            options,
+            ctx.gate,
+        )
+        for j in range(outputs)
+    ]
+    return [Found(r.front, None, r.seconds) for r in run_searches(ctx, regress_job, jobs, "search")]
 
 
 def _columns(points: list[np.ndarray], elements: list[Element]) -> np.ndarray:
