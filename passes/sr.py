@@ -70,7 +70,7 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     outcomes = recovered(ctx, elements, outputs)
     replacements: list[sympy.Expr | None] = []
     searches = []
-    for j, (front, trail, seconds) in enumerate(outcomes):
+    for j, (front, trail, seconds, searched) in enumerate(outcomes):
         start = time.monotonic()
         if trail is not None:
             ctx.count("searches", trail.searches)
@@ -80,7 +80,7 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         if chosen is not None:
             chosen, reason = _held_on_reference(ctx, elements, j, chosen, reason)
         seconds += time.monotonic() - start
-        ctx.note(f"output {j}: recovery in {seconds:.1f} s")
+        ctx.note(f"output {j}: recovery in {seconds:.1f} s (its search {searched:.1f} s)")
         found = Regression(len(front), front, chosen, reason, seconds)
         searches.append({"output": j, "validation_samples": options.sr_samples, **found.to_json()})
         ctx.note(f"output {j}: {describe_front(front)}")
@@ -157,11 +157,13 @@ def _queryable(ctx: PassContext, elements: list[Element]) -> bool:
 
 
 class Found(NamedTuple):
-    """One output's candidates, what the recovery did (None: samples only) and its seconds."""
+    """One output's candidates, what the recovery did (None: samples only), its seconds and
+    those of its fanned-out search."""
 
     front: list[Scored]
     trail: Trail | None
     seconds: float
+    searched: float = 0.0
 
 
 def _recovered(ctx: PassContext, elements: list[Element], outputs: int) -> list[Found]:
@@ -188,8 +190,9 @@ def _recovered(ctx: PassContext, elements: list[Element], outputs: int) -> list[
     due = [(j, search) for j, search in enumerate(searches) if search is not None]
     searched = run_searches(ctx, engine_search, [search for _, search in due], "engine search")
     for (j, search), result in zip(due, searched):
-        front, trail, seconds = found[j]
-        found[j] = Found(with_search(front, trail, search, result), trail, seconds + result.seconds)
+        front, trail, seconds, _ = found[j]
+        front = with_search(front, trail, search, result)
+        found[j] = Found(front, trail, seconds + result.seconds, result.seconds)
     return found
 
 
@@ -221,7 +224,8 @@ def _from_samples(ctx: PassContext, elements: list[Element], outputs: int) -> li
         )
         for j in range(outputs)
     ]
-    return [Found(r.front, None, r.seconds) for r in run_searches(ctx, regress_job, jobs, "search")]
+    found = run_searches(ctx, regress_job, jobs, "search")
+    return [Found(r.front, None, r.seconds, r.seconds) for r in found]
 
 
 def _columns(points: list[np.ndarray], elements: list[Element]) -> np.ndarray:
