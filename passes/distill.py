@@ -32,6 +32,7 @@ from .selection import (
     REGRESSION_DATA,
     Regression,
     RegressionJob,
+    column_jobs,
     describe_front,
     regress_job,
     run_searches,
@@ -133,19 +134,7 @@ def _plan(graph: Graph, module: str, ctx: PassContext) -> Plan | None:
     # NOTE: naming a module asks for its formula: a fit that passes the gate is taken (the
     # report calls it an approximation), not only a law
     gate = replace(ctx.gate, approximate=True)
-    jobs = [
-        RegressionJob(
-            f"{module} output {j}",
-            X_train,
-            y_train[:, j],
-            X_valid,
-            y_valid[:, j],
-            names,
-            options,
-            gate,
-        )
-        for j in range(y_train.shape[1])
-    ]
+    jobs = column_jobs(f"{module} ", X_train, y_train, X_valid, y_valid, names, options, gate)
     return Plan(module, output, inputs, jobs)
 
 

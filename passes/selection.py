@@ -29,6 +29,7 @@ __all__ = [
     "Scored",
     "best_tradeoff",
     "choose",
+    "column_jobs",
     "complexity",
     "cost",
     "describe_front",
@@ -338,6 +339,32 @@ class RegressionJob:
     names: tuple[str, ...]
     options: Options
     gate: Gate
+
+
+def column_jobs(
+    label: str,
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    X_valid: np.ndarray,
+    Y_valid: np.ndarray,
+    names: Sequence[str],
+    options: Options,
+    gate: Gate,
+) -> list[RegressionJob]:
+    """One work unit per column of Y (n, columns), labelled "{label}output {j}"."""
+    return [
+        RegressionJob(
+            f"{label}output {j}",
+            X_train,
+            Y_train[:, j],
+            X_valid,
+            Y_valid[:, j],
+            tuple(names),
+            options,
+            gate,
+        )
+        for j in range(Y_train.shape[1])
+    ]
 
 
 def regress_job(job: RegressionJob) -> Regression:

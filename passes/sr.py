@@ -32,10 +32,10 @@ from .recover import Recovery, Trail, engine_search, oracle_steps, with_search
 from .selection import (
     REGRESSION_DATA,
     Regression,
-    RegressionJob,
     Scored,
     best_tradeoff,
     choose,
+    column_jobs,
     describe_front,
     measure,
     regress_job,
@@ -66,8 +66,10 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
             "the domain is not a box of continuous ranges (calibration data, value sets or "
             "integers): regression on samples only, without the oracle steps"
         )
-    recovered = _recovered if queryable else _from_samples
-    outcomes = recovered(ctx, elements, outputs)
+    if queryable:
+        outcomes = _recovered(ctx, elements, outputs)
+    else:
+        outcomes = _from_samples(ctx, elements)
     replacements: list[sympy.Expr | None] = []
     searches = []
     for j, (front, trail, seconds, searched) in enumerate(outcomes):
@@ -202,7 +204,7 @@ def _show_best(ctx: PassContext, front: list[Scored]) -> None:
         ctx.progress.best(f"{readable(best.expr)}  (rel RMSE {best.rel_rmse:.1e})")
 
 
-def _from_samples(ctx: PassContext, elements: list[Element], outputs: int) -> list[Found]:
+def _from_samples(ctx: PassContext, elements: list[Element]) -> list[Found]:
     """The engines' front for each output from domain samples alone (no oracle steps): the
     network answers here, the searches run as work units on the compile's fan-out."""
     options = ctx.options
@@ -211,19 +213,7 @@ def _from_samples(ctx: PassContext, elements: list[Element], outputs: int) -> li
     X_train, X_valid = (_columns(p, elements) for p in points)
     y_train, y_valid = (ctx.network(p).reshape(options.sr_samples, -1) for p in points)
     names = tuple(name for name, _, _ in elements)
-    jobs = [
-        RegressionJob(
-            f"output {j}",
-            X_train,
-            y_train[:, j],
-            X_valid,
-            y_valid[:, j],
-            names,
-            options,
-            ctx.gate,
-        )
-        for j in range(outputs)
-    ]
+    jobs = column_jobs("", X_train, y_train, X_valid, y_valid, names, options, ctx.gate)
     found = run_searches(ctx, regress_job, jobs, "search")
     return [Found(r.front, None, r.seconds, r.seconds) for r in found]
 
