@@ -17,10 +17,11 @@ __all__ = ["BACKENDS", "get_backend"]
 BACKENDS = ("llvm",)
 
 
-def get_backend(name: str = "llvm", cpu: str = "host") -> LLVMBackend:
-    """The backend called `name`, targeting `cpu` ("host" or "generic")."""
+def get_backend(name: str = "llvm", cpu: str = "host", precision: str = "network") -> LLVMBackend:
+    """The backend called `name`, targeting `cpu` ("host" or "generic"), computing float values
+    in `precision` ("network" or "double")."""
     if name not in BACKENDS:
         raise InputError(f"unknown backend {name!r}", hint=f"choose one of: {', '.join(BACKENDS)}")
     from .llvm import LLVMBackend
 
-    return LLVMBackend(cpu)
+    return LLVMBackend(cpu, precision)

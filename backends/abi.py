@@ -2,6 +2,10 @@
 
 int     NAME_eval(const double *x, double *y);                  one sample, flat row-major
 int     NAME_eval_batch(int64_t n, const double *x, double *y); n samples back to back
+int     NAME_eval_batch_threads(int64_t n, const double *x, double *y, int32_t threads);
+int     NAME_eval_f32(const float *x, float *y);                the same rows in the network's
+int     NAME_eval_batch_f32(int64_t n, const float *x, float *y);   own types: _f32, _i64, _i64_f32
+int     NAME_eval_batch_f32_threads(int64_t n, const float *x, float *y, int32_t threads);
 const char *NAME_metadata(void);                                JSON
 int64_t NAME(int64_t a, int64_t b);                             scalar form, when it exists
 int     NAME_batch_i32(int64_t n, const int32_t *a, const int32_t *b, int32_t *out);
@@ -27,6 +31,7 @@ __all__ = [
     "ABI_VERSION",
     "C_TYPES",
     "READABLE_ABI_VERSIONS",
+    "ROW_TYPES",
     "Abi",
     "AutomatonAbi",
     "ScalarArg",
@@ -36,6 +41,7 @@ __all__ = [
     "check_abi_version",
     "check_prefix",
     "prefix_from_file_name",
+    "row_suffix",
 ]
 
 # The version of the C interface a library exports, in its metadata ("abi_version"); it changes
@@ -150,6 +156,17 @@ class SymbolNames:
     def column_entry(self, suffix: str) -> str:
         return f"{self.prefix}_batch_{suffix}"
 
+    def typed_eval(self, suffix: str) -> str:
+        return f"{self.prefix}_eval_{suffix}"
+
+    def typed_eval_batch(self, suffix: str) -> str:
+        return f"{self.prefix}_eval_batch_{suffix}"
+
+    @staticmethod
+    def threaded(batch_entry: str) -> str:
+        """The threaded twin of a batch entry: one more argument, the thread count."""
+        return f"{batch_entry}_threads"
+
     @property
     def string_entry(self) -> str:
         return f"{self.prefix}_string"
@@ -163,14 +180,21 @@ class SymbolNames:
         return f"{self.prefix}_decision"
 
     def exports(
-        self, scalar: bool, columns: Sequence[str], automaton: bool = False
+        self,
+        scalar: bool,
+        columns: Sequence[str],
+        rows: str | None = None,
+        automaton: bool = False,
     ) -> tuple[str, ...]:
         """Every function such a library exports, in the header's order: what the loader and
         `nnc show` list (a test holds it to the header's declarations)."""
+        typed = self.typed_eval_batch(rows) if rows is not None else None
         return (
             self.eval,
             self.eval_batch,
+            self.threaded(self.eval_batch),
             self.metadata_symbol,
+            *((self.typed_eval(rows), typed, self.threaded(typed)) if typed else ()),
             *((self.prefix,) if scalar else ()),
             *(self.column_entry(suffix) for suffix in columns),
             *((self.string_entry, self.step_entry, self.decision_entry) if automaton else ()),
@@ -228,6 +252,7 @@ class Abi(SymbolNames):
     constants: tuple[tuple[int, float], ...]  # (position in x, value) filled by the scalar form
     metadata: dict[str, Any]
     columns: tuple[str, ...] = ()  # column-wise typed entries: "i32", "i64", "f32", "f64"
+    rows: str | None = None  # typed row entries' suffix ("f32", "i64", "i64_f32"); None: none
     domain: tuple[Segment, ...] = ()  # what the entries accept (see backends/guard.py)
     outside: str = "allow"  # what they do with a sample outside it: check, clamp or allow
     automaton: AutomatonAbi | None = None  # NAME_string / _step / _decision exist
@@ -262,6 +287,7 @@ class Abi(SymbolNames):
             "scalar_args": None if scalar is None else [dataclasses.asdict(a) for a in scalar],
             "constants": [list(c) for c in self.constants],
             "columns": list(self.columns),
+            "rows": self.rows,
             **({} if self.automaton is None else {"automaton": self.automaton.to_json()}),
         }
 
@@ -281,6 +307,7 @@ class Abi(SymbolNames):
                 tuple((int(p), float(v)) for p, v in data["constants"]),
                 metadata,
                 tuple(data["columns"]),
+                data.get("rows"),  # None in libraries without typed rows
                 # the domain's segments are not recorded: the library checks them itself, and its
                 # metadata states the domain as the input specs; a library without "outside"
                 # predates the check
@@ -298,3 +325,24 @@ class Abi(SymbolNames):
 
 
 C_TYPES = {"i32": "int32_t", "i64": "int64_t", "f32": "float", "f64": "double"}
+# the element types rows come in: the network's own, by dtype
+ROW_TYPES = {
+    "float32": "f32",
+    "float16": "f32",
+    "bfloat16": "f32",
+    "float64": "f64",
+    **{t: "i64" for t in ("int64", "int32", "int16", "int8", "uint8", "bool")},
+}
+
+
+def row_suffix(input_dtypes: list[str], output_dtype: str) -> str | None:
+    """The suffix of the typed row entries (x in the inputs' type, y in the output's: "f32",
+    "i64", or "i64_f32" when they differ); None when the inputs mix types or rows are doubles
+    both ways (NAME_eval_batch already is that entry)."""
+    kinds = {ROW_TYPES[d] for d in input_dtypes}
+    if len(kinds) != 1:
+        return None
+    x, y = kinds.pop(), ROW_TYPES[output_dtype]
+    if (x, y) == ("f64", "f64"):
+        return None
+    return x if x == y else f"{x}_{y}"

@@ -14,20 +14,29 @@ from llvmlite import ir
 from nnc.graph import Node
 from nnc.ops import Op
 
-from .kernel import F64, Kernel, call_math, i64
+from .kernel import F32, Kernel, call_math, i64
 
 __all__ = ["ARITHMETIC"]
 
 Values = Sequence[ir.Value]
-_ZERO_F = ir.Constant(F64, 0.0)
+
+
+def _float(value: ir.Value, constant: float) -> ir.Constant:
+    """`constant` in the float lane of `value` (float or double)."""
+    return ir.Constant(value.type, constant)
+
+
+def _intrinsic(name: str, value: ir.Value) -> str:
+    """llvm.<name> for the float width of `value`."""
+    return f"llvm.{name}.{'f32' if value.type == F32 else 'f64'}"
 
 
 def _float_remainder(k: Kernel, a: ir.Value, b: ir.Value) -> tuple[ir.Value, ir.Value]:
     """(fmod(a, b), whether Python's remainder differs from it: nonzero with the other sign)."""
-    r = k.b.frem(a, b)
+    r, zero = k.b.frem(a, b), _float(a, 0.0)
     differs = k.b.and_(
-        k.b.fcmp_unordered("!=", r, _ZERO_F),
-        k.b.xor(k.b.fcmp_ordered("<", r, _ZERO_F), k.b.fcmp_ordered("<", b, _ZERO_F)),
+        k.b.fcmp_unordered("!=", r, zero),
+        k.b.xor(k.b.fcmp_ordered("<", r, zero), k.b.fcmp_ordered("<", b, zero)),
     )
     return r, differs
 
@@ -44,16 +53,17 @@ def _float_div(k: Kernel, node: Node, v: Values) -> ir.Value:
     a, b = v
     quotient = k.b.fdiv(a, b)
     if node.attrs["rounding"] == "trunc":
-        return call_math(k.b, k.module, "llvm.trunc.f64", [quotient])
+        return call_math(k.b, k.module, _intrinsic("trunc", a), [quotient])
     r, differs = _float_remainder(k, a, b)
+    one, zero = _float(a, 1.0), _float(a, 0.0)
     div = k.b.fdiv(k.b.fsub(a, r), b)
-    div = k.b.select(differs, k.b.fsub(div, ir.Constant(F64, 1.0)), div)
-    floor = call_math(k.b, k.module, "llvm.floor.f64", [div])
-    round_up = k.b.fcmp_ordered(">", k.b.fsub(div, floor), ir.Constant(F64, 0.5))
-    floor = k.b.select(round_up, k.b.fadd(floor, ir.Constant(F64, 1.0)), floor)
-    zero = call_math(k.b, k.module, "llvm.copysign.f64", [_ZERO_F, quotient])
-    result = k.b.select(k.b.fcmp_unordered("!=", div, _ZERO_F), floor, zero)
-    return k.b.select(k.b.fcmp_ordered("==", b, _ZERO_F), quotient, result)
+    div = k.b.select(differs, k.b.fsub(div, one), div)
+    floor = call_math(k.b, k.module, _intrinsic("floor", a), [div])
+    round_up = k.b.fcmp_ordered(">", k.b.fsub(div, floor), _float(a, 0.5))
+    floor = k.b.select(round_up, k.b.fadd(floor, one), floor)
+    signed_zero = call_math(k.b, k.module, _intrinsic("copysign", a), [zero, quotient])
+    result = k.b.select(k.b.fcmp_unordered("!=", div, zero), floor, signed_zero)
+    return k.b.select(k.b.fcmp_ordered("==", b, zero), quotient, result)
 
 
 def _safe_divisor(k: Kernel, b: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
@@ -113,7 +123,7 @@ def _bitwise(k: Kernel, node: Node, v: Values) -> ir.Value:
     return _shift(k, node, v)
 
 
-# (op, computes in the double lane) → one element from the operands already in that lane
+# (op, computes in a float lane) → one element from the operands already in that lane
 ARITHMETIC: dict[tuple[Op, bool], Callable[[Kernel, Node, Values], ir.Value]] = {
     (Op.MOD, True): _float_mod,
     (Op.MOD, False): _int_mod,

@@ -14,7 +14,7 @@ from nnc.errors import BackendError
 from nnc.expr_ranges import integer_range
 from nnc.graph import Node
 
-from .kernel import F64, I1, I64, Buffer, Kernel, call_math, i64
+from .kernel import F32, F64, I1, I64, Buffer, Kernel, call_math, i64
 
 __all__ = ["FUNCTIONS", "ExprEmitter", "emit_expr", "emit_table"]
 
@@ -292,13 +292,14 @@ def emit_expr(k: Kernel, node: Node) -> Buffer:
     """out = expr(bound input elements): one value per sample, or one per row of the inputs'
     last dimension when the node is `rowwise` (a distilled module applied to every edge)."""
     out = k.new_buffer(node)
+    lane = F64 if out.lane == F32 else out.lane  # closed forms compute in double or int64
     if not node.attrs.get("rowwise"):
         with k.samples():
             symbols = {
-                name: _element(k, node, position, element, out.lane)
+                name: _element(k, node, position, element, lane)
                 for name, position, element in node.attrs["bindings"]
             }
-            emitter = ExprEmitter(k.b, k.module, symbols, out.lane, node.attrs.get("bounds"))
+            emitter = ExprEmitter(k.b, k.module, symbols, lane, node.attrs.get("bounds"))
             k.store(out, i64(0), emitter.value(node.attrs["expr"]))
         return out
     with k.samples(), k.loop(node.numel) as row:
@@ -307,8 +308,8 @@ def emit_expr(k: Kernel, node: Node) -> Buffer:
             source = k.buffers[node.inputs[position]]
             width = source.shape[-1]
             offset = k.b.add(k.b.mul(row, i64(width)), i64(element))
-            symbols[name] = k.load(source, offset, out.lane)
-        emitter = ExprEmitter(k.b, k.module, symbols, out.lane)
+            symbols[name] = k.load(source, offset, lane)
+        emitter = ExprEmitter(k.b, k.module, symbols, lane)
         k.store(out, row, emitter.value(node.attrs["expr"]))
     return out
 

@@ -1,18 +1,23 @@
 """Graph → LLVM IR: one emitter per op computes a node's values for a tile of samples.
 
-Values compute in two lanes: double for floating dtypes, int64 for integer and boolean ones.
-Dispatch is by table: op category → emitter, op → scalar instruction. The kernel builder (loops,
-buffers, the workspace, lane conversion) is backends/kernel.py; closed forms (EXPR/TABLE) emit in
-backends/closed_forms.py, convolution and pooling in backends/windows.py, rounded division,
-remainders and bit operations in backends/arithmetic.py.
+Values compute in the kernel's lanes (kernel.py): int64 for integers and booleans; float or double
+for floating values, by the precision. Dispatch is by table: op category → emitter, op → scalar
+instruction, written once for both float widths. Matmuls against constant weights run as
+packed-panel GEMMs over the whole tile (gemm.py), their bias and activation in the GEMM's epilogue
+(fusion.py decides which); softmax and layer norm run row by row in one loop nest (rows.py);
+float exp, tanh and sigmoid are inline (lane_math.py), so loops over them vectorise; convolutions
+that are matmuls in disguise run as implicit-im2col GEMMs (linear.py), other convolutions and
+pooling in windows.py. The kernel builder (loops, buffers, the workspace, lane conversion) is
+backends/kernel.py; closed forms (EXPR/TABLE) emit in backends/closed_forms.py, rounded division,
+remainders and bit operations in backends/arithmetic.py, the automaton in backends/automaton.py.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable, Sequence
 
-import numpy as np
 from llvmlite import ir
 from nnc.graph import Graph, Node
 from nnc.ops import OP_TABLE, Op
@@ -20,6 +25,7 @@ from nnc.ops import OP_TABLE, Op
 from .arithmetic import ARITHMETIC
 from .automaton import emit_automaton
 from .closed_forms import emit_expr, emit_table
+from .isa import Isa
 from .kernel import (
     ALIGNMENT,
     F32,
@@ -31,115 +37,171 @@ from .kernel import (
     Kernel,
     WorkspacePlan,
     call_math,
+    constant_bytes,
     convert,
     i64,
+    is_float,
     lane_of,
+    row_types,
     strides,
 )
+from .lane_math import LANE_FUNCTIONS
+from .linear import emit_linear, linear_plans, relu
+from .padding import explicit_padding
+from .rows import emit_rows, plan_rows
 from .windows import emit_conv, emit_pool
 
-__all__ = ["BYTES_CONSTANT_MIN", "EMITTERS", "emit_kernel"]
-
-BYTES_CONSTANT_MIN = 1024  # constants of this many elements or more are emitted as raw bytes
+__all__ = ["EMITTERS", "emit_kernel", "kernel_plan"]
 
 _STORAGE = {"float32": F32, "float16": F32, "bfloat16": F32, "float64": F64}
+_NUMPY_STORAGE = {F32: "<f4", F64: "<f8", I64: "<i8"}
 
 
-def emit_kernel(module: ir.Module, graph: Graph, tile: int, input_numel: int, name: str) -> Kernel:
-    """The kernel computing `tile` samples of the graph (internal linkage), fully emitted."""
-    k = Kernel(module, graph, tile, input_numel, name)
+def emit_kernel(
+    module: ir.Module,
+    graph: Graph,
+    tile: int,
+    input_numel: int,
+    name: str,
+    precision: str = "double",
+    isa: Isa | None = None,
+    rows: tuple[ir.Type, ir.Type] | None = None,
+) -> Kernel:
+    """The kernel computing up to `tile` samples of the graph (internal linkage), fully emitted;
+    with a vector unit to shape them for, matmuls against constants become tile GEMMs. `rows`:
+    the element types of x and y, when not the lanes of the inputs and output."""
+    graph = _for_gemms(graph, isa)
+    plans, epilogue_of, groups, shares, inside = _fusion(graph, precision, isa)
+    k = Kernel(module, graph, tile, input_numel, name, precision, shares, inside, rows)
     for node in graph.nodes():
-        emitter = EMITTERS[node.op if node.op in EMITTERS else OP_TABLE[node.op].category]
-        k.buffers[node.name] = emitter(k, node)
+        if node.name in plans:
+            assert isa is not None
+            k.buffers[node.name] = emit_linear(k, plans[node.name], isa)
+        elif node.name in epilogue_of:  # computed in place by its GEMM's epilogue
+            k.buffers[node.name] = k.buffers[epilogue_of[node.name].matmul].view(node.shape)
+        elif node.name in groups:
+            k.buffers[node.name] = emit_rows(k, groups[node.name])
+        elif node.name in inside:  # a softmax's or layer norm's inner value: never stored
+            continue
+        else:
+            emitter = EMITTERS[node.op if node.op in EMITTERS else OP_TABLE[node.op].category]
+            k.buffers[node.name] = emitter(k, node)
     _store_output(k)
     k.finish()
     return k
 
 
+def _fusion(graph: Graph, precision: str, isa: Isa | None) -> tuple[dict, dict, dict, dict, dict]:
+    """(GEMM plans, node → the GEMM whose epilogue computes it, row groups, node → the node whose
+    bytes it shares, node → the node whose emitter computes it): what shapes the workspace."""
+    plans = linear_plans(graph, precision) if isa is not None else {}
+    epilogue_of = {name: plan for plan in plans.values() for name in plan.absorbed}
+    shares = {name: plan.matmul for name, plan in epilogue_of.items()}
+    groups = plan_rows(graph)
+    inside = {n: plan.output for plan in groups.values() for n in plan.nodes if n != plan.output}
+    return plans, epilogue_of, groups, shares, inside
+
+
+def _for_gemms(graph: Graph, isa: Isa | None) -> Graph:
+    """The graph as the kernel computes it: with a vector unit, padded convolutions read an
+    explicitly padded input, so that they run as GEMMs too."""
+    return explicit_padding(graph) if isa is not None else graph
+
+
+def kernel_plan(
+    graph: Graph,
+    tile: int,
+    precision: str = "double",
+    isa: Isa | None = None,
+    rows: tuple[ir.Type, ir.Type] | None = None,
+) -> tuple[WorkspacePlan, ir.Type, ir.Type]:
+    """(workspace plan, x row type, y row type) of the kernel `emit_kernel` emits with these
+    arguments, without emitting it: what the entry points' working memory is computed from."""
+    graph = _for_gemms(graph, isa)
+    _, _, _, shares, inside = _fusion(graph, precision, isa)
+    inputs = [graph[name].dtype for name in graph.inputs]
+    x_type, y_type = rows or row_types(inputs, graph[graph.outputs[0]].dtype, precision)
+    lane = functools.partial(lane_of, precision=precision)
+    return WorkspacePlan(graph, tile, lane, x_type, shares, inside), x_type, y_type
+
+
 def _store_output(k: Kernel) -> None:
-    """y[s, i] = output[s, i], as doubles."""
+    """y[s, i] = output[s, i], in the kernel's output row type."""
     (name,) = k.graph.outputs
     source = k.buffers[name]
     numel = math.prod(source.shape)
-    y = Buffer(k.y, F64, F64, source.shape, numel)
+    y = Buffer(k.y, k.y_type, k.y_type, source.shape, numel)
     with k.samples(), k.loop(numel) as i:
-        k.store(y, i, k.load(source, i, F64))
+        k.store(y, i, k.load(source, i, k.y_type))
 
 
 # --- sources ----------------------------------------------------------------------------------
 
 
 def _emit_input(k: Kernel, node: Node) -> Buffer:
-    """Float inputs are read in place from the rows of x; integer ones convert once."""
-    x = k.allocas.gep(k.x, [i64(k.x_offset)], source_etype=F64)
+    """Inputs computing in the row type of x are read in place; others convert once."""
+    x = k.allocas.gep(k.x, [i64(k.x_offset)], source_etype=k.x_type)
     k.x_offset += node.numel
-    view = Buffer(x, F64, F64, node.shape, k.input_numel)
-    if lane_of(node.dtype) == F64:
+    view = Buffer(x, k.x_type, k.x_type, node.shape, k.input_numel)
+    lane = k.lane(node.dtype)
+    if lane == k.x_type:
         return view
     out = k.new_buffer(node)
     with k.samples(), k.loop(node.numel) as i:
-        k.store(out, i, k.load(view, i, I64))
+        k.store(out, i, k.load(view, i, lane))
     return out
 
 
 def _emit_const(k: Kernel, node: Node) -> Buffer:
-    """An internal constant global in the value's own precision, shared by every kernel."""
+    """An internal constant global in the value's own precision, shared by every kernel (its bytes
+    as the initializer: quick to print and parse however large)."""
     storage = _STORAGE.get(node.dtype, I64)
-    name = f"const_{node.name}"
-    table = k.module.globals.get(name)
-    if table is None:
-        assert node.value is not None
-        flat = node.value.detach().reshape(-1)
-        if flat.numel() >= BYTES_CONSTANT_MIN:
-            initializer = _bytes_constant(_AS_STORAGE[storage](flat).contiguous().numpy())
-        else:
-            values = [int(v) for v in flat.tolist()] if storage is I64 else flat.double().tolist()
-            initializer = ir.Constant(ir.ArrayType(storage, max(len(values), 1)), values or [0])
-        table = ir.GlobalVariable(k.module, initializer.type, name=name)
-        table.linkage = "internal"
-        table.global_constant = True
-        table.align = ALIGNMENT
-        table.initializer = initializer
-    return Buffer(table, storage, lane_of(node.dtype), node.shape, 0)
-
-
-# NOTE: weights are stored in the target's byte order, little-endian on every target nnc builds for
-_AS_STORAGE = {F32: lambda t: t.float(), F64: lambda t: t.double(), I64: lambda t: t.long()}
-_ESCAPES = np.array([list(b"\\%02x" % byte) for byte in range(256)], dtype=np.uint8)
-
-
-def _bytes_constant(values: np.ndarray) -> ir.Constant:
-    """A large constant as the i8 string `c"\\3f\\80..."`, written by numpy straight into one
-    buffer: a typed array would cost a Python float and ~25 characters of IR per element,
-    llvmlite's own string printer a Python string per byte."""
-    data = values.reshape(-1).view(np.uint8)
-    text = np.empty(3 * len(data) + 3, dtype=np.uint8)
-    text[:2], text[-1] = list(b'c"'), ord('"')
-    np.take(_ESCAPES, data, axis=0, out=text[2:-1].reshape(-1, 3))
-    return ir.FormattedConstant(ir.ArrayType(I8, len(data)), str(text.data, "ascii"))
+    assert node.value is not None
+    flat = node.value.detach().reshape(-1)
+    values = (flat.long() if storage is I64 else flat.double()).numpy()
+    table = constant_bytes(k.module, f"const_{node.name}", values.astype(_NUMPY_STORAGE[storage]))
+    return Buffer(table, storage, k.lane(node.dtype), node.shape, 0)
 
 
 # --- elementwise ------------------------------------------------------------------------------
 
 
-def _call(name: str) -> Callable[[Kernel, Sequence[ir.Value]], ir.Value]:
-    """An element emitter calling a libm function or LLVM intrinsic on doubles."""
-    return lambda k, args: call_math(k.b, k.module, name, args)
+def _suffix(kind: ir.Type) -> str:
+    return "f32" if kind == F32 else "f64"
+
+
+def _intrinsic(name: str) -> Callable[[Kernel, Sequence[ir.Value]], ir.Value]:
+    """An element emitter calling llvm.<name> for the argument's float width."""
+    return lambda k, a: call_math(k.b, k.module, f"llvm.{name}.{_suffix(a[0].type)}", a)
+
+
+def _libm(name: str) -> Callable[[Kernel, Sequence[ir.Value]], ir.Value]:
+    """An element emitter calling libm's `name` (double) or `name`f (float)."""
+    return lambda k, a: call_math(k.b, k.module, name if a[0].type == F64 else f"{name}f", a)
+
+
+def _inline_for_float(name: str, double: Callable) -> Callable:
+    """lane_math's inline `name` for float lanes (vectorisable), `double` for double ones."""
+    return lambda k, a: LANE_FUNCTIONS[name](k.b, a[0]) if a[0].type == F32 else double(k, a)
+
+
+def _one(value: ir.Value) -> ir.Constant:
+    return ir.Constant(value.type, 1.0)
 
 
 def _sigmoid(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
-    exp = _call("llvm.exp.f64")(k, [k.b.fneg(a[0])])
-    return k.b.fdiv(ir.Constant(F64, 1.0), k.b.fadd(ir.Constant(F64, 1.0), exp))
+    exp = _intrinsic("exp")(k, [k.b.fneg(a[0])])
+    return k.b.fdiv(_one(a[0]), k.b.fadd(_one(a[0]), exp))
 
 
 def _rsqrt(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
-    return k.b.fdiv(ir.Constant(F64, 1.0), _call("llvm.sqrt.f64")(k, a))
+    return k.b.fdiv(_one(a[0]), _intrinsic("sqrt")(k, a))
 
 
 def _truth(k: Kernel, value: ir.Value) -> ir.Value:
-    """value != 0 as i1, in either lane."""
-    if value.type == F64:
-        return k.b.fcmp_unordered("!=", value, ir.Constant(F64, 0.0))
+    """value != 0 as i1, in any lane."""
+    if is_float(value.type):
+        return k.b.fcmp_unordered("!=", value, ir.Constant(value.type, 0.0))
     return k.b.icmp_signed("!=", value, i64(0))
 
 
@@ -149,7 +211,7 @@ def _logic(fn: Callable[[ir.IRBuilder, ir.Value, ir.Value], ir.Value]) -> Callab
 
 def _compare(op: str) -> Callable:
     def emit(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
-        if a[0].type == F64:
+        if is_float(a[0].type):
             bit = (k.b.fcmp_unordered if op == "!=" else k.b.fcmp_ordered)(op, a[0], a[1])
         else:
             bit = k.b.icmp_signed(op, a[0], a[1])
@@ -165,33 +227,33 @@ def _select_by(op: str) -> Callable:
 
 def _int_pow(k: Kernel, a: Sequence[ir.Value]) -> ir.Value:
     base, exponent = (k.b.sitofp(v, F64) for v in a)
-    return k.b.fptosi(_call("llvm.pow.f64")(k, [base, exponent]), I64)
+    return k.b.fptosi(_intrinsic("pow")(k, [base, exponent]), I64)
 
 
-_ZERO_F, _ZERO_I = ir.Constant(F64, 0.0), i64(0)
+_ZERO_I = i64(0)
 
-# op → how to compute one element in the double lane, and in the int64 lane
+# op → how to compute one element in a float or double lane, and in the int64 lane
 _FLOAT: dict[Op, Callable] = {
     Op.NEG: lambda k, a: k.b.fneg(a[0]),
-    Op.ABS: _call("llvm.fabs.f64"),
-    Op.EXP: _call("llvm.exp.f64"),
-    Op.LOG: _call("llvm.log.f64"),
-    Op.LOG1P: _call("log1p"),
-    Op.SIN: _call("llvm.sin.f64"),
-    Op.COS: _call("llvm.cos.f64"),
-    Op.SQRT: _call("llvm.sqrt.f64"),
+    Op.ABS: _intrinsic("fabs"),
+    Op.EXP: _inline_for_float("exp", _intrinsic("exp")),
+    Op.LOG: _intrinsic("log"),
+    Op.LOG1P: _libm("log1p"),
+    Op.SIN: _intrinsic("sin"),
+    Op.COS: _intrinsic("cos"),
+    Op.SQRT: _intrinsic("sqrt"),
     Op.RSQRT: _rsqrt,
-    Op.TANH: _call("tanh"),
-    Op.SIGMOID: _sigmoid,
-    Op.RELU: lambda k, a: k.b.select(k.b.fcmp_ordered("<", a[0], _ZERO_F), _ZERO_F, a[0]),
-    Op.ERF: _call("erf"),
+    Op.TANH: _inline_for_float("tanh", _libm("tanh")),
+    Op.SIGMOID: _inline_for_float("sigmoid", _sigmoid),
+    Op.RELU: lambda k, a: relu(k.b, a[0]),
+    Op.ERF: _libm("erf"),
     Op.ADD: lambda k, a: k.b.fadd(a[0], a[1]),
     Op.SUB: lambda k, a: k.b.fsub(a[0], a[1]),
     Op.MUL: lambda k, a: k.b.fmul(a[0], a[1]),
     Op.DIV: lambda k, a: k.b.fdiv(a[0], a[1]),
-    Op.POW: _call("llvm.pow.f64"),
-    Op.MAXIMUM: _call("llvm.maximum.f64"),
-    Op.MINIMUM: _call("llvm.minimum.f64"),
+    Op.POW: _intrinsic("pow"),
+    Op.MAXIMUM: _intrinsic("maximum"),
+    Op.MINIMUM: _intrinsic("minimum"),
 }
 _INT: dict[Op, Callable] = {
     Op.NEG: lambda k, a: k.b.sub(_ZERO_I, a[0]),
@@ -225,13 +287,20 @@ def _cast(k: Kernel, node: Node, value: ir.Value) -> ir.Value:
     dtype = node.dtype
     if dtype == "bool":
         return k.b.zext(_truth(k, value), I64)
-    if dtype in ("float32", "float16", "bfloat16"):
+    lane = k.lane(dtype)
+    if dtype in ("float32", "float16", "bfloat16") and lane == F64:  # rounded, kept in double
         return k.b.fpext(k.b.fptrunc(convert(k.b, value, F64), F32), F64)
     if dtype in ("int32", "int16", "int8", "uint8"):
         narrow = ir.IntType(int("".join(c for c in dtype if c.isdigit())))
         wide = k.b.trunc(convert(k.b, value, I64), narrow)
         return (k.b.zext if dtype == "uint8" else k.b.sext)(wide, I64)
-    return convert(k.b, value, lane_of(dtype))
+    return convert(k.b, value, lane)
+
+
+def _common_lane(sources: Sequence[Buffer]) -> ir.Type:
+    """Where operands of a comparison meet: the widest float lane among them, else int64."""
+    floats = [s.lane for s in sources if is_float(s.lane)]
+    return (F64 if F64 in floats else F32) if floats else I64
 
 
 def _emit_elementwise(k: Kernel, node: Node) -> Buffer:
@@ -239,7 +308,7 @@ def _emit_elementwise(k: Kernel, node: Node) -> Buffer:
     sources = [k.buffers[i] for i in node.inputs]
     lanes = [out.lane] * len(sources)
     if node.op in _PREDICATES:
-        lanes = [F64 if any(s.lane == F64 for s in sources) else I64] * len(sources)
+        lanes = [_common_lane(sources)] * len(sources)
     if node.op in (Op.CAST, Op.WHERE):
         lanes[0] = sources[0].lane  # converted by the op itself
     with k.samples(), k.nest(node.shape) as index:
@@ -263,9 +332,9 @@ def _element(k: Kernel, node: Node, lane: ir.Type, values: list[ir.Value]) -> ir
         return k.b.select(_truth(k, values[0]), values[1], values[2])
     if node.op in _PREDICATES:
         return _PREDICATES[node.op](k, values)
-    if (node.op, lane == F64) in ARITHMETIC:
-        return ARITHMETIC[(node.op, lane == F64)](k, node, values)
-    table = _FLOAT if lane == F64 else _INT
+    if (node.op, is_float(lane)) in ARITHMETIC:
+        return ARITHMETIC[(node.op, is_float(lane))](k, node, values)
+    table = _FLOAT if is_float(lane) else _INT
     if node.op not in table:  # e.g. exp of an integer tensor computes in double
         return _FLOAT[node.op](k, [convert(k.b, v, F64) for v in values])
     return table[node.op](k, values)
@@ -279,7 +348,9 @@ def _emit_reduction(k: Kernel, node: Node) -> Buffer:
     dims = tuple(node.attrs["dims"])
     keep = [d for d in range(len(source.shape)) if d not in dims]
     out = k.new_buffer(node)
-    lane = source.lane if node.op is not Op.ARGMAX else F64
+    lane = source.lane
+    if node.op is Op.ARGMAX or (node.op is Op.SUM and lane == F32):
+        lane = F64  # float sums accumulate in double: nearer the exact sum than torch's own
     accumulator = k.scratch(lane)
     best_index = k.scratch(I64)
     source_strides = strides(source.shape)
@@ -298,7 +369,7 @@ def _emit_reduction(k: Kernel, node: Node) -> Buffer:
                 k.b.store(k.b.select(better, value, current), accumulator)
                 k.b.store(k.b.select(better, position, k.b.load(best_index, typ=I64)), best_index)
             else:
-                k.b.store(_REDUCERS[(node.op, lane == F64)](k, [current, value]), accumulator)
+                k.b.store(_REDUCERS[(node.op, is_float(lane))](k, [current, value]), accumulator)
         result = k.b.load(
             best_index if node.op is Op.ARGMAX else accumulator,
             typ=I64 if node.op is Op.ARGMAX else lane,
@@ -319,7 +390,7 @@ _START = {  # (op, float lane) → the identity the accumulator starts from
 
 
 def _reduction_start(op: Op, lane: ir.Type) -> ir.Constant:
-    return ir.Constant(lane, _START[(op, lane == F64)])
+    return ir.Constant(lane, _START[(op, is_float(lane))])
 
 
 _REDUCERS = {
@@ -352,15 +423,15 @@ def _emit_matmul(k: Kernel, node: Node) -> Buffer:
         with k.loop(rows) as i:
             row = k.b.add(out_base, k.b.mul(i, i64(cols)))
             with k.loop(cols) as j:
-                k.store(out, k.b.add(row, j), ir.Constant(lane, 0.0 if lane == F64 else 0))
+                k.store(out, k.b.add(row, j), ir.Constant(lane, 0.0 if is_float(lane) else 0))
             with k.loop(inner) as kk:
                 a_value = k.load(a, k.b.add(a_base, k.b.add(k.b.mul(i, i64(inner)), kk)), lane)
                 with k.loop(cols) as j:
                     b_value = k.load(b, k.b.add(b_base, k.b.add(k.b.mul(kk, i64(cols)), j)), lane)
                     target = k.b.add(row, j)
                     total = k.load(out, target, lane)
-                    product = (k.b.fmul if lane == F64 else k.b.mul)(a_value, b_value)
-                    k.store(out, target, (k.b.fadd if lane == F64 else k.b.add)(total, product))
+                    product = (k.b.fmul if is_float(lane) else k.b.mul)(a_value, b_value)
+                    k.store(out, target, (k.b.fadd if is_float(lane) else k.b.add)(total, product))
     return out
 
 
@@ -455,9 +526,11 @@ def _emit_scan(k: Kernel, node: Node) -> Buffer:
     length = k.graph[node.inputs[0]].shape[1]
     name = f"nnc_cell_{node.name}"
     step = k.module.globals.get(name)
+    rows = (F64, F64)  # the cell reads and writes the double row below, in the kernel's precision
     if step is None:
-        step = emit_kernel(k.module, cell.graph, 1, size + width, name).fn
-    workspace = k.allocas.alloca(I8, size=i64(max(WorkspacePlan(cell.graph, 1).bytes, 1)))
+        step = emit_kernel(k.module, cell.graph, 1, size + width, name, k.precision, None, rows).fn
+    cell_plan, _, _ = kernel_plan(cell.graph, 1, k.precision, None, rows)
+    workspace = k.allocas.alloca(I8, size=i64(max(cell_plan.bytes, 1)))
     workspace.align = ALIGNMENT
     row = Buffer(k.allocas.alloca(F64, size=i64(size + width)), F64, F64, (size + width,), 0)
     after = Buffer(k.allocas.alloca(F64, size=i64(size)), F64, F64, (size,), 0)
@@ -473,7 +546,7 @@ def _emit_scan(k: Kernel, node: Node) -> Buffer:
             with k.loop(width) as e:
                 position = k.b.add(k.b.mul(t, i64(width)), e)
                 k.store(row, k.b.add(e, i64(size)), k.load(tokens, position, F64))
-            k.b.call(step, [row.ptr, after.ptr, workspace])
+            k.b.call(step, [i64(1), row.ptr, after.ptr, workspace])
             with k.loop(size) as j:
                 k.store(row, j, k.load(after, j, F64))
         with k.loop(size) as j:

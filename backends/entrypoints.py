@@ -1,25 +1,30 @@
 """The library's exported functions, as the Abi describes them, around the kernels codegen.py
-emits: NAME_eval, NAME_eval_batch, NAME_metadata, the scalar form and the typed column entries.
+emits: NAME_eval, NAME_eval_batch, the typed row entries (NAME_eval_f32, NAME_eval_batch_f32, ...),
+the threaded batch entries, NAME_metadata, the scalar form and the typed column entries.
 
-Batches run through a kernel for a tile of samples; the last, partial tile is copied into a
-staging tile padded with copies of its first row (real inputs, so padding never computes on
-values outside the domain) and its rows copied back. Working memory comes from the stack when it
-is small and from malloc otherwise; every entry returns 0, -1 when n < 0, -2 when malloc fails.
+Batches run through a kernel for a tile of samples, the last tile with only the samples left (the
+kernel takes its sample count). Rows whose element type is not the kernel's own (double rows of a
+float32 network, say) are converted tile by tile through a staging area. Working memory comes
+from the stack when it is small and from malloc otherwise. Every entry returns how many samples
+lay outside the domain (backends/guard.py; 0 when all were inside or nothing is checked), -1 when
+n < 0 (or threads < 1), -2 when malloc fails.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 
 from llvmlite import ir
 from nnc.expr_ranges import fits_int32
 from nnc.graph import Graph, Node
+from nnc.ops import Op
 
 from .abi import Abi
 from .automaton import define_automaton_entries
 from .closed_forms import ExprEmitter
-from .codegen import emit_kernel
+from .codegen import emit_kernel, kernel_plan
 from .guard import (
     args_inside,
     clamped_args,
@@ -31,36 +36,54 @@ from .guard import (
     substituted,
 )
 from .interface import scalar_closed_form
+from .isa import Isa
 from .kernel import (
     ALIGNMENT,
     F32,
     F64,
-    I1,
     I8,
     I32,
     I64,
     PTR,
     Kernel,
-    WorkspacePlan,
     convert,
     counted,
     i64,
+    is_formula,
+    lane_bytes,
     lane_of,
+    precision_for,
 )
+from .memory import STACK_WORKSPACE_BYTES, inputs_apart, with_workspace
+from .threads import emit_threaded_batch
 
 __all__ = [
     "MAX_TILE",
-    "STACK_WORKSPACE_BYTES",
+    "THREAD_WORK",
     "TILE_BYTES",
     "build_module",
     "tile_for",
+    "work_per_sample",
     "working_memory",
 ]
 
 MAX_TILE = 16  # samples per kernel call in batch entries
 TILE_BYTES = 512 << 10  # a tile's working memory stays within this (L2-sized)
-STACK_WORKSPACE_BYTES = 256 << 10  # larger workspaces come from malloc, not the thread's stack
-OUT_OF_MEMORY = -2
+# operations a thread's chunk must hold at least: starting a thread costs tens of µs
+THREAD_WORK = 2_000_000
+
+
+def work_per_sample(graph: Graph) -> int:
+    """Operations one sample takes, roughly: a matmul's multiply-adds, one per value elsewhere."""
+    total = 0
+    for node in graph.nodes():
+        if node.op is Op.MATMUL:
+            total += node.numel * graph[node.inputs[0]].shape[-1]
+        elif node.op is Op.CONV:  # a window of every input channel of its group per value
+            total += node.numel * math.prod(graph[node.inputs[1]].shape[1:])
+        elif node.op not in (Op.INPUT, Op.CONST):
+            total += node.numel
+    return max(total, 1)
 
 
 def tile_for(per_sample_bytes: int) -> int:
@@ -72,35 +95,130 @@ def tile_for(per_sample_bytes: int) -> int:
     return tile
 
 
-def working_memory(graph: Graph, input_numel: int, output_numel: int) -> dict[str, int]:
-    """What the library's entries allocate per call, in bytes: NAME_eval's workspace, the batch
-    entry's (a tile of samples plus its staging rows), the tile, and the size above which a
-    workspace comes from malloc instead of the stack."""
-    single = WorkspacePlan(graph, 1).bytes
-    tile = tile_for(single)
-    staging = tile * (input_numel + output_numel) * 8 if tile > 1 else 0
-    batch = WorkspacePlan(graph, tile).bytes + staging if tile > 1 else single
-    return {
-        "eval_bytes": single,
-        "batch_bytes": batch,
-        "tile": tile,
-        "malloc_above_bytes": STACK_WORKSPACE_BYTES,
-    }
+def working_memory(
+    graph: Graph, abi: Abi, precision: str = "double", isa: Isa | None = None
+) -> dict[str, int]:
+    """What the library's entries allocate per call, in bytes, as build_module builds them:
+    NAME_eval's workspace, the batch entry's (a tile of samples plus its row conversions; each
+    thread of the threaded entry takes as much), the tile, the same for the typed row entries
+    when there are any, and the size above which a workspace comes from malloc, not the stack."""
+    precision = precision_for(graph, precision)
+    widths = (abi.input_numel, abi.output.numel)
+    figures = {"malloc_above_bytes": STACK_WORKSPACE_BYTES}
+    entries = [("", (F64, F64))]
+    if abi.rows is not None:
+        entries.append(("typed_", _row_elements(abi.rows)))
+    for prefix, types in entries:
+        kernel_rows = types if is_formula(graph) else None
+        single, *single_types = kernel_plan(graph, 1, precision, isa, kernel_rows)
+        tile = tile_for(single.bytes)
+        batch = single if tile == 1 else kernel_plan(graph, tile, precision, isa, kernel_rows)[0]
+        one = _entry_bytes(single.bytes, 1, single_types, types, widths)
+        figures[f"{prefix}eval_bytes"] = _with_clamped_row(one, types[0], widths[0], abi)[0]
+        figures[f"{prefix}batch_bytes"] = _entry_bytes(
+            batch.bytes, tile, single_types, types, widths
+        )
+        figures[f"{prefix}tile"] = tile
+    return figures
 
 
-def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = "") -> ir.Module:
-    """The whole library as LLVM IR: kernels, the ABI's entry points and the metadata string."""
+def _row_elements(rows: str) -> tuple[ir.Type, ir.Type]:
+    """The element types of x and y in the typed row entries with this suffix."""
+    x_kind, _, y_kind = rows.partition("_")
+    return _ROW_ELEMENTS[x_kind], _ROW_ELEMENTS[y_kind or x_kind]
+
+
+def _staging(
+    tile: int, kernel_types: Sequence[ir.Type], types: Sequence[ir.Type], widths: Sequence[int]
+) -> tuple[int, int]:
+    """Bytes of the areas rows of x and y are converted into (and out of) when the entry's row
+    types are not the kernel's: 0 when they are."""
+    return tuple(
+        tile * width * lane_bytes(kernel) if kernel != row else 0
+        for kernel, row, width in zip(kernel_types, types, widths)
+    )
+
+
+def _entry_bytes(
+    plan_bytes: int,
+    tile: int,
+    kernel_types: Sequence[ir.Type],
+    types: Sequence[ir.Type],
+    widths: Sequence[int],
+) -> int:
+    """The working memory of an entry: the kernel's workspace, then its staging areas."""
+    staging_x, staging_y = _staging(tile, kernel_types, types, widths)
+    return plan_bytes + _aligned(staging_x) + staging_y
+
+
+def _with_clamped_row(memory: int, x_type: ir.Type, width: int, abi: Abi) -> tuple[int, int]:
+    """A one-sample entry's working memory and where in it the clamped copy of x goes (clamp
+    mode only: the row after the rest; otherwise nothing is added)."""
+    if abi.outside != "clamp":
+        return memory, memory
+    at = _aligned(memory)
+    return at + width * lane_bytes(x_type), at
+
+
+_ROW_ELEMENTS = {"f32": F32, "f64": F64, "i64": I64}
+
+
+class _Kernels:
+    """The module's kernels, a single-sample one and a tile one per pair of row types."""
+
+    def __init__(
+        self, module: ir.Module, graph: Graph, input_numel: int, precision: str, isa: Isa | None
+    ) -> None:
+        self.module, self.graph, self.input_numel = module, graph, input_numel
+        self.precision, self.isa = precision, isa
+        self.pairs: dict[tuple[ir.Type, ir.Type] | None, tuple[Kernel, Kernel]] = {}
+
+    def pair(self, rows: tuple[ir.Type, ir.Type] | None) -> tuple[Kernel, Kernel]:
+        """(single-sample kernel, tile kernel) reading and writing rows of these types (None:
+        the lanes of the inputs and output)."""
+        if rows not in self.pairs:
+            suffix = "" if rows is None else f"_{len(self.pairs)}"
+            single = self._kernel(1, f"nnc_kernel{suffix}", rows)
+            tile = tile_for(single.plan.bytes)
+            batch = single if tile == 1 else self._kernel(tile, f"nnc_kernel_tile{suffix}", rows)
+            self.pairs[rows] = (single, batch)
+        return self.pairs[rows]
+
+    def _kernel(self, tile: int, name: str, rows: tuple[ir.Type, ir.Type] | None) -> Kernel:
+        return emit_kernel(
+            self.module, self.graph, tile, self.input_numel, name, self.precision, self.isa, rows
+        )
+
+
+def build_module(
+    graph: Graph,
+    abi: Abi,
+    triple: str = "",
+    data_layout: str = "",
+    precision: str = "double",
+    isa: Isa | None = None,
+) -> ir.Module:
+    """The whole library as LLVM IR: kernels, the ABI's entry points and the metadata string.
+    Values compute in `precision` (kernel.PRECISIONS); with `isa`, matmuls against constants run
+    as GEMMs shaped for that vector unit."""
     module = ir.Module(name=abi.prefix)
     module.triple, module.data_layout = triple, data_layout
-    single = emit_kernel(module, graph, 1, abi.input_numel, "nnc_kernel")
-    tile = tile_for(single.plan.bytes)
-    batch = (
-        single
-        if tile == 1
-        else emit_kernel(module, graph, tile, abi.input_numel, "nnc_kernel_tile")
-    )
-    single_eval = _define_eval(module, abi, single)
-    _define_eval_batch(module, abi, batch, single_eval)
+    precision = precision_for(graph, precision)
+    kernels = _Kernels(module, graph, abi.input_numel, precision, isa)
+    single, batch = kernels.pair(None)
+    widths = (abi.input_numel, abi.output.numel)
+    rows = [(F64, F64, abi.eval, abi.eval_batch)]
+    if abi.rows is not None:
+        x_type, y_type = _row_elements(abi.rows)
+        rows.append((x_type, y_type, abi.typed_eval(abi.rows), abi.typed_eval_batch(abi.rows)))
+    for x_type, y_type, one, many in rows:
+        if is_formula(graph):  # a formula's kernels are small: one pair per row type, no staging
+            single, batch = kernels.pair((x_type, y_type))
+        one_fn = _define_rows(module, one, single, abi, (x_type, y_type))
+        batch_fn = _define_rows(module, many, batch, abi, (x_type, y_type), one_fn)
+        row_bytes = [lane_bytes(x_type) * widths[0], lane_bytes(y_type) * widths[1]]
+        least = -(-THREAD_WORK // work_per_sample(graph))
+        emit_threaded_batch(module, abi.threaded(many), batch_fn, row_bytes, batch.tile, least)
     _define_metadata(module, abi)
     if abi.automaton is not None:
         define_automaton_entries(module, abi, graph[graph.outputs[0]])
@@ -116,76 +234,21 @@ def build_module(graph: Graph, abi: Abi, triple: str = "", data_layout: str = ""
 
 
 @contextlib.contextmanager
-def _with_workspace(
-    fn: ir.Function, b: ir.IRBuilder, size: int, failure: ir.Constant | None = None
-) -> Iterator[ir.Value]:
-    """Working memory for the body: an aligned stack buffer when small, else malloc'd and freed
-    after the body (a failed malloc returns `failure`, by default OUT_OF_MEMORY)."""
-    if size <= STACK_WORKSPACE_BYTES:
-        memory = b.alloca(I8, size=i64(max(size, 1)))
-        memory.align = ALIGNMENT
-        yield memory
-        return
-    module = fn.module
-    malloc = module.globals.get("malloc") or ir.Function(
-        module, ir.FunctionType(PTR, [I64]), "malloc"
-    )
-    free = module.globals.get("free") or ir.Function(
-        module, ir.FunctionType(ir.VoidType(), [PTR]), "free"
-    )
-    memory = b.call(malloc, [i64(size)])
-    failed, ok = fn.append_basic_block("no_memory"), fn.append_basic_block("memory")
-    b.cbranch(b.icmp_unsigned("==", memory, ir.Constant(PTR, None)), failed, ok)
-    b.position_at_end(failed)
-    b.ret(failure if failure is not None else ir.Constant(I32, OUT_OF_MEMORY))
-    b.position_at_end(ok)
-    yield memory
-    b.call(free, [memory])
-
-
-def _define_eval(module: ir.Module, abi: Abi, kernel: Kernel) -> ir.Function:
-    """NAME_eval(x, y): 0, or 1 when x lies outside the domain (y then holds the sentinel)."""
-    fn = ir.Function(module, ir.FunctionType(I32, [PTR, PTR]), abi.eval)
-    x, y = fn.args
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    status = b.alloca(I32)
-    b.store(ir.Constant(I32, 0), status)
-    staging = abi.input_numel * 8 if abi.outside == "clamp" else 0
-    with _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
-        if abi.outside == "allow":
-            b.call(kernel.fn, [x, y, workspace])
-        else:
-            row = b.gep(workspace, [i64(kernel.plan.bytes)], source_etype=I8) if staging else x
-            inside = staged_row(b, x, row, abi.domain) if staging else row_inside(b, x, abi.domain)
-            with b.if_else(inside) as (compute, refuse):
-                with compute:
-                    b.call(kernel.fn, [row, y, workspace])
-                with refuse:
-                    fill(b, y, abi.output.numel, ir.Constant(F64, _sentinel_double(abi)))
-                    b.store(ir.Constant(I32, 1), status)
-    b.ret(b.load(status))
-    return fn
-
-
-def _sentinel_double(abi: Abi) -> float:
-    """The sentinel as the double rows carry it: -1 for integer outputs, NaN for real ones."""
-    return -1.0 if abi.output_integer else float("nan")
-
-
-@contextlib.contextmanager
 def _checked_n(
-    fn: ir.Function, counting: bool = False
+    fn: ir.Function, batched: bool = True, counting: bool = False
 ) -> Iterator[tuple[ir.IRBuilder, ir.Value | None]]:
     """The body of an entry whose first argument is n: -1 when n < 0, else the body, then 0 — or,
     `counting`, the count the body keeps in the i64 slot it is given (samples outside the
-    domain)."""
-    entry, work, bad = (fn.append_basic_block(s) for s in ("entry", "work", "bad"))
+    domain). No check of n for an entry without it."""
+    entry = fn.append_basic_block("entry")
     b = ir.IRBuilder(entry)
-    count = _counter(b) if counting else None
-    b.cbranch(b.icmp_signed("<", fn.args[0], i64(0)), bad, work)
-    b.position_at_end(bad)
-    b.ret(ir.Constant(I32, -1))
-    b.position_at_end(work)
+    count = _slot(b, I64) if counting else None
+    if batched:
+        work, bad = fn.append_basic_block("work"), fn.append_basic_block("bad")
+        b.cbranch(b.icmp_signed("<", fn.args[0], i64(0)), bad, work)
+        b.position_at_end(bad)
+        b.ret(ir.Constant(I32, -1))
+        b.position_at_end(work)
     yield b, count
     b.ret(_status(b, b.load(count)) if count is not None else ir.Constant(I32, 0))
 
@@ -196,11 +259,6 @@ def _status(b: ir.IRBuilder, count: ir.Value) -> ir.Value:
     return b.trunc(b.select(b.icmp_signed(">", count, limit), limit, count), I32)
 
 
-def _counter(b: ir.IRBuilder) -> ir.Value:
-    """An i64 slot set to 0 here, allocated in the entry block (where LLVM promotes it)."""
-    return _slot(b, I64)
-
-
 def _slot(b: ir.IRBuilder, kind: ir.IntType) -> ir.Value:
     """An integer slot set to 0 here, allocated in the entry block (where LLVM promotes it)."""
     with b.goto_entry_block():
@@ -209,93 +267,142 @@ def _slot(b: ir.IRBuilder, kind: ir.IntType) -> ir.Value:
     return slot
 
 
-def _define_eval_batch(
-    module: ir.Module, abi: Abi, kernel: Kernel, single_eval: ir.Function
-) -> None:
-    """Whole tiles straight from x to y; the last partial tile through a padded staging tile. When
-    the domain is guarded and some row lies outside it, every row goes through NAME_eval instead
-    (it writes the sentinel), and the entry returns how many rows did."""
-    tile, width_in, width_out = kernel.tile, abi.input_numel, abi.output.numel
-    fn = ir.Function(module, ir.FunctionType(I32, [I64, PTR, PTR]), abi.eval_batch)
-    n, x, y = fn.args
-    staging = tile * (width_in + width_out) * 8 if tile > 1 else 0
-    with _checked_n(fn) as (b, _):
-        if abi.outside != "allow":
-            _rows_one_by_one_when_outside(fn, b, abi, single_eval)
-        with _with_workspace(fn, b, kernel.plan.bytes + staging) as workspace:
-            whole = b.sdiv(n, i64(tile))
-            with counted(fn, b, whole) as t:
-                first = b.mul(t, i64(tile))
-                rows = [_row(b, x, first, width_in), _row(b, y, first, width_out)]
-                b.call(kernel.fn, [*rows, workspace])
-            if tile > 1:
-                _partial_tile(fn, b, kernel, n, whole, x, y, workspace, width_in, width_out)
+def _define_rows(
+    module: ir.Module,
+    name: str,
+    kernel: Kernel,
+    abi: Abi,
+    types: tuple[ir.Type, ir.Type],
+    single: ir.Function | None = None,
+) -> ir.Function:
+    """`int name(int64_t n, const X *x, Y *y)` (or, without `single`, `int name(const X *x, Y *y)`
+    for one sample): tiles of the kernel, each with the samples left; rows of another element
+    type than the kernel's are converted into (and out of) a staging area after its workspace.
+    x may overlap y (in place): it is then copied first. Under the domain guard, a sample
+    outside gets the sentinel and is counted; a batch holding any such row runs every row
+    through `single`, the one-sample entry of the same types."""
+    batched = single is not None
+    (x_type, y_type), widths = types, (abi.input_numel, abi.output.numel)
+    width_in, width_out = widths
+    params = [I64, PTR, PTR] if batched else [PTR, PTR]
+    fn = ir.Function(module, ir.FunctionType(I32, params), name)
+    x, y = fn.args[-2:]
+    convert_x, convert_y = x_type != kernel.x_type, y_type != kernel.y_type
+    kernel_types = (kernel.x_type, kernel.y_type)
+    staging_x, _ = _staging(kernel.tile, kernel_types, types, widths)
+    memory = _entry_bytes(kernel.plan.bytes, kernel.tile, kernel_types, types, widths)
+    memory, clamped_at = (
+        (memory, memory) if batched else _with_clamped_row(memory, x_type, width_in, abi)
+    )
+    guarded = abi.outside != "allow"
+    with contextlib.ExitStack() as stack:
+        b, outside = stack.enter_context(_checked_n(fn, batched, counting=guarded))
+        n = fn.args[0] if batched else i64(1)
+        sizes = [b.mul(n, i64(width * lane_bytes(t))) for width, t in zip(widths, types)]
+        (x,) = stack.enter_context(inputs_apart(fn, b, [(x, sizes[0])], (y, sizes[1])))
+        if batched and guarded:
+            assert single is not None and outside is not None
+            every_row_inside = _rows_one_by_one_when_outside(b, abi, single, (x, y), types, outside)
+            stack.enter_context(b.if_then(every_row_inside))
+        workspace = stack.enter_context(with_workspace(fn, b, memory))
+        area_x = b.gep(workspace, [i64(kernel.plan.bytes)], source_etype=I8)
+        area_y = b.gep(area_x, [i64(_aligned(staging_x))], source_etype=I8)
+        areas = (area_x if convert_x else None, area_y if convert_y else None)
+
+        def run(first: ir.Value, count: ir.Value, source: ir.Value = x) -> None:
+            """The kernel on `count` samples from sample `first`, converting rows on the way."""
+            rows_x = _row(b, source, first, width_in, x_type)
+            rows_y = _row(b, y, first, width_out, y_type)
+            if areas[0] is not None:
+                elements = b.mul(count, i64(width_in))
+                _convert_rows(fn, b, areas[0], kernel.x_type, rows_x, x_type, elements)
+            kernel_x, kernel_y = areas[0] or rows_x, areas[1] or rows_y
+            b.call(kernel.fn, [count, kernel_x, kernel_y, workspace])
+            if areas[1] is not None:
+                elements = b.mul(count, i64(width_out))
+                _convert_rows(fn, b, rows_y, y_type, areas[1], kernel.y_type, elements)
+
+        if not batched and guarded:
+            assert outside is not None
+            row = x
+            if abi.outside == "clamp":
+                row = b.gep(workspace, [i64(clamped_at)], source_etype=I8)
+                inside = staged_row(b, x, row, abi.domain, x_type)
+            else:
+                inside = row_inside(b, x, abi.domain, x_type)
+            with b.if_else(inside) as (compute, refuse):
+                with compute:
+                    run(i64(0), i64(1), row)
+                with refuse:
+                    fill(b, y, width_out, _row_sentinel(abi, y_type))
+                    b.store(i64(1), outside)
+            return fn
+        # whole tiles with a constant count (the kernel, when inlined, specialises for it), then
+        # the samples left
+        whole = b.sdiv(n, i64(kernel.tile))
+        with counted(fn, b, whole) as t:
+            run(b.mul(t, i64(kernel.tile)), i64(kernel.tile))
+        first = b.mul(whole, i64(kernel.tile))
+        left = b.sub(n, first)
+        with b.if_then(b.icmp_signed(">", left, i64(0))):
+            run(first, left)
+    return fn
 
 
 def _rows_one_by_one_when_outside(
-    fn: ir.Function, b: ir.IRBuilder, abi: Abi, single_eval: ir.Function
-) -> None:
-    """Count the rows outside the domain; when there are any, run NAME_eval on every row and
-    return how many got the sentinel; otherwise fall through to the tiles."""
-    n, x, y = fn.args
-    outside = _counter(b)
+    b: ir.IRBuilder,
+    abi: Abi,
+    single: ir.Function,
+    rows: tuple[ir.Value, ir.Value],
+    types: tuple[ir.Type, ir.Type],
+    refused: ir.Value,
+) -> ir.Value:
+    """Count the rows outside the domain; when there are any, run the one-sample entry on every
+    row, adding up how many got the sentinel into `refused`. i1: no row lay outside (the tiles
+    are to run)."""
+    fn, (x, y), (x_type, y_type) = b.function, rows, types
+    n = fn.args[0]
+    outside = _slot(b, I64)
     with counted(fn, b, n) as r:
-        inside = row_inside(b, _row(b, x, r, abi.input_numel), abi.domain)
+        inside = row_inside(b, _row(b, x, r, abi.input_numel, x_type), abi.domain, x_type)
         b.store(b.add(b.load(outside), b.zext(b.not_(inside), I64)), outside)
-    slow, fast = fn.append_basic_block("rows_outside"), fn.append_basic_block("all_inside")
-    b.cbranch(b.icmp_signed("==", b.load(outside), i64(0)), fast, slow)
-    b.position_at_end(slow)
-    refused = _counter(b)
-    with counted(fn, b, n) as r:
-        rows = [_row(b, x, r, abi.input_numel), _row(b, y, r, abi.output.numel)]
-        status = b.call(single_eval, rows)
+    every_row_inside = b.icmp_signed("==", b.load(outside), i64(0))
+    with b.if_then(b.not_(every_row_inside)), counted(fn, b, n) as r:
+        one = [_row(b, x, r, abi.input_numel, x_type), _row(b, y, r, abi.output.numel, y_type)]
+        status = b.call(single, one)
         b.store(b.add(b.load(refused), b.sext(status, I64)), refused)
-    b.ret(_status(b, b.load(refused)))
-    b.position_at_end(fast)
+    return every_row_inside
 
 
-def _partial_tile(
+def _row_sentinel(abi: Abi, element: ir.Type) -> ir.Constant:
+    """What a row of this element type holds for a sample outside the domain: -1 for integer
+    outputs (as -1.0 in real rows), NaN for real ones."""
+    if abi.output_integer and not isinstance(element, ir.IntType):
+        return ir.Constant(element, -1.0)
+    return sentinel(element)
+
+
+def _aligned(size: int) -> int:
+    return -(-size // ALIGNMENT) * ALIGNMENT
+
+
+def _row(b: ir.IRBuilder, base: ir.Value, row: ir.Value, width: int, element: ir.Type) -> ir.Value:
+    return b.gep(base, [b.mul(row, i64(width))], source_etype=element)
+
+
+def _convert_rows(
     fn: ir.Function,
     b: ir.IRBuilder,
-    kernel: Kernel,
-    n: ir.Value,
-    whole: ir.Value,
-    x: ir.Value,
-    y: ir.Value,
-    workspace: ir.Value,
-    width_in: int,
-    width_out: int,
+    target: ir.Value,
+    target_type: ir.Type,
+    source: ir.Value,
+    source_type: ir.Type,
+    count: ir.Value,
 ) -> None:
-    """The rows after the whole tiles: staged, padded with copies of the first, computed, copied."""
-    tile = kernel.tile
-    first = b.mul(whole, i64(tile))
-    rest = b.sub(n, first)
-    run, done = fn.append_basic_block("partial"), fn.append_basic_block("partial_done")
-    b.cbranch(b.icmp_signed(">", rest, i64(0)), run, done)
-    b.position_at_end(run)
-    staged_x = b.gep(workspace, [i64(kernel.plan.bytes)], source_etype=I8)
-    staged_y = b.gep(staged_x, [i64(tile * width_in)], source_etype=F64)
-    with counted(fn, b, i64(tile)) as r:
-        source = b.select(b.icmp_signed("<", r, rest), b.add(first, r), first)
-        _copy_rows(b, _row(b, staged_x, r, width_in), _row(b, x, source, width_in), width_in)
-    b.call(kernel.fn, [staged_x, staged_y, workspace])
-    with counted(fn, b, rest) as r:
-        target = _row(b, y, b.add(first, r), width_out)
-        _copy_rows(b, target, _row(b, staged_y, r, width_out), width_out)
-    b.branch(done)
-    b.position_at_end(done)
-
-
-def _row(b: ir.IRBuilder, base: ir.Value, row: ir.Value, width: int) -> ir.Value:
-    return b.gep(base, [b.mul(row, i64(width))], source_etype=F64)
-
-
-def _copy_rows(b: ir.IRBuilder, target: ir.Value, source: ir.Value, doubles: int) -> None:
-    module = b.module
-    memcpy = module.globals.get("llvm.memcpy.p0.p0.i64") or ir.Function(
-        module, ir.FunctionType(ir.VoidType(), [PTR, PTR, I64, I1]), "llvm.memcpy.p0.p0.i64"
-    )
-    b.call(memcpy, [target, source, i64(8 * doubles), ir.Constant(I1, 0)])
+    """target[i] = convert(source[i]) for `count` elements (rounding as `convert` does)."""
+    with counted(fn, b, count) as i:
+        value = b.load(b.gep(source, [i], source_etype=source_type), typ=source_type)
+        b.store(convert(b, value, target_type), b.gep(target, [i], source_etype=target_type))
 
 
 def _define_metadata(module: ir.Module, abi: Abi) -> None:
@@ -315,16 +422,18 @@ def _define_scalar(module: ir.Module, abi: Abi, kernel: Kernel) -> ir.Function:
     result_type = I64 if abi.output_integer else F64
     fn = ir.Function(module, ir.FunctionType(result_type, params), abi.prefix)
     b = ir.IRBuilder(fn.append_basic_block("entry"))
-    x = b.alloca(F64, size=i64(max(abi.input_numel, 1)))
-    y = b.alloca(F64)
+    x_type, y_type = kernel.x_type, kernel.y_type
+    x = b.alloca(x_type, size=i64(max(abi.input_numel, 1)))
+    y = b.alloca(y_type)
     for arg, value in zip(abi.scalar_args, _guarded_args(fn, b, abi, list(fn.args))):
-        b.store(convert(b, value, F64), b.gep(x, [i64(arg.position)], source_etype=F64))
+        b.store(convert(b, value, x_type), b.gep(x, [i64(arg.position)], source_etype=x_type))
     for position, constant in abi.constants:
-        b.store(ir.Constant(F64, constant), b.gep(x, [i64(position)], source_etype=F64))
+        constant_value = convert(b, ir.Constant(F64, constant), x_type)
+        b.store(constant_value, b.gep(x, [i64(position)], source_etype=x_type))
     failure = ir.Constant(result_type, -1 if abi.output_integer else float("nan"))
-    with _with_workspace(fn, b, kernel.plan.bytes, failure) as memory:
-        b.call(kernel.fn, [x, y, memory])
-    b.ret(convert(b, b.load(y, typ=F64), result_type))
+    with with_workspace(fn, b, kernel.plan.bytes, failure) as memory:
+        b.call(kernel.fn, [i64(1), x, y, memory])
+    b.ret(convert(b, b.load(y, typ=y_type), result_type))
     return fn
 
 

@@ -24,7 +24,7 @@ from nnc.errors import InputError
 from nnc.spec import InputSpec, Range
 
 from .abi import ScalarArg, Segment
-from .kernel import F64, I1, counted, i64
+from .kernel import F64, I1, convert, counted, i64
 
 __all__ = [
     "UNROLLED",
@@ -95,11 +95,13 @@ def sentinel(lane: ir.Type) -> ir.Constant:
     return ir.Constant(lane, -1 if isinstance(lane, ir.IntType) else math.nan)
 
 
-# --- a flat row of doubles (NAME_eval, NAME_eval_batch) --------------------------------------------
+# --- a flat row (NAME_eval, NAME_eval_batch and their typed forms), compared as doubles ----------
 
 
-def row_inside(b: ir.IRBuilder, row: ir.Value, domain: Sequence[Segment]) -> ir.Value:
-    """i1: every element of the row (input_numel doubles at `row`) lies in the domain."""
+def row_inside(
+    b: ir.IRBuilder, row: ir.Value, domain: Sequence[Segment], element: ir.Type = F64
+) -> ir.Value:
+    """i1: every element of the row (input_numel `element`s at `row`) lies in the domain."""
     fn = b.function
     ok = _flag(b)
     for segment in domain:
@@ -109,18 +111,22 @@ def row_inside(b: ir.IRBuilder, row: ir.Value, domain: Sequence[Segment]) -> ir.
             segment,
             lambda j, v, s=segment: _and_into(b, ok, _double_inside(b, v, s, j)),
             row,
+            element,
         )
     return b.load(ok)
 
 
 def staged_row(
-    b: ir.IRBuilder, row: ir.Value, staged: ir.Value, domain: Sequence[Segment]
+    b: ir.IRBuilder,
+    row: ir.Value,
+    staged: ir.Value,
+    domain: Sequence[Segment],
+    element: ir.Type = F64,
 ) -> ir.Value:
-    """Copy the row into `staged`, each element clamped into its segment's box; i1: no element was
-    NaN or (for integer inputs) a fraction."""
+    """Copy the row into `staged` (of the same element type), each element clamped into its
+    segment's box; i1: no element was NaN or (for integer inputs) a fraction."""
     fn = b.function
     ok = _flag(b)
-    doubles = b.bitcast(staged, F64.as_pointer())
 
     def clamp(j: ir.Value, v: ir.Value, segment: Segment) -> None:
         _and_into(b, ok, _double_whole(b, v, segment))
@@ -128,10 +134,10 @@ def staged_row(
         moved = b.select(
             b.fcmp_ordered("<", v, lo), lo, b.select(b.fcmp_ordered(">", v, hi), hi, v)
         )
-        b.store(moved, b.gep(doubles, [j], source_etype=F64))
+        b.store(convert(b, moved, element), b.gep(staged, [j], source_etype=element))
 
     for segment in domain:
-        _each_position(b, fn, segment, lambda j, v, s=segment: clamp(j, v, s), row)
+        _each_position(b, fn, segment, lambda j, v, s=segment: clamp(j, v, s), row, element)
     return b.load(ok)
 
 
@@ -142,16 +148,25 @@ def fill(b: ir.IRBuilder, target: ir.Value, count: int, value: ir.Constant) -> N
 
 
 def _each_position(
-    b: ir.IRBuilder, fn: ir.Function, segment: Segment, body: Body, row: ir.Value
+    b: ir.IRBuilder,
+    fn: ir.Function,
+    segment: Segment,
+    body: Body,
+    row: ir.Value,
+    element: ir.Type,
 ) -> None:
-    """body(j, row[j]) for every position of the segment: unrolled when short, else a loop."""
+    """body(j, row[j] as a double) for every position of the segment: unrolled when short, else
+    a loop."""
+
+    def at(j: ir.Value) -> ir.Value:
+        return convert(b, b.load(b.gep(row, [j], source_etype=element), typ=element), F64)
+
     if segment.stop - segment.start <= UNROLLED:
         for j in range(segment.start, segment.stop):
-            body(i64(j), b.load(b.gep(row, [i64(j)], source_etype=F64), typ=F64))
+            body(i64(j), at(i64(j)))
         return
     with counted(fn, b, i64(segment.stop - segment.start)) as k:
-        j = b.add(k, i64(segment.start))
-        body(j, b.load(b.gep(row, [j], source_etype=F64), typ=F64))
+        body(b.add(k, i64(segment.start)), at(b.add(k, i64(segment.start))))
 
 
 def _flag(b: ir.IRBuilder) -> ir.Value:

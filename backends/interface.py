@@ -14,7 +14,7 @@ from nnc.graph import Graph, Node
 from nnc.ops import Op, is_integer_dtype
 from nnc.spec import InputSpec
 
-from .abi import Abi, AutomatonAbi, ScalarArg, TensorInfo
+from .abi import Abi, AutomatonAbi, ScalarArg, TensorInfo, row_suffix
 from .guard import check_outside, domain_segments
 
 __all__ = ["JIT_PREFIX", "MAX_SCALAR_ARGS", "abi_json", "make_abi", "scalar_closed_form"]
@@ -76,6 +76,7 @@ def make_abi(
         tuple(constants),
         metadata,
         columns,
+        row_suffix([graph[name].dtype for name in graph.inputs], node.dtype),
         domain_segments(specs),
         outside,
         _automaton(node),

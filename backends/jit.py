@@ -40,8 +40,11 @@ def target_machine(cpu: str = "host", in_process: bool = False) -> llvm.TargetMa
     )
 
 
-def optimize(module: ir.Module, machine: llvm.TargetMachine, unroll: bool = True) -> llvm.ModuleRef:
-    """Parse and verify the IR, then run LLVM's O3 pipeline on it. Without `unroll` (code run once
+def optimize(
+    module: ir.Module, machine: llvm.TargetMachine, vector_bytes: int = 64, unroll: bool = True
+) -> llvm.ModuleRef:
+    """Parse and verify the IR, then run LLVM's O3 pipeline on it; vector math calls libmvec for
+    vectors up to `vector_bytes` (the target's register width). Without `unroll` (code run once
     on a few thousand points inside a compile) LLVM builds it about 7x faster: unrolling the
     tile loops is most of the O3 time on a large network."""
     module.triple = machine.triple
@@ -61,7 +64,7 @@ def optimize(module: ir.Module, machine: llvm.TargetMachine, unroll: bool = True
     builder = llvm.create_pass_builder(machine, options)
     builder.getModulePassManager().run(parsed, builder)
     if calls_vector_math(parsed):  # NOTE: printing a module with large weights is costly
-        parsed = llvm.parse_assembly(use_libmvec(str(parsed))[0])
+        parsed = llvm.parse_assembly(use_libmvec(str(parsed), vector_bytes)[0])
         parsed.verify()
     return parsed
 

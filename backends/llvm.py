@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import llvmlite.binding as llvm
+from llvmlite import ir
 from nnc.graph import Graph
 
 from .abi import Abi
 from .aot import LIBRARY_MODE, link_shared_library, write_atomically
 from .binding import bind
 from .calling import NativeFunction
-from .entrypoints import build_module
+from .entrypoints import build_module, working_memory
+from .isa import isa_of
 from .jit import jit, needs_libmvec, optimize, target_machine
 
 __all__ = ["LLVMBackend"]
@@ -21,25 +24,39 @@ class LLVMBackend:
 
     name = "llvm"
 
-    def __init__(self, cpu: str = "host") -> None:
+    def __init__(self, cpu: str = "host", precision: str = "network") -> None:
         self.cpu = cpu
+        self.precision = precision
+
+    def module(self, graph: Graph, abi: Abi) -> ir.Module:
+        """The library as LLVM IR, shaped for this backend's CPU and precision."""
+        return build_module(graph, abi, precision=self.precision, isa=isa_of(self.cpu))
+
+    def working_memory(self, graph: Graph, abi: Abi) -> dict[str, int]:
+        """The bytes the library's entries allocate per call (entrypoints.working_memory)."""
+        return working_memory(graph, abi, self.precision, isa_of(self.cpu))
+
+    def _optimize(
+        self, module: ir.Module, machine: llvm.TargetMachine, unroll: bool = True
+    ) -> llvm.ModuleRef:
+        return optimize(module, machine, isa_of(self.cpu).vector_bytes, unroll)
 
     def ir(self, graph: Graph, abi: Abi, optimized: bool = False) -> str:
         """The library's LLVM IR as text, before or after optimisation."""
-        module = build_module(graph, abi)
-        return str(optimize(module, target_machine(self.cpu)) if optimized else module)
+        module = self.module(graph, abi)
+        return str(self._optimize(module, target_machine(self.cpu)) if optimized else module)
 
     def jit(self, graph: Graph, abi: Abi, semantics: str, unroll: bool = True) -> NativeFunction:
         """A callable over numpy/torch arrays running the JIT-compiled library in this process
         (built faster, and running a little slower, without loop unrolling)."""
         machine = target_machine(self.cpu, in_process=True)
-        engine = jit(optimize(build_module(graph, abi), machine, unroll), machine)
+        engine = jit(self._optimize(self.module(graph, abi), machine, unroll), machine)
         return NativeFunction(abi, bind(abi, engine.get_function_address, engine), semantics)
 
     def library(self, graph: Graph, abi: Abi) -> bytes:
         """The shared library's bytes: the module compiled to an object and linked."""
         machine = target_machine(self.cpu)
-        parsed = optimize(build_module(graph, abi), machine)
+        parsed = self._optimize(self.module(graph, abi), machine)
         libraries = ["mvec", "m"] if needs_libmvec(parsed) else ["m"]
         return link_shared_library(machine.emit_object(parsed), libraries)
 

@@ -65,7 +65,7 @@ def load(path: str | Path, name: str | None = None) -> LoadedLibrary:
     loaded.metadata = metadata
     loaded.prefix = prefix
     loaded.exports = abi.exports(
-        abi.scalar_args is not None, abi.columns, automaton=abi.automaton is not None
+        abi.scalar_args is not None, abi.columns, abi.rows, automaton=abi.automaton is not None
     )
     return loaded
 

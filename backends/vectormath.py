@@ -25,22 +25,17 @@ LIBMVEC_FUNCTIONS = {
     "log": ("log", "v"),
     "pow": ("pow", "vv"),
 }
-# (lanes, element) → x86 vector ABI ISA letter: b = SSE, d = AVX2, e = AVX-512
-_ISA = {
-    (2, "f64"): "b",
-    (4, "f64"): "d",
-    (8, "f64"): "e",
-    (4, "f32"): "b",
-    (8, "f32"): "d",
-    (16, "f32"): "e",
-}
+# vector bytes → x86 vector ABI ISA letter: b = SSE, d = AVX2, e = AVX-512
+_ISA = {16: "b", 32: "d", 64: "e"}
+_ELEMENT_BYTES = {"f64": 8, "f32": 4}
 _CALL = re.compile(r"@llvm\.(cos|sin|exp|log|pow)\.v(\d+)(f64|f32)\b")
 
 
-def _replacement(match: re.Match[str]) -> str:
+def _replacement(match: re.Match[str], widest: int) -> str:
     name, lanes, element = match.group(1), int(match.group(2)), match.group(3)
-    isa = _ISA.get((lanes, element))
-    if isa is None:
+    size = lanes * _ELEMENT_BYTES[element]
+    isa = _ISA.get(size) if size <= widest else None
+    if isa is None:  # wider than the target's registers: LLVM splits it into libm calls
         return match.group(0)
     base, parameters = LIBMVEC_FUNCTIONS[name]
     suffix = "f" if element == "f32" else ""
@@ -52,19 +47,23 @@ def calls_vector_math(parsed: llvm.ModuleRef) -> bool:
     return any(_CALL.match(f"@{f.name}") for f in parsed.functions)
 
 
-def use_libmvec(ir_text: str) -> tuple[str, bool]:
-    """The module text with vector-intrinsic math calling libmvec, and whether anything changed."""
+def use_libmvec(ir_text: str, widest: int = 64) -> tuple[str, bool]:
+    """The module text with vector-intrinsic math calling libmvec, and whether anything changed.
+    Only vectors as wide as the target's registers (`widest` bytes) at most are mapped, to the
+    variant of their width: a --cpu generic (SSE2) build never calls an AVX variant."""
     if not _CALL.search(ir_text):
         return ir_text, False
+    replace = functools.partial(_replacement, widest=widest)
     lines = []
     for line in ir_text.splitlines():
         if line.startswith("declare") and _CALL.search(line):
-            line = _CALL.sub(_replacement, line)
+            line = _CALL.sub(replace, line)
             line = re.sub(r"\s#\d+\s*$", "", line)  # intrinsic attributes do not apply
         else:
-            line = _CALL.sub(_replacement, line)
+            line = _CALL.sub(replace, line)
         lines.append(line)
-    return "\n".join(lines) + "\n", True
+    text = "\n".join(lines) + "\n"
+    return text, text != ir_text
 
 
 @functools.cache

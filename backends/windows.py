@@ -3,7 +3,9 @@
 Both are loops over the output positions with the window's reduction innermost. A window
 position outside the input (padding, or a transposed convolution's gaps) reads a clamped
 address and contributes nothing: no branch in the inner loop and no out-of-bounds load. These
-emitters are correct, not fast; packed-panel GEMM micro-kernels are the kernels issue's work.
+emitters are correct, not fast: plain convolutions (one group, constant weights; zero padding
+made explicit by padding.py) run as packed-panel GEMMs over an implicit im2col instead (fusion.py,
+linear.py); these loops take the rest (grouped, transposed, and pooling).
 """
 
 from __future__ import annotations

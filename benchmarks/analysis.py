@@ -6,27 +6,35 @@ tests/test_benchmarks.py) can recompute it. Targets are reported, never asserted
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any
+
+from .peak import L2_READ
 
 __all__ = [
     "BASELINE",
     "COLUMN_KINDS",
     "CTYPES_SCALAR",
     "ENTRY",
+    "EXACT_NETWORKS",
     "HAND_INLINE",
     "INT32_LOOP",
     "INT64_LOOP",
+    "NATIVE",
     "NNC_INLINE",
     "SCALAR",
     "column_ratios",
     "difference",
     "evaluate_targets",
+    "l2_bound_ns",
     "ratio",
     "workload_ratios",
 ]
 
 BASELINE = "nnc C"  # the compiled library called from a C loop
+NATIVE = "nnc C typed"  # its rows in the network's own types (float32, int64), when it has them
+ONE_THREAD, TWO_THREADS = "nnc C threads=1", "nnc C threads=2"
 FLOOR = "ctypes abs()"
 KINDS = ("single", "batch")
 ENTRY = "nnc _batch_i32"  # the typed column entry called from a C loop (issue 7)
@@ -38,6 +46,9 @@ CTYPES_SCALAR = "ctypes scalar"  # the same entry through ctypes: why nnc calls 
 NNC_INLINE = "nnc inline"  # NAME_inline from the header, in a C loop (issue 12)
 HAND_INLINE = "hand inline"  # the same expression written by hand in that program
 COMPILE_SECONDS = {"grokking": 10.0, "law MLP exact": 30.0, "law MLP auto": 30.0}  # issue 6
+# issue 12: the exact-mode networks, and the latency bounds each is held to
+EXACT_NETWORKS = ("law MLP exact", "784-256-256-10", "LeNet-5", "grokking exact")
+L2_BOUND_FACTOR = {"784-256-256-10": 1.5}  # one sample from C within this factor of the L2 bound
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class Target:
     upper: bool
     needs: str  # "closed form", "exact" or "" (every workload)
     unit: str = "x"  # "x": a ratio; " s" or " ns": a figure itself, or over the denominator's
+    workloads: tuple[str, ...] = ()  # only these workloads (empty: every one `needs` admits)
 
 
 TARGETS = (
@@ -148,6 +160,70 @@ TARGETS = (
         "exact",
     ),
 )
+TARGETS += (  # issue 12: one thread, exact mode, from C, rows in the network's types
+    Target(
+        "(#12) exact, C batch throughput >= torch eager",
+        "torch",
+        NATIVE,
+        "batch",
+        1.0,
+        False,
+        "",
+        workloads=EXACT_NETWORKS,
+    ),
+    Target(
+        "(#12) exact, C batch throughput >= 0.8x ONNX Runtime",
+        "onnxruntime",
+        NATIVE,
+        "batch",
+        0.8,
+        False,
+        "",
+        workloads=EXACT_NETWORKS,
+    ),
+    Target(
+        "(#12) exact, C one-sample latency >= 10x below torch eager",
+        "torch",
+        NATIVE,
+        "single",
+        10.0,
+        False,
+        "",
+        workloads=("law MLP exact", "grokking exact"),
+    ),
+    Target(
+        "(#12) exact, C one-sample latency >= 2x below ONNX Runtime",
+        "onnxruntime",
+        NATIVE,
+        "single",
+        2.0,
+        False,
+        "",
+        workloads=("784-256-256-10",),
+    ),
+    Target(
+        "(#12) exact, C one-sample latency >= 1.5x below ONNX Runtime",
+        "onnxruntime",
+        NATIVE,
+        "single",
+        1.5,
+        False,
+        "",
+        workloads=("LeNet-5",),
+    ),
+    Target(
+        "(#12) exact, threaded C batch: 2 threads >= 1.8x one (wall clock)",
+        ONE_THREAD,
+        TWO_THREADS,
+        "batch",
+        1.8,
+        False,
+        "",
+        workloads=("784-256-256-10",),
+    ),
+)
+
+
 INLINE_TARGET = Target(  # issue 12: what a C caller gets by including the header
     "inline closed form in a C loop within 1.1x of the same expression by hand",
     NNC_INLINE,
@@ -217,6 +293,9 @@ def difference(found: dict[str, Any]) -> dict[str, Any]:
 def workload_ratios(record: dict[str, Any]) -> list[dict[str, Any]]:
     """Every runtime against nnc's C loop, nnc against hand-written C, Python against ctypes."""
     pairs = [(name, BASELINE) for name in record["runtimes"] if name not in (BASELINE, FLOOR)]
+    if NATIVE in record["runtimes"]:
+        pairs += [(name, NATIVE) for name in record["runtimes"] if name not in (NATIVE, FLOOR)]
+    pairs += [(ONE_THREAD, TWO_THREADS)]
     pairs += [
         ("nnc C", "hand C"),
         ("nnc C scalar", "hand C scalar"),
@@ -245,6 +324,9 @@ def evaluate_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for target in TARGETS:
             if target.needs == "exact" and record["compile"]["mode"] != "exact":
                 continue
+            if target.workloads and name not in target.workloads:
+                continue
+            target = _native_or_baseline(target, record)
             found = next(
                 (
                     r
@@ -297,6 +379,8 @@ def evaluate_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     {"name": "nnc.compile seconds", "value": record["compile"]["seconds"]},
                 )
             )
+        if name in L2_BOUND_FACTOR:
+            results.append(_l2_verdict(record, L2_BOUND_FACTOR[name]))
         if record.get("inline") is not None:
             results.append(_inline_verdict(name, record["inline"]))
         if record.get("columns") is not None:
@@ -304,6 +388,48 @@ def evaluate_targets(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 _column_verdict(target, name, record["columns"]) for target in COLUMN_TARGETS
             ]
     return results
+
+
+def _native_or_baseline(target: Target, record: dict[str, Any]) -> Target:
+    """A target on the typed rows, held on the double rows when the library has no typed ones
+    (a float64 network)."""
+    if NATIVE in (target.numerator, target.denominator) and NATIVE not in record["runtimes"]:
+        swap = {NATIVE: BASELINE}
+        return dataclasses.replace(
+            target,
+            numerator=swap.get(target.numerator, target.numerator),
+            denominator=swap.get(target.denominator, target.denominator),
+        )
+    return target
+
+
+def l2_bound_ns(record: dict[str, Any]) -> float | None:
+    """One sample's time if its weights stream from L2 once: weight bytes ÷ the L2 read bandwidth
+    measured in the same rounds (GB/s = bytes/ns); None without the machine's figures."""
+    machine = record.get("machine")
+    if not machine:
+        return None
+    return record["weight_bytes"] / machine[L2_READ]["median"]
+
+
+def _l2_verdict(record: dict[str, Any], factor: float) -> dict[str, Any]:
+    """nnc C's one-sample time ÷ the L2 bound, held to `factor`."""
+    target = Target(
+        f"(#12) exact, C one-sample latency within {factor:g}x of the L2 bound",
+        BASELINE,
+        "",
+        "single",
+        factor,
+        True,
+        "",
+    )
+    bound = l2_bound_ns(record)
+    runtime = NATIVE if NATIVE in record["runtimes"] else BASELINE
+    nnc = (record["runtimes"].get(runtime) or {}).get("single")
+    if bound is None or nnc is None:
+        return _verdict(target, record["name"], None, "not measured: no nnc C or L2 figure")
+    source = {"name": f"{runtime} / L2 bound", "value": nnc["median"] / bound}
+    return _verdict(target, record["name"], source)
 
 
 def _inline_verdict(workload: str, inline: dict[str, Any]) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from .c_driver import Driver, compile_shared
 from .columns import run_columns
 from .inline_c import run_inline
 from .measure import Probe, calibrate, run_rounds, summarize
+from .peak import MachinePeak
 from .runtimes import (
     Inputs,
     Runtime,
@@ -31,17 +32,25 @@ from .runtimes import (
     torch_compiled,
     torch_eager,
 )
-from .settings import Settings
-from .workloads import Workload
+from .settings import NNC_RUNTIMES, Settings
+from .workloads import Workload, multiply_adds, weight_bytes
 
 __all__ = ["compile_with_nnc", "run_workload"]
 
 Log = Callable[[str], None]
 
 
-def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log) -> dict[str, Any]:
-    """Compile, build the runtimes, check they agree, time them interleaved, compute the ratios.
-    Binaries go to workdir/PREFIX/: a library loaded in this process is never overwritten."""
+def run_workload(
+    workload: Workload,
+    settings: Settings,
+    workdir: Path,
+    log: Log,
+    machine: MachinePeak | None = None,
+) -> dict[str, Any]:
+    """Compile, build the runtimes, check they agree, time them interleaved (with the machine's
+    peak loops, when given), compute the ratios. A model nnc cannot compile yet is still timed on
+    the other runtimes. Binaries go to workdir/PREFIX/: a library loaded in this process is never
+    overwritten."""
     workdir = workdir / workload.prefix
     workdir.mkdir()
 
@@ -53,26 +62,30 @@ def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log
     say("nnc.compile ...")
     art, compiled = compile_with_nnc(workload)
     library = workdir / f"{workload.prefix}.so"
-    start = time.perf_counter()
-    art.save(library)
-    compiled["save_seconds"] = time.perf_counter() - start
-    form = compiled["closed_form"]
-    say(
-        f"compiled in {compiled['seconds']:.2f} s (mode {compiled['mode']}, "
-        f"{'closed form ' + form if form else 'no closed form'}), saved {library.name} in "
-        f"{compiled['save_seconds']:.2f} s"
-    )
+    if art is None:
+        say(f"not compiled: {compiled['error']}")
+    else:
+        start = time.perf_counter()
+        art.save(library)
+        compiled["save_seconds"] = time.perf_counter() - start
+        form = compiled["closed_form"]
+        say(
+            f"compiled in {compiled['seconds']:.2f} s (mode {compiled['mode']}, "
+            f"{'closed form ' + form if form else 'no closed form'}), saved {library.name} in "
+            f"{compiled['save_seconds']:.2f} s"
+        )
     inputs = Inputs.of(workload.sample(workload.batch or settings.batch), workload.integer)
     built = _build_runtimes(workload, art, library, inputs, settings, workdir, say)
     runtimes = [r for r in built if isinstance(r, Runtime)]
     skipped = {r.name: r.reason for r in built if isinstance(r, Skipped)}
-    checks = _cross_check(runtimes, compiled["output"] != "raw")
+    checks = _cross_check(runtimes, compiled["output"] not in ("raw", None))
     probes = [
         Probe(r.name, kind, timer, 1 if kind == "single" else len(inputs))
         for r in runtimes
         for kind, timer in (("single", r.single), ("batch", r.batch))
         if timer is not None
     ]
+    probes += machine.probes() if machine is not None else []
     say(f"calibrating {len(probes)} timers")
     for probe in probes:
         seconds = settings.single_seconds if probe.kind == "single" else settings.batch_seconds
@@ -87,6 +100,9 @@ def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log
         "compile": compiled,
         "runtimes": {r.name: _runtime_record(r, raw, probes, checks.get(r.name)) for r in runtimes},
         "skipped": skipped,
+        "multiply_adds": multiply_adds(workload.model, inputs.tensor),
+        "weight_bytes": weight_bytes(workload.model),
+        "machine": machine.summarize(raw) if machine is not None else None,
     }
     record["ratios"] = workload_ratios(record)
     record["inline"] = (
@@ -105,7 +121,7 @@ def run_workload(workload: Workload, settings: Settings, workdir: Path, log: Log
     )
     record["columns"] = (
         None
-        if workload.columns is None
+        if workload.columns is None or art is None
         else run_columns(library, workload.prefix, workload.columns, settings, workdir, say)
     )
     return record
@@ -129,10 +145,20 @@ def _runtime_record(
     return record
 
 
-def compile_with_nnc(workload: Workload) -> tuple[nnc.Artifact, dict[str, Any]]:
-    """nnc.compile, timed as a whole and (from its report) by stage and by pass."""
+def compile_with_nnc(workload: Workload) -> tuple[nnc.Artifact | None, dict[str, Any]]:
+    """nnc.compile, timed as a whole and (from its report) by stage and by pass; no artifact and
+    the error's first line when nnc refuses the model (e.g. an op it does not support yet)."""
     start = time.perf_counter()
-    art = nnc.compile(workload.source, workload.inputs, **workload.options)
+    try:
+        art = nnc.compile(workload.source, workload.inputs, **workload.options)
+    except nnc.NNCError as error:
+        return None, {
+            "seconds": time.perf_counter() - start,
+            "error": f"{type(error).__name__}: {str(error).splitlines()[0]}",
+            "mode": workload.options.get("mode", "auto"),
+            "output": None,
+            "closed_form": None,
+        }
     seconds = time.perf_counter() - start
     report = art.report
     return art, {
@@ -150,16 +176,21 @@ def compile_with_nnc(workload: Workload) -> tuple[nnc.Artifact, dict[str, Any]]:
 
 def _build_runtimes(
     workload: Workload,
-    art: nnc.Artifact,
+    art: nnc.Artifact | None,
     library: Path,
     inputs: Inputs,
     settings: Settings,
     workdir: Path,
     say: Log,
 ) -> list[Runtime | Skipped]:
-    """The runtimes the settings ask for, in display order; those that fail come back Skipped."""
+    """The runtimes the settings ask for, in display order; those that fail come back Skipped,
+    nnc's own (and the hand-written C, which borrows nnc's ABI) when nnc did not compile."""
     wanted = set(settings.runtimes)
     built: list[Runtime | Skipped] = []
+    if art is None:
+        missing = ["nnc art(x)", "nnc.load", "nnc C"] + (["hand C"] if workload.reference else [])
+        built += [Skipped(n, "nnc did not compile the model") for n in missing if n in wanted]
+        wanted -= set(NNC_RUNTIMES)
     if "ctypes abs()" in wanted:
         built.append(ctypes_floor())
     if "torch" in wanted:
@@ -182,14 +213,15 @@ def _build_runtimes(
         built.append(nnc_scalar(SCALAR, art, art.abi(workload.prefix), inputs))
     if CTYPES_SCALAR in wanted:
         built.append(ctypes_scalar(CTYPES_SCALAR, library, art.abi(workload.prefix), inputs))
-    if wanted & {"nnc C", "nnc C scalar"}:
-        built += c_loops("nnc", Driver(library, art.abi(workload.prefix), workdir), inputs)
+    if wanted & {"nnc C", "nnc C typed", "nnc C scalar", "nnc C threads=1", "nnc C threads=2"}:
+        driver = Driver(library, art.abi(workload.prefix), workdir, entries=True)
+        built += c_loops("nnc", driver, inputs)
     if workload.reference is not None and wanted & {"hand C", "hand C scalar"}:
         prefix = workload.reference.prefix
         hand = compile_shared(workload.reference.source, workdir / f"{prefix}.so")
         abi = dataclasses.replace(art.abi(workload.prefix), prefix=prefix)  # the same ABI
         built += c_loops("hand", Driver(hand, abi, workdir), inputs)
-    built = [r for r in built if r.name in wanted]  # c_loops makes the scalar loop too
+    built = [r for r in built if r.name in wanted or isinstance(r, Skipped)]  # c_loops: scalar too
     for runtime in built:
         say(
             f"{runtime.name}: {runtime.note}"

@@ -32,6 +32,7 @@ from benchmarks.analysis import evaluate_targets
 from benchmarks.bench import run_workload
 from benchmarks.machine import describe_machine
 from benchmarks.measure import CLOCKS, use_clock
+from benchmarks.peak import MachinePeak
 from benchmarks.scaling import run_scaling
 from benchmarks.settings import Settings
 from benchmarks.tables import (
@@ -97,7 +98,10 @@ def run(
     }
     with tempfile.TemporaryDirectory(prefix="nnc-bench-") as folder:
         workdir = Path(folder)
-        results["workloads"] = [run_workload(build(), settings, workdir, log) for build in builders]
+        peak = MachinePeak(workdir)  # timed in every workload's rounds
+        results["workloads"] = [
+            run_workload(build(), settings, workdir, log, peak) for build in builders
+        ]
         results["targets"] = evaluate_targets(results["workloads"])
         if scaling:
             results["scaling"] = run_scaling(settings, workdir, log)

@@ -27,6 +27,7 @@ from .measure import Timer, clock_ns
 
 __all__ = [
     "SINGLE_SAMPLES",
+    "THREADS",
     "Inputs",
     "Runtime",
     "Skipped",
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 SINGLE_SAMPLES = 1024  # the single-call C loops cycle through this many samples
+THREADS = 2  # the threaded entry is timed with one thread and with this many
 
 
 @dataclass
@@ -275,7 +277,49 @@ def c_loops(label: str, driver: Driver, inputs: Inputs) -> list[Runtime]:
                 f"{driver.abi.prefix}(...) from a C loop",
             )
         )
+    if driver.rows is not None:
+        runtimes.append(_typed_loops(label, driver, inputs))
+    if driver.threaded:
+        runtimes += [_threaded_loop(label, driver, inputs, t) for t in (1, THREADS)]
     return runtimes
+
+
+def _typed_loops(label: str, driver: Driver, inputs: Inputs) -> Runtime:
+    """NAME_eval_<t> / NAME_eval_batch_<t>: rows in the network's own types (no doubles)."""
+    n, m = len(inputs), min(SINGLE_SAMPLES, len(inputs))
+    x_dtype, y_dtype = driver.row_dtypes()
+    x = np.ascontiguousarray(inputs.flat.astype(x_dtype))  # tokens are exact in double
+    y = np.empty((n, driver.abi.output.numel), y_dtype)
+
+    def output() -> np.ndarray:
+        driver.typed_batch(x, y, 1)
+        return y.astype(np.float64)
+
+    return Runtime(
+        f"{label} C typed",
+        lambda k: driver.typed_eval(m, x, y, k),
+        lambda k: driver.typed_batch(x, y, k),
+        output,
+        f"{driver.abi.prefix}_eval_{driver.rows} / _eval_batch_{driver.rows} from a C loop",
+    )
+
+
+def _threaded_loop(label: str, driver: Driver, inputs: Inputs, threads: int) -> Runtime:
+    """NAME_eval_batch_threads with `threads` threads, timed by the wall clock whatever the run's
+    clock (threads computing at once are the point)."""
+    y = np.empty((len(inputs), driver.abi.output.numel))
+
+    def output() -> np.ndarray:
+        driver.threads(inputs.flat, y, 1, threads)
+        return y.copy()
+
+    return Runtime(
+        f"{label} C threads={threads}",
+        None,
+        lambda k: driver.threads(inputs.flat, y, k, threads),
+        output,
+        f"{driver.abi.prefix}_eval_batch_threads(..., {threads}) from a C loop, wall clock",
+    )
 
 
 def _export_onnx(model: torch.nn.Module, example: torch.Tensor, path: Path) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .analysis import CTYPES_SCALAR, SCALAR
 
-__all__ = ["ALL_RUNTIMES", "Settings"]
+__all__ = ["ALL_RUNTIMES", "NNC_RUNTIMES", "Settings"]
 
 ALL_RUNTIMES = (
     "ctypes abs()",
@@ -19,10 +19,14 @@ ALL_RUNTIMES = (
     SCALAR,
     CTYPES_SCALAR,
     "nnc C",
+    "nnc C typed",
     "nnc C scalar",
+    "nnc C threads=1",
+    "nnc C threads=2",
     "hand C",
     "hand C scalar",
 )
+NNC_RUNTIMES = tuple(name for name in ALL_RUNTIMES if name.startswith(("nnc", "hand")))
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .analysis import BASELINE, COLUMN_KINDS, ENTRY, HAND_INLINE
+from .analysis import BASELINE, COLUMN_KINDS, ENTRY, HAND_INLINE, l2_bound_ns
+from .peak import FMA_F32, FMA_F64, L2_READ
 
 __all__ = [
     "columns_table",
@@ -32,6 +33,7 @@ def workload_table(record: dict[str, Any]) -> str:
         f"== {record['name']}: mode {compiled['mode']}, {form}; batch {record['batch']:,}",
         f"   {compile_text(compiled)}",
     ]
+    lines += _machine_lines(record)
     lines += [f"   note: {note}" for note in record["notes"]]
     lines += [f"   skipped {name}: {reason}" for name, reason in record["skipped"].items()]
     ratios = {
@@ -41,7 +43,7 @@ def workload_table(record: dict[str, Any]) -> str:
     }
     header = (
         f"{'runtime':<14} {'1 sample ns':>12} {'IQR':>9} {'batch ns/sample':>16} {'IQR':>9} "
-        f"{'1 ÷ nnc C':>10} {'batch ÷ nnc C':>14}  check vs torch"
+        f"{'MAC/ns':>7} {'1 ÷ nnc C':>10} {'batch ÷ nnc C':>14}  check vs torch"
     )
     lines += [header, "-" * len(header)]
     for name, figures in record["runtimes"].items():
@@ -49,12 +51,34 @@ def workload_table(record: dict[str, Any]) -> str:
         for kind in ("single", "batch"):
             summary = figures[kind]
             cells += [_ns(summary["median"]), _ns(summary["iqr"])] if summary else ["—", ""]
+        batch = figures["batch"]
+        rate = f"{record['multiply_adds'] / batch['median']:.1f}" if batch else ""
         ratio = [_ratio(ratios.get((name, kind))) for kind in ("single", "batch")]
         lines.append(
-            f"{name:<14} {cells[0]:>12} {cells[1]:>9} {cells[2]:>16} {cells[3]:>9} "
+            f"{name:<14} {cells[0]:>12} {cells[1]:>9} {cells[2]:>16} {cells[3]:>9} {rate:>7} "
             f"{ratio[0]:>10} {ratio[1]:>14}  {_check(figures['check'])}"
         )
     return "\n".join(lines)
+
+
+def _machine_lines(record: dict[str, Any]) -> list[str]:
+    """The work per sample, and the machine's peak measured in the same rounds."""
+    work = (
+        f"   work: {record['multiply_adds']:,} multiply-adds per sample (torch's count); "
+        f"{record['weight_bytes'] / 1e6:.3g} MB of float32 weights"
+    )
+    lines = [work]
+    machine = record.get("machine")
+    if machine:
+        fma32, fma64, read = (machine[k] for k in (FMA_F32, FMA_F64, L2_READ))
+        lines.append(
+            f"   machine, same rounds: FMA peak {fma32['median']:.1f} MAC/ns float32 "
+            f"(IQR {fma32['iqr']:.1f}), {fma64['median']:.1f} float64, "
+            f"{machine['vector_bytes'] * 8}-bit vectors; L2 read {read['median']:.0f} GB/s "
+            f"(IQR {read['iqr']:.0f}, {machine['l2_buffer_bytes'] >> 10} KiB); weights ÷ L2 "
+            f"read = {_ns(l2_bound_ns(record))} ns per sample (the L2 bound)"
+        )
+    return lines
 
 
 def columns_table(record: dict[str, Any]) -> str:
@@ -121,6 +145,8 @@ def inline_table(record: dict[str, Any]) -> str:
 
 def compile_text(compiled: dict[str, Any]) -> str:
     """nnc.compile's wall time, its stages, and the passes inside the `passes` stage."""
+    if "error" in compiled:
+        return f"not compiled by nnc ({compiled['seconds']:.2f} s): {compiled['error']}"
     passes = ", ".join(f"{p['name']} {p['seconds']:.2f}" for p in compiled["passes"])
     stages = ", ".join(
         f"{name} {seconds:.2f}" + (f" [{passes}]" if name == "passes" else "")

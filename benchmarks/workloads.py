@@ -3,6 +3,7 @@ and the hand-written C each is held to where the model has a closed form."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib.util
 import itertools
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from .analysis import INT32_LOOP, INT64_LOOP
 
@@ -26,12 +28,16 @@ __all__ = [
     "Reference",
     "Workload",
     "grokking",
+    "grokking_exact",
     "law_mlp",
+    "lenet5",
     "lookup_workload",
     "main_workloads",
     "mlp_workload",
+    "multiply_adds",
     "small_mlp",
     "uniform",
+    "weight_bytes",
     "wide_mlp",
 ]
 
@@ -109,14 +115,17 @@ class LookupNetwork(nn.Module):
 
 
 def main_workloads(quick: bool) -> list[Callable[[], Workload]]:
-    """The workloads of issue 6, as builders (building one trains or loads a model). The law MLP
-    runs twice: in mode exact as the issue asks, and in mode auto, where the sr pass may find it."""
+    """The workloads of issues 6 and 12, as builders (building one trains or loads a model). The
+    law MLP runs twice: in mode exact as the issues ask, and in mode auto, where the sr pass may
+    find it; the grokking transformer too: auto finds (a + b) mod 113, exact keeps the network."""
     return [
         lambda: _sized(grokking(), quick),
+        lambda: _sized(grokking_exact(), quick),
         lambda: law_mlp("exact"),
         lambda: law_mlp("auto"),
         small_mlp,
         lambda: _sized(wide_mlp(), quick),
+        lambda: _sized(lenet5(), quick),
     ]
 
 
@@ -170,6 +179,52 @@ def grokking() -> Workload:
         Reference(REFERENCE / "modadd.c", "ref_modadd"),
         columns,
         notes=notes,
+    )
+
+
+def grokking_exact() -> Workload:
+    """The grokking transformer in mode exact: the network itself, batched (issue 12)."""
+    workload = grokking()
+    spec = f"tokens:int[3]=[a:0..{P - 1}, b:0..{P - 1}, {P}]"
+    inputs = None if isinstance(workload.source, Path) else [spec]
+    return dataclasses.replace(
+        workload,
+        name="grokking exact",
+        prefix="modadd_exact",
+        inputs=inputs,
+        options={**workload.options, "mode": "exact"},
+        reference=None,
+        columns=None,
+    )
+
+
+def lenet5() -> Workload:
+    """LeNet-5 on 1×28×28 (Conv2d + ReLU + max pooling twice, then 400→120→84→10; random
+    weights), mode exact."""
+    torch.manual_seed(SEED)
+    model = nn.Sequential(
+        nn.Conv2d(1, 6, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 16, 5),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(400, 120),
+        nn.ReLU(),
+        nn.Linear(120, 84),
+        nn.ReLU(),
+        nn.Linear(84, 10),
+    ).eval()
+    return Workload(
+        "LeNet-5",
+        "lenet",
+        model,
+        model,
+        ["x:float[1,28,28]=0..1"],
+        {"mode": "exact"},
+        lambda n: np.random.default_rng(SEED).uniform(0.0, 1.0, size=(n, 1, 28, 28)),
+        False,
     )
 
 
@@ -262,6 +317,21 @@ def mlp(sizes: Sequence[int], activation: type[nn.Module]) -> nn.Sequential:
         if k < len(sizes) - 2:
             layers.append(activation())
     return nn.Sequential(*layers)
+
+
+def multiply_adds(model: nn.Module, sample: torch.Tensor) -> int:
+    """Multiply-adds of one sample through `model` (matmuls and convolutions, as torch counts
+    them: flops / 2)."""
+    with FlopCounterMode(display=False) as counter:  # (with autograd on: its module hooks need it)
+        model(sample[:1])
+    return counter.get_total_flops() // 2
+
+
+def weight_bytes(model: nn.Module) -> int:
+    """Bytes of the model's parameters and buffers in float32: what one sample streams from
+    cache when it reads every weight once."""
+    tensors = [*model.parameters(), *model.buffers()]
+    return sum(4 * t.numel() for t in tensors if t.is_floating_point())
 
 
 def uniform(width: int, low: float, high: float) -> Callable[[int], np.ndarray]:

@@ -41,7 +41,7 @@ from .reference import (
 from .report import Report
 from .spec_grammar import parse_inputs
 from .torch_model import EXPORT_LOCK, model_gradient
-from .verification import check_against_reference
+from .verification import VerificationPoints, check_against_reference
 from .verify import verify_graph
 
 __all__ = ["compile", "with_output_head"]
@@ -183,7 +183,7 @@ def _search_and_verify(
     if opts.mode != "exact":
         problem = discrete_problem(reference, specs, opts, graph[graph.outputs[0]].dtype)
     gate = Gate.from_options(opts)
-    compile_native = JitCompiler(opts.cpu, opts.outside)
+    compile_native = JitCompiler(opts.cpu, opts.precision, opts.outside)
     differentiable = all(not s.integer for s in specs)
 
     network = loaded.run
@@ -264,7 +264,8 @@ def _search_and_verify(
         curves=compared.curves,
         fanout={**fanout.to_json(), "exhaustive_limit": exhaustive_limit(opts, fanout)},
     )
-    return Artifact(graph, specs, opts, report, native)
+    points = VerificationPoints(reference, gate, approximate)
+    return Artifact(graph, specs, opts, report, native, points)
 
 
 def _streams(reference: Reference, limit: int) -> bool:

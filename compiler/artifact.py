@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,20 +13,21 @@ from nnc.backends import get_backend
 from nnc.backends.abi import ABI_VERSION, Abi, check_prefix, prefix_from_file_name
 from nnc.backends.aot import LIBRARY_MODE, Staging, check_output_path, staged_outputs
 from nnc.backends.calling import NativeAutomaton, NativeFunction
-from nnc.backends.entrypoints import working_memory
+from nnc.backends.entries import entry_runners
 from nnc.backends.header import render_header
 from nnc.backends.inline_c import compile_inline, inline_form
 from nnc.backends.interface import JIT_PREFIX, abi_json, make_abi
 
 from .closed_form import output_forms
 from .domain import Domain, abi_rows
-from .errors import BackendError, error_context
+from .errors import BackendError, FidelityError, error_context
 from .fidelity import relative_errors
 from .graph import Graph
 from .options import Options, make_options
 from .report import Report
 from .spec import InputSpec
 from .symbolic import symbolic_outputs
+from .verification import VerificationPoints, check_library
 from .version import __version__
 
 __all__ = ["INLINE_TOLERANCE", "Artifact"]
@@ -47,13 +49,16 @@ class Artifact:
         options: Options,
         report: Report,
         native: NativeFunction,
+        points: VerificationPoints | None = None,
     ) -> None:
         self.graph = graph
         self.specs = list(specs)
         self.options = options
         self.report = report
-        self._backend = get_backend("llvm", options.cpu)
+        self._backend = get_backend("llvm", options.cpu, options.precision)
         self._native = native  # the JIT-compiled graph, already verified
+        self._points = points  # what a saved library is checked on (None: not checked)
+        self.library_checks: dict[str, str] = {}  # entry symbol → its check, after a save
         # NAME(a, b, ...) from Python: one number per free input element, the number it returns
         # (an InputError when the library has no scalar form). An attribute, so a call is one hop.
         self.scalar = native.scalar
@@ -100,8 +105,10 @@ class Artifact:
             },
             "verification": self.report.fidelity.to_json(),
             "abi": abi_json(self.graph, self.specs),
-            "working_memory": working_memory(
-                self.graph, sum(s.numel for s in self.specs), max(1, output.numel)
+            "precision": self.options.precision,
+            "cpu": self.options.cpu,
+            "working_memory": self._backend.working_memory(
+                self.graph, make_abi(prefix, self.graph, self.specs, {})
             ),
         }
 
@@ -142,22 +149,47 @@ class Artifact:
         """Write the shared library `path` and, beside it, the C header (same stem, `.h`): both or
         neither; for a closed form the header defines NAME_inline too, checked on the
         verification points. The C functions are prefixed `name`, by default the file name made a
-        C identifier (`my-model.so` → `my_model_eval`). With `staging`, the files wait for the
-        caller's `staging.commit()`. `outside` (check, clamp, allow; default: the compile's
-        option) sets what the library's entries do with inputs outside the verified domain: it
-        changes the library, not what was verified."""
+        C identifier (`my-model.so` → `my_model_eval`). The library is built apart, loaded, and
+        each of its row entries (one sample, batch, threaded batch, typed rows) checked on the
+        compile's verification points first: only a library that computes what the network
+        computes is written. With `staging`, the files wait for the caller's `staging.commit()`.
+        `outside` (check, clamp, allow; default: the compile's option) sets what the library's
+        entries do with inputs outside the verified domain: it changes the library, not what was
+        verified."""
         path = Path(path)
         check_output_path(path)
         prefix = check_prefix(name) if name is not None else prefix_from_file_name(path.name)
         abi = self.abi(prefix, outside)
         with staged_outputs() as own, error_context(f"writing {path.name}"):
             text = self._header(abi) if header else None
+            library = self._backend.library(self.graph, abi)
+            self._check_library(library, path.name, abi)
             target = staging or own
-            target.write(path, self._backend.library(self.graph, abi), LIBRARY_MODE)
+            target.write(path, library, LIBRARY_MODE)
             if text is not None:
                 target.write(path.with_suffix(".h"), text.encode())
             own.commit()
         return path
+
+    def _check_library(self, library: bytes, file_name: str, abi: Abi) -> None:
+        """Every row entry of the linked library against the network (as the JIT was checked)."""
+        if self._points is None:
+            return
+        with tempfile.TemporaryDirectory() as work:
+            built = Path(work) / file_name
+            built.write_bytes(library)
+            entries = entry_runners(ctypes.CDLL(str(built)), abi)
+            results = check_library(entries, self.graph, self.specs, self.options, self._points)
+        self.library_checks = {symbol: f.summary() for symbol, f in results.items()}
+        failed = [f"{symbol}: {f.summary()}" for symbol, f in results.items() if not f.passed]
+        if failed and not self.options.accept_mismatch:
+            raise FidelityError(
+                "the linked library does not compute what the network computes ("
+                + "; ".join(failed)
+                + ")",
+                hint="this is a bug in nnc's code generator; please report it (the JIT passed); "
+                "accept_mismatch=True writes it anyway",
+            )
 
     def _header(self, abi: Abi) -> str:
         """The header; with the inline form when there is one, once the system C compiler has built

@@ -154,6 +154,7 @@ def _compile(args: argparse.Namespace, signals: Signals) -> int:
         "mode": args.mode,
         "trust": args.trust_pickle,
         "cpu": args.cpu,
+        "precision": args.precision,
         "accept_mismatch": args.accept_mismatch,
         "approximate_formulas": args.approximate_formulas,
     }
@@ -167,6 +168,7 @@ def _compile(args: argparse.Namespace, signals: Signals) -> int:
         "synth_seconds",
         "seed",
         "symbolic",
+        "output_units",
         "gate_rmse",
         "gate_max",
         "outside",
@@ -211,6 +213,7 @@ def _compile(args: argparse.Namespace, signals: Signals) -> int:
             ]
             written += [str(report_path)] if report_path is not None else []
             print("\nwrote " + ", ".join(written))
+            print(f"entries checked against the network: {', '.join(artifact.library_checks)}")
     return 0
 
 
@@ -282,6 +285,9 @@ def _show(args: argparse.Namespace) -> int:
         print(f"automaton verified against the network on {automaton['verified']}:")
         print(Automaton.from_json(automaton).table())
     print("exports: " + ", ".join(library.exports))
+    print(
+        f"computes in: {meta.get('precision', 'double')} precision, cpu {meta.get('cpu', 'host')}"
+    )
     for symbol, body in code.items():
         print(f"\n{symbol}:\n{body}")
     return 0

@@ -100,6 +100,13 @@ def compile_parser() -> argparse.ArgumentParser:
         help="comma-separated modules to distil into closed forms, e.g. --symbolic edge_model",
     )
     parser.add_argument(
+        "--output-units",
+        metavar="UNITS",
+        help="comma-separated physical unit of each output element (one: all), e.g. N or "
+        "'kg*m/s^2'; with units on the inputs ('m:float=1..5 kg') the law is searched in "
+        "dimensionless groups",
+    )
+    parser.add_argument(
         "--explain-units",
         action="append",
         default=[],
@@ -145,6 +152,13 @@ def compile_parser() -> argparse.ArgumentParser:
         default="host",
         choices=("host", "generic"),
         help="optimise for this machine (host) or any x86-64 (generic)",
+    )
+    parser.add_argument(
+        "--precision",
+        default="network",
+        choices=("network", "double"),
+        help="compute float32 layers in float32, as the network does (network, the default), "
+        "or every float value in double",
     )
     parser.add_argument("--tolerance", type=float, help="max relative error accepted")
     parser.add_argument(

@@ -19,21 +19,22 @@ __all__ = ["JitCompiler"]
 
 @dataclass(frozen=True)
 class JitCompiler:
-    """Compiles a graph with the LLVM backend for `cpu` into a callable over numpy arrays."""
+    """Compiles a graph with the LLVM backend for `cpu`, in `precision`, into a callable over
+    numpy arrays."""
 
     cpu: str = "host"
+    precision: str = "network"
     outside: str = "check"  # what the code does with a sample outside the domain (guard.py)
-    unroll: bool = (
-        True  # False for code a compile runs once (passes, measurements): built ~7x faster
-    )
+    unroll: bool = True  # False for code a compile runs once (passes, measurements): ~7x faster
 
     def __call__(
         self, graph: Graph, specs: Sequence[InputSpec], semantics: str = "raw"
     ) -> NativeFunction:
         abi = make_abi(JIT_PREFIX, graph, specs, {}, self.outside)
-        return get_backend("llvm", self.cpu).jit(graph, abi, semantics, self.unroll)
+        backend = get_backend("llvm", self.cpu, self.precision)
+        return backend.jit(graph, abi, semantics, self.unroll)
 
     def ir(self, graph: Graph, specs: Sequence[InputSpec], optimized: bool) -> str:
         """The LLVM IR the JIT compiles for this graph, before or after optimisation (debug 4)."""
         abi = make_abi(JIT_PREFIX, graph, specs, {})
-        return get_backend("llvm", self.cpu).ir(graph, abi, optimized)
+        return get_backend("llvm", self.cpu, self.precision).ir(graph, abi, optimized)

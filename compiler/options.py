@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InputError
+from .physical_units import parse_unit
 
 __all__ = [
     "DEBUG_LEVELS",
@@ -21,6 +22,7 @@ __all__ = [
     "MODES",
     "OPERATORS",
     "OUTSIDE",
+    "PRECISIONS",
     "Options",
     "OutputSemantics",
     "debug_level",
@@ -31,6 +33,8 @@ __all__ = [
 MODES = ("auto", "exact", "symbolic")
 OUTSIDE = ("check", "clamp", "allow")  # what a library does outside its domain (backends/guard.py)
 ENGINES = ("operon", "pysr", "basis")  # symbolic-regression engines (nnc.passes.engines)
+# network: float32 values compute in float32 (float64 in double); double: every float in double
+PRECISIONS = ("network", "double")
 # operators the engines know (nnc.passes.engines map them to their own names)
 OPERATORS = (
     "add",
@@ -138,6 +142,9 @@ class Options:
     # to the RMS of the network's output, and max error relative to its largest magnitude.
     gate_rmse: float = 1e-2
     gate_max: float = 5e-2
+    # the physical unit of each output element (one unit: every element), e.g. ("N",); with units
+    # on every free input (spec 'm:float=1..5 kg') the law is searched in dimensionless groups
+    output_units: tuple[str, ...] = ()
     # auto mode keeps a formula only when it is a law, not merely a fit that passes the gate;
     # True accepts the simplest fit that passes (mode symbolic always does; the report says so)
     approximate_formulas: bool = False
@@ -148,6 +155,9 @@ class Options:
     prune_budget: float = 1e-3
     accept_mismatch: bool = False  # keep an artifact that fails verification (the report says so)
     cpu: str = "host"  # "host" (fastest here) or "generic" (a library that runs on any x86-64)
+    # "network": the network's own precision (float32 layers in float32); "double": every float
+    # value in double, as nnc computed before (slower, further from torch's own rounding)
+    precision: str = "network"
     # what the library's entries do with a sample outside the verified domain: check (the
     # sentinel, NaN or -1, and a count), clamp (into the domain's box), allow (nothing: fastest)
     outside: str = "check"
@@ -199,6 +209,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "engine": ENGINES,
     "cpu": ("host", "generic"),
     "outside": OUTSIDE,
+    "precision": PRECISIONS,
     "operators": OPERATORS,
 }
 _FIELDS = {f.name: f for f in dataclasses.fields(Options)}
@@ -218,6 +229,10 @@ def make_options(**given: Any) -> Options:
     for key, value in values.items():
         _check_range(key, value)
         _check_choices(key, value)
+    for unit in values.get("output_units", ()):
+        parse_unit(
+            unit, "option output_units"
+        )  # an InputError naming the unit and what is accepted
     return Options(**values)
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .physical_units import Unit
 
 __all__ = ["COUNT_CAP", "Element", "InputSpec", "Range", "Values", "integer_dtype", "numpy_dtype"]
 
@@ -54,6 +55,7 @@ class Element:
 
     name: str
     domain: Range | Values
+    unit: Unit | None = None  # a physical unit, when the spec gives one
 
     @property
     def constant(self) -> float | None:
@@ -72,6 +74,7 @@ class InputSpec:
     listed: tuple[Element, ...] = ()
     calibration: np.ndarray | None = None
     text: str = ""
+    unit: Unit | None = None  # every element's physical unit, when the spec gives one
 
     def __post_init__(self) -> None:
         given = (self.domain is not None, bool(self.listed), self.calibration is not None)
@@ -112,8 +115,14 @@ class InputSpec:
         lo, hi = self.bounds()
         return Range(float(lo[index]), float(hi[index]))
 
+    def element_unit(self, index: int) -> Unit | None:
+        """The physical unit of flat element `index`, or None when the spec gives none."""
+        return self.listed[index].unit if self.listed else self.unit
+
     def element(self, index: int) -> Element:
-        return Element(self.element_name(index), self.element_domain(index))
+        return Element(
+            self.element_name(index), self.element_domain(index), self.element_unit(index)
+        )
 
     def element_names(self) -> list[str]:
         """Every element's name, in flat order (numel strings: ask only for small inputs)."""
@@ -179,9 +188,11 @@ class InputSpec:
             out["calibration_samples"] = len(self.calibration)
             return out
         if self.domain is not None:
-            out["domain"] = _domain_json(self.domain)
+            out["domain"] = _domain_json(self.domain, self.unit)
         else:
-            out["elements"] = [{"name": e.name, **_domain_json(e.domain)} for e in self.listed]
+            out["elements"] = [
+                {"name": e.name, **_domain_json(e.domain, e.unit)} for e in self.listed
+            ]
         out["spec"] = self.text
         return out
 
@@ -196,10 +207,13 @@ def _count(domain: Range | Values, integer: bool) -> int | None:
     return int(domain.hi) - int(domain.lo) + 1 if integer else None
 
 
-def _domain_json(domain: Range | Values) -> dict[str, Any]:
-    if isinstance(domain, Range):
-        return {"range": [domain.lo, domain.hi]}
-    return {"values": list(domain.values)}
+def _domain_json(domain: Range | Values, unit: Unit | None) -> dict[str, Any]:
+    out: dict[str, Any] = (
+        {"range": [domain.lo, domain.hi]}
+        if isinstance(domain, Range)
+        else {"values": list(domain.values)}
+    )
+    return out if unit is None else {**out, "unit": unit.text}
 
 
 def integer_dtype(dtype: str) -> bool:

@@ -6,6 +6,8 @@ depend on the text, never on the shape it declares.
     tokens:int[3]=[a:0..112, b:0..112, 113] named integer elements and a constant
     x:float[4]={0,1}                        elements that take only the listed values
     x=@calib.npz                            calibration data instead of ranges
+    m:float=1..5 kg                         a physical unit after a domain (physical_units.py)
+    x:float[2]=[m:1..5 kg, v:0..3 m/s]      one per element; units enable dimensional analysis
 
 Every number must fit the input's type: finite, within float32 for float, within ±2**53 for int
 (the C ABI carries samples as doubles, exact to 2**53), within int32 for int32, 0 or 1 for bool.
@@ -22,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
+from .physical_units import UNIT_EXAMPLES, Unit, unit_problem
 from .spec import Element, InputSpec, Range, Values, integer_dtype, numpy_dtype
 
 __all__ = ["calibration_spec", "file_problem", "parse_inputs", "parse_spec"]
@@ -46,8 +49,8 @@ _LIMITS = {
     "bool": (0.0, 1.0),
 }
 _HINT = (
-    "write specs like 'x:float[3]=1..3', 'tokens:int[3]=[a:0..112, b:0..112, 113]' or "
-    "'x=@calib.npz'"
+    "write specs like 'x:float[3]=1..3', 'tokens:int[3]=[a:0..112, b:0..112, 113]', "
+    "'m:float=1..5 kg' (a unit after the domain) or 'x=@calib.npz'"
 )
 _AUTO_NAME_CHECK = 4096  # inputs up to this size have their element names compared one by one
 
@@ -207,14 +210,16 @@ def parse_spec(text: str, base: Path | None = None) -> InputSpec:
     p.eat("=")
     domain: Range | Values | None = None
     listed: tuple[Element, ...] = ()
+    unit = None
     if p.peek("["):
         listed = _element_list(p, name, math.prod(shape), dtype)
     else:
         domain = _domain(p, dtype)
+        unit = _unit(p)
     p.skip()
     if p.pos != len(text):
         raise p.fail("the end of the spec")
-    return InputSpec(name, dtype, shape, domain, listed, text=text)
+    return InputSpec(name, dtype, shape, domain, listed, text=text, unit=unit)
 
 
 def _element_list(p: _Parser, name: str, numel: int, dtype: str) -> tuple[Element, ...]:
@@ -237,7 +242,7 @@ def _element_list(p: _Parser, name: str, numel: int, dtype: str) -> tuple[Elemen
             p.pos = start
             raise p.fail(f"distinct element names ({element_name!r} appears twice)")
         seen.add(element_name)
-        elements.append(Element(element_name, _domain(p, dtype)))
+        elements.append(Element(element_name, _domain(p, dtype), _unit(p)))
         if len(elements) > numel:
             raise p.fail(f"{numel} elements (the shape says {numel}, the list has more)")
         if not p.peek(","):
@@ -280,6 +285,19 @@ def _domain(p: _Parser, dtype: str) -> Range | Values:
             raise p.fail(f"a range that holds a float32 value (none lies in {lo!r}..{hi!r})")
         lo, hi = float(lo32) + 0.0, float(hi32) + 0.0
     return Range(lo, hi)
+
+
+def _unit(p: _Parser) -> Unit | None:
+    """The physical unit after a domain (up to the next ',' or ']'), or None when there is none."""
+    p.skip()
+    end = min((i for i in (p.text.find(c, p.pos) for c in ",]") if i >= 0), default=len(p.text))
+    if not p.text[p.pos : end].strip():
+        return None
+    unit = unit_problem(p.text[p.pos : end])
+    if isinstance(unit, str):
+        raise p.fail(f"a unit such as {UNIT_EXAMPLES} after the domain; {unit}")
+    p.pos = end
+    return unit
 
 
 def _nearest(value: float, dtype: str) -> float:

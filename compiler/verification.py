@@ -1,10 +1,12 @@
 """Run compiled code on the reference points and measure it against the network's answers: after
-each approximate pass (what the pipeline records) and for the final artifact (what the compile
-promises). Exact results are held to float rounding, approximate ones to the gate."""
+each approximate pass (what the pipeline records), for the final artifact (what the compile
+promises), and for every entry point of the library a save writes (what ships). Exact results are
+held to float rounding, approximate ones to the gate."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -17,7 +19,14 @@ from .reference import Reference
 from .rewrite import remove_dead
 from .spec import InputSpec
 
-__all__ = ["CompileNative", "NativeRunner", "check_against_reference"]
+__all__ = [
+    "CompileNative",
+    "LibraryEntry",
+    "NativeRunner",
+    "VerificationPoints",
+    "check_against_reference",
+    "check_library",
+]
 
 
 class NativeRunner(Protocol):
@@ -26,14 +35,59 @@ class NativeRunner(Protocol):
     def run(self, x: np.ndarray) -> np.ndarray: ...
 
 
+class LibraryEntry(NativeRunner, Protocol):
+    """One entry point of a built library, named by its symbol, checked on the first `limit`
+    verification points (None: all)."""
+
+    symbol: str
+
+    @property
+    def limit(self) -> int | None: ...
+
+
 # graph, input specs, output semantics ("raw", "argmax", "threshold") → runnable native code
 CompileNative = Callable[[Graph, Sequence[InputSpec], str], NativeRunner]
+
+
+@dataclass(frozen=True)
+class VerificationPoints:
+    """What a compile verified against, kept so that the library a save writes is held to the
+    same points and tolerance."""
+
+    reference: Reference
+    gate: Gate
+    approximate: bool
+
+
+def check_library(
+    entries: Sequence[LibraryEntry],
+    graph: Graph,
+    specs: Sequence[InputSpec],
+    options: Options,
+    points: VerificationPoints,
+) -> dict[str, Fidelity]:
+    """Every entry of a built library (the linked code itself, in each way it can be called) on
+    the reference points, held to what the JIT was held to; by symbol."""
+    return {
+        entry.symbol: check_against_reference(
+            graph,
+            entry,
+            None,
+            points.reference,
+            specs,
+            options,
+            points.gate,
+            points.approximate,
+            entry.limit,
+        )
+        for entry in entries
+    }
 
 
 def check_against_reference(
     graph: Graph,
     compiled: NativeRunner,
-    compile_native: CompileNative,
+    compile_native: CompileNative | None,
     reference: Reference,
     specs: Sequence[InputSpec],
     options: Options,
@@ -43,8 +97,10 @@ def check_against_reference(
 ) -> Fidelity:
     """The compiled graph's outputs on the reference points (the first `limit` of them) against the
     network's: to float rounding when every pass was exact, within the gate otherwise. Under a
-    decision head, the faithful network's raw scores are checked too, unless an approximate pass
-    changed it: then, as for a program, the decisions are what must agree."""
+    decision head, the faithful network's raw scores are checked too (compiled again with
+    `compile_native`), unless an approximate pass changed it (then, as for a program, the
+    decisions are what must agree) or `compile_native` is None (a library's entries after its
+    JIT passed)."""
     closed_form = is_closed_form(graph)
     n = len(reference.network) if limit is None else min(limit, len(reference.network))
     x = reference.flat[:n]
@@ -72,7 +128,7 @@ def check_against_reference(
             return compare(None, outputs)  # an integer program: exact values, point by point
         return compare(outputs.reshape(network.shape), None)
     raw = None
-    if not closed_form and not approximate:  # the faithful network: check its raw values too
+    if not closed_form and not approximate and compile_native is not None:
         scores = graph.copy()
         scores.outputs = [graph[graph.outputs[0]].inputs[0]]
         remove_dead(scores)

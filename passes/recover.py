@@ -41,6 +41,7 @@ __all__ = [
     "engine_search",
     "front_law",
     "oracle_steps",
+    "problem_data",
     "recover",
     "solve",
     "with_search",
@@ -167,7 +168,7 @@ def oracle_steps(
     if best > HOPELESS:
         trail.add(0, f"no search: nothing explains more than {1 - best:.0%} of the output")
         return front, trail, None
-    data = _data(problem, recovery.samples, seed)
+    data = problem_data(problem, recovery.samples, seed)
     return front, trail, EngineSearch(problem.symbols, data, recovery, seed, whole=True)
 
 
@@ -190,7 +191,7 @@ def solve(
     problem: Problem, recovery: Recovery, seed: int, trail: Trail, depth: int = 0
 ) -> list[Scored]:
     """The Pareto front of candidate formulas for the problem, measured on its validation points."""
-    data = _data(problem, recovery.samples, seed)
+    data = problem_data(problem, recovery.samples, seed)
     if np.all(data[1] < 0) and np.all(data[3] < 0):
         trail.add(depth, "f < 0 on the domain: solve −f")
         negated = replace(problem, oracle=Transformed(problem.oracle, "negate"))
@@ -261,7 +262,7 @@ def _names(problem: Problem) -> str:
     return ", ".join(str(s) for s in problem.symbols)
 
 
-def _data(problem: Problem, samples: int, seed: int) -> Data:
+def problem_data(problem: Problem, samples: int, seed: int) -> Data:
     """Training and validation points (space-filling, disjoint seeds) and the oracle there."""
     X_train, X_valid = problem.sample(samples, seed), problem.sample(samples, seed + 1)
     return X_train, problem.values(X_train), X_valid, problem.values(X_valid)

@@ -9,7 +9,8 @@ the network into parts, engine search), measure each against the network on vali
 keep the Pareto front (complexity vs error), and choose. An output with no chosen candidate keeps
 its faithful form; the notes say why and show the best candidates. The steps that query the
 network run here, output after output; the engine searches (samples in, candidates out) run as
-work units on ctx.fanout, all outputs at once, with the same results wherever they run.
+work units on ctx.fanout, all outputs at once, with the same results wherever they run (an
+output recovered in dimensionless groups, dimensions.py, still searches here).
 """
 
 from __future__ import annotations
@@ -21,12 +22,15 @@ import numpy as np
 import sympy
 from nnc.closed_form import readable
 from nnc.domain import Domain
+from nnc.errors import InputError
 from nnc.graph import Graph
 from nnc.ops import Op
+from nnc.physical_units import Unit, parse_unit
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import exprs_as_output
 from nnc.spec import Range
 
+from .dimensions import recover_with_units
 from .oracle import NetworkOutput, Problem, variable
 from .recover import Recovery, Trail, engine_search, oracle_steps, with_search
 from .selection import (
@@ -60,6 +64,11 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
         return graph
     options = ctx.options
     outputs = int(np.prod(graph[graph.outputs[0]].shape[1:], dtype=int))
+    if len(options.output_units) not in (0, 1, outputs):
+        raise InputError(
+            f"output_units gives {len(options.output_units)} units for {outputs} output elements",
+            hint="give one unit for every output element, or one for all of them",
+        )
     queryable = _queryable(ctx, elements)
     if not queryable:
         ctx.note(
@@ -112,6 +121,42 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     if all(r is None for r in replacements):
         return graph
     return exprs_as_output(graph, replacements, elements, prefix="law")
+
+
+def _in_units(
+    ctx: PassContext, elements: list[Element], output: int, recovery: Recovery
+) -> tuple[list[Scored], Trail] | None:
+    """Candidates for one output in dimensionless groups when every variable and the output
+    have a physical unit (dimensions.py), searched here; None (with a note when units were
+    given) when that does not apply."""
+    units = _units(ctx, elements, output)
+    if isinstance(units, str):
+        ctx.note(f"output {output}: no dimensional analysis: {units}")
+    elif units is not None:
+        problem = _problem(ctx, elements, output)
+        seed = ctx.options.seed + 1000 * output
+        found = recover_with_units(problem, *units, recovery, seed, SEARCHES)
+        if not isinstance(found, str):
+            return found
+        ctx.note(f"output {output}: no dimensional analysis: {found}")
+    return None
+
+
+def _units(
+    ctx: PassContext, elements: list[Element], output: int
+) -> tuple[list[Unit], Unit] | str | None:
+    """The free elements' units and the output's; None when the user gave no unit at all, or why
+    the units given are not enough."""
+    given = ctx.options.output_units
+    units = [ctx.specs[p].element_unit(i) for _, p, i in elements]
+    if not given and all(u is None for u in units):
+        return None
+    missing = [name for (name, _, _), u in zip(elements, units) if u is None]
+    if missing:
+        return f"input {missing[0]!r} has no unit (write 1 after its range if it is dimensionless)"
+    if not given:
+        return "the output has no unit (output_units=..., --output-units)"
+    return units, parse_unit(given[output] if len(given) > 1 else given[0])
 
 
 def _held_on_reference(
@@ -183,9 +228,13 @@ def _recovered(ctx: PassContext, elements: list[Element], outputs: int) -> list[
         start = time.monotonic()
         with ctx.progress.task(f"output {j}", options.sr_seconds):
             ctx.progress("fits and splits with the network as an oracle")
-            front, trail, search = oracle_steps(
-                _problem(ctx, elements, j), recovery, options.seed + 1000 * j, SEARCHES
-            )
+            in_units = _in_units(ctx, elements, j, recovery)
+            if in_units is not None:  # NOTE: its search ran here, with its reduced problem's steps
+                (front, trail), search = in_units, None
+            else:
+                front, trail, search = oracle_steps(
+                    _problem(ctx, elements, j), recovery, options.seed + 1000 * j, SEARCHES
+                )
             _show_best(ctx, front)
         found.append(Found(front, trail, time.monotonic() - start))
         searches.append(search)

@@ -27,13 +27,22 @@ FLOAT32_ATOL = 1e-5
 GATE_MAX = 5e-2
 # Ops that amplify float32 rounding (exp of large values, division near 0) get this much slack.
 AMPLIFYING_RTOL = 1e-4
+# Unit roundoff u of each precision: a sum of k products computed in it, in any order, with or
+# without fused multiply-adds, is within γ(k) = k·u / (1 - k·u) of the exact sum, relative to the
+# sum of the products' magnitudes (Higham, Accuracy and Stability of Numerical Algorithms, §3.1).
+UNIT_ROUNDOFF = {"float32": 2.0**-24, "float64": 2.0**-53}
+# The inline float32 exp, tanh and sigmoid (backends/lane_math.py) are within this many units in
+# the last place of the exact result (glibc's own float functions promise 1 to 4).
+FLOAT32_FUNCTION_ULPS = 3.0
 GOLDEN = Path(__file__).resolve().parent / "golden"
 
 
 def pass_context(specs: list[InputSpec] | None = None, **options: Any) -> PassContext:
     """A context for calling one pass directly, as the pipeline would build it."""
     opts = make_options(**options)
-    return PassContext(Setting(opts, Gate.from_options(opts), specs or [], JitCompiler(opts.cpu)))
+    return PassContext(
+        Setting(opts, Gate.from_options(opts), specs or [], JitCompiler(opts.cpu, opts.precision))
+    )
 
 
 def network_output(model: Any, *inputs: np.ndarray) -> np.ndarray:
@@ -61,6 +70,25 @@ def assert_matches_model(
     got = np.asarray(callable_(*points), dtype=np.float64)
     assert got.shape == expected.shape, f"shape {got.shape} != network's {expected.shape}"
     np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)
+
+
+def assert_within_dot_bound(
+    got: np.ndarray, a: np.ndarray, b: np.ndarray, bias: np.ndarray | None, element: str
+) -> None:
+    """got ≈ a @ b + bias within the rounding bound of its precision: |got - exact| ≤ γ(k + 1) ·
+    (|a| @ |b| + |bias|), the exact value computed in long double from the same inputs."""
+    wide_a, wide_b = a.astype(np.longdouble), b.astype(np.longdouble)
+    shift = np.zeros(b.shape[1], np.longdouble) if bias is None else bias.astype(np.longdouble)
+    exact = wide_a @ wide_b + shift
+    magnitude = np.abs(wide_a) @ np.abs(wide_b) + np.abs(shift)
+    terms = a.shape[1] + 1
+    gamma = terms * UNIT_ROUNDOFF[element] / (1 - terms * UNIT_ROUNDOFF[element])
+    error = np.abs(got.astype(np.longdouble) - exact)
+    worst = np.unravel_index(np.argmax(error - gamma * magnitude), error.shape) if error.size else 0
+    assert np.all(error <= gamma * magnitude), (
+        f"error {float(error[worst]):.3g} at {worst} exceeds the bound "
+        f"{float((gamma * magnitude)[worst]):.3g}"
+    )
 
 
 def assert_golden(name: str, text: str) -> None:

@@ -52,6 +52,23 @@ def test_compile_writes_library_and_header(
     assert_matches_model(nnc.load(out), mlp, [SPEC])
 
 
+def test_precision_option(pt2: Path, mlp: nn.Module, tmp_path: Path, capsys) -> None:
+    """--precision double computes in double (the typed float rows still exist); an unknown
+    precision is refused before any work, naming the choices."""
+    out = tmp_path / "wide.so"
+    assert main([str(pt2), "-o", str(out), "--mode", "exact", "--precision", "double"]) == 0
+    assert "entries checked against the network: wide_eval, " in capsys.readouterr().out
+    library = nnc.load(out)
+    assert library.metadata["precision"] == "double"
+    assert_matches_model(library, mlp, [SPEC])
+    assert "int wide_eval_batch_f32(int64_t n, const float *x, float *y);" in (
+        out.with_suffix(".h").read_text()
+    )
+    with pytest.raises(nnc.NNCError, match="precision 'half'") as refused:
+        nnc.compile(mlp, [SPEC], precision="half")
+    assert "double" in refused.value.hint
+
+
 def test_name_option_and_json_report(pt2: Path, tmp_path: Path, capsys) -> None:
     out = tmp_path / "lib.so"
     assert main([str(pt2), "-o", str(out), "--name", "force", "--json", "--mode", "exact"]) == 0

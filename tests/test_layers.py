@@ -29,6 +29,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "nnc.errors",
             "nnc.version",
             "nnc.progress",
+            "nnc.physical_units",
             "nnc.options",
             "nnc.spec",
             "nnc.spec_grammar",

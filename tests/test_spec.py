@@ -10,6 +10,8 @@ import pytest
 import torch
 from nnc.domain import Domain
 from nnc.errors import InputError
+from nnc.options import make_options
+from nnc.physical_units import parse_unit
 from nnc.spec import COUNT_CAP, Range, Values
 from nnc.spec_grammar import parse_inputs, parse_spec
 
@@ -103,7 +105,8 @@ def test_continuous_domain_samples_include_the_corners() -> None:
         ("x:int[3]=1.5..3", 10, "a whole number"),
         ("x:float[2]=[1..2]", 17, "2 elements"),
         ("x:float[3]=3..1", 15, "upper bound"),
-        ("x:float[3]=1..3 z", 17, "the end"),
+        ("x:float[3]=1..3 z", 17, "a unit such as"),  # text after a domain is its unit
+        ("x:float[3]=1..3 m,", 18, "the end"),
         ("x:float[0]=1..3", 9, "positive whole number"),
         ("x:float[2]=[a:0..1, a:0..1]", 21, "distinct element names"),
     ],
@@ -201,3 +204,74 @@ def test_a_calibration_path_that_cannot_be_a_file_is_an_input_error(name: str) -
     with pytest.raises(InputError, match="calibration file") as caught:
         parse_spec(f"x=@{name}")
     assert "is a folder" in str(caught.value) or "cannot be opened" in str(caught.value)
+
+
+# --- physical units ---------------------------------------------------------------------------
+
+M, KG, S = (1, 0, 0, 0, 0, 0, 0), (0, 1, 0, 0, 0, 0, 0), (0, 0, 1, 0, 0, 0, 0)
+
+
+def _exponents(*parts: tuple[tuple[int, ...], int]) -> tuple[int, ...]:
+    return tuple(sum(base[k] * power for base, power in parts) for k in range(7))
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kg", KG),
+        ("m/s^2", _exponents((M, 1), (S, -2))),
+        ("kg*m/s**2", _exponents((KG, 1), (M, 1), (S, -2))),
+        ("N", _exponents((KG, 1), (M, 1), (S, -2))),
+        ("kg m^2 s^-2", _exponents((KG, 1), (M, 2), (S, -2))),
+        ("J", _exponents((KG, 1), (M, 2), (S, -2))),
+        ("kg/(m*s^2)", _exponents((KG, 1), (M, -1), (S, -2))),
+        ("Pa", _exponents((KG, 1), (M, -1), (S, -2))),
+        ("1", (0,) * 7),
+        ("1/s", _exponents((S, -1))),
+    ],
+)
+def test_units_are_parsed_to_base_dimension_exponents(text: str, expected: tuple) -> None:
+    assert parse_unit(text).exponents == expected
+
+
+def test_units_after_a_domain_for_the_whole_input_or_per_element() -> None:
+    whole = parse_spec("x:float[3]=1..3 m")
+    assert [whole.element_unit(i).exponents for i in range(3)] == [M, M, M]
+    listed = parse_spec("x:float[3]=[m:1..5 kg, v:0..3 m/s, 2 1]")
+    assert [listed.element_unit(i).text for i in range(3)] == ["kg", "m/s", "1"]
+    assert listed.element_domain(1) == Range(0, 3) and listed.element(2).constant == 2
+    assert listed.to_json()["elements"][1] == {"name": "v", "range": [0.0, 3.0], "unit": "m/s"}
+    assert parse_spec("m:float=1..5 kg").element_unit(0).exponents == KG
+    assert parse_spec("x:float[2]=[0..1, 1..2]").element_unit(1) is None  # units are optional
+
+
+@pytest.mark.parametrize(
+    "text", ["m:float=1..5 kg", "x:float[3]=[m:1..5 kg, v:0..3 m/s, 2 1]", "x:float[2]={0, 1} s"]
+)
+def test_a_spec_with_units_round_trips_through_its_text(text: str) -> None:
+    spec = parse_spec(text)
+    again = parse_spec(spec.text)
+    assert again == spec and again.to_json() == spec.to_json()
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "named"),
+    [
+        ("m:float=1..5 kgg", 14, "'kgg' is not a unit sympy.physics.units knows (did you mean kg"),
+        ("x:float[2]=[a:1..3 m^, b:1..2]", 20, "a whole-number exponent must follow"),
+        ("x:float=1..3 m/(s", 14, "a ')' is missing"),
+        ("x:float=1..3 2", 14, "expected a unit name, found '2'"),
+    ],
+)
+def test_a_bad_unit_names_itself_and_what_is_accepted(text: str, column: int, named: str) -> None:
+    with pytest.raises(InputError) as error:
+        parse_spec(text)
+    message = str(error.value)
+    assert f"column {column}" in message and named in message
+    assert "a unit such as kg, m/s^2" in message
+
+
+def test_a_bad_output_unit_is_an_input_error_naming_the_option() -> None:
+    assert make_options(output_units="N").output_units == ("N",)
+    with pytest.raises(InputError, match="option output_units: unit 'newtonz'"):
+        make_options(output_units="newtonz")

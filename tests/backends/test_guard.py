@@ -229,3 +229,39 @@ class _Float(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x.float()
+
+
+BATCH = np.tile(ROWS, (200, 1))  # 1,200 rows: enough for the threaded entries to split them
+
+
+@pytest.mark.parametrize("threads", [None, 1, 2])
+def test_the_typed_and_threaded_rows_are_guarded_too(
+    libraries, mlp: nn.Module, threads: int | None
+) -> None:
+    """float32 rows and the _threads entries count the rows outside and give them NaN, as the
+    double batch entry does, and compute the rest as the network does."""
+    library, inside = libraries["check"], np.tile(INSIDE, 200)
+    for rows, suffix in ((BATCH, ""), (BATCH.astype(np.float32), "_f32")):
+        y = np.zeros(len(rows), dtype=rows.dtype)
+        name = f"mlp_check_eval_batch{suffix}" + ("" if threads is None else "_threads")
+        arguments = [len(rows), rows.ctypes.data, y.ctypes.data]
+        entry = getattr(library, name)
+        entry.argtypes = [ctypes.c_int64, ctypes.c_void_p, ctypes.c_void_p] + (
+            [] if threads is None else [ctypes.c_int32]
+        )
+        assert entry(*arguments, *([] if threads is None else [threads])) == (~inside).sum()
+        assert np.isnan(y[~inside]).all()
+        np.testing.assert_allclose(
+            y[inside], _network(mlp, rows[inside]), rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL
+        )
+
+
+def test_the_typed_one_sample_entry_clamps(libraries) -> None:
+    library = libraries["clamp"]
+    library.mlp_clamp_eval_f32.argtypes = [ctypes.c_void_p] * 2
+    results = []
+    for row in ([0.5, 2, 3], [1, 2, 3], [np.nan, 2, 3]):
+        x, y = np.array(row, dtype=np.float32), np.zeros(1, dtype=np.float32)
+        results.append((library.mlp_clamp_eval_f32(x.ctypes.data, y.ctypes.data), y[0]))
+    assert results[0] == results[1] and results[0][0] == 0
+    assert results[2][0] == 1 and np.isnan(results[2][1])

@@ -12,7 +12,15 @@ import sympy
 from nnc.fanout import LocalPool, Serial
 from nnc.fidelity import Gate, RelativeErrors
 from nnc.passes.engines import SearchSettings
-from nnc.passes.recover import EngineSearch, Recovery, Trail, engine_search, recover, with_search
+from nnc.passes.recover import (
+    EngineSearch,
+    Recovery,
+    Trail,
+    engine_search,
+    problem_data,
+    recover,
+    with_search,
+)
 from nnc.passes.selection import Scored, choose, complexity, pareto_front
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -88,8 +96,3 @@ def test_an_engine_search_is_a_work_unit_with_the_same_result_on_workers() -> No
     merged = with_search(front, trail, searches[0], pooled[0])
     assert trail.searches == 1 and "operon search on x0, x1, x2" in trail.lines[0]
     assert [s.expr for s in merged] == [s.expr for s in pareto_front(here[0].front)]
-
-
-def problem_data(problem, samples: int, seed: int):
-    X_train, X_valid = problem.sample(samples, seed), problem.sample(samples, seed + 1)
-    return X_train, problem.values(X_train), X_valid, problem.values(X_valid)
