@@ -28,9 +28,11 @@ class LLVMBackend:
         self.cpu = cpu
         self.precision = precision
 
-    def module(self, graph: Graph, abi: Abi) -> ir.Module:
-        """The library as LLVM IR, shaped for this backend's CPU and precision."""
-        return build_module(graph, abi, precision=self.precision, isa=isa_of(self.cpu))
+    def module(self, graph: Graph, abi: Abi, gemms: bool = True) -> ir.Module:
+        """The library as LLVM IR, shaped for this backend's CPU and precision (matmuls as plain
+        loops without `gemms`)."""
+        isa = isa_of(self.cpu) if gemms else None
+        return build_module(graph, abi, precision=self.precision, isa=isa)
 
     def working_memory(self, graph: Graph, abi: Abi) -> dict[str, int]:
         """The bytes the library's entries allocate per call (entrypoints.working_memory)."""
@@ -46,11 +48,13 @@ class LLVMBackend:
         module = self.module(graph, abi)
         return str(self._optimize(module, target_machine(self.cpu)) if optimized else module)
 
-    def jit(self, graph: Graph, abi: Abi, semantics: str, unroll: bool = True) -> NativeFunction:
-        """A callable over numpy/torch arrays running the JIT-compiled library in this process
-        (built faster, and running a little slower, without loop unrolling)."""
+    def jit(self, graph: Graph, abi: Abi, semantics: str, quick: bool = False) -> NativeFunction:
+        """A callable over numpy/torch arrays running the JIT-compiled library in this process;
+        `quick`: built 2-3x faster, running slower, without loop unrolling or GEMM micro-kernels
+        (for code run once on a few thousand points)."""
         machine = target_machine(self.cpu, in_process=True)
-        engine = jit(self._optimize(self.module(graph, abi), machine, unroll), machine)
+        module = self.module(graph, abi, gemms=not quick)
+        engine = jit(self._optimize(module, machine, unroll=not quick), machine)
         return NativeFunction(abi, bind(abi, engine.get_function_address, engine), semantics)
 
     def library(self, graph: Graph, abi: Abi) -> bytes:

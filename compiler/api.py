@@ -195,7 +195,7 @@ def _search_and_verify(
         opts,
         gate,
         specs,
-        dataclasses.replace(compile_native, unroll=False),  # the passes run their code once
+        dataclasses.replace(compile_native, quick=True),  # the passes run their code once
         network=network,
         gradient=gradient if differentiable else None,
         reference=reference,
