@@ -5,6 +5,10 @@ Cranmer et al. 2020, arXiv 2006.11287).
 A module qualifies when it maps rows to rows: inputs shaped (..., d_i) and its output (..., k)
 with the same leading dimensions, as an edge model applied to every edge of a graph network. Its
 law is found per output column over the concatenated input rows, named u0, u1, ...
+
+Every named module is recorded on the graph as the pass receives it; the searches of all modules'
+columns are independent, so they run as work units on ctx.fanout (the same laws wherever they
+run); then the modules are replaced in the order they were named.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import sympy
@@ -24,9 +28,17 @@ from nnc.ops import Op
 from nnc.pipeline import PassContext, register_pass
 from nnc.rewrite import remove_dead
 
-from .selection import REGRESSION_DATA, describe_front, regress
+from .selection import (
+    REGRESSION_DATA,
+    Regression,
+    RegressionJob,
+    column_jobs,
+    describe_front,
+    regress_job,
+    run_searches,
+)
 
-__all__ = ["distill", "distill_module", "module_nodes"]
+__all__ = ["distill", "module_nodes"]
 
 
 @register_pass("distill", exact=False)
@@ -35,8 +47,16 @@ def distill(graph: Graph, ctx: PassContext) -> Graph:
     if not ctx.options.symbolic:
         ctx.note("skipped: no modules named (symbolic=[...] / --symbolic)")
         return graph
-    for module in ctx.options.symbolic:
-        graph = distill_module(graph, module, ctx)
+    plans = [plan for module in ctx.options.symbolic if (plan := _plan(graph, module, ctx))]
+    jobs = [job for plan in plans for job in plan.jobs]
+    regressions = iter(run_searches(ctx, regress_job, jobs, "module search"))
+    searches: list[dict] = []
+    renamed: dict[str, str] = {}  # a replaced module's output → the node of its law
+    for plan in plans:
+        found = [next(regressions) for _ in plan.jobs]
+        graph = _distilled(graph, plan, found, renamed, searches, ctx)
+    if searches:
+        ctx.attach(REGRESSION_DATA, searches)
     return graph
 
 
@@ -59,8 +79,19 @@ def module_nodes(graph: Graph, module: str) -> list[str]:
     return members
 
 
-def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
-    """The graph with `module` replaced by its regressed law, or unchanged (with a note)."""
+@dataclass(frozen=True)
+class Plan:
+    """A module to distil: its output node, its input nodes, and a search per output column."""
+
+    module: str
+    output: str
+    inputs: list[str]
+    jobs: list[RegressionJob]
+
+
+def _plan(graph: Graph, module: str, ctx: PassContext) -> Plan | None:
+    """The module's rows recorded on the domain and its searches, or None (with a note) when
+    the module does not map rows to rows."""
     members = set(module_nodes(graph, module))
     outputs = [
         m for m in members if m in graph.outputs or any(u not in members for u in graph.users(m))
@@ -79,7 +110,7 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
             f"{module}: skipped, it has {len(outputs)} outputs and {len(inputs)} inputs "
             "(distillation needs one output and at least one input)"
         )
-        return graph
+        return None
     (output,) = outputs
     rows_shape = graph[output].shape[:-1]
     if any(graph[i].shape[:-1] != rows_shape for i in inputs):
@@ -87,7 +118,7 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
             f"{module}: skipped, its inputs and output do not share leading dimensions "
             f"(output {graph[output].shape}, inputs {[graph[i].shape for i in inputs]})"
         )
-        return graph
+        return None
     options = ctx.options
     per_sample = max(1, math.prod(rows_shape))
     samples = max(1, math.ceil(options.sr_samples / per_sample))
@@ -95,33 +126,41 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
     record = _recorder(graph, inputs, output, ctx)
     X_train, y_train = record(domain.space_filling(samples, options.seed))
     X_valid, y_valid = record(domain.space_filling(samples, options.seed + 1))
-    names = [f"u{i}" for i in range(X_train.shape[1])]
+    names = tuple(f"u{i}" for i in range(X_train.shape[1]))
     ctx.note(
         f"{module}: {X_train.shape[0]} recorded rows; u0..u{len(names) - 1} are the columns "
         f"of {', '.join('%' + i for i in inputs)}"
     )
+    # NOTE: naming a module asks for its formula: a fit that passes the gate is taken (the
+    # report calls it an approximation), not only a law
+    gate = replace(ctx.gate, approximate=True)
+    jobs = column_jobs(f"{module} ", X_train, y_train, X_valid, y_valid, names, options, gate)
+    return Plan(module, output, inputs, jobs)
+
+
+def _distilled(
+    graph: Graph,
+    plan: Plan,
+    found: list[Regression],
+    renamed: dict[str, str],
+    searches: list[dict],
+    ctx: PassContext,
+) -> Graph:
+    """The graph with the planned module replaced by its laws, or unchanged (with a note) when
+    a column has none or an earlier module's replacement removed the module's nodes."""
+    module = plan.module
     laws = []
-    searches: list[dict] = []
-    for j in range(y_train.shape[1]):
-        found = regress(
-            f"{module} output {j}",
-            X_train,
-            y_train[:, j],
-            X_valid,
-            y_valid[:, j],
-            names,
-            options,
-            # NOTE: naming a module asks for its formula: a fit that passes the gate is taken
-            # (the report calls it an approximation), not only a law
-            replace(ctx.gate, approximate=True),
-            ctx.progress,
-        )
+    for j, regression in enumerate(found):
         searches.append(
-            {"module": module, "output": j, "validation_samples": len(X_valid), **found.to_json()}
+            {
+                "module": module,
+                "output": j,
+                "validation_samples": len(plan.jobs[j].X_valid),
+                **regression.to_json(),
+            }
         )
-        ctx.attach(REGRESSION_DATA, searches)
-        ctx.note(f"{module} output {j}: {describe_front(found.front)}")
-        chosen = found.chosen
+        ctx.note(f"{module} output {j}: {describe_front(regression.front)}")
+        chosen = regression.chosen
         if chosen is None:
             ctx.count("rejected")
             ctx.note(
@@ -133,7 +172,12 @@ def distill_module(graph: Graph, module: str, ctx: PassContext) -> Graph:
             f"max rel error {chosen.max_rel:.1e} against the module)"
         )
         laws.append(chosen.expr)
-    return _replace(graph, output, inputs, laws, module)
+    inputs = [renamed.get(i, i) for i in plan.inputs]
+    if plan.output not in graph or any(i not in graph for i in inputs):
+        ctx.note(f"{module}: skipped, a module replaced before it held its nodes")
+        return graph
+    graph, renamed[plan.output] = _replace(graph, plan.output, inputs, laws, module)
+    return graph
 
 
 def _recorder(
@@ -159,8 +203,9 @@ def _recorder(
 
 def _replace(
     graph: Graph, output: str, inputs: list[str], laws: list[sympy.Expr], module: str
-) -> Graph:
-    """Rowwise EXPR nodes, one per output column, concatenated in place of the module's output."""
+) -> tuple[Graph, str]:
+    """Rowwise EXPR nodes, one per output column, concatenated in place of the module's output
+    (the graph, and the node now computing the output)."""
     out = graph.copy()
     node = out[output]
     bindings, column = [], 0
@@ -182,4 +227,4 @@ def _replace(
     law_node = parts[0] if len(parts) == 1 else out.add(Op.CAT, parts, {"dim": len(node.shape) - 1})
     out.replace_uses(output, law_node)
     remove_dead(out)
-    return out
+    return out, law_node

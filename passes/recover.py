@@ -8,12 +8,17 @@ caller measures the final candidates against the network itself.
       quick fits: basis on f, on log f, 1/f, f², …
       a verified split of f or of T(f) → solve each part → recombine
       engine search (evaluation budget)
+
+The steps that query the oracle run where the network is (oracle_steps); the engine search on
+the whole problem needs only its samples, so it comes back as a work unit (EngineSearch) that
+any worker can run (engine_search) — sr fans these out over its outputs.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 
@@ -28,7 +33,19 @@ from .selection import Scored, cost, pareto_front, shortlist
 from .structure import STEPS, Step, linear, separable
 from .transforms import TRANSFORMS, Transformed, applicable
 
-__all__ = ["Recovery", "Trail", "front_law", "problem_data", "recover", "solve"]
+__all__ = [
+    "EngineSearch",
+    "Recovery",
+    "Searched",
+    "Trail",
+    "engine_search",
+    "front_law",
+    "oracle_steps",
+    "problem_data",
+    "recover",
+    "solve",
+    "with_search",
+]
 
 # A sub-problem's formula (its best trade-off) is used when it leaves at most SUB_LAW of the
 # sub-problem's spread unexplained; the search stops early once that formula has simple
@@ -81,27 +98,93 @@ class Trail:
         self.lines.append("  " * depth + text)
 
 
+Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@dataclass(frozen=True)
+class EngineSearch:
+    """A work unit: the engine's search on a problem from its samples alone — plain data (the
+    variables, training and validation samples, settings, seed), no oracle."""
+
+    symbols: tuple[sympy.Symbol, ...]
+    data: Data
+    recovery: Recovery
+    seed: int
+    whole: bool  # the whole problem (its candidates may take compound constants)
+
+
+@dataclass(frozen=True)
+class Searched:
+    """What an engine search found: how many candidates, the shortlist measured on the
+    validation samples, and the seconds it took."""
+
+    engine: str
+    candidates: int
+    front: list[Scored]
+    seconds: float
+
+
+def engine_search(search: EngineSearch) -> Searched:
+    """The engine's candidates for the problem (evaluation budget, the search's seed)."""
+    recovery = search.recovery
+    if recovery.engine == "basis":
+        return Searched(recovery.engine, 0, [], 0.0)  # the quick fits already ran it
+    start = time.monotonic()
+    X_train = search.data[0]
+    settings = prepare(replace(recovery.settings, seed=search.seed), X_train)
+    names = [str(s) for s in search.symbols]
+    candidates = get_engine(recovery.engine).fit(X_train, search.data[1], names, settings)
+    exprs = [own(c.expr, search.symbols) for c in candidates]
+    front = shortlist(exprs, search.symbols, *search.data, compound=search.whole)
+    return Searched(recovery.engine, len(candidates), front, time.monotonic() - start)
+
+
 def recover(
     problem: Problem, recovery: Recovery, seed: int, searches: int
 ) -> tuple[list[Scored], Trail]:
-    """Candidates for the problem: fits and splits first; when they find no clear law but
-    something near one, one engine search on the whole problem. Without `basis_too` the
-    engine solves every part instead (up to searches per input and one more: a split into
+    """Candidates for the problem: oracle_steps, then the engine search they ask for, here."""
+    front, trail, search = oracle_steps(problem, recovery, seed, searches)
+    if search is None:
+        return front, trail
+    return with_search(front, trail, search, engine_search(search)), trail
+
+
+def oracle_steps(
+    problem: Problem, recovery: Recovery, seed: int, searches: int
+) -> tuple[list[Scored], Trail, EngineSearch | None]:
+    """Fits and splits first; when they find no clear law but something near one, the engine
+    search on the whole problem to run next (None when none is due). Without `basis_too` the
+    engine solves every part here instead (up to searches per input and one more: a split into
     single inputs leaves a part for each)."""
     trail = Trail()
     if not recovery.basis_too:
         trail.searches_left = (len(problem.symbols) + 1) * searches
-        return solve(problem, recovery, seed, trail), trail
+        return solve(problem, recovery, seed, trail), trail, None
     front = solve(problem, recovery, seed, trail)
     best = min((s.rel_spread for s in front), default=math.inf)
     law = front_law(front)
     if searches <= 0 or (law is not None and law.constant_bits <= CLEAR_BITS):
-        return front, trail
+        return front, trail, None
     if best > HOPELESS:
         trail.add(0, f"no search: nothing explains more than {1 - best:.0%} of the output")
-        return front, trail
+        return front, trail, None
     data = problem_data(problem, recovery.samples, seed)
-    return pareto_front(front + _search(problem, data, recovery, seed, trail, 0)), trail
+    return front, trail, EngineSearch(problem.symbols, data, recovery, seed, whole=True)
+
+
+def with_search(
+    front: list[Scored], trail: Trail, search: EngineSearch, searched: Searched
+) -> list[Scored]:
+    """The front with an engine search's candidates, the search in the trail."""
+    _record(trail, search, searched, 0)
+    return pareto_front(front + searched.front)
+
+
+def _record(trail: Trail, search: EngineSearch, searched: Searched, depth: int) -> None:
+    trail.searches += 1
+    if searched.engine != "basis":
+        names = ", ".join(str(s) for s in search.symbols)
+        trail.add(depth, f"{searched.engine} search on {names}: {searched.candidates} candidates")
 
 
 def solve(
@@ -179,9 +262,6 @@ def _names(problem: Problem) -> str:
     return ", ".join(str(s) for s in problem.symbols)
 
 
-Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
 def problem_data(problem: Problem, samples: int, seed: int) -> Data:
     """Training and validation points (space-filling, disjoint seeds) and the oracle there."""
     X_train, X_valid = problem.sample(samples, seed), problem.sample(samples, seed + 1)
@@ -255,14 +335,8 @@ def _solve_step(
 def _search(
     problem: Problem, data: Data, recovery: Recovery, seed: int, trail: Trail, depth: int
 ) -> list[Scored]:
-    """The engine's candidates for f (evaluation budget, seed derived from the problem's)."""
-    X_train, y_train, _, _ = data
-    settings = prepare(replace(recovery.settings, seed=seed), X_train)
-    names = [str(s) for s in problem.symbols]
-    trail.searches += 1
-    if recovery.engine == "basis":
-        return []  # the quick fits already ran it
-    candidates = get_engine(recovery.engine).fit(X_train, y_train, names, settings)
-    trail.add(depth, f"{recovery.engine} search on {_names(problem)}: {len(candidates)} candidates")
-    exprs = [own(c.expr, problem.symbols) for c in candidates]
-    return shortlist(exprs, problem.symbols, *data, compound=depth == 0)
+    """The engine's candidates for a part of the problem, here (seed derived from the problem's)."""
+    search = EngineSearch(problem.symbols, data, recovery, seed, whole=depth == 0)
+    searched = engine_search(search)
+    _record(trail, search, searched, depth)
+    return searched.front

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import sympy
 from nnc.closed_form import readable
 from nnc.fidelity import Gate, RelativeErrors, relative_errors
 from nnc.options import Options
+from nnc.pipeline import PassContext
 from nnc.progress import Progress
 
 from .constants import constant_bits, real_values, snap_constants
@@ -24,20 +25,27 @@ from .engines import SearchSettings, get_engine, prepare
 __all__ = [
     "REGRESSION_DATA",
     "Regression",
+    "RegressionJob",
     "Scored",
     "best_tradeoff",
     "choose",
+    "column_jobs",
     "complexity",
     "cost",
     "describe_front",
     "measure",
     "pareto_front",
     "regress",
+    "regress_job",
+    "run_searches",
     "score",
     "search_settings",
     "shortlist",
     "simplified",
 ]
+
+Job = TypeVar("Job")
+Result = TypeVar("Result")
 
 # PassRecord.data key under which sr and distill keep their searches (one per output) for the report
 REGRESSION_DATA = "symbolic regression"
@@ -331,3 +339,70 @@ def regress(
         front = shortlist([c.expr for c in candidates], symbols, X_train, y_train, X_valid, y_valid)
     chosen, reason = choose(front, gate)
     return Regression(len(candidates), front, chosen, reason, time.monotonic() - start)
+
+
+@dataclass(frozen=True)
+class RegressionJob:
+    """A work unit: regress's arguments as plain data (samples, names, options, the gate), so
+    the search can run on any worker."""
+
+    label: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_valid: np.ndarray
+    y_valid: np.ndarray
+    names: tuple[str, ...]
+    options: Options
+    gate: Gate
+
+
+def column_jobs(
+    label: str,
+    X_train: np.ndarray,
+    Y_train: np.ndarray,
+    X_valid: np.ndarray,
+    Y_valid: np.ndarray,
+    names: Sequence[str],
+    options: Options,
+    gate: Gate,
+) -> list[RegressionJob]:
+    """One work unit per column of Y (n, columns), labelled "{label}output {j}"."""
+    return [
+        RegressionJob(
+            f"{label}output {j}",
+            X_train,
+            Y_train[:, j],
+            X_valid,
+            Y_valid[:, j],
+            tuple(names),
+            options,
+            gate,
+        )
+        for j in range(Y_train.shape[1])
+    ]
+
+
+def regress_job(job: RegressionJob) -> Regression:
+    """regress on a work unit (runs in a worker; progress shows in the caller)."""
+    return regress(
+        job.label,
+        job.X_train,
+        job.y_train,
+        job.X_valid,
+        job.y_valid,
+        list(job.names),
+        job.options,
+        job.gate,
+    )
+
+
+def run_searches(
+    ctx: PassContext, search: Callable[[Job], Result], jobs: Sequence[Job], what: str
+) -> list[Result]:
+    """search over the jobs on the compile's fan-out, in order, shown as one running task."""
+    if not jobs:
+        return []
+    rounds = math.ceil(len(jobs) / ctx.fanout.workers)
+    with ctx.progress.task(f"{what} ×{len(jobs)}", ctx.options.sr_seconds * rounds):
+        ctx.progress(f"{len(jobs)} searches on {ctx.fanout.describe()}")
+        return ctx.fanout.map(search, jobs)

@@ -7,12 +7,16 @@ when it is a law rather than a fit (Gate.accepts_law).
 For each output element: recover candidates (direct fits, target transforms, verified splits of
 the network into parts, engine search), measure each against the network on validation samples,
 keep the Pareto front (complexity vs error), and choose. An output with no chosen candidate keeps
-its faithful form; the notes say why and show the best candidates.
+its faithful form; the notes say why and show the best candidates. The steps that query the
+network run here, output after output; the engine searches (samples in, candidates out) run as
+work units on ctx.fanout, all outputs at once, with the same results wherever they run (an
+output recovered in dimensionless groups, dimensions.py, still searches here).
 """
 
 from __future__ import annotations
 
 import time
+from typing import NamedTuple
 
 import numpy as np
 import sympy
@@ -28,16 +32,18 @@ from nnc.spec import Range
 
 from .dimensions import recover_with_units
 from .oracle import NetworkOutput, Problem, variable
-from .recover import Recovery, Trail, recover
+from .recover import Recovery, Trail, engine_search, oracle_steps, with_search
 from .selection import (
     REGRESSION_DATA,
     Regression,
     Scored,
     best_tradeoff,
     choose,
+    column_jobs,
     describe_front,
     measure,
-    regress,
+    regress_job,
+    run_searches,
     search_settings,
 )
 
@@ -63,39 +69,29 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
             f"output_units gives {len(options.output_units)} units for {outputs} output elements",
             hint="give one unit for every output element, or one for all of them",
         )
-    recovery = Recovery(
-        search_settings(options, options.seed),
-        options.engine,
-        options.basis_too,
-        options.sr_samples,
-    )
     queryable = _queryable(ctx, elements)
     if not queryable:
         ctx.note(
             "the domain is not a box of continuous ranges (calibration data, value sets or "
             "integers): regression on samples only, without the oracle steps"
         )
+    if queryable:
+        outcomes = _recovered(ctx, elements, outputs)
+    else:
+        outcomes = _from_samples(ctx, elements)
     replacements: list[sympy.Expr | None] = []
     searches = []
-    for j in range(outputs):
+    for j, (front, trail, seconds, searched) in enumerate(outcomes):
         start = time.monotonic()
-        if queryable:
-            with ctx.progress.task(f"output {j}", options.sr_seconds):
-                ctx.progress("fits, splits and searches with the network as an oracle")
-                front, trail = _recover(ctx, elements, j, recovery)
-                best = best_tradeoff(front)  # of error and size: what the gate looks at
-                if best is not None:
-                    ctx.progress.best(f"{readable(best.expr)}  (rel RMSE {best.rel_rmse:.1e})")
+        if trail is not None:
             ctx.count("searches", trail.searches)
             ctx.notes.extend(f"output {j}:   {line}" for line in trail.lines)
             ctx.attach(f"output {j} steps", list(trail.lines))
-        else:
-            front = _from_samples(ctx, elements, j)
         chosen, reason = choose(front, ctx.gate)
         if chosen is not None:
             chosen, reason = _held_on_reference(ctx, elements, j, chosen, reason)
-        seconds = time.monotonic() - start
-        ctx.note(f"output {j}: recovery in {seconds:.1f} s")
+        seconds += time.monotonic() - start
+        ctx.note(f"output {j}: recovery in {seconds:.1f} s (its search {searched:.1f} s)")
         found = Regression(len(front), front, chosen, reason, seconds)
         searches.append({"output": j, "validation_samples": options.sr_samples, **found.to_json()})
         ctx.note(f"output {j}: {describe_front(front)}")
@@ -127,22 +123,23 @@ def sr(graph: Graph, ctx: PassContext) -> Graph:
     return exprs_as_output(graph, replacements, elements, prefix="law")
 
 
-def _recover(
+def _in_units(
     ctx: PassContext, elements: list[Element], output: int, recovery: Recovery
-) -> tuple[list[Scored], Trail]:
-    """Candidates for one output: in dimensionless groups when every variable and the output
-    have a physical unit (dimensions.py), otherwise (or when that does not apply) directly."""
-    problem = _problem(ctx, elements, output)
-    seed = ctx.options.seed + 1000 * output
+) -> tuple[list[Scored], Trail] | None:
+    """Candidates for one output in dimensionless groups when every variable and the output
+    have a physical unit (dimensions.py), searched here; None (with a note when units were
+    given) when that does not apply."""
     units = _units(ctx, elements, output)
     if isinstance(units, str):
         ctx.note(f"output {output}: no dimensional analysis: {units}")
     elif units is not None:
+        problem = _problem(ctx, elements, output)
+        seed = ctx.options.seed + 1000 * output
         found = recover_with_units(problem, *units, recovery, seed, SEARCHES)
         if not isinstance(found, str):
             return found
         ctx.note(f"output {output}: no dimensional analysis: {found}")
-    return recover(problem, recovery, seed, SEARCHES)
+    return None
 
 
 def _units(
@@ -206,26 +203,68 @@ def _queryable(ctx: PassContext, elements: list[Element]) -> bool:
     )
 
 
-def _from_samples(ctx: PassContext, elements: list[Element], output: int) -> list[Scored]:
-    """The engines' front for one output from domain samples alone (no oracle steps)."""
+class Found(NamedTuple):
+    """One output's candidates, what the recovery did (None: samples only), its seconds and
+    those of its fanned-out search."""
+
+    front: list[Scored]
+    trail: Trail | None
+    seconds: float
+    searched: float = 0.0
+
+
+def _recovered(ctx: PassContext, elements: list[Element], outputs: int) -> list[Found]:
+    """Each output's recovery: the steps that query the network here, one output after another;
+    the engine searches they ask for as work units on the compile's fan-out."""
+    options = ctx.options
+    recovery = Recovery(
+        search_settings(options, options.seed),
+        options.engine,
+        options.basis_too,
+        options.sr_samples,
+    )
+    found, searches = [], []
+    for j in range(outputs):
+        start = time.monotonic()
+        with ctx.progress.task(f"output {j}", options.sr_seconds):
+            ctx.progress("fits and splits with the network as an oracle")
+            in_units = _in_units(ctx, elements, j, recovery)
+            if in_units is not None:  # NOTE: its search ran here, with its reduced problem's steps
+                (front, trail), search = in_units, None
+            else:
+                front, trail, search = oracle_steps(
+                    _problem(ctx, elements, j), recovery, options.seed + 1000 * j, SEARCHES
+                )
+            _show_best(ctx, front)
+        found.append(Found(front, trail, time.monotonic() - start))
+        searches.append(search)
+    due = [(j, search) for j, search in enumerate(searches) if search is not None]
+    searched = run_searches(ctx, engine_search, [search for _, search in due], "engine search")
+    for (j, search), result in zip(due, searched):
+        front, trail, seconds, _ = found[j]
+        front = with_search(front, trail, search, result)
+        found[j] = Found(front, trail, seconds + result.seconds, result.seconds)
+    return found
+
+
+def _show_best(ctx: PassContext, front: list[Scored]) -> None:
+    best = best_tradeoff(front)  # of error and size: what the gate looks at
+    if best is not None:
+        ctx.progress.best(f"{readable(best.expr)}  (rel RMSE {best.rel_rmse:.1e})")
+
+
+def _from_samples(ctx: PassContext, elements: list[Element]) -> list[Found]:
+    """The engines' front for each output from domain samples alone (no oracle steps): the
+    network answers here, the searches run as work units on the compile's fan-out."""
     options = ctx.options
     domain = Domain(ctx.specs)
     points = [domain.space_filling(options.sr_samples, options.seed + k) for k in (0, 1)]
     X_train, X_valid = (_columns(p, elements) for p in points)
-    y_train, y_valid = (ctx.network(p).reshape(options.sr_samples, -1)[:, output] for p in points)
-    names = [name for name, _, _ in elements]
-    found = regress(
-        f"output {output}",
-        X_train,
-        y_train,
-        X_valid,
-        y_valid,
-        names,
-        options,
-        ctx.gate,
-        ctx.progress,
-    )
-    return found.front
+    y_train, y_valid = (ctx.network(p).reshape(options.sr_samples, -1) for p in points)
+    names = tuple(name for name, _, _ in elements)
+    jobs = column_jobs("", X_train, y_train, X_valid, y_valid, names, options, ctx.gate)
+    found = run_searches(ctx, regress_job, jobs, "search")
+    return [Found(r.front, None, r.seconds, r.seconds) for r in found]
 
 
 def _columns(points: list[np.ndarray], elements: list[Element]) -> np.ndarray:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import io
 
+from conftest import RecordingProgress
+from helpers import pass_context
+from nnc.passes.selection import run_searches
 from nnc.progress import Progress, Task, live_display, render_tasks
 from rich.console import Console
 
@@ -15,7 +18,7 @@ def test_progress_covers_the_whole_search(law) -> None:
     search = [s for s in progress.seen if s[0] == "output 0"]
     assert {s[1] for s in search} == {artifact.options.sr_seconds}
     statuses = [s[2] for s in search]
-    assert "fits, splits and searches with the network as an oracle" in statuses
+    assert "fits and splits with the network as an oracle" in statuses
     assert search[-1][3].startswith("x0*x1/x2**2")  # the best candidate found, shown
 
 
@@ -47,3 +50,12 @@ def test_one_live_display_at_a_time(monkeypatch) -> None:
     with live_display(Progress()):  # released afterwards
         pass
     assert len(drawn) == 2
+
+
+def test_fanned_out_searches_show_as_one_task() -> None:
+    """Searches on the fan-out: one task while they run, saying how many and on what."""
+    ctx = pass_context(sr_seconds=2.0)
+    ctx.progress = RecordingProgress()
+    assert run_searches(ctx, abs, [-1, -2, 3], "engine search") == [1, 2, 3]
+    (seen,) = ctx.progress.seen
+    assert seen[:3] == ("engine search ×3", 6.0, "3 searches on serial (1 worker)")

@@ -1,5 +1,5 @@
 """Named-module distillation: an edge model inside a message-passing network is replaced by its
-law while the rest of the model compiles faithfully around it."""
+law while the rest of the model compiles faithfully around it; named modules' searches fan out."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import sympy
 import torch
-from helpers import network_output
+from helpers import GATE_MAX, network_output
+from nnc.fidelity import relative_errors
 from nnc.ops import Op
 from torch import nn
 
@@ -68,3 +69,39 @@ def test_trained_edge_model_distils_into_the_spring_law() -> None:
     assert [sympy.simplify(e) for e in laws] == [u0 * (u0**2 + u1**2), u1 * (u0**2 + u1**2)]
     fidelity = artifact.report.fidelity
     assert fidelity.passed and fidelity.max_rel <= 0.1
+
+
+class TwoStages(nn.Module):
+    """Two named modules applied row by row, the second fed by the first: a linear map, then a
+    squashed linear map."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.first = nn.Linear(2, 3)
+        self.second = nn.Sequential(nn.Tanh(), nn.Linear(3, 2))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.second(self.first(x))
+
+
+def test_modules_distilled_on_workers_give_the_same_laws() -> None:
+    """Every column of every named module is one search on the fan-out: five searches, the same
+    laws on two workers as in this process, each compile within the gate of the network."""
+    torch.manual_seed(0)
+    model = TwoStages()
+    spec = "x:float[3,2]=-1..1"
+    options = {"symbolic": ["first", "second"], "engine": "basis", "sr_samples": 300}
+    serial = nnc.compile(model, [spec], workers=1, **options)
+    pooled = nnc.compile(model, [spec], workers=2, **options)
+    fanout = pooled.report.fanout
+    assert fanout["engine"] == "local" and fanout["tasks"] == 5
+    assert fanout["startup_seconds"] is not None, "the searches ran on the workers"
+    assert _laws(serial) == _laws(pooled) and len(_laws(serial)) == 5
+    x = np.random.default_rng(2).uniform(-1, 1, size=(256, 3, 2)).astype(np.float32)
+    expected = network_output(model, x)
+    for artifact in (serial, pooled):
+        assert relative_errors(artifact(x), expected).max_rel <= GATE_MAX
+
+
+def _laws(artifact: nnc.Artifact) -> list[str]:
+    return [str(n.attrs["expr"]) for n in artifact.graph.nodes() if n.op is Op.EXPR]

@@ -1,6 +1,6 @@
 """The choice among candidates on planted Pareto fronts: a law is chosen, a fit is not (unless
 approximations are asked for), the trade-off does not chase the network's wiggles; and the
-recursive recovery is deterministic under a seed."""
+recursive recovery is deterministic under a seed, and its engine search runs as a work unit."""
 
 from __future__ import annotations
 
@@ -9,9 +9,18 @@ from pathlib import Path
 
 import numpy as np
 import sympy
+from nnc.fanout import LocalPool, Serial
 from nnc.fidelity import Gate, RelativeErrors
 from nnc.passes.engines import SearchSettings
-from nnc.passes.recover import Recovery, recover
+from nnc.passes.recover import (
+    EngineSearch,
+    Recovery,
+    Trail,
+    engine_search,
+    problem_data,
+    recover,
+    with_search,
+)
 from nnc.passes.selection import Scored, choose, complexity, pareto_front
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -62,3 +71,28 @@ def test_same_seed_same_formula() -> None:
     assert [str(s.expr) for s in first] == [str(s.expr) for s in second]
     a, b, c = problem.symbols
     assert any(sympy.simplify(s.expr - (a * sympy.exp(-b) + c**2)) == 0 for s in first), trail.lines
+
+
+def test_an_engine_search_is_a_work_unit_with_the_same_result_on_workers() -> None:
+    """recover's engine search travels as plain data: a local pool finds what this process does."""
+    problem = planted(lambda a, b, c: a * np.sin(b) / c, [1, 0, 1], [3, 2, 3])
+    recovery = Recovery(SearchSettings(evaluations=2000), engine="operon", samples=200)
+    searches = [
+        EngineSearch(problem.symbols, problem_data(problem, 200, seed), recovery, seed, whole=True)
+        for seed in (1, 2)
+    ]
+    here = Serial().map(engine_search, searches)
+    pool = LocalPool(2)
+    try:
+        pooled = pool.map(engine_search, searches)
+    finally:
+        pool.close()
+    assert pool.startup_seconds is not None, "the searches ran on the pool's workers"
+    assert all(r.candidates > 0 and r.front for r in here)
+    assert [[str(s.expr) for s in r.front] for r in pooled] == [
+        [str(s.expr) for s in r.front] for r in here
+    ]
+    front, trail = pareto_front([]), Trail()
+    merged = with_search(front, trail, searches[0], pooled[0])
+    assert trail.searches == 1 and "operon search on x0, x1, x2" in trail.lines[0]
+    assert [s.expr for s in merged] == [s.expr for s in pareto_front(here[0].front)]

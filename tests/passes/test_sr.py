@@ -1,5 +1,6 @@
 """sr: laws recovered from trained networks, the gate, the faithful fallback, snapping,
-determinism, and the engines' adapters (PySR without Julia)."""
+determinism, the same formulas with searches fanned out, and the engines' adapters (PySR without
+Julia)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import numpy as np
 import pytest
 import sympy
 import torch
+from helpers import FLOAT32_ATOL, FLOAT32_RTOL, GATE_MAX, network_output
 from nnc.errors import InputError, MissingDependencyError
-from nnc.fidelity import Gate
+from nnc.fidelity import Gate, relative_errors
 from nnc.ops import Op
 from nnc.options import make_options
 from nnc.passes.constants import nearest_simple, simple_numbers, snap_constants
 from nnc.passes.engines import SearchSettings, get_engine
 from nnc.passes.engines.pysr import equations_to_candidates, pysr_options
-from nnc.passes.selection import choose, pareto_front, score
+from nnc.passes.selection import REGRESSION_DATA, choose, pareto_front, score
 from torch import nn
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -252,3 +254,69 @@ def test_the_options_name_exactly_the_engines_there_are() -> None:
     from nnc.passes.engines import ENGINES
 
     assert tuple(ENGINES) == NAMES
+
+
+class Products(nn.Module):
+    """Two outputs, each the product of two linear layers' outputs: x0·x1 and x0² + x0."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.left, self.right = nn.Linear(2, 2), nn.Linear(2, 2)
+        with torch.no_grad():
+            self.left.weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+            self.left.bias.zero_()
+            self.right.weight.copy_(torch.tensor([[0.0, 1.0], [1.0, 0.0]]))
+            self.right.bias.copy_(torch.tensor([0.0, 1.0]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.left(x) * self.right(x)
+
+
+def test_outputs_searched_on_workers_give_the_same_formulas() -> None:
+    """Calibration data: each output is one regression on samples, run on the fan-out — the
+    same fronts and laws on two workers as in this process, both equal to the network."""
+    model = Products()
+    x = np.random.default_rng(0).uniform(-1, 1, size=(400, 2)).astype(np.float32)
+    options = {"engine": "basis", "sr_samples": 300}
+    serial = nnc.compile(model, {"x": torch.from_numpy(x)}, workers=1, **options)
+    pooled = nnc.compile(model, {"x": torch.from_numpy(x)}, workers=2, **options)
+    fanout = pooled.report.fanout
+    assert fanout["engine"] == "local" and fanout["tasks"] == 2
+    assert fanout["startup_seconds"] is not None, "the searches ran on the workers"
+    assert _fronts(serial) == _fronts(pooled)
+    assert serial.report.closed_form == pooled.report.closed_form
+    found = sympy.sympify(serial.report.closed_form)
+    assert [sympy.expand(law) for law in found] == [x0 * x1, x0**2 + x0]
+    expected = network_output(model, x)
+    for artifact in (serial, pooled):
+        np.testing.assert_allclose(artifact(x), expected, rtol=FLOAT32_RTOL, atol=FLOAT32_ATOL)
+
+
+@pytest.mark.slow
+def test_engine_searches_on_workers_give_the_same_formulas() -> None:
+    """The network as an oracle: the fits and splits run here, output by output, and the operon
+    searches they ask for run on the workers — the same approximations as a serial run."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(2, 2), nn.Sigmoid())
+    spec = "x:float[2]=-2..2"
+    options = {"approximate_formulas": True, "sr_evaluations": 3000, "sr_samples": 300}
+    serial = nnc.compile(model, [spec], workers=1, **options)
+    pooled = nnc.compile(model, [spec], workers=2, **options)
+    fanout = pooled.report.fanout
+    assert fanout["engine"] == "local" and fanout["tasks"] == 2
+    assert fanout["startup_seconds"] is not None, "the searches ran on the workers"
+    (record,) = [r for r in pooled.report.passes if r.name == "sr"]
+    assert sum("operon search on x0, x1" in note for note in record.notes) == 2
+    assert _fronts(serial) == _fronts(pooled)
+    assert serial.report.closed_form == pooled.report.closed_form
+    assert len(sympy.sympify(serial.report.closed_form)) == 2
+    x = np.random.default_rng(1).uniform(-2, 2, size=(500, 2)).astype(np.float32)
+    expected = network_output(model, x)
+    for artifact in (serial, pooled):
+        assert relative_errors(artifact(x), expected).max_rel <= GATE_MAX
+
+
+def _fronts(artifact: nnc.Artifact) -> list[list[str]]:
+    """Every output's Pareto front, as formulas."""
+    (record,) = [r for r in artifact.report.passes if r.name == "sr"]
+    return [[c["formula"] for c in s["front"]] for s in record.data[REGRESSION_DATA]]
