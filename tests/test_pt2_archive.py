@@ -165,7 +165,16 @@ def test_compile_refuses_the_crafted_file_without_running_it(attack, tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("attack", ATTACKS, ids=lambda a: a.__name__)
+# the CLI's exit path is the same for every attack (the API tests above refuse each one): two in
+# the default run, all of them in the slow run (a process start each)
+CLI_DEFAULT_RUN = (pickled_weight, guard_code)
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [a if a in CLI_DEFAULT_RUN else pytest.param(a, marks=pytest.mark.slow) for a in ATTACKS],
+    ids=lambda a: a.__name__,
+)
 def test_cli_exits_2_on_the_crafted_file_without_running_it(attack, tmp_path):
     marker = tmp_path / "marker"
     path = _write(tmp_path / "evil.pt2", attack(marker))

@@ -208,8 +208,15 @@ def test_the_stated_working_memory_is_what_the_kernels_plan(precision, tmp_path)
     assert f"#define CONV_BATCH_WORKSPACE_BYTES {memory['batch_bytes']}" in header
 
 
-@pytest.mark.parametrize("cpu", ["host", "generic"])
-@pytest.mark.parametrize("precision", ["network", "double"])
+@pytest.mark.parametrize(
+    "cpu, precision",
+    [
+        ("host", "network"),
+        pytest.param("generic", "network", marks=pytest.mark.slow),
+        pytest.param("host", "double", marks=pytest.mark.slow),
+        pytest.param("generic", "double", marks=pytest.mark.slow),
+    ],
+)
 def test_convolutions_through_the_gemm_on_every_batch_size(cpu, precision, tmp_path) -> None:
     """Convolutions (1-D and 2-D, strided, dilated, with and without bias, a padded one reading an
     explicitly padded copy) run as implicit-im2col GEMMs, a grouped one through the windowed loop:
