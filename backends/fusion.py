@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from nnc.graph import Graph, Node
 from nnc.ops import Op
 
@@ -65,7 +66,7 @@ def _plan(graph: Graph, matmul: Node) -> GemmPlan | None:
     k, n = right.shape[-2:]
     if left.shape[-1] != k or matmul.numel == 0:
         return None
-    weights = right.value.detach().reshape(k, n).double().numpy()
+    weights = _native(right.value.detach().reshape(k, n))
     rows = math.prod(left.shape[:-1])
     bias, activation, absorbed, last = _epilogue(graph, matmul, n, take_bias=True)
     return GemmPlan(matmul.name, last.name, rows, weights, bias, activation, absorbed)
@@ -109,7 +110,7 @@ def _conv_plan(graph: Graph, conv: Node) -> GemmPlan | None:
         for tap in np.ndindex(*taps)
     )
     a_grid = tuple((size, a["stride"][d] * in_strides[d]) for d, size in enumerate(out_sizes))
-    weights = weight.value.detach().double().reshape(channels_out, -1).T.numpy().copy()
+    weights = _native(weight.value.detach().reshape(channels_out, -1).T.contiguous())
     bias = rest[0].value.detach().double().reshape(-1).numpy() if rest else None
     _, activation, absorbed, last = _epilogue(graph, conv, channels_out, take_bias=False)
     rows = math.prod(out_sizes)
@@ -119,6 +120,16 @@ def _conv_plan(graph: Graph, conv: Node) -> GemmPlan | None:
 
 
 _PLANNERS = {Op.MATMUL: _plan, Op.CONV: _conv_plan}
+
+
+def _native(values: torch.Tensor) -> np.ndarray:
+    """The weights as numpy in their own float type, sharing the graph's memory where they can:
+    a float64 copy of a large network's weights would cost 8 bytes per parameter more."""
+    return (
+        values.numpy()
+        if values.dtype in (torch.float32, torch.float64)
+        else values.double().numpy()
+    )
 
 
 def _sole_user(graph: Graph, node: Node) -> Node | None:

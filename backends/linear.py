@@ -46,7 +46,7 @@ def emit_linear(k: Kernel, plan: GemmPlan, isa: Isa) -> Buffer:
         bias = None if plan.bias is None else plan.bias.astype(dtype)
         k_, n = plan.weights.shape
         shape = Gemm(
-            plan.weights.astype(dtype),
+            np.asarray(plan.weights, dtype=dtype),  # no copy when already of that type
             bias,
             element,
             plan.a_grid[-1][1] if plan.a_grid else k_,  # a grid's rows: its last axis' step

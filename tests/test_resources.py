@@ -20,10 +20,11 @@ from torch import nn
 MEMORY_SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "memory.py"
 CHECK_BYTES = 1 << 20  # what checking a limit may allocate, whatever the limit guards
 # Peak memory of an exact compile beyond the fixed cost of torch and nnc, per parameter: the
-# weights in torch (4 B), in the graph and the LLVM module (4 B each), their IR text (~12 B),
-# the JIT's copy; measured 72 B between 1 M and 10 M parameters, 70 B between 3 M and 30 M
-# (benchmarks/memory.py, after the kernel restructure; README).
-BYTES_PER_PARAMETER = 80
+# weights in torch (4 B), the GEMMs' packed panels (4 B), their IR text (~12 B, and the string
+# it is built from), the LLVM module's and the JIT's copies; measured 97 B between 1 M and 10 M
+# parameters with the GEMM kernels (72 B before them; 179 B while every weight was also emitted
+# as a plain constant), benchmarks/memory.py, README.
+BYTES_PER_PARAMETER = 110
 SIZES = (1_000_000, 10_000_000)  # parameters of the two compiles compared
 
 
