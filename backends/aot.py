@@ -30,6 +30,7 @@ __all__ = [
     "check_output_path",
     "link_shared_library",
     "linker_command",
+    "run_compiler",
     "staged_outputs",
     "write_atomically",
 ]
@@ -37,6 +38,16 @@ __all__ = [
 LIBRARY_MODE = 0o755
 HEADER_MODE = 0o644  # also the report's files
 _SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def run_compiler(command: Sequence[str], work: Path) -> subprocess.CompletedProcess[str]:
+    """Run the C compiler with `work` as its TMPDIR: whatever it leaves there when a signal stops
+    it (gcc's collect2 writes a `ccXXXXXX.res` it removes only on a clean exit) goes when `work`
+    does, never into the user's temporary folder."""
+    environment = {**os.environ, "TMPDIR": str(work)}
+    return subprocess.run(
+        list(command), capture_output=True, text=True, check=False, env=environment
+    )
 
 
 def linker_command() -> list[str]:
@@ -66,11 +77,9 @@ def link_shared_library(object_code: bytes, libraries: Sequence[str] = ("m",)) -
         obj = Path(work) / "algo.o"
         obj.write_bytes(object_code)
         linked = Path(work) / "algo.so"
-        result = subprocess.run(
-            [*command, "-shared", "-o", str(linked), str(obj), *[f"-l{lib}" for lib in libraries]],
-            capture_output=True,
-            text=True,
-            check=False,
+        libraries_flags = [f"-l{lib}" for lib in libraries]
+        result = run_compiler(
+            [*command, "-shared", "-o", str(linked), str(obj), *libraries_flags], Path(work)
         )
         if result.returncode != 0:
             raise BackendError(

@@ -14,7 +14,6 @@ from __future__ import annotations
 import ctypes
 import math
 import re
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,7 @@ from nnc.graph import Graph
 from nnc.ops import is_integer_dtype
 
 from .abi import Abi
-from .aot import linker_command
+from .aot import linker_command, run_compiler
 from .binding import double_pointer, eval_batch_pointer
 from .closed_forms import FUNCTIONS
 from .interface import scalar_closed_form
@@ -305,7 +304,7 @@ def compile_inline(header: str, abi: Abi, folder: Path) -> Any:
     )
     library = folder / "check.so"
     command = [*linker_command(), *CHECK_FLAGS, "-shared", "-fPIC", str(source), "-o", str(library)]
-    result = subprocess.run([*command, "-lm"], capture_output=True, text=True, check=False)
+    result = run_compiler([*command, "-lm"], folder)
     if result.returncode != 0:
         raise BackendError(
             f"the inline C form does not compile ({' '.join(command)}): "

@@ -76,10 +76,14 @@ def _check_outcome(process: subprocess.Popen[str], signum: int, work: Path) -> i
 def test_a_signal_while_linking_leaves_nothing(
     signum: signal.Signals, model_file: Path, tmp_path: Path
 ) -> None:
-    """The linker is a script that says it started and then waits: the signal lands in the link."""
+    """The linker is a script that leaves a temporary file (as gcc's collect2 leaves its
+    ccXXXXXX.res when killed), says it started, and waits: the signal lands in the link."""
     marker = tmp_path / "linking"
     slow_cc = tmp_path / "slow-cc"
-    slow_cc.write_text(f'#!/bin/sh\ntouch "{marker}"\nsleep 60\nexec cc "$@"\n')
+    slow_cc.write_text(
+        f'#!/bin/sh\ntouch "${{TMPDIR:-/tmp}}/cc0000.res"\ntouch "{marker}"\nsleep 60\n'
+        'exec cc "$@"\n'
+    )
     slow_cc.chmod(0o755)
     process = _start(model_file, tmp_path, str(slow_cc))
     _wait_for(marker.exists)
