@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import signal
 import threading
 import warnings
@@ -61,6 +62,9 @@ def raising_signals(state: Signals) -> Iterator[None]:
     def handler(signum: int, frame: FrameType | None) -> None:
         if state.done:
             return
+        if _in_destructor(frame):  # raised there, Python would print it and go on: send it again
+            os.kill(os.getpid(), signum)
+            return
         state.received = signum
         raise Interrupted(signum)
 
@@ -71,6 +75,15 @@ def raising_signals(state: Signals) -> Iterator[None]:
         after_run = signal.SIG_IGN if state.done and state.standalone else None
         for signum, old in previous.items():
             signal.signal(signum, after_run or old)
+
+
+def _in_destructor(frame: FrameType | None) -> bool:
+    """Whether the code running is a __del__ (llvmlite frees its modules in one)."""
+    while frame is not None:
+        if frame.f_code.co_name == "__del__":
+            return True
+        frame = frame.f_back
+    return False
 
 
 class Warnings(logging.Handler):
