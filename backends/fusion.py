@@ -24,7 +24,7 @@ import torch
 from nnc.graph import Graph, Node
 from nnc.ops import Op
 
-__all__ = ["EPILOGUE_ACTIVATIONS", "GemmPlan", "plan_gemms"]
+__all__ = ["EPILOGUE_ACTIVATIONS", "GemmPlan", "gemm_shaped_convolution", "plan_gemms"]
 
 EPILOGUE_ACTIVATIONS = (Op.RELU, Op.TANH, Op.SIGMOID)
 _FLOATS = ("float32", "float64")
@@ -96,9 +96,7 @@ def _conv_plan(graph: Graph, conv: Node) -> GemmPlan | None:
     output position, C channels-first."""
     a = conv.attrs
     x, weight, *rest = (graph[name] for name in conv.inputs)
-    plain = not a["transposed"] and a["groups"] == 1 and not any(a["padding"])
-    constants = weight.op is Op.CONST and all(r.op is Op.CONST for r in rest)
-    if not (plain and constants and conv.dtype in _FLOATS and conv.numel):
+    if not (gemm_shaped_convolution(graph, conv) and not any(a["padding"]) and conv.numel):
         return None
     channels_out, channels_in, *taps = weight.shape
     in_sizes, out_sizes = x.shape[2:], conv.shape[2:]
@@ -117,6 +115,14 @@ def _conv_plan(graph: Graph, conv: Node) -> GemmPlan | None:
     return GemmPlan(
         conv.name, last.name, rows, weights, bias, activation, absorbed, a_grid, k_offsets, rows
     )
+
+
+def gemm_shaped_convolution(graph: Graph, conv: Node) -> bool:
+    """A convolution an implicit-im2col GEMM computes, padding aside: not transposed, one group,
+    constant weights and bias, float values (padding.py makes zero padding explicit)."""
+    a = conv.attrs
+    constants = all(graph[name].op is Op.CONST for name in conv.inputs[1:])
+    return not a["transposed"] and a["groups"] == 1 and constants and conv.dtype in _FLOATS
 
 
 _PLANNERS = {Op.MATMUL: _plan, Op.CONV: _conv_plan}

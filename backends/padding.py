@@ -12,9 +12,9 @@ import torch
 from nnc.graph import Graph, Node
 from nnc.ops import DTYPES, Op
 
-__all__ = ["explicit_padding"]
+from .fusion import gemm_shaped_convolution
 
-_FLOATS = ("float32", "float64")
+__all__ = ["explicit_padding"]
 
 
 def explicit_padding(graph: Graph) -> Graph:
@@ -38,11 +38,9 @@ def explicit_padding(graph: Graph) -> Graph:
 
 def _padded_plain(graph: Graph, node: Node) -> bool:
     """A convolution that fusion.py would plan as a GEMM but for its padding."""
-    if node.op is not Op.CONV or not any(node.attrs["padding"]):
-        return False
-    a = node.attrs
-    constants = all(graph[name].op is Op.CONST for name in node.inputs[1:])
-    return not a["transposed"] and a["groups"] == 1 and constants and node.dtype in _FLOATS
+    return (
+        node.op is Op.CONV and any(node.attrs["padding"]) and gemm_shaped_convolution(graph, node)
+    )
 
 
 def _pad_axis(graph: Graph, source: str, axis: int, pad: int) -> str:
