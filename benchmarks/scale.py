@@ -79,7 +79,7 @@ def unit_work(units: int, pieces: int) -> list[FourierWork]:
     grid = Grid(("a", "b"), (0, 0), (113, 113))
     bounds = [units * k // pieces for k in range(pieces + 1)]
     return [
-        FourierWork(grid, a, fitted[a:b], values[a:b], True, Gate())
+        FourierWork.packed(grid, a, fitted[a:b], values[a:b], True, Gate())
         for a, b in itertools.pairwise(bounds)
     ]
 

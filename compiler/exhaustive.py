@@ -10,17 +10,14 @@ the user's torch module.
 
 from __future__ import annotations
 
-import ctypes
-import functools
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .domain import Domain, abi_rows
-from .fanout import Fanout
+from .fanout import Fanout, keep_large_arrays_on_the_heap
 from .fidelity import Fidelity, Gate
 from .graph import Graph
 from .options import Options
@@ -121,28 +118,8 @@ def _grouped(work: list[RangeCheck], workers: int) -> list[tuple[RangeCheck, ...
 
 def check_ranges(work: tuple[RangeCheck, ...]) -> list[Tally]:
     """Check consecutive ranges (one task of a worker)."""
-    _large_arrays_on_the_heap()
+    keep_large_arrays_on_the_heap()
     return [check_range(one) for one in work]
-
-
-M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
-HEAP_ARRAYS_BYTES = 64 << 20
-
-
-@functools.cache
-def _large_arrays_on_the_heap() -> None:
-    """Dask's workers start with MALLOC_TRIM_THRESHOLD_ set, which stops glibc from raising its
-    mmap threshold as it otherwise does: every slice's arrays (a few MB) are then mapped and
-    unmapped afresh (and the heap's top given back), and a range takes twice the CPU time
-    (measured: 0.48 s -> 0.73 s of thread CPU with the variable set, 0.94 s in a Dask worker).
-    In such a process, allocations up to HEAP_ARRAYS_BYTES stay on the heap and that much of its
-    top is kept; elsewhere (no variable, or no glibc) nothing changes."""
-    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
-        return
-    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
-    if mallopt is not None:
-        mallopt(M_MMAP_THRESHOLD, HEAP_ARRAYS_BYTES)
-        mallopt(M_TRIM_THRESHOLD, HEAP_ARRAYS_BYTES)
 
 
 def range_points(size: int) -> int:

@@ -14,6 +14,8 @@ the user's torch module (the driver queries the network; workers search and coun
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import math
 import multiprocessing
 import os
@@ -34,6 +36,7 @@ __all__ = [
     "LocalPool",
     "Serial",
     "available_cores",
+    "keep_large_arrays_on_the_heap",
     "make_fanout",
     "open_fanout",
 ]
@@ -48,6 +51,8 @@ WORKER_IMPORTS = ("torch", "nnc.passes", "nnc.native")
 CLUSTER_RETRIES = 2
 CLUSTER_CONNECT_SECONDS = 30
 WATCH_SECONDS = 0.5  # how often a worker checks that the compile lives, where pidfd is missing
+M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters
+HEAP_ARRAYS_BYTES = 64 << 20
 
 
 def available_cores() -> int:
@@ -56,6 +61,23 @@ def available_cores() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not Linux
         return max(1, os.cpu_count() or 1)
+
+
+@functools.cache
+def keep_large_arrays_on_the_heap() -> None:
+    """Called by work units with large arrays, in whatever process runs them. Dask's workers
+    start with MALLOC_TRIM_THRESHOLD_ set, which stops glibc from raising its mmap threshold as
+    it otherwise does: every array of more than 128 kB is then mapped and unmapped afresh (and
+    the heap's top given back). Measured: an exhaustive range 0.48 s -> 0.73 s of thread CPU
+    with the variable set, 0.94 s in a Dask worker; a units pass's Fourier task 0.30 s -> 0.49 s.
+    In such a process, allocations up to HEAP_ARRAYS_BYTES stay on the heap and that much of its
+    top is kept; elsewhere (no variable, or no glibc) nothing changes."""
+    if "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        return
+    mallopt = getattr(ctypes.CDLL(None), "mallopt", None)
+    if mallopt is not None:
+        mallopt(M_MMAP_THRESHOLD, HEAP_ARRAYS_BYTES)
+        mallopt(M_TRIM_THRESHOLD, HEAP_ARRAYS_BYTES)
 
 
 class Fanout:
@@ -266,12 +288,20 @@ class DaskCluster(Fanout):
         return max(1, sum(int(w.get("nthreads", 1)) for w in workers))
 
     def _run(self, function: Callable[[Item], Result], items: list[Item]) -> list[Result]:
+        from distributed import as_completed
+
+        # NOTE: results are fetched as tasks finish, not all after the last one: gather() waits for
+        # every task, then unpickled the units pass's 8 lists of formulas in a row (0.5 s)
         futures = self._client.map(function, items, pure=False, retries=CLUSTER_RETRIES)
+        position = {future.key: index for index, future in enumerate(futures)}
+        results: list[Any] = [None] * len(futures)
         try:
-            return self._client.gather(futures)
+            for future, result in as_completed(futures, with_results=True):
+                results[position[future.key]] = result
         except BaseException:
             self._client.cancel(futures)
             raise
+        return results
 
     def describe(self) -> str:
         return f"dask at {self.address} ({self.workers} worker threads, connected in " + (

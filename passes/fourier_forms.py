@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import sympy
+from nnc.fanout import keep_large_arrays_on_the_heap
 from nnc.fidelity import Gate, RelativeErrors, relative_errors
 
 __all__ = ["MAX_PAIRS", "FourierWork", "Grid", "UnitForm", "fourier_forms", "frequency_label"]
@@ -58,21 +59,60 @@ class UnitForm:
 @dataclass(frozen=True)
 class FourierWork:
     """A work unit: some units' values on every grid point; fitted is what the Fourier terms
-    approximate (a clipped unit's pre-activation), values what the formula must match."""
+    approximate (a clipped unit's pre-activation), values what the formula must match. Built by
+    `packed`, it carries no more than a worker cannot derive exactly (on a cluster every byte
+    travels through the scheduler, and 100 MB of units took longer to move than to search)."""
 
     grid: Grid
     first: int  # index of the first unit
-    fitted: np.ndarray  # (units, points)
-    values: np.ndarray  # (units, points)
+    fitted: np.ndarray  # (units, points), float32 where that holds every value exactly
+    values: np.ndarray | None  # (units, points); None: fitted, or max(0, fitted) if clipped
     clipped: bool  # the unit is max(0, fitted)
     gate: Gate
+
+    @classmethod
+    def packed(
+        cls,
+        grid: Grid,
+        first: int,
+        fitted: np.ndarray,
+        values: np.ndarray,
+        clipped: bool,
+        gate: Gate,
+    ) -> FourierWork:
+        """The work unit for float64 `fitted` and `values`: values are left out when the worker
+        derives the same bits, and each array travels in float32 if it holds it exactly."""
+        derived = np.maximum(fitted, 0) if clipped else fitted
+        shipped = None if _same_bits(values, derived) else _narrowest(values)
+        return cls(grid, first, _narrowest(fitted), shipped, clipped, gate)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """fitted and values in float64, the same bits as the arrays it was packed from."""
+        fitted = self.fitted.astype(np.float64)
+        if self.values is not None:
+            return fitted, self.values.astype(np.float64)
+        return fitted, np.maximum(fitted, 0) if self.clipped else fitted
+
+
+def _same_bits(a: np.ndarray, b: np.ndarray) -> bool:
+    """Equal bit for bit (unlike ==, tells 0.0 from -0.0 and compares NaNs)."""
+    bits = f"u{a.itemsize}"
+    return a.dtype == b.dtype and np.array_equal(a.view(bits), b.view(bits))
+
+
+def _narrowest(array: np.ndarray) -> np.ndarray:
+    """A C-ordered float32 copy of a float64 array if it converts back to the same bits."""
+    narrow = np.ascontiguousarray(array, dtype=np.float32)
+    return narrow if _same_bits(narrow.astype(np.float64), array) else np.ascontiguousarray(array)
 
 
 def fourier_forms(work: FourierWork) -> list[UnitForm]:
     """Each unit's fewest-term Fourier form that passes the gate, or its nearest one."""
+    keep_large_arrays_on_the_heap()
+    fitted, values = work.arrays()
     return [
-        _unit_form(work, work.first + i, fitted, values)
-        for i, (fitted, values) in enumerate(zip(work.fitted, work.values))
+        _unit_form(work, work.first + i, unit_fitted, unit_values)
+        for i, (unit_fitted, unit_values) in enumerate(zip(fitted, values))
     ]
 
 

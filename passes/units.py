@@ -140,7 +140,7 @@ def _fourier(
     pieces = ctx.fanout.chunks(len(values), UNITS_PER_PIECE)
     bounds = [len(values) * k // pieces for k in range(pieces + 1)]
     work = [
-        FourierWork(grid, a, fitted[a:b], values[a:b], pre is not None, ctx.gate)
+        FourierWork.packed(grid, a, fitted[a:b], values[a:b], pre is not None, ctx.gate)
         for a, b in itertools.pairwise(bounds)
         if b > a
     ]

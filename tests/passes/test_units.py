@@ -12,7 +12,8 @@ import torch
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL
 from models import PLANTED_P, PLANTED_SPEC, PlantedFourier
 from nnc.errors import InputError
-from nnc.fidelity import relative_errors
+from nnc.fidelity import Gate, relative_errors
+from nnc.passes.fourier_forms import FourierWork, Grid, fourier_forms
 from torch import nn
 
 SPEC = PLANTED_SPEC
@@ -116,3 +117,45 @@ def test_continuous_units_are_regressed_and_verified():
         assert errors.max_rel <= serial.options.gate_max
     pooled = nnc.compile(model, [spec], units=["1"], workers=2, **options)
     assert _evidence(pooled, "1") == units
+
+
+def _recorded(model: PlantedFourier) -> tuple[np.ndarray, np.ndarray]:
+    """The ReLU layer's pre-activations and units on every point, (units, points) in float64, as
+    the units pass records a float32 network's nodes."""
+    a, b = _grid()
+    with torch.no_grad():
+        hidden = model.embed(torch.from_numpy(np.stack([a, b], 1))).flatten(1)
+        pre = model.mlp.W(hidden)
+        return pre.double().numpy().T, torch.relu(pre).double().numpy().T
+
+
+def _bits(array: np.ndarray) -> np.ndarray:
+    return array.view(np.uint64)
+
+
+def test_a_work_unit_leaves_out_what_its_worker_derives_to_the_bit():
+    """ReLU units travel as their float32 pre-activations alone; the worker gets back the very
+    arrays that were recorded, so its forms are those of the arrays themselves."""
+    fitted, values = _recorded(PlantedFourier())
+    grid = Grid(("a", "b"), (0, 0), (P, P))
+    packed = FourierWork.packed(grid, 0, fitted, values, True, Gate())
+    assert packed.values is None and packed.fitted.dtype == np.float32
+    derived_fitted, derived_values = packed.arrays()
+    assert np.array_equal(_bits(derived_fitted), _bits(fitted))
+    assert np.array_equal(_bits(derived_values), _bits(values))
+    plain = FourierWork(grid, 0, fitted, values, True, Gate())
+    assert fourier_forms(packed) == fourier_forms(plain)
+
+
+def test_values_a_worker_cannot_derive_exactly_travel_as_they_are():
+    """torch's ReLU keeps the sign of a -0.0 pre-activation, max(0, x) does not; a unit that is
+    not float32 keeps float64."""
+    fitted, values = _recorded(PlantedFourier())
+    fitted[0, 0], values[0, 0] = -0.0, -0.0
+    fitted[1, 1] += 1e-12  # no longer a float32
+    packed = FourierWork.packed(Grid(("a", "b"), (0, 0), (P, P)), 0, fitted, values, True, Gate())
+    assert packed.values is not None and packed.values.dtype == np.float32
+    assert packed.fitted.dtype == np.float64
+    derived_fitted, derived_values = packed.arrays()
+    assert np.array_equal(_bits(derived_fitted), _bits(fitted))
+    assert np.array_equal(_bits(derived_values), _bits(values))
