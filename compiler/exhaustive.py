@@ -117,9 +117,19 @@ def _grouped(work: list[RangeCheck], workers: int) -> list[tuple[RangeCheck, ...
 
 
 def check_ranges(work: tuple[RangeCheck, ...]) -> list[Tally]:
-    """Check consecutive ranges (one task of a worker)."""
+    """Check consecutive ranges (one task of a worker), keeping the first SHOWN_DISAGREEMENTS
+    disagreements of the task: merge shows the first ones of all ranges in order, so the others
+    could never be shown, and moving them back cost the driver more than merging (a task of 64
+    ranges of a 10^8-point check had returned 1.2 MB of them, 0.27 s to unpickle)."""
     keep_large_arrays_on_the_heap()
-    return [check_range(one) for one in work]
+    tallies = []
+    room = SHOWN_DISAGREEMENTS
+    for one in work:
+        tally = check_range(one)
+        shown = tally.fidelity.disagreements[:room]
+        room -= len(shown)
+        tallies.append(replace(tally, fidelity=replace(tally.fidelity, disagreements=shown)))
+    return tallies
 
 
 def range_points(size: int) -> int:

@@ -11,7 +11,14 @@ import torch
 from models import Scaled
 from nnc.api import with_output_head
 from nnc.domain import Domain
-from nnc.exhaustive import check_exhaustively, merge
+from nnc.exhaustive import (
+    SHOWN_DISAGREEMENTS,
+    RangeCheck,
+    check_exhaustively,
+    check_range,
+    check_ranges,
+    merge,
+)
 from nnc.fanout import LocalPool, Serial
 from nnc.fidelity import Fidelity, Gate
 from nnc.frontend import to_graph, trace
@@ -67,6 +74,27 @@ def test_ranges_count_what_torch_counts_serially_and_on_workers(pool):
         assert not fidelity.passed
     assert pool.tasks >= 2, "the workers ran ranges"
     assert checks[0] == checks[1], "the same figures whatever ran the ranges"
+
+
+def test_a_task_returns_only_the_disagreements_that_can_be_shown():
+    """Four ranges in one task, each with more than SHOWN_DISAGREEMENTS disagreements: the task
+    returns the first ones only, and the merged figures are those of the ranges checked alone."""
+    options = make_options(output="argmax", mode="exact")
+    network_graph, specs = traced(Scaled(0), SPEC)
+    other_graph, _ = traced(Scaled(1), SPEC)
+    gate = Gate.from_options(options)
+    work = tuple(
+        RangeCheck(
+            other_graph, network_graph, specs, JitCompiler(), options, gate, True, a, a + 20_000
+        )
+        for a in range(0, 80_000, 20_000)
+    )
+    alone = [check_range(one) for one in work]
+    assert all(len(t.fidelity.disagreements) == SHOWN_DISAGREEMENTS for t in alone)
+    task = check_ranges(work)
+    assert [len(t.fidelity.disagreements) for t in task] == [SHOWN_DISAGREEMENTS, 0, 0, 0]
+    assert [t.fidelity.agreement for t in task] == [t.fidelity.agreement for t in alone]
+    assert merge(task, None, gate, True) == merge(alone, None, gate, True)
 
 
 def _fidelity(points: int, max_abs: float, rmse: float, agreement: int) -> Fidelity:
