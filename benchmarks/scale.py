@@ -19,6 +19,7 @@ import itertools
 import json
 import math
 import os
+import pickle
 import statistics
 import sys
 import time
@@ -178,11 +179,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     try:
         work = unit_work(units, Serial().chunks(units, 8) * 2)
-        log(f"per-unit distillation of {units} grokking MLP units ({len(work)} work units)")
+        task_mb = len(pickle.dumps(work[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
+        log(
+            f"per-unit distillation of {units} grokking MLP units ({len(work)} work units of "
+            f"{task_mb:.1f} MB pickled; unit values derived in the worker: "
+            f"{all(w.values is None for w in work)})"
+        )
         record["units"] = interleaved(
             {n: (lambda f=f: f.map(fourier_forms, work)) for n, f in fanouts.items()}, repeats, log
         )
         record["units"]["tasks"] = len(work)
+        record["units"]["task_mb"] = task_mb
         check = exhaustive_job(points)
         log(f"exhaustive check of {points:,} points")
         record["exhaustive"] = interleaved(

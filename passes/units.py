@@ -39,7 +39,7 @@ from nnc.rewrite import remove_dead
 from nnc.spec import Range
 
 from .distill import module_nodes
-from .fourier_forms import FourierWork, Grid, UnitForm, fourier_forms
+from .fourier_forms import FourierWork, Grid, UnitForm, fourier_forms, written
 from .selection import regress
 
 __all__ = ["RegressionWork", "regress_unit", "unit_node", "units"]
@@ -189,14 +189,17 @@ def regress_unit(work: RegressionWork) -> UnitForm:
         judged.append((work.gate.accepts_formula(errors), errors, law))
     if not judged:
         nothing = RelativeErrors(math.inf, math.inf)
-        return UnitForm(work.unit, sympy.nan, work.clipped, nothing, False, (), ())
+        return UnitForm(
+            work.unit, written(sympy.nan, work.clipped), work.clipped, nothing, False, (), ()
+        )
     # the simplest law that passes on the unit itself (a clipped unit only where it is active),
     # else the nearest one
     passed, errors, law = next(
         (j for j in judged if j[0]), min(judged, key=lambda j: j[1].rel_rmse)
     )
     shape = law.xreplace({c: sympy.Symbol("c") for c in law.atoms(sympy.Float)})
-    return UnitForm(work.unit, law, work.clipped, errors, passed, (readable(shape),), ())
+    form = (readable(shape),)
+    return UnitForm(work.unit, written(law, work.clipped), work.clipped, errors, passed, form, ())
 
 
 def _regressed(graph: Graph, node: str, pre: str | None, ctx: PassContext) -> list[UnitForm]:
@@ -263,7 +266,7 @@ def _report(target: str, forms: list[UnitForm], ctx: PassContext) -> None:
         [
             {
                 "unit": f.unit,
-                "formula": readable(f.formula),
+                "formula": f.formula,
                 "passed": f.passed,
                 "rel_rmse": f.errors.rel_rmse,
                 "max_rel": f.errors.max_rel,
