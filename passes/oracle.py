@@ -178,8 +178,8 @@ def pair_point(
             low, high = np.maximum(b0, u - a1), np.minimum(b1, u - a0)
         elif kind == "ratio":
             low, high = np.maximum(b0, a0 / u), np.minimum(b1, a1 / u)
-        elif kind == "product":
-            low, high = np.maximum(b0, u / a1), np.minimum(b1, u / a0)
+        elif kind == "product":  # xi may start at 0: then any xj ≥ u / a1 will do
+            low, high = np.maximum(b0, u / a1), np.minimum(b1, u / a0) if a0 > 0 else b1
         else:
             low = np.sqrt(np.maximum(b0**2, u - a1**2))
             high = np.sqrt(np.minimum(b1**2, u - a0**2))

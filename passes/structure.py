@@ -174,9 +174,8 @@ def symmetric(problem: Problem, seed: int) -> Step | None:
     }
     options = []
     for i, j in itertools.permutations(range(k), 2):
-        positive = problem.lo[i] > 0 and problem.lo[j] > 0
         for form, weight in weights.items():
-            if (form in ("ratio", "product", "squares") and not positive) or (
+            if not _pair_defined(form, problem.lo[i], problem.lo[j]) or (
                 i > j and form in ("sum", "product", "squares")
             ):
                 continue
@@ -191,6 +190,17 @@ def symmetric(problem: Problem, seed: int) -> Step | None:
         if step is not None:
             return step
     return None
+
+
+def _pair_defined(form: str, lo_i: float, lo_j: float) -> bool:
+    """Whether u = form(xi, xj) can stand for the pair on the box: xi/xj needs xj > 0; a
+    product or a sum of squares needs both ≥ 0 (u is then monotonic in xi, and a variable
+    ranging over 0..1, as the refractive index terms nα do, still qualifies)."""
+    if form == "ratio":
+        return lo_i >= 0 and lo_j > 0
+    if form in ("product", "squares"):
+        return lo_i >= 0 and lo_j >= 0
+    return True
 
 
 def _substitute(

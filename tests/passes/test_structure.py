@@ -119,6 +119,18 @@ def test_symmetry_found_and_verified(function, form, expected) -> None:
     np.testing.assert_allclose(part.values(Z), problem.values(X), rtol=EXACT_SPLIT)
 
 
+def test_a_product_of_variables_that_start_at_zero() -> None:
+    """Feynman II.11.28, 1 + nα/(1 − nα/3) with n and α in 0..1: u = nα is found although
+    neither variable is positive everywhere, and f through u matches f, zeros included."""
+    problem = planted(lambda n, a: 1 + n * a / (1 - n * a / 3), [0, 0], [1, 1])
+    step = symmetric(problem, seed=0)
+    assert step is not None and step.detail[1] == "product" and step.error < EXACT_SPLIT
+    (part,) = step.parts
+    X = np.array([[0.0, 0.7], [0.3, 0.0], [1.0, 1.0], [0.5, 0.4]])
+    u = (X[:, 0] * X[:, 1])[:, None]
+    np.testing.assert_allclose(part.values(u), problem.values(X), rtol=EXACT_SPLIT)
+
+
 def test_no_symmetry_in_a_generic_function() -> None:
     problem = planted(lambda a, b: a + 2 * b + a * b**2, [1, 1], [3, 3])
     assert symmetric(problem, seed=0) is None
