@@ -19,7 +19,7 @@ from nnc.options import Options
 from nnc.pipeline import PassContext
 from nnc.progress import Progress
 
-from .constants import constant_bits, real_values, snap_constants
+from .constants import constant_bits, nearest_simple, real_values, snap_constants
 from .engines import SearchSettings, get_engine, prepare
 
 __all__ = [
@@ -68,6 +68,9 @@ NOISE_FLOOR = 1e-3
 # A candidate without one of its factors or terms is worth cleaning when it leaves at most this
 # many times the candidate's unexplained spread (see _trimmed).
 TRIM_SLACK = 4.0
+ROUNDING = 2e-2  # how far a fitted constant may be from the simple number it is rounded to
+ROUNDED = 18  # candidates rounded per shortlist: those closest to the network
+SIMPLIFY_MARGIN = 0.5  # a rounded candidate this far above the best cost is not simplified
 
 
 @dataclass(frozen=True)
@@ -159,13 +162,21 @@ def score(
 ) -> Scored | None:
     """Simplify, snap and refit on the training samples; measure on the validation samples."""
     try:
-        cleaned = snap_constants(tidy(expr), symbols, X_train, y_train, compound=compound)
-        if not cleaned.atoms(sympy.Float) and sympy.count_ops(cleaned) <= MAX_SIMPLIFY_OPS:
-            simpler = simplified(cleaned)  # snapped constants often cancel
-            cleaned = simpler if complexity(simpler) <= complexity(cleaned) else cleaned
+        cleaned = _simplest(
+            snap_constants(tidy(expr), symbols, X_train, y_train, compound=compound)
+        )
     except (TypeError, ValueError, ZeroDivisionError, OverflowError, KeyError):
         return None
     return measure(cleaned, symbols, X_valid, y_valid)
+
+
+def _simplest(expr: sympy.Expr) -> sympy.Expr:
+    """The simplified form when it is smaller (exact constants often cancel: (−x − 1)/(1 − x) is
+    (x + 1)/(x − 1)); formulas with fitted constants or many operations as they are."""
+    if expr.atoms(sympy.Float) or sympy.count_ops(expr) > MAX_SIMPLIFY_OPS:
+        return expr
+    simpler = simplified(expr)
+    return simpler if complexity(simpler) <= complexity(expr) else expr
 
 
 def simplified(expr: sympy.Expr) -> sympy.Expr:
@@ -209,8 +220,8 @@ def shortlist(
 ) -> list[Scored]:
     """The Pareto front of the candidates after cleaning the promising ones: measure all as they
     are, clean the CLEAN best trade-offs of the front (or every candidate, `clean_all`: a
-    recombined formula may be undefined somewhere until its constants are refitted), and take
-    the front again."""
+    recombined formula may be undefined somewhere until its constants are refitted), round the
+    constants of the ROUNDED closest ones, trim the cleaned ones, and take the front again."""
     raw = [s for s in (measure(e, symbols, X_valid, y_valid) for e in exprs) if s is not None]
     if clean_all:
         promising = list(exprs)
@@ -220,11 +231,33 @@ def shortlist(
         promising = [s.expr for s in sorted(front, key=cost)[:CLEAN]]
     cleaned = [score(e, symbols, X_train, y_train, X_valid, y_valid, compound) for e in promising]
     cleaned = [s for s in cleaned if s is not None]
+    closest = [s.expr for s in sorted(raw, key=lambda s: s.rel_spread)[:ROUNDED]]
+    rounded = [measure(e, symbols, X_valid, y_valid) for e in _rounded(closest)]
+    rounded = [s for s in rounded if s is not None]
+    # simplifying is slow: only where a smaller form could make the best trade-off
+    best = min((cost(s) for s in cleaned + rounded), default=math.inf)
+    simpler = [_simplest(s.expr) for s in rounded if cost(s) <= best + SIMPLIFY_MARGIN]
+    cleaned += rounded + [s for s in (measure(e, symbols, X_valid, y_valid) for e in simpler) if s]
     trimmed = [
         score(e, symbols, X_train, y_train, X_valid, y_valid, compound)
         for e in _trimmed(cleaned, symbols, X_valid, y_valid)
     ]
     return pareto_front(raw + cleaned + [s for s in trimmed if s is not None])
+
+
+def _rounded(exprs: Sequence[sympy.Expr]) -> list[sympy.Expr]:
+    """The candidates with every fitted constant replaced by its simplest number within
+    ROUNDING at once, not refitted. Snapping one constant at a time keeps a snap only when the
+    refit stays within 1.5× the free fit; a network whose own error is larger than that (the
+    free constants absorb it) keeps a law's constants from snapping, though the law explains it
+    at the smaller size: selection.cost weighs the two."""
+    out = []
+    for expr in exprs:
+        floats = expr.atoms(sympy.Float)
+        simple = {f: nearest_simple(float(f), ROUNDING) for f in floats}
+        if floats and all(v is not None for v in simple.values()):
+            out.append(tidy(expr.xreplace(simple)))
+    return out
 
 
 def _trimmed(
