@@ -22,6 +22,7 @@ __all__ = [
     "NetworkOutput",
     "Oracle",
     "Problem",
+    "Scaled",
     "Substituted",
     "numeric_gradient",
     "own",
@@ -222,3 +223,22 @@ class Substituted:
 
     def gradient(self, X: np.ndarray) -> np.ndarray:
         return numeric_gradient(self.values, X, np.asarray(self.width))
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """The parent divided by x_j^k (x_j > 0): of degree 0 in a pair when the parent is
+    homogeneous of degree k in it."""
+
+    parent: Oracle
+    j: int
+    k: float
+
+    def values(self, X: np.ndarray) -> np.ndarray:
+        return self.parent.values(X) / X[:, self.j] ** self.k
+
+    def gradient(self, X: np.ndarray) -> np.ndarray:
+        scale = X[:, self.j] ** self.k
+        gradient = self.parent.gradient(X) / scale[:, None]
+        gradient[:, self.j] -= self.k * self.parent.values(X) / (scale * X[:, self.j])
+        return gradient
