@@ -161,8 +161,11 @@ def normalized(expr: sympy.Expr) -> sympy.Expr:
 
 def _divided(total: sympy.Add) -> tuple[sympy.Float | None, sympy.Expr]:
     """(c, total / c) for the sum's float coefficient c of largest magnitude, whose own term
-    then has the exact coefficient 1; (None, total) when no coefficient is a float."""
+    then has the exact coefficient 1; (None, total) when no coefficient is a float, or one is
+    exact already (1 − 0.34·u: dividing it out would give the fit a redundant constant)."""
     terms = [term.as_coeff_Mul() for term in total.args]
+    if any(c.is_Rational and c != 0 for c, _ in terms):  # an exact coefficient fixes the scale
+        return None, total
     k = max(range(len(terms)), key=lambda i: abs(float(terms[i][0])))
     lead = terms[k][0]
     if not isinstance(lead, sympy.Float) or lead == 0:

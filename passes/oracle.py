@@ -22,6 +22,7 @@ __all__ = [
     "NetworkOutput",
     "Oracle",
     "Problem",
+    "Scaled",
     "Substituted",
     "numeric_gradient",
     "own",
@@ -178,8 +179,8 @@ def pair_point(
             low, high = np.maximum(b0, u - a1), np.minimum(b1, u - a0)
         elif kind == "ratio":
             low, high = np.maximum(b0, a0 / u), np.minimum(b1, a1 / u)
-        elif kind == "product":
-            low, high = np.maximum(b0, u / a1), np.minimum(b1, u / a0)
+        elif kind == "product":  # xi may start at 0: then any xj ≥ u / a1 will do
+            low, high = np.maximum(b0, u / a1), np.minimum(b1, u / a0) if a0 > 0 else b1
         else:
             low = np.sqrt(np.maximum(b0**2, u - a1**2))
             high = np.sqrt(np.minimum(b1**2, u - a0**2))
@@ -222,3 +223,22 @@ class Substituted:
 
     def gradient(self, X: np.ndarray) -> np.ndarray:
         return numeric_gradient(self.values, X, np.asarray(self.width))
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """The parent divided by x_j^k (x_j > 0): of degree 0 in a pair when the parent is
+    homogeneous of degree k in it."""
+
+    parent: Oracle
+    j: int
+    k: float
+
+    def values(self, X: np.ndarray) -> np.ndarray:
+        return self.parent.values(X) / X[:, self.j] ** self.k
+
+    def gradient(self, X: np.ndarray) -> np.ndarray:
+        scale = X[:, self.j] ** self.k
+        gradient = self.parent.gradient(X) / scale[:, None]
+        gradient[:, self.j] -= self.k * self.parent.values(X) / (scale * X[:, self.j])
+        return gradient

@@ -19,7 +19,7 @@ from nnc.options import Options
 from nnc.pipeline import PassContext
 from nnc.progress import Progress
 
-from .constants import constant_bits, real_values, snap_constants
+from .constants import constant_bits, nearest_simple, real_values, snap_constants
 from .engines import SearchSettings, get_engine, prepare
 
 __all__ = [
@@ -65,6 +65,12 @@ NEAR_BEST = 3.0
 SIZE_COST = 0.08
 BITS_PER_NODE = 8.0
 NOISE_FLOOR = 1e-3
+# A candidate without one of its factors or terms is worth cleaning when it leaves at most this
+# many times the candidate's unexplained spread (see _trimmed).
+TRIM_SLACK = 4.0
+ROUNDING = 2e-2  # how far a fitted constant may be from the simple number it is rounded to
+ROUNDED = 18  # candidates rounded per shortlist: those closest to the network
+SIMPLIFY_MARGIN = 0.5  # a rounded candidate this far above the best cost is not simplified
 
 
 @dataclass(frozen=True)
@@ -156,13 +162,21 @@ def score(
 ) -> Scored | None:
     """Simplify, snap and refit on the training samples; measure on the validation samples."""
     try:
-        cleaned = snap_constants(tidy(expr), symbols, X_train, y_train, compound=compound)
-        if not cleaned.atoms(sympy.Float) and sympy.count_ops(cleaned) <= MAX_SIMPLIFY_OPS:
-            simpler = simplified(cleaned)  # snapped constants often cancel
-            cleaned = simpler if complexity(simpler) <= complexity(cleaned) else cleaned
+        cleaned = _simplest(
+            snap_constants(tidy(expr), symbols, X_train, y_train, compound=compound)
+        )
     except (TypeError, ValueError, ZeroDivisionError, OverflowError, KeyError):
         return None
     return measure(cleaned, symbols, X_valid, y_valid)
+
+
+def _simplest(expr: sympy.Expr) -> sympy.Expr:
+    """The simplified form when it is smaller (exact constants often cancel: (−x − 1)/(1 − x) is
+    (x + 1)/(x − 1)); formulas with fitted constants or many operations as they are."""
+    if expr.atoms(sympy.Float) or sympy.count_ops(expr) > MAX_SIMPLIFY_OPS:
+        return expr
+    simpler = simplified(expr)
+    return simpler if complexity(simpler) <= complexity(expr) else expr
 
 
 def simplified(expr: sympy.Expr) -> sympy.Expr:
@@ -206,8 +220,8 @@ def shortlist(
 ) -> list[Scored]:
     """The Pareto front of the candidates after cleaning the promising ones: measure all as they
     are, clean the CLEAN best trade-offs of the front (or every candidate, `clean_all`: a
-    recombined formula may be undefined somewhere until its constants are refitted), and take
-    the front again."""
+    recombined formula may be undefined somewhere until its constants are refitted), round the
+    constants of the ROUNDED closest ones, trim the cleaned ones, and take the front again."""
     raw = [s for s in (measure(e, symbols, X_valid, y_valid) for e in exprs) if s is not None]
     if clean_all:
         promising = list(exprs)
@@ -216,7 +230,58 @@ def shortlist(
         front = pareto_front([s for s in ranked if s is not None])
         promising = [s.expr for s in sorted(front, key=cost)[:CLEAN]]
     cleaned = [score(e, symbols, X_train, y_train, X_valid, y_valid, compound) for e in promising]
-    return pareto_front(raw + [s for s in cleaned if s is not None])
+    cleaned = [s for s in cleaned if s is not None]
+    closest = [s.expr for s in sorted(raw, key=lambda s: s.rel_spread)[:ROUNDED]]
+    rounded = [measure(e, symbols, X_valid, y_valid) for e in _rounded(closest)]
+    rounded = [s for s in rounded if s is not None]
+    # simplifying is slow: only where a smaller form could make the best trade-off
+    best = min((cost(s) for s in cleaned + rounded), default=math.inf)
+    simpler = [_simplest(s.expr) for s in rounded if cost(s) <= best + SIMPLIFY_MARGIN]
+    cleaned += rounded + [s for s in (measure(e, symbols, X_valid, y_valid) for e in simpler) if s]
+    trimmed = [
+        score(e, symbols, X_train, y_train, X_valid, y_valid, compound)
+        for e in _trimmed(cleaned, symbols, X_valid, y_valid)
+    ]
+    return pareto_front(raw + cleaned + [s for s in trimmed if s is not None])
+
+
+def _rounded(exprs: Sequence[sympy.Expr]) -> list[sympy.Expr]:
+    """The candidates with every fitted constant replaced by its simplest number within
+    ROUNDING at once, not refitted. Snapping one constant at a time keeps a snap only when the
+    refit stays within 1.5× the free fit; a network whose own error is larger than that (the
+    free constants absorb it) keeps a law's constants from snapping, though the law explains it
+    at the smaller size: selection.cost weighs the two."""
+    out = []
+    for expr in exprs:
+        floats = expr.atoms(sympy.Float)
+        simple = {f: nearest_simple(float(f), ROUNDING) for f in floats}
+        if floats and all(v is not None for v in simple.values()):
+            out.append(tidy(expr.xreplace(simple)))
+    return out
+
+
+def _trimmed(
+    cleaned: Sequence[Scored], symbols: Sequence[sympy.Symbol], X: np.ndarray, y: np.ndarray
+) -> list[sympy.Expr]:
+    """The cleaned candidates without one of their outermost factors or terms, where that
+    costs little error: a fit's correction that follows the network's own error near the
+    domain's edge (B·q·v·exp(exp(−B)/(27π))/p, whose last factor is within 0.4 % of 1) gives
+    way to the law it decorates when the law explains the network as well, by selection.cost."""
+    out = []
+    for candidate in cleaned:
+        expr = candidate.expr
+        if not isinstance(expr, (sympy.Mul, sympy.Add)):
+            continue
+        parts = [a for a in expr.args if a.free_symbols]
+        if len(parts) < 2:
+            continue
+        for part in parts:
+            rest = expr / part if isinstance(expr, sympy.Mul) else expr - part
+            measured = measure(rest, symbols, X, y)
+            limit = max(TRIM_SLACK * candidate.rel_spread, NOISE_FLOOR)
+            if measured is not None and measured.rel_spread <= limit:
+                out.append(rest)
+    return out
 
 
 def cost(candidate: Scored) -> float:

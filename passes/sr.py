@@ -175,7 +175,12 @@ def _held_on_reference(
     scored = measure(plain, symbols, np.stack(columns, axis=1), network)
     if scored is not None and ctx.gate.accepts_formula(scored.errors):
         return chosen, reason
-    found = "cannot be evaluated" if scored is None else f"max rel error {scored.max_rel:.1e}"
+    found = (
+        "cannot be evaluated"
+        if scored is None
+        else f"rel RMSE {scored.rel_rmse:.1e}, max rel error {scored.max_rel:.1e}; the gate "
+        f"allows {ctx.gate.rmse:g} and {ctx.gate.max:g}"
+    )
     return None, (
         f"{readable(chosen.expr)} was chosen on the validation samples but fails the gate on "
         f"the verification points ({found})"

@@ -6,6 +6,7 @@ split has been checked on fresh points of the network.
     additive        ∂²f/∂xi∂xj = 0 across two groups    f = g(xA) + h(xB)
     multiplicative  the same for log|f|                  f = g(xA) · h(xB)
     symmetric       a·∂f/∂xi + b·∂f/∂xj = 0             f = g(xi − xj, …), g(xi/xj, …), …
+    homogeneous     xi·∂f/∂xi + xj·∂f/∂xj = k·f         f = xj^k · g(xi/xj, …)
     linear          ∂²f/∂xi² = 0                        f = A(rest)·xi + B(rest)
 
 Separability is screened with mixed second differences, f(a,b) + f(a',b') − f(a,b') − f(a',b),
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -27,7 +28,7 @@ import networkx as nx
 import numpy as np
 import sympy
 
-from .oracle import PAIR_FORMS, Fixed, Problem, Substituted, pair_range, variable
+from .oracle import PAIR_FORMS, Fixed, Problem, Scaled, Substituted, pair_range, variable
 
 __all__ = ["SCREEN", "VERIFY", "Step", "find_step", "spread"]
 
@@ -36,6 +37,7 @@ SCREEN = 5e-2  # a screen statistic below this (relative to the output's spread)
 UNUSED_SCREEN = 0.1
 VERIFY = 1.5e-2  # a split is used only when it reproduces f within this, relative to its spread
 POINTS = 256  # points per screen; verification uses twice as many fresh ones
+MAX_DEGREE = 3  # homogeneity degrees tried: the half-integers up to this, 0 excepted (a ratio)
 
 
 @dataclass(frozen=True)
@@ -174,9 +176,8 @@ def symmetric(problem: Problem, seed: int) -> Step | None:
     }
     options = []
     for i, j in itertools.permutations(range(k), 2):
-        positive = problem.lo[i] > 0 and problem.lo[j] > 0
         for form, weight in weights.items():
-            if (form in ("ratio", "product", "squares") and not positive) or (
+            if not _pair_defined(form, problem.lo[i], problem.lo[j]) or (
                 i > j and form in ("sum", "product", "squares")
             ):
                 continue
@@ -191,6 +192,47 @@ def symmetric(problem: Problem, seed: int) -> Step | None:
         if step is not None:
             return step
     return None
+
+
+def homogeneous(problem: Problem, seed: int) -> Step | None:
+    """f(λxi, λxj, …) = λ^k·f for a half-integer k ≠ 0 (what dimensional analysis finds when
+    units are known: m·c²/√(1 − v²/c²) is c² times a function of v/c), screened by Euler's
+    xi·∂f/∂xi + xj·∂f/∂xj = k·f on the gradient; then f/xj^k depends on xi/xj, which is
+    verified like any symmetry."""
+    count = len(problem.symbols)
+    X = problem.sample(POINTS, seed + 5)
+    f, gradient = problem.values(X), problem.gradient(X)
+    options = []
+    for i, j in itertools.combinations(range(count), 2):
+        if problem.lo[i] <= 0 or problem.lo[j] <= 0:
+            continue
+        euler = X[:, i] * gradient[:, i] + X[:, j] * gradient[:, j]
+        degree = round(2 * float(euler @ f) / float(f @ f or 1)) / 2
+        if degree == 0 or abs(degree) > MAX_DEGREE:
+            continue
+        terms = np.abs(X[:, i] * gradient[:, i]) + np.abs(X[:, j] * gradient[:, j])
+        residual = euler - degree * f
+        statistic = float(np.sqrt(np.mean(residual**2)) / (np.sqrt(np.mean(terms**2)) or 1))
+        if statistic <= SCREEN:
+            options.append((statistic, i, j, degree))
+    for statistic, i, j, degree in sorted(options)[:3]:
+        scaled = replace(problem, oracle=Scaled(problem.oracle, j, degree))
+        step = _substitute(scaled, i, j, "ratio", statistic, seed)
+        if step is not None:
+            u, _, pair = step.detail
+            return Step("homogeneous", step.parts, (u, pair, degree), statistic, step.error)
+    return None
+
+
+def _pair_defined(form: str, lo_i: float, lo_j: float) -> bool:
+    """Whether u = form(xi, xj) can stand for the pair on the box: xi/xj needs xj > 0; a
+    product or a sum of squares needs both ≥ 0 (u is then monotonic in xi, and a variable
+    ranging over 0..1, as the refractive index terms nα do, still qualifies)."""
+    if form == "ratio":
+        return lo_i >= 0 and lo_j > 0
+    if form in ("product", "squares"):
+        return lo_i >= 0 and lo_j >= 0
+    return True
 
 
 def _substitute(
@@ -284,6 +326,9 @@ RECOMBINE: dict[str, Callable[..., sympy.Expr]] = {
     "additive": lambda formulas, f0: formulas[0] + formulas[1] - f0,
     "multiplicative": lambda formulas, f0: formulas[0] * formulas[1] / f0,
     "symmetric": lambda formulas, u, form, pair: formulas[0].xreplace({u: PAIR_FORMS[form](*pair)}),
+    "homogeneous": lambda formulas, u, pair, k: (
+        pair[1] ** sympy.nsimplify(k) * formulas[0].xreplace({u: pair[0] / pair[1]})
+    ),
     "linear": lambda formulas, symbol, c: formulas[0] * (symbol - c) + formulas[1],
 }
 DESCRIBE: dict[str, Callable[..., str]] = {
@@ -291,6 +336,9 @@ DESCRIBE: dict[str, Callable[..., str]] = {
     "additive": lambda f0: "f = g + h",
     "multiplicative": lambda f0: "f = g·h",
     "symmetric": lambda u, form, pair: f"f depends on {PAIR_FORMS[form](*pair)}",
+    "homogeneous": lambda u, pair, k: (
+        f"f = {pair[1] ** sympy.nsimplify(k)}·g({pair[0] / pair[1]}, …)"
+    ),
     "linear": lambda symbol, c: f"f = A·{symbol} + B",
 }
 
@@ -300,6 +348,7 @@ STEPS: tuple[tuple[str, Callable[[Problem, int], Step | None]], ...] = (
     ("additive", lambda p, seed: separable(p, "additive", seed)),
     ("multiplicative", lambda p, seed: separable(p, "multiplicative", seed)),
     ("symmetric", symmetric),
+    ("homogeneous", homogeneous),
     ("linear", linear),
 )
 

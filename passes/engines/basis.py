@@ -6,7 +6,7 @@ three variables), each factor one of x, x², x³, 1/x, 1/x², √x, 1/√x, exp(
 cos x (those the operators allow and the data's range defines), at most one of them
 transcendental. The best single term and the best pair (exactly, among the terms that
 explain most on their own) start a greedy forward selection; every model size along the way is
-a candidate, fitted by least squares.
+a candidate, fitted by least squares. Ratios of linear forms are fitted directly (_ratios).
 """
 
 from __future__ import annotations
@@ -125,7 +125,38 @@ class BasisEngine:
                     complexity = sum(sizes[j] for j in picked) + 2 * len(picked) - 1
                     key = tuple(sorted(terms[j] for j in picked))
                     candidates.setdefault(key, Candidate(expr, complexity, residual / len(y)))
+        if "div" in settings.operators:
+            for y, candidates in zip(targets, found):
+                for key, candidate in _ratios(X, y, symbols):
+                    candidates.setdefault(key, candidate)
         return [sorted(c.values(), key=lambda c: c.complexity) for c in found]
+
+
+def _ratios(
+    X: np.ndarray, y: np.ndarray, symbols: Sequence[sympy.Symbol]
+) -> list[tuple[tuple, Candidate]]:
+    """Ratios of linear forms, (a0 + Σ a_i x_i)/(1 + Σ b_i x_i), in each variable alone and in
+    all of them: y·(1 + Σ b_i x_i) = a0 + Σ a_i x_i is linear in the unknowns, so each is one
+    least-squares fit (the greedy selection above, on noisy y·x_i columns, prefers look-alikes
+    such as sin x for x)."""
+    subsets = [[i] for i in range(X.shape[1])]
+    if 1 < X.shape[1] <= 3:
+        subsets.append(list(range(X.shape[1])))
+    out = []
+    for subset in subsets:
+        A = np.hstack([np.ones((len(X), 1)), X[:, subset], -y[:, None] * X[:, subset]])
+        if not np.all(np.isfinite(A)):
+            continue
+        c, residual = _least_squares(A, y)
+        k = len(subset)
+        variables = [symbols[i] for i in subset]
+        numerator = sympy.Float(c[0]) + sum(
+            sympy.Float(a) * v for a, v in zip(c[1 : 1 + k], variables)
+        )
+        denominator = 1 + sum(sympy.Float(b) * v for b, v in zip(c[1 + k :], variables))
+        key = ("ratio", *subset)
+        out.append((key, Candidate(numerator / denominator, 8 * k + 3, residual / len(y))))
+    return out
 
 
 def _unit_columns(columns: np.ndarray) -> np.ndarray:

@@ -66,6 +66,14 @@ def test_normalised_form_pulls_a_shared_scale_out() -> None:
     assert sympy.simplify(snap_constants(formula, [x0, x1], X, y) - x0 / (2 * (x1 + 1))) == 0
 
 
+def test_a_sum_with_an_exact_coefficient_keeps_its_scale() -> None:
+    """1 + 3.4·u already has its scale fixed by the 1: dividing out 3.4 would give the fit a
+    constant too many, which drifts along the ridge the snapping then follows."""
+    u = sympy.Symbol("u", positive=True)
+    formula = (sympy.Float(0.66) * u + sympy.Float(1.002)) / (1 + sympy.Float(3.4) * u)
+    assert normalized(formula) == formula
+
+
 def test_snapping_compound_prefactor_and_refit() -> None:
     X = np.random.default_rng(1).uniform(1, 5, size=(800, 3))
     y = noisy(X[:, 0] * X[:, 1] / (4 * np.pi * X[:, 2] ** 2))

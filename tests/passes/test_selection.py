@@ -21,7 +21,7 @@ from nnc.passes.recover import (
     recover,
     with_search,
 )
-from nnc.passes.selection import Scored, choose, complexity, pareto_front
+from nnc.passes.selection import Scored, best_tradeoff, choose, complexity, pareto_front, shortlist
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_structure import planted
@@ -56,6 +56,46 @@ def test_a_fit_is_not_passed_off_as_a_law() -> None:
     assert chosen is None and "fit, not a law" in reason
     approximate, why = choose(front, Gate(approximate=True))
     assert approximate is not None and approximate.expr == fit and "approximations" in why
+
+
+def test_a_correction_that_follows_the_networks_edge_error_gives_way_to_the_law() -> None:
+    """Feynman I.34.8's network (q·v·B/p, 0.4 % off near B = 1) was fitted as
+    B·q·v·exp(exp(−B)/(27π))/p; without that last factor the law explains it as well."""
+    q, v, b, p = sympy.symbols("q v B p", positive=True)
+    rng = np.random.default_rng(0)
+    X_train, X_valid = (rng.uniform(1, 5, size=(2000, 4)) for _ in range(2))
+
+    def network(X: np.ndarray) -> np.ndarray:  # the law, and an error near the edge B = 1
+        law = X[:, 0] * X[:, 1] * X[:, 2] / X[:, 3]
+        return law * (1 + 0.004 * np.exp(-4 * (X[:, 2] - 1)) + 1e-3 * rng.standard_normal(len(X)))
+
+    decorated = b * q * v * sympy.exp(sympy.exp(-b) / (27 * sympy.pi)) / p
+    front = shortlist(
+        [decorated], [q, v, b, p], X_train, network(X_train), X_valid, network(X_valid)
+    )
+    assert b * q * v / p in [s.expr for s in front]
+    assert best_tradeoff(front).expr == b * q * v / p
+
+
+def test_constants_rounded_together_give_the_law_that_one_at_a_time_snapping_misses() -> None:
+    """Feynman I.34.14 through ρ = c/v is √((ρ + 1)/(ρ − 1)). A network 0.2 % off it (here a
+    ripple) is fitted a little better by free constants than by the law, so snapping one
+    constant at a time stops early, or drifts to a look-alike (√(10ρ + π²)·…); rounding all
+    constants at once gives the law, which selection.cost prefers at its size."""
+    r = sympy.Symbol("r", positive=True)
+    rng = np.random.default_rng(0)
+    X_train, X_valid = (rng.uniform(1.5, 10, size=(2000, 1)) for _ in range(2))
+
+    def network(X: np.ndarray) -> np.ndarray:
+        return np.sqrt((X[:, 0] + 1) / (X[:, 0] - 1)) * (1 + 0.002 * np.sin(2 * X[:, 0]))
+
+    # the basis engine's least-squares ratio fit of f² (passes/engines/basis.py, _ratios)
+    fitted = sympy.sqrt(
+        (sympy.Float(-0.9989) * r - sympy.Float(1.0047)) / (1 - sympy.Float(1.0012) * r)
+    )
+    front = shortlist([fitted], [r], X_train, network(X_train), X_valid, network(X_valid))
+    law = sympy.sqrt((r + 1) / (r - 1))
+    assert sympy.simplify(best_tradeoff(front).expr - law) == 0
 
 
 def test_nothing_passes_the_gate() -> None:

@@ -20,6 +20,7 @@ from nnc.options import make_options
 from nnc.passes.constants import nearest_simple, simple_numbers, snap_constants
 from nnc.passes.engines import SearchSettings, get_engine
 from nnc.passes.engines.pysr import equations_to_candidates, pysr_options
+from nnc.passes.oracle import own
 from nnc.passes.selection import REGRESSION_DATA, choose, pareto_front, score
 from torch import nn
 
@@ -180,6 +181,18 @@ def test_basis_engine_is_deterministic() -> None:
         <= LEAST_SQUARES_ROUNDING * np.max(np.abs(truth))
         for e in first
     )
+
+
+def test_basis_engine_fits_a_ratio_of_linear_forms() -> None:
+    """Feynman II.11.28 through u = nα is 1 + u/(1 − u/3) = (1 + 2u/3)/(1 − u/3): no sum of
+    library terms, one least-squares fit as a ratio (basis._ratios); snapped, it is the law."""
+    u = sympy.Symbol("u")
+    X = np.random.default_rng(0).uniform(0, 1, size=(500, 1))
+    y = 1 + X[:, 0] / (1 - X[:, 0] / 3)
+    candidates = get_engine("basis").fit(X, y, ["u"], SearchSettings())
+    law = (1 + 2 * u / 3) / (1 - u / 3)
+    snapped = [snap_constants(own(c.expr, [u]), [u], X, y) for c in candidates]
+    assert any(sympy.simplify(e - law) == 0 for e in snapped)
 
 
 def test_pysr_option_mapping() -> None:

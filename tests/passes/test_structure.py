@@ -13,7 +13,7 @@ import pytest
 import sympy
 from nnc.modelfile import load_model
 from nnc.passes.oracle import NetworkOutput, Problem, numeric_gradient, variable
-from nnc.passes.structure import VERIFY, linear, separable, symmetric, unused
+from nnc.passes.structure import VERIFY, homogeneous, linear, separable, symmetric, unused
 from nnc.torch_model import model_gradient, run_model
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,6 +117,36 @@ def test_symmetry_found_and_verified(function, form, expected) -> None:
     X = problem.sample(256, 5)
     Z = np.stack([sympy.lambdify([x0, x1], step.recombine([u]))(X[:, 0], X[:, 1]), X[:, 2]], 1)
     np.testing.assert_allclose(part.values(Z), problem.values(X), rtol=EXACT_SPLIT)
+
+
+def test_a_product_of_variables_that_start_at_zero() -> None:
+    """Feynman II.11.28, 1 + nα/(1 − nα/3) with n and α in 0..1: u = nα is found although
+    neither variable is positive everywhere, and f through u matches f, zeros included."""
+    problem = planted(lambda n, a: 1 + n * a / (1 - n * a / 3), [0, 0], [1, 1])
+    step = symmetric(problem, seed=0)
+    assert step is not None and step.detail[1] == "product" and step.error < EXACT_SPLIT
+    (part,) = step.parts
+    X = np.array([[0.0, 0.7], [0.3, 0.0], [1.0, 1.0], [0.5, 0.4]])
+    u = (X[:, 0] * X[:, 1])[:, None]
+    np.testing.assert_allclose(part.values(u), problem.values(X), rtol=EXACT_SPLIT)
+
+
+def test_homogeneity_in_a_pair() -> None:
+    """Feynman I.48.2, m·c²/√(1 − v²/c²): of degree 2 in (v, c), so c² times a function of m
+    and v/c; the part's own law recombines into f."""
+    problem = planted(lambda m, v, c: m * c**2 / np.sqrt(1 - v**2 / c**2), [1, 1, 3], [5, 2, 10])
+    step = homogeneous(problem, seed=0)
+    assert step is not None and step.kind == "homogeneous" and step.error < EXACT_SPLIT
+    u, pair, degree = step.detail
+    _, v, c = problem.symbols
+    assert pair == (v, c) and degree == 2
+    (part,) = step.parts
+    assert recombined_error(problem, step, [part.symbols[0] / sympy.sqrt(1 - u**2)]) < 1e-12
+
+
+def test_no_homogeneity_in_a_generic_function() -> None:
+    problem = planted(lambda a, b: a + 2 * b + a * b**2, [1, 1], [3, 3])
+    assert homogeneous(problem, seed=0) is None
 
 
 def test_no_symmetry_in_a_generic_function() -> None:
