@@ -91,7 +91,10 @@ def test_an_unreachable_scheduler_is_an_input_error(monkeypatch):
 # A script that starts a pool whose work units sleep, prints its workers' pids, and waits.
 SLEEPER = textwrap.dedent(
     """
-    import os, sys, time
+    import os, signal, sys, time
+    # Python installs its Ctrl-C handler only when SIGINT is not ignored at start, and a
+    # background job (CI started with nohup or &) starts with it ignored: restore it
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     sys.path.insert(0, {tests!r})
     from nnc.fanout import LocalPool
     from test_fanout import sleep_long
