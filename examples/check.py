@@ -1,5 +1,6 @@
-"""Checks of the examples themselves, not of nnc: the shipped checkpoints are small and carry no
-paths of the machine that trained them, the grokking network really computes (a + b) mod 113, and
+"""Checks of the examples themselves, not of nnc: the shipped checkpoints (the examples', the
+Feynman benchmark's networks, the test fixtures) are small and carry no paths of the machine
+that trained them, the grokking network really computes (a + b) mod 113, and
 its model class keeps TransformerLens' parameter names. CI runs this (`python examples/check.py`).
 """
 
@@ -13,12 +14,15 @@ import numpy as np
 import torch
 
 HERE = Path(__file__).resolve().parent
+SHIPPED = (HERE, HERE.parent / "benchmarks" / "data", HERE.parent / "tests" / "fixtures")
 MAX_CHECKPOINT_BYTES = 4 << 20
-BUILD_PATHS = (b"/home/", b"/root/", b"/work/", b"/tmp/", b"site-packages")
+BUILD_PATHS = (b"/home/", b"/root/", b"/work/", b"/tmp/", b"/Users/", b"C:\\", b"site-packages")
 
 
 def checkpoints_are_small_and_clean() -> None:
-    for checkpoint in sorted(HERE.glob("**/*.pt2")):
+    checkpoints = sorted(c for folder in SHIPPED for c in folder.glob("**/*.pt*"))
+    assert checkpoints, "no shipped checkpoint found"
+    for checkpoint in checkpoints:
         assert checkpoint.stat().st_size < MAX_CHECKPOINT_BYTES, f"{checkpoint} is too large"
         with zipfile.ZipFile(checkpoint) as archive:
             for name in archive.namelist():

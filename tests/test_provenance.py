@@ -116,29 +116,3 @@ def test_inspect_marks_refused_ops_and_lists_them(
 def test_a_stock_module_alone_is_named_by_its_class() -> None:
     with pytest.raises(nnc.UnsupportedOpError, match=r"\(in the model \(EmbeddingBag\)\)"):
         nnc.compile(nn.EmbeddingBag(5, 3), ["t:int[3]=0..4"], mode="exact")
-
-
-ROOT = Path(__file__).resolve().parents[1]
-# where a build machine's source paths start; a shipped checkpoint must hold none of them
-MACHINE_PATHS = (b"/home/", b"/root/", b"/tmp/", b"/work/", b"/Users/", b"C:\\\\")
-
-
-def test_no_shipped_checkpoint_holds_a_machine_path() -> None:
-    """torch.export and TorchScript files record where their source was: every checkpoint in
-    the repository (examples, benchmark networks) was saved through nnc.save_model, which strips
-    those; a file saved another way would carry the saving machine's paths."""
-    shipped = [
-        path
-        for folder in ("examples", "benchmarks", "tests")
-        for pattern in ("*.pt2", "*.pt")
-        for path in (ROOT / folder).rglob(pattern)
-    ]
-    assert shipped
-    leaking = []
-    for path in shipped:
-        with zipfile.ZipFile(path) as archive:
-            for member in archive.namelist():
-                data = archive.read(member)
-                if any(prefix in data for prefix in MACHINE_PATHS):
-                    leaking.append(f"{path.relative_to(ROOT)}:{member}")
-    assert not leaking, leaking
