@@ -275,10 +275,10 @@ def _trimmed(
         parts = [a for a in expr.args if a.free_symbols]
         if len(parts) < 2:
             continue
+        limit = max(TRIM_SLACK * candidate.rel_spread, NOISE_FLOOR)
         for part in parts:
             rest = expr / part if isinstance(expr, sympy.Mul) else expr - part
             measured = measure(rest, symbols, X, y)
-            limit = max(TRIM_SLACK * candidate.rel_spread, NOISE_FLOOR)
             if measured is not None and measured.rel_spread <= limit:
                 out.append(rest)
     return out

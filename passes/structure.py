@@ -327,7 +327,7 @@ RECOMBINE: dict[str, Callable[..., sympy.Expr]] = {
     "multiplicative": lambda formulas, f0: formulas[0] * formulas[1] / f0,
     "symmetric": lambda formulas, u, form, pair: formulas[0].xreplace({u: PAIR_FORMS[form](*pair)}),
     "homogeneous": lambda formulas, u, pair, k: (
-        pair[1] ** sympy.nsimplify(k) * formulas[0].xreplace({u: pair[0] / pair[1]})
+        pair[1] ** sympy.nsimplify(k) * RECOMBINE["symmetric"](formulas, u, "ratio", pair)
     ),
     "linear": lambda formulas, symbol, c: formulas[0] * (symbol - c) + formulas[1],
 }
@@ -337,7 +337,7 @@ DESCRIBE: dict[str, Callable[..., str]] = {
     "multiplicative": lambda f0: "f = g·h",
     "symmetric": lambda u, form, pair: f"f depends on {PAIR_FORMS[form](*pair)}",
     "homogeneous": lambda u, pair, k: (
-        f"f = {pair[1] ** sympy.nsimplify(k)}·g({pair[0] / pair[1]}, …)"
+        f"f = {pair[1] ** sympy.nsimplify(k)}·g({PAIR_FORMS['ratio'](*pair)}, …)"
     ),
     "linear": lambda symbol, c: f"f = A·{symbol} + B",
 }
