@@ -7,9 +7,12 @@ this machine; speed-ups; and a projection to 8-64 workers from the measured per-
     python benchmarks/scale.py --no-dask        # without the cluster engine
 
 Workers are started before timing (their start-up is measured apart): the figures are the work
-itself, as a compile that fans out more than once pays it. Repeats are interleaved (serial, pool,
-cluster, rotated each round) and the median is reported with the load average next to it: the
-machine is shared. Writes benchmarks/scale.json.
+itself, as a compile that fans out more than once pays it. Each engine is timed in its own phase,
+its runs interleaved with serial runs (the order rotated each round), and its speed-up is against
+the serial runs of that phase: only its own workers are alive then. An idle Dask cluster is not
+idle (scheduler and worker heartbeats: 0.46 CPU-seconds per 10 s here), and a pool that fills
+both cores lost 5-14 % to it when the phases were one. Medians, with the load average next to
+them: the machine is shared. Writes benchmarks/scale.json.
 """
 
 from __future__ import annotations
@@ -49,6 +52,7 @@ __all__ = ["main"]
 
 CHECKPOINT = ROOT / "examples" / "grokking" / "modadd.pt2"
 PROJECTED_WORKERS = (8, 16, 32, 64)
+ENGINES = ("local pool", "dask")
 
 
 class Wide(nn.Module):
@@ -142,6 +146,27 @@ def projection(serial: float, tasks: int, measured: dict[str, Any], engine: str)
     }
 
 
+def phase(
+    engine: str,
+    fanout: Fanout,
+    jobs: dict[str, Callable[[Fanout], Any]],
+    record: dict[str, Any],
+    repeats: int,
+    log: Callable[[str], None],
+) -> None:
+    """Time every job on `fanout` and serially, interleaved, while only this engine's workers are
+    alive; record both and the engine's speed-up over the serial runs beside it."""
+    serial = Serial()
+    for job, run in jobs.items():
+        log(f"{job} on {engine}:")
+        timed = interleaved(
+            {"serial": lambda r=run: r(serial), engine: lambda r=run: r(fanout)}, repeats, log
+        )
+        timed[engine]["speedup"] = timed["serial"]["median_s"] / timed[engine]["median_s"]
+        record[job][f"serial beside {engine}"] = timed["serial"]
+        record[job][engine] = timed[engine]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="1 repeat, 10^7 points, 128 units")
@@ -158,9 +183,30 @@ def main(argv: list[str] | None = None) -> int:
     def log(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    fanouts: dict[str, Fanout] = {"serial": Serial(), "local pool": LocalPool(2)}
-    cluster = None
-    fanouts["local pool"].map(abs, [0, 1])  # start the workers, timed by the pool itself
+    pool = LocalPool(2)
+    pool.map(abs, [0, 1])  # start the workers, timed by the pool itself
+    record: dict[str, Any] = {
+        "machine": {"cores": os.cpu_count(), "load_at_start": os.getloadavg()},
+        "startup_s": {"local pool (2 workers)": pool.startup_seconds},
+    }
+    work = unit_work(units, Serial().chunks(units, 8) * 2)
+    task_mb = len(pickle.dumps(work[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
+    log(
+        f"per-unit distillation of {units} grokking MLP units ({len(work)} work units of "
+        f"{task_mb:.1f} MB pickled; unit values derived in the worker: "
+        f"{all(w.values is None for w in work)})"
+    )
+    check = exhaustive_job(points)
+    jobs: dict[str, Callable[[Fanout], Any]] = {
+        "units": lambda fanout: fanout.map(fourier_forms, work),
+        "exhaustive": check,
+    }
+    record["units"] = {"tasks": len(work), "task_mb": task_mb}
+    record["exhaustive"] = {"points": points}
+    try:
+        phase("local pool", pool, jobs, record, repeats, log)
+    finally:
+        pool.close()
     if not args.no_dask:
         from distributed import LocalCluster
 
@@ -168,52 +214,29 @@ def main(argv: list[str] | None = None) -> int:
         cluster = LocalCluster(
             n_workers=2, threads_per_worker=1, host="127.0.0.1", dashboard_address=None
         )
-        fanouts["dask"] = DaskCluster(cluster.scheduler_address)
-        dask_start = time.perf_counter() - start
-    record: dict[str, Any] = {
-        "machine": {"cores": os.cpu_count(), "load_at_start": os.getloadavg()},
-        "startup_s": {
-            "local pool (2 workers)": fanouts["local pool"].startup_seconds,
-            **({"dask LocalCluster + connect (2 workers)": dask_start} if cluster else {}),
-        },
-    }
-    try:
-        work = unit_work(units, Serial().chunks(units, 8) * 2)
-        task_mb = len(pickle.dumps(work[0], protocol=pickle.HIGHEST_PROTOCOL)) / 1e6
-        log(
-            f"per-unit distillation of {units} grokking MLP units ({len(work)} work units of "
-            f"{task_mb:.1f} MB pickled; unit values derived in the worker: "
-            f"{all(w.values is None for w in work)})"
-        )
-        record["units"] = interleaved(
-            {n: (lambda f=f: f.map(fourier_forms, work)) for n, f in fanouts.items()}, repeats, log
-        )
-        record["units"]["tasks"] = len(work)
-        record["units"]["task_mb"] = task_mb
-        check = exhaustive_job(points)
-        log(f"exhaustive check of {points:,} points")
-        record["exhaustive"] = interleaved(
-            {n: (lambda f=f: check(f)) for n, f in fanouts.items()}, repeats, log
-        )
-        ranges = math.ceil(points / range_points(points))
-        record["exhaustive"]["points"] = points
-        for job in ("units", "exhaustive"):
-            figures = record[job]
-            serial = figures["serial"]["median_s"]
-            for name in fanouts:
-                figures[name]["speedup"] = serial / figures[name]["median_s"]
-            tasks = figures.get("tasks") or ranges
-            figures["projection"] = {
-                engine: projection(serial, tasks, figures, engine)
-                for engine in fanouts
-                if engine != "serial"
-            }
-        record["machine"]["load_at_end"] = os.getloadavg()
-    finally:
-        for fanout in fanouts.values():
-            fanout.close()
-        if cluster is not None:
+        try:
+            dask = DaskCluster(cluster.scheduler_address)
+            record["startup_s"]["dask LocalCluster + connect (2 workers)"] = (
+                time.perf_counter() - start
+            )
+            try:
+                phase("dask", dask, jobs, record, repeats, log)
+            finally:
+                dask.close()
+        finally:
             cluster.close()
+    ranges = math.ceil(points / range_points(points))
+    for job in jobs:
+        figures = record[job]
+        tasks = figures.get("tasks") or ranges
+        figures["projection"] = {
+            engine: projection(
+                figures[f"serial beside {engine}"]["median_s"], tasks, figures, engine
+            )
+            for engine in ENGINES
+            if engine in figures
+        }
+    record["machine"]["load_at_end"] = os.getloadavg()
     Path(args.output).write_text(json.dumps(record, indent=2, default=str))
     print(render(record))
     return 0
@@ -224,12 +247,13 @@ def render(record: dict[str, Any]) -> str:
     for job in ("units", "exhaustive"):
         figures = record[job]
         lines.append(f"{job}:")
-        for name in ("serial", "local pool", "dask"):
-            if name in figures:
-                f = figures[name]
+        for engine in ENGINES:
+            if engine in figures:
+                serial, f = figures[f"serial beside {engine}"], figures[engine]
                 lines.append(
-                    f"  {name:<11} {f['median_s']:8.2f} s  ×{f['speedup']:.2f}  "
-                    f"(load {statistics.median(f['load']):.1f})"
+                    f"  {engine:<11} {f['median_s']:8.2f} s against serial "
+                    f"{serial['median_s']:.2f} s: ×{f['speedup']:.2f}  (load "
+                    f"{statistics.median(f['load']):.1f}, {statistics.median(serial['load']):.1f})"
                 )
         for engine, p in figures["projection"].items():
             shown = ", ".join(f"{w}: {t:.1f} s" for w, t in p["workers"].items())

@@ -253,3 +253,28 @@ def test_aot_inductor_is_skipped_with_the_reason(tmp_path: Path) -> None:
         build_packages(DataDependent(), [torch.ones(2, 2)], tmp_path)
     with pytest.raises(BuildError, match="time limit"):  # the child is killed, not waited for
         build_packages(torch.nn.Linear(2, 1), [torch.ones(1, 2)], tmp_path, limit=0.5)
+
+
+@pytest.mark.slow
+def test_scale_benchmark_on_a_tiny_workload(tmp_path: Path) -> None:
+    """benchmarks/scale.py end to end on 16 units and 10^4 points: each engine's speed-up is its
+    serial phase's median over its own, and the projection covers 8-64 workers."""
+    from benchmarks.scale import PROJECTED_WORKERS
+    from benchmarks.scale import main as scale_main
+
+    output = tmp_path / "scale.json"
+    assert (
+        scale_main(
+            ["--repeats", "1", "--points", "10000", "--units", "16", "--output", str(output)]
+        )
+        == 0
+    )
+    record = json.loads(output.read_text())
+    assert record["exhaustive"]["points"] == 10**4
+    for job in ("units", "exhaustive"):
+        for engine in ("local pool", "dask"):
+            timed, serial = record[job][engine], record[job][f"serial beside {engine}"]
+            assert len(timed["runs_s"]) == len(serial["runs_s"]) == 1
+            assert timed["speedup"] == pytest.approx(serial["median_s"] / timed["median_s"])
+            projected = record[job]["projection"][engine]["workers"]
+            assert list(projected) == [str(w) for w in PROJECTED_WORKERS]
