@@ -51,6 +51,8 @@ class Entries:
     keepalive: Any
     automaton: tuple[Any, Any, Any] | None = None  # NAME_string, NAME_step, NAME_decision
     eval_f32: Any | None = None  # int (const float *x, float *y), when the rows are float32
+    # NAME_eval_batch_SUFFIX(n, x, y) in the network's own types, when it has typed rows
+    eval_batch_typed: Any | None = None
 
 
 def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
@@ -70,9 +72,15 @@ def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
     if abi.automaton is not None:
         names = (abi.string_entry, abi.step_entry, abi.decision_entry)
         automaton = tuple(_FFI.cast(t, address_of(n)) for t, n in zip(_AUTOMATON, names))
-    eval_f32 = None
+    eval_f32 = eval_batch_typed = None
     if abi.rows == "f32":
         eval_f32 = _FFI.cast(_EVAL_F32, address_of(abi.typed_eval("f32")))
+    if abi.rows is not None:
+        x, _, y = abi.rows.partition("_")
+        eval_batch_typed = _FFI.cast(
+            f"int(*)(int64_t, const {C_TYPES[x]} *, {C_TYPES[y or x]} *)",
+            address_of(abi.typed_eval_batch(abi.rows)),
+        )
     return Entries(
         _FFI.cast(_EVAL, address_of(abi.eval)),
         eval_batch_pointer(address_of(abi.eval_batch)),
@@ -81,6 +89,7 @@ def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
         keepalive,
         automaton,
         eval_f32,
+        eval_batch_typed,
     )
 
 

@@ -67,6 +67,11 @@ class NativeFunction:
         self._entries = entries
         self._eval = entries.eval
         self._eval_f32 = entries.eval_f32
+        # the typed row entry's element types (x, y), when the library has one
+        self._row_dtypes: tuple[np.dtype, np.dtype] | None = None
+        if entries.eval_batch_typed is not None and abi.rows is not None:
+            x, _, y = abi.rows.partition("_")
+            self._row_dtypes = (np.dtype(_COLUMN_DTYPES[x]), np.dtype(_COLUMN_DTYPES[y or x]))
         self._dtype = np.dtype(_OUTPUT_DTYPES.get(semantics, abi.output.dtype))
         single = abi.inputs[0] if len(abi.inputs) == 1 else None
         self._sample_shape = single.shape if single is not None else None
@@ -170,7 +175,11 @@ class NativeFunction:
         as_torch = any(type(a).__module__.startswith("torch") for a in args)
         arrays = [_to_numpy(a) for a in args]
         batched, n = self._batch_size(arrays)
-        out = self.run(self._rows(arrays, n)).reshape(n, *self.output.shape)
+        typed = self._typed_rows(arrays, n)
+        if typed is not None:
+            out = typed.reshape(n, *self.output.shape)
+        else:
+            out = self.run(self._rows(arrays, n)).reshape(n, *self.output.shape)
         if out.dtype != self._dtype:
             out = out.astype(self._dtype)
         out = out if batched else out[0]
@@ -179,6 +188,23 @@ class NativeFunction:
 
             return torch.from_numpy(np.asarray(out))
         return out
+
+    def _typed_rows(self, arrays: list[np.ndarray], n: int) -> np.ndarray | None:
+        """The outputs through the typed row entry when the one input already is its rows (int64
+        tokens, float32 features, C-contiguous): no conversion to double and back, which cost
+        more than the computation of a closed form. None when the call needs the double rows."""
+        if self._row_dtypes is None or len(arrays) != 1 or n == 0:
+            return None
+        x = arrays[0]
+        if x.dtype != self._row_dtypes[0] or not x.flags.c_contiguous:
+            return None
+        y = np.empty((n, self.output.numel), dtype=self._row_dtypes[1])
+        suffix_x, suffix_y = (_COLUMN_SUFFIXES[d] for d in self._row_dtypes)
+        status = self._entries.eval_batch_typed(
+            n, typed_pointer(x, suffix_x), typed_pointer(y, suffix_y)
+        )
+        _check_status(status, n)
+        return y
 
     def _rows(self, arrays: list[np.ndarray], n: int) -> np.ndarray:
         """The inputs as the ABI's rows (n, input_numel) float64: no copy when they already are."""

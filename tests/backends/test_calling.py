@@ -17,7 +17,7 @@ import torch
 from helpers import FLOAT32_ATOL, FLOAT32_RTOL, network_output
 from nnc.backends import get_backend
 from nnc.backends.abi import Abi
-from nnc.backends.binding import float_pointer
+from nnc.backends.binding import float_pointer, typed_pointer
 from nnc.backends.calling import SMALL_SAMPLE
 from nnc.backends.interface import make_abi
 from nnc.graph import Graph
@@ -289,3 +289,35 @@ def test_a_float32_sample_of_a_float32_network_goes_through_the_float_rows(
         )
         with pytest.raises(nnc.InputError, match="outside"):
             function(np.full(3, 5, dtype=np.float32))
+
+
+def test_batches_in_the_networks_own_types_go_through_the_typed_rows(
+    modadd, network, monkeypatch
+) -> None:
+    """int64 tokens and float32 features reach NAME_eval_batch_i64 / _f32 as they are: the same
+    outputs as through double rows (the values converted first), samples outside the domain
+    refused the same way."""
+    from nnc.backends import calling
+
+    passed = []
+    monkeypatch.setattr(
+        calling, "typed_pointer", lambda a, s: passed.append(s) or typed_pointer(a, s)
+    )
+    tokens = _tokens(1000)
+    got = modadd(tokens)
+    assert passed == ["i64", "i64"] and got.dtype == np.int64
+    np.testing.assert_array_equal(got, modadd(tokens.astype(np.float64)))
+    np.testing.assert_array_equal(got, (tokens[:, 0] + tokens[:, 1]) % 113)
+    tokens[7, 0] = 113
+    with pytest.raises(nnc.InputError, match="1 of 1000 samples lie outside"):
+        modadd(tokens)
+    _, art, library = network
+    x = np.random.default_rng(4).uniform(-1, 1, size=(257, 3)).astype(np.float32)
+    for function in (art, library):
+        passed.clear()
+        got = function(x)
+        assert passed == ["f32", "f32"] and got.dtype == np.float32 and got.shape == (257, 2)
+        np.testing.assert_array_equal(got, function(x.astype(np.float64)))
+        passed.clear()
+        function(np.asfortranarray(x))  # not its rows as they are: the double rows
+        assert passed == []
