@@ -61,7 +61,7 @@ PRUNING_SAFETY = 0.5
 # a fit needs fitted or contrived constants to get close. Calibrated on the calibration half
 # of benchmarks/recovery.py (see benchmarks/README.md).
 LAW_SPREAD = 3e-2
-LAW_BITS = 10.0
+LAW_BITS = 14.0
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks/ is a folder of the repository, not an installed package
@@ -278,3 +279,37 @@ def test_scale_benchmark_on_a_tiny_workload(tmp_path: Path) -> None:
             assert timed["speedup"] == pytest.approx(serial["median_s"] / timed["median_s"])
             projected = record[job]["projection"][engine]["workers"]
             assert list(projected) == [str(w) for w in PROJECTED_WORKERS]
+
+
+def test_feynman_network_error_counts_the_corners() -> None:
+    """feynman.network_error: zero for a module computing the law, and a module off the law only
+    at the box's corner shows it in the max error, not in the sampled RMSE."""
+    from benchmarks.feynman import Equation, network_error
+
+    equation = Equation("xy", "x*y", (("x", 1.0, 3.0), ("y", 1.0, 3.0)))
+
+    class Law(nn.Module):
+        def __init__(self, bump: float) -> None:
+            super().__init__()
+            self.bump = bump
+
+        def forward(self, points: torch.Tensor) -> torch.Tensor:
+            x, y = points[:, 0:1].double(), points[:, 1:2].double()
+            corner = ((x == 3) & (y == 3)).double()
+            return x * y + self.bump * corner
+
+    assert network_error(Law(0.0), equation) == pytest.approx((0, 0), abs=1e-6)  # float32 points
+    rmse, worst = network_error(Law(0.9), equation)
+    assert rmse == pytest.approx(0, abs=1e-6) and worst == pytest.approx(0.9 / 9, rel=1e-5)
+
+
+def test_feynman_batches_lean_on_the_faces() -> None:
+    """Half of a training batch comes from the arcsine density: more points near the box's faces
+    than uniform sampling gives, all inside the unit box."""
+    from benchmarks.feynman import BATCH, EDGE_SHARE, _unit_samples
+
+    unit = _unit_samples(np.random.default_rng(0), 3)
+    assert unit.shape == (BATCH, 3) and unit.min() >= 0 and unit.max() <= 1
+    near = lambda u: np.mean((u < 0.05) | (u > 0.95))
+    edge = int(EDGE_SHARE * BATCH)
+    assert near(unit[:edge]) > 2 * near(unit[edge:])
