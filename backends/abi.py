@@ -262,6 +262,15 @@ class Abi(SymbolNames):
         return sum(t.numel for t in self.inputs)
 
     @property
+    def row_kinds(self) -> tuple[str, str] | None:
+        """The element kinds of x and y in the typed row entries ("i64_f32" → ("i64", "f32"),
+        "f32" → ("f32", "f32")); None when the library has none."""
+        if self.rows is None:
+            return None
+        x_kind, _, y_kind = self.rows.partition("_")
+        return x_kind, y_kind or x_kind
+
+    @property
     def scalar(self) -> str | None:
         return self.prefix if self.scalar_args is not None else None
 

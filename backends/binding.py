@@ -75,10 +75,10 @@ def bind(abi: Abi, address_of: Callable[[str], int], keepalive: Any) -> Entries:
     eval_f32 = eval_batch_typed = None
     if abi.rows == "f32":
         eval_f32 = _FFI.cast(_EVAL_F32, address_of(abi.typed_eval("f32")))
-    if abi.rows is not None:
-        x, _, y = abi.rows.partition("_")
+    if abi.row_kinds is not None:
+        x, y = (C_TYPES[kind] for kind in abi.row_kinds)
         eval_batch_typed = _FFI.cast(
-            f"int(*)(int64_t, const {C_TYPES[x]} *, {C_TYPES[y or x]} *)",
+            f"int(*)(int64_t, const {x} *, {y} *)",
             address_of(abi.typed_eval_batch(abi.rows)),
         )
     return Entries(

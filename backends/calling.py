@@ -67,11 +67,9 @@ class NativeFunction:
         self._entries = entries
         self._eval = entries.eval
         self._eval_f32 = entries.eval_f32
-        # the typed row entry's element types (x, y), when the library has one
-        self._row_dtypes: tuple[np.dtype, np.dtype] | None = None
-        if entries.eval_batch_typed is not None and abi.rows is not None:
-            x, _, y = abi.rows.partition("_")
-            self._row_dtypes = (np.dtype(_COLUMN_DTYPES[x]), np.dtype(_COLUMN_DTYPES[y or x]))
+        # the typed row entry's element kinds and dtypes (x, y), when the library has one
+        self._row_kinds = abi.row_kinds if entries.eval_batch_typed is not None else None
+        self._row_dtypes = tuple(np.dtype(_COLUMN_DTYPES[k]) for k in self._row_kinds or ())
         self._dtype = np.dtype(_OUTPUT_DTYPES.get(semantics, abi.output.dtype))
         single = abi.inputs[0] if len(abi.inputs) == 1 else None
         self._sample_shape = single.shape if single is not None else None
@@ -193,15 +191,15 @@ class NativeFunction:
         """The outputs through the typed row entry when the one input already is its rows (int64
         tokens, float32 features, C-contiguous): no conversion to double and back, which cost
         more than the computation of a closed form. None when the call needs the double rows."""
-        if self._row_dtypes is None or len(arrays) != 1 or n == 0:
+        if self._row_kinds is None or len(arrays) != 1 or n == 0:
             return None
         x = arrays[0]
         if x.dtype != self._row_dtypes[0] or not x.flags.c_contiguous:
             return None
         y = np.empty((n, self.output.numel), dtype=self._row_dtypes[1])
-        suffix_x, suffix_y = (_COLUMN_SUFFIXES[d] for d in self._row_dtypes)
+        x_kind, y_kind = self._row_kinds
         status = self._entries.eval_batch_typed(
-            n, typed_pointer(x, suffix_x), typed_pointer(y, suffix_y)
+            n, typed_pointer(x, x_kind), typed_pointer(y, y_kind)
         )
         _check_status(status, n)
         return y

@@ -55,11 +55,8 @@ class EntryRunner:
 def entry_runners(library: ctypes.CDLL, abi: Abi) -> list[EntryRunner]:
     """The row entries `library` exports for `abi`, each as a runner."""
     kinds = [("f64", "f64", abi.eval, abi.eval_batch)]
-    if abi.rows is not None:
-        x_kind, _, y_kind = abi.rows.partition("_")
-        kinds.append(
-            (x_kind, y_kind or x_kind, abi.typed_eval(abi.rows), abi.typed_eval_batch(abi.rows))
-        )
+    if abi.row_kinds is not None:
+        kinds.append((*abi.row_kinds, abi.typed_eval(abi.rows), abi.typed_eval_batch(abi.rows)))
     runners = []
     for x_kind, y_kind, one, batch in kinds:
         x_dtype, y_dtype = _NUMPY[x_kind], _NUMPY[y_kind]

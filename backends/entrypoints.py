@@ -106,8 +106,8 @@ def working_memory(
     widths = (abi.input_numel, abi.output.numel)
     figures = {"malloc_above_bytes": STACK_WORKSPACE_BYTES}
     entries = [("", (F64, F64))]
-    if abi.rows is not None:
-        entries.append(("typed_", _row_elements(abi.rows)))
+    if abi.row_kinds is not None:
+        entries.append(("typed_", _row_elements(abi.row_kinds)))
     for prefix, types in entries:
         kernel_rows = types if is_formula(graph) else None
         single, *single_types = kernel_plan(graph, 1, precision, isa, kernel_rows)
@@ -122,10 +122,9 @@ def working_memory(
     return figures
 
 
-def _row_elements(rows: str) -> tuple[ir.Type, ir.Type]:
-    """The element types of x and y in the typed row entries with this suffix."""
-    x_kind, _, y_kind = rows.partition("_")
-    return _ROW_ELEMENTS[x_kind], _ROW_ELEMENTS[y_kind or x_kind]
+def _row_elements(kinds: tuple[str, str]) -> tuple[ir.Type, ir.Type]:
+    """The LLVM element types of x and y in the typed row entries of these kinds."""
+    return _ROW_ELEMENTS[kinds[0]], _ROW_ELEMENTS[kinds[1]]
 
 
 def _staging(
@@ -208,8 +207,8 @@ def build_module(
     single, batch = kernels.pair(None)
     widths = (abi.input_numel, abi.output.numel)
     rows = [(F64, F64, abi.eval, abi.eval_batch)]
-    if abi.rows is not None:
-        x_type, y_type = _row_elements(abi.rows)
+    if abi.row_kinds is not None:
+        x_type, y_type = _row_elements(abi.row_kinds)
         rows.append((x_type, y_type, abi.typed_eval(abi.rows), abi.typed_eval_batch(abi.rows)))
     for x_type, y_type, one, many in rows:
         if is_formula(graph):  # a formula's kernels are small: one pair per row type, no staging
