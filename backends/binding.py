@@ -3,8 +3,8 @@
 Function pointers are cast from addresses, so code JIT-compiled in this process and a `.so` opened
 from disk are called the same way. cffi rather than ctypes: a call through a cffi pointer costs
 what a bare ctypes call of libc's abs() costs, where ctypes spends 1.5-2x that on two int64
-arguments, and cffi takes a Python list for a `double *` argument (one small sample without numpy
-work); measured by benchmarks/run.py (see benchmarks/README.md).
+arguments; measured by benchmarks/run.py (see benchmarks/README.md). One numpy sample skips cffi:
+calling.py hands the addresses to the compiled shim `_sample_call`.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from .abi import C_TYPES, Abi
 
 __all__ = [
     "Entries",
+    "address",
     "bind",
     "double_pointer",
     "eval_batch_pointer",
-    "float_pointer",
     "typed_pointer",
 ]
 
@@ -32,7 +32,6 @@ _EVAL = _FFI.typeof("int(*)(const double *, double *)")
 _EVAL_BATCH = _FFI.typeof("int(*)(int64_t, const double *, double *)")
 _EVAL_F32 = _FFI.typeof("int(*)(const float *, float *)")
 _DOUBLES = _FFI.typeof("double[]")
-_FLOATS = _FFI.typeof("float[]")
 _AUTOMATON = (  # NAME_string, NAME_step, NAME_decision
     _FFI.typeof("int64_t(*)(int64_t, const int64_t *)"),
     _FFI.typeof("int32_t(*)(int32_t, int64_t)"),
@@ -98,15 +97,15 @@ def eval_batch_pointer(address: int) -> Any:
     return _FFI.cast(_EVAL_BATCH, address)
 
 
+def address(function: Any) -> int:
+    """The address a cffi function pointer holds (what the compiled sample shim calls)."""
+    return int(_FFI.cast("uintptr_t", function))
+
+
 def double_pointer(array: np.ndarray) -> Any:
     """A `double *` into a C-contiguous float64 array (the caller checks both: cffi would take
     any buffer's bytes)."""
     return _FFI.from_buffer(_DOUBLES, array)
-
-
-def float_pointer(array: np.ndarray) -> Any:
-    """A `float *` into a C-contiguous float32 array (the caller checks both)."""
-    return _FFI.from_buffer(_FLOATS, array)
 
 
 def typed_pointer(array: np.ndarray, suffix: str) -> Any:

@@ -2,14 +2,14 @@
 
 Shared by the JIT and by `nnc.load`; imports neither torch nor llvmlite, so a loaded `.so` works in
 a process where torch is not installed. Everything that does not depend on the arguments (entry
-points, shapes, the output dtype, per-thread scratch buffers) is prepared once; a call whose
-arguments match (one numpy sample, a float64 C-contiguous batch) goes straight to C, anything else
-takes the general path, which converts dtypes and layouts and names what is wrong.
+points, shapes, the output dtype) is prepared once. One plain numpy sample goes to C through the
+compiled shim `_sample_call` (built when nnc is installed); a float64 or typed C-contiguous batch
+goes straight to its entry; anything else takes the general path, which converts dtypes and layouts
+and names what is wrong.
 """
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -17,18 +17,22 @@ import numpy as np
 from nnc.errors import BackendError, InputError
 
 from .abi import Abi
-from .binding import Entries, double_pointer, float_pointer, typed_pointer
+from .binding import Entries, address, double_pointer, typed_pointer
 
-__all__ = ["SMALL_SAMPLE", "NativeAutomaton", "NativeFunction"]
+try:  # compiled at install (setup.py); without it, one sample takes the general path (~1-2 us more)
+    from ._sample_call import SampleCall
+except ImportError:  # pragma: no cover - an install without a C compiler
+    SampleCall = None
 
-# One numpy sample of at most this many elements goes to C as a Python list, a larger one as a
-# pointer (measured: a pointer costs what a list does at 8 float64 elements and less beyond; other
-# dtypes need a converted copy first, and a list stays cheaper up to about 32 of them).
-SMALL_SAMPLE = 16
-_NDARRAY = np.ndarray
+__all__ = ["NativeAutomaton", "NativeFunction", "SampleCall"]
+
 _OUTPUT_DTYPES = {"argmax": np.int64, "threshold": np.bool_}
 _COLUMN_DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}
 _COLUMN_SUFFIXES = {np.dtype(dtype): suffix for suffix, dtype in _COLUMN_DTYPES.items()}
+# the output element kinds _sample_call.c writes (enum output_kind)
+_SAMPLE_OUTPUT_KINDS = {
+    np.dtype(d): k for k, d in enumerate((np.float64, np.float32, np.int64, bool))
+}
 
 
 class NativeAutomaton:
@@ -65,42 +69,17 @@ class NativeFunction:
         self.automaton = NativeAutomaton(*entries.automaton) if entries.automaton else None
         self.semantics = semantics
         self._entries = entries
-        self._eval = entries.eval
-        self._eval_f32 = entries.eval_f32
         # the typed row entry's element kinds and dtypes (x, y), when the library has one
         self._row_kinds = abi.row_kinds if entries.eval_batch_typed is not None else None
         self._row_dtypes = tuple(np.dtype(_COLUMN_DTYPES[k]) for k in self._row_kinds or ())
         self._dtype = np.dtype(_OUTPUT_DTYPES.get(semantics, abi.output.dtype))
-        single = abi.inputs[0] if len(abi.inputs) == 1 else None
-        self._sample_shape = single.shape if single is not None else None
-        self._as_list = (
-            single is not None and len(single.shape) == 1 and single.numel <= SMALL_SAMPLE
-        )
-        self._scratch = threading.local()  # per-thread output buffer: calls release the GIL
+        self._sample = _sample_call(abi, entries, self._dtype)
         # an instance attribute, not a method: `art.scalar(3, 5)` is one Python call into C
         self.scalar: Callable[..., int | float] = _scalar_call(abi, entries.scalar)
 
     def __call__(self, *args: Any) -> Any:
-        if len(args) == 1:
-            x = args[0]
-            if type(x) is _NDARRAY and x.shape == self._sample_shape:  # one sample: prepared
-                if self._eval_f32 is not None and x.dtype == np.float32 and x.flags.c_contiguous:
-                    return self._float32_sample(x)
-                try:
-                    y, typed, view = self._scratch.buffers
-                except AttributeError:
-                    y, typed, view = self._new_scratch()
-                try:
-                    status = self._eval(x.tolist() if self._as_list else self._sample_pointer(x), y)
-                except TypeError:  # an element cffi cannot read as a double
-                    return self._call(args)  # the general path names what is wrong
-                if status:
-                    _check_status(status, 1)
-                if typed is None:
-                    return view.astype(self._dtype)
-                typed[()] = y[0]  # a shape-() output: the 0-d array's element is a numpy scalar
-                return typed[()]
-        return self._call(args)
+        y = self._sample(*args)  # None unless args are one plain numpy sample (and status 0)
+        return self._call(args) if y is None else y
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """Raw call: x (n, input_numel) float64 → y (n, output_numel) float64."""
@@ -137,31 +116,6 @@ class NativeFunction:
             pointers = [typed_pointer(c, suffix) for c in (*columns, out)]
             _check_status(entries[suffix](len(out), *pointers), len(out))
         return out
-
-    # --- the prepared path: one numpy sample -------------------------------------------------
-    def _float32_sample(self, x: np.ndarray) -> Any:
-        """One float32 sample of a float32 network through NAME_eval_f32: no conversion to
-        double and back."""
-        y = np.empty(self.output.shape, dtype=np.float32)
-        status = self._eval_f32(float_pointer(x), float_pointer(y))
-        if status:
-            _check_status(status, 1)
-        return y if y.dtype == self._dtype else y.astype(self._dtype)
-
-    def _sample_pointer(self, x: np.ndarray) -> Any:
-        """A `double *` to one sample too large for a list: x itself when it is float64 and
-        C-contiguous, else a converted copy."""
-        if x.dtype != np.float64 or not x.flags.c_contiguous:
-            x = np.ascontiguousarray(_to_numpy(x), dtype=np.float64)
-        return double_pointer(x)
-
-    def _new_scratch(self) -> tuple[Any, np.ndarray | None, np.ndarray]:
-        """This thread's output buffer: a `double *` for C, a 0-d array of the output dtype when
-        one sample's output is one value, and the buffer's memory seen by numpy."""
-        view = np.zeros(self.output.shape, dtype=np.float64)
-        typed = np.zeros((), dtype=self._dtype) if self.output.shape == () else None
-        self._scratch.buffers = (double_pointer(view), typed, view)
-        return self._scratch.buffers
 
     # --- the general path: any array-likes, batches, torch tensors ----------------------------
     def _call(self, args: Sequence[Any]) -> Any:
@@ -237,6 +191,30 @@ class NativeFunction:
             )
         (size,) = sizes
         return (size is not None, 1 if size is None else size)
+
+
+def _sample_call(abi: Abi, entries: Entries, dtype: np.dtype) -> Callable[..., Any]:
+    """The C shim for one plain numpy sample, or a stand-in that always defers to the general
+    path (no shim built, several inputs, an output dtype it does not write)."""
+    kind = _SAMPLE_OUTPUT_KINDS.get(dtype)
+    if SampleCall is None or len(abi.inputs) != 1 or kind is None or len(abi.inputs[0].shape) > 8:
+        return _general_path
+    f32 = address(entries.eval_f32) if entries.eval_f32 is not None else 0
+    return SampleCall(
+        address(entries.eval),
+        f32,
+        np.ndarray,
+        abi.inputs[0].shape,
+        abi.output.numel,
+        kind,
+        np.empty,
+        abi.output.shape,
+        dtype,
+    )
+
+
+def _general_path(*args: Any) -> None:
+    return None
 
 
 def _scalar_call(abi: Abi, function: Any) -> Callable[..., int | float]:

@@ -105,9 +105,10 @@ SIBLINGS = [("model", "backends")] + [
 
 
 def _modules() -> dict[str, Path]:
+    """Python modules, and C extensions by their source (they import no nnc module)."""
     found = {}
     for package, folder in PACKAGES.items():
-        for path in folder.rglob("*.py"):
+        for path in [*folder.rglob("*.py"), *folder.rglob("*.c")]:
             parts = path.relative_to(folder).with_suffix("").parts
             if parts[-1] == "__init__":
                 parts = parts[:-1]
@@ -127,6 +128,8 @@ def _imports(module: str, path: Path, known: set[str]) -> set[str]:
     """Every nnc module `module` imports, wherever the import statement is (functions too)."""
     package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
     found = set()
+    if path.suffix == ".c":
+        return found
     for node in ast.walk(ast.parse(path.read_text())):
         names: list[str] = []
         if isinstance(node, ast.Import):
