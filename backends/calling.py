@@ -2,10 +2,10 @@
 
 Shared by the JIT and by `nnc.load`; imports neither torch nor llvmlite, so a loaded `.so` works in
 a process where torch is not installed. Everything that does not depend on the arguments (entry
-points, shapes, the output dtype) is prepared once. One plain numpy sample goes to C through the
-compiled shim `_sample_call` (built when nnc is installed); a float64 or typed C-contiguous batch
-goes straight to its entry; anything else takes the general path, which converts dtypes and layouts
-and names what is wrong.
+points, shapes, the output dtype) is prepared once. One plain numpy sample and a float64 C-contiguous
+batch go to C through the compiled shim `_direct_call` (built when nnc is installed); a batch in the
+network's own row types goes straight to its typed entry; anything else takes the general path,
+which converts dtypes and layouts and names what is wrong.
 """
 
 from __future__ import annotations
@@ -19,18 +19,18 @@ from nnc.errors import BackendError, InputError
 from .abi import Abi
 from .binding import Entries, address, double_pointer, typed_pointer
 
-try:  # compiled at install (setup.py); without it, one sample takes the general path (~1-2 us more)
-    from ._sample_call import SampleCall
+try:  # built at install (pyproject.toml); without it, every call takes the general path
+    from ._direct_call import DirectCall
 except ImportError:  # pragma: no cover - an install without a C compiler
-    SampleCall = None
+    DirectCall = None
 
-__all__ = ["NativeAutomaton", "NativeFunction", "SampleCall"]
+__all__ = ["DirectCall", "NativeAutomaton", "NativeFunction"]
 
 _OUTPUT_DTYPES = {"argmax": np.int64, "threshold": np.bool_}
 _COLUMN_DTYPES = {"i32": np.int32, "i64": np.int64, "f32": np.float32, "f64": np.float64}
 _COLUMN_SUFFIXES = {np.dtype(dtype): suffix for suffix, dtype in _COLUMN_DTYPES.items()}
-# the output element kinds _sample_call.c writes (enum output_kind)
-_SAMPLE_OUTPUT_KINDS = {
+# the output element kinds _direct_call.c writes (enum output_kind)
+_DIRECT_OUTPUT_KINDS = {
     np.dtype(d): k for k, d in enumerate((np.float64, np.float32, np.int64, bool))
 }
 
@@ -73,12 +73,12 @@ class NativeFunction:
         self._row_kinds = abi.row_kinds if entries.eval_batch_typed is not None else None
         self._row_dtypes = tuple(np.dtype(_COLUMN_DTYPES[k]) for k in self._row_kinds or ())
         self._dtype = np.dtype(_OUTPUT_DTYPES.get(semantics, abi.output.dtype))
-        self._sample = _sample_call(abi, entries, self._dtype)
+        self._direct = _direct_call(abi, entries, self._dtype)
         # an instance attribute, not a method: `art.scalar(3, 5)` is one Python call into C
         self.scalar: Callable[..., int | float] = _scalar_call(abi, entries.scalar)
 
     def __call__(self, *args: Any) -> Any:
-        y = self._sample(*args)  # None unless args are one plain numpy sample (and status 0)
+        y = self._direct(*args)  # None unless args are one plain sample or float64 batch
         return self._call(args) if y is None else y
 
     def run(self, x: np.ndarray) -> np.ndarray:
@@ -193,24 +193,17 @@ class NativeFunction:
         return (size is not None, 1 if size is None else size)
 
 
-def _sample_call(abi: Abi, entries: Entries, dtype: np.dtype) -> Callable[..., Any]:
-    """The C shim for one plain numpy sample, or a stand-in that always defers to the general
-    path (no shim built, several inputs, an output dtype it does not write)."""
-    kind = _SAMPLE_OUTPUT_KINDS.get(dtype)
-    if SampleCall is None or len(abi.inputs) != 1 or kind is None or len(abi.inputs[0].shape) > 8:
+def _direct_call(abi: Abi, entries: Entries, dtype: np.dtype) -> Callable[..., Any]:
+    """The C shim for one plain numpy sample or float64 batch, or a stand-in that always defers
+    to the general path (no shim built, several inputs, an output dtype it does not write)."""
+    kind = _DIRECT_OUTPUT_KINDS.get(dtype)
+    if DirectCall is None or len(abi.inputs) != 1 or kind is None or len(abi.inputs[0].shape) > 8:
         return _general_path
     f32 = address(entries.eval_f32) if entries.eval_f32 is not None else 0
-    return SampleCall(
-        address(entries.eval),
-        f32,
-        np.ndarray,
-        abi.inputs[0].shape,
-        abi.output.numel,
-        kind,
-        np.empty,
-        abi.output.shape,
-        dtype,
-    )
+    return DirectCall(
+        address(entries.eval), f32, address(entries.eval_batch), np.ndarray,
+        abi.inputs[0].shape, abi.output.numel, kind, np.empty, abi.output.shape, dtype,
+    )  # fmt: skip
 
 
 def _general_path(*args: Any) -> None:

@@ -25,7 +25,7 @@ from torch import nn
 
 MODADD = "x:int[3]=[a:0..112, b:0..112, 113]"
 NET = "x:float[3]=-1..1"
-WIDE_NUMEL = 300  # more elements than _sample_call.c converts on its stack (256)
+WIDE_NUMEL = 300  # more elements than _direct_call.c converts on its stack (256)
 WIDE = f"x:float[{WIDE_NUMEL}]=-1..1"
 
 
@@ -252,7 +252,7 @@ def test_metadata_without_an_interface_is_refused() -> None:
 
 
 def test_a_float32_sample_of_a_float32_network(network) -> None:
-    """A float32 sample (the shim passes it to NAME_eval_f32 as it is; test_sample_call.py checks
+    """A float32 sample (the shim passes it to NAME_eval_f32 as it is; test_direct_call.py checks
     the routing) gives what double rows give, and a sample outside the domain is refused alike."""
     model, art, library = network
     x = np.random.default_rng(3).uniform(-1, 1, size=3).astype(np.float32)
