@@ -85,7 +85,7 @@ def run_workload(
         for kind, timer in (("single", r.single), ("batch", r.batch))
         if timer is not None
     ]
-    probes += machine.probes() if machine is not None else []
+    probes += machine.probes(weight_bytes(workload.model)) if machine is not None else []
     say(f"calibrating {len(probes)} timers")
     for probe in probes:
         seconds = settings.single_seconds if probe.kind == "single" else settings.batch_seconds

@@ -1,6 +1,8 @@
 """The machine's own limits, measured in the same rounds as each workload's runtimes: multiply-adds
-per ns of one core on its widest vectors (float and double), and the read bandwidth of a buffer
-that fits in L2 but not in L1 — the bound on one sample's latency when its weights stream from L2.
+per ns of one core on its widest vectors (float and double), the read bandwidth of a buffer that
+fits in L2 but not in L1 — the bound on one sample's latency when its weights stream from L2 — and
+of a buffer of the workload's weight bytes: what reading its weights once costs on this machine,
+which is more than the L2 bound where they do not fit in L2.
 
 The loops are C (reference/peak.c, built with cc -O3 -march=native) and time themselves, like the
 C drivers; /proc/cpuinfo's clock is not used (VMs misreport it).
@@ -15,11 +17,12 @@ from typing import Any
 from .c_driver import compile_shared
 from .measure import Probe, summarize
 
-__all__ = ["PEAK_PROBES", "MachinePeak", "l2_bytes"]
+__all__ = ["PEAK_PROBES", "WEIGHTS_READ", "MachinePeak", "l2_bytes"]
 
 _SOURCE = Path(__file__).with_name("reference") / "peak.c"
 FMA_F32, FMA_F64, L2_READ = "peak FMA f32", "peak FMA f64", "L2 read"
-PEAK_PROBES = (FMA_F32, FMA_F64, L2_READ)
+WEIGHTS_READ = "weights read"
+PEAK_PROBES = (FMA_F32, FMA_F64, L2_READ, WEIGHTS_READ)
 _DEFAULT_L2 = 1 << 20
 
 
@@ -41,10 +44,15 @@ class MachinePeak:
 
     def __init__(self, workdir: Path) -> None:
         library = ctypes.CDLL(str(compile_shared(_SOURCE, workdir / "peak.so")))
-        for name in ("peak_fma_f32", "peak_fma_f64", "peak_read"):
+        for name in ("peak_fma_f32", "peak_fma_f64", "peak_read", "peak_read_weights"):
             function = getattr(library, name)
             function.argtypes, function.restype = [ctypes.c_int64], ctypes.c_double
-        for name in ("peak_fma_f32_per_call", "peak_fma_f64_per_call", "peak_read_bytes_per_call"):
+        for name in (
+            "peak_fma_f32_per_call",
+            "peak_fma_f64_per_call",
+            "peak_read_bytes_per_call",
+            "peak_read_weights_bytes_per_call",
+        ):
             getattr(library, name).restype = ctypes.c_int64
         self.buffer_bytes = l2_bytes() // 2  # in L2, eight times L1 or more on common cores
         if library.peak_read_setup(ctypes.c_int64(self.buffer_bytes)) != 0:
@@ -62,16 +70,22 @@ class MachinePeak:
             L2_READ: library.peak_read_bytes_per_call(),
         }
 
-    def probes(self) -> list[Probe]:
+    def probes(self, weight_bytes: int) -> list[Probe]:
+        """The peak loops for one workload, the weights read sized to its `weight_bytes`."""
+        if self._library.peak_read_weights_setup(ctypes.c_int64(weight_bytes)) != 0:
+            raise MemoryError("cannot allocate the weights bandwidth buffer")
+        self.timers[WEIGHTS_READ] = self._library.peak_read_weights
+        self.per_call[WEIGHTS_READ] = self._library.peak_read_weights_bytes_per_call()
         return [Probe(name, "single", timer, 1) for name, timer in self.timers.items()]
 
     def summarize(self, raw: dict[tuple[str, str], list[float]]) -> dict[str, Any]:
-        """MAC/ns of each FMA loop and GB/s of the L2 read, per round, summarised."""
+        """MAC/ns of each FMA loop and GB/s of each read, per round, summarised."""
         record: dict[str, Any] = {
             "vector_bytes": self.vector_bytes,
             "l2_buffer_bytes": self.buffer_bytes,
+            "weights_buffer_bytes": self.per_call[WEIGHTS_READ],
         }
         for name, quantity in self.per_call.items():
-            unit = "GB/s" if name == L2_READ else "MAC/ns"
+            unit = "GB/s" if name in (L2_READ, WEIGHTS_READ) else "MAC/ns"
             record[name] = summarize([quantity / ns for ns in raw[name, "single"]], unit)
         return record

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from .analysis import BASELINE, COLUMN_KINDS, ENTRY, HAND_INLINE, l2_bound_ns
-from .peak import FMA_F32, FMA_F64, L2_READ
+from .analysis import (
+    BASELINE,
+    COLUMN_KINDS,
+    ENTRY,
+    HAND_INLINE,
+    l2_bound_ns,
+    weights_read_ns,
+)
+from .peak import FMA_F32, FMA_F64, L2_READ, WEIGHTS_READ
 
 __all__ = [
     "columns_table",
@@ -78,6 +85,13 @@ def _machine_lines(record: dict[str, Any]) -> list[str]:
             f"(IQR {read['iqr']:.0f}, {machine['l2_buffer_bytes'] >> 10} KiB); weights ÷ L2 "
             f"read = {_ns(l2_bound_ns(record))} ns per sample (the L2 bound)"
         )
+        if WEIGHTS_READ in machine:
+            weights = machine[WEIGHTS_READ]
+            lines.append(
+                f"   a bare read of the {machine['weights_buffer_bytes'] / 1e6:.3g} MB of weights, "
+                f"same rounds: {weights['median']:.0f} GB/s (IQR {weights['iqr']:.0f}) = "
+                f"{_ns(weights_read_ns(record))} ns per sample"
+            )
     return lines
 
 

@@ -29,10 +29,12 @@ from benchmarks.analysis import (
     NNC_INLINE,
     SCALAR,
     evaluate_targets,
+    weights_read_ns,
 )
 from benchmarks.aoti import BuildError, build_packages
 from benchmarks.c_driver import compile_shared
 from benchmarks.columns import run_columns
+from benchmarks.peak import L2_READ, WEIGHTS_READ
 from benchmarks.run import render, run
 from benchmarks.settings import ALL_RUNTIMES, Settings
 from benchmarks.tables import columns_table
@@ -170,6 +172,13 @@ def test_machinery_on_a_tiny_workload(tmp_path: Path) -> None:
             assert t["measured"] == ratios[t["from"], t["kind"]]["value"]
     assert any(t["from"] == "nnc art.scalar / ctypes abs()" for t in targets)
     assert "tiny" in render(results) and "tiny_inline" in render(results)
+
+    machine = record["machine"]  # the peak loops ran in the same rounds, weights read included
+    for name in (L2_READ, WEIGHTS_READ):
+        assert machine[name]["unit"] == "GB/s" and len(machine[name]["repeats"]) == REPEATS
+    assert machine["weights_buffer_bytes"] >= record["weight_bytes"]  # 12 B, read as 8 vectors
+    assert weights_read_ns(record) == record["weight_bytes"] / machine[WEIGHTS_READ]["median"]
+    assert "a bare read of the" in render(results)
 
 
 def column_reference() -> ColumnReference:

@@ -1,7 +1,7 @@
 /* What one core of this machine can do, measured rather than read from /proc/cpuinfo (which
  * misreports clocks in VMs): multiply-adds per ns on the widest vectors the compiler targets with
  * -march=native, float and double, and the read bandwidth of a buffer that fits in L2 but not in
- * L1. Built with cc -O3 -march=native by benchmarks/peak.py; each entry returns ns per call. */
+ * L1, and of one of a workload's weight bytes. Built with cc -O3 -march=native by benchmarks/peak.py; each entry returns ns per call. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,28 +65,33 @@ int64_t peak_fma_f64_per_call(void) { return (int64_t)CHAINS * STEPS * (VECTOR_B
 FMA_LOOP(vfloat, float, peak_fma_f32)
 FMA_LOOP(vdouble, double, peak_fma_f64)
 
-static vfloat *buffer;
-static int64_t buffer_vectors;
+/* A buffer the bandwidth loop reads: one that fits in L2 but not in L1 (the L2 bound), and one of
+ * a workload's weight bytes (what streaming its weights costs where they do not fit in L2). */
+typedef struct {
+    vfloat *data;
+    int64_t vectors;
+} read_buffer;
 
-/* Allocate and fill the buffer the bandwidth loop reads (0 on success). */
-int peak_read_setup(int64_t bytes) {
-    free(buffer);
-    buffer_vectors = bytes / VECTOR_BYTES / READ_CHAINS * READ_CHAINS;
-    buffer = aligned_alloc(64, (size_t)buffer_vectors * VECTOR_BYTES);
-    if (buffer == NULL) return -1;
-    memset(buffer, 0, (size_t)buffer_vectors * VECTOR_BYTES);
+static read_buffer l2_buffer, weights_buffer;
+
+static int setup(read_buffer *buffer, int64_t bytes) {
+    free(buffer->data);
+    buffer->vectors = bytes / VECTOR_BYTES / READ_CHAINS * READ_CHAINS;
+    if (buffer->vectors < READ_CHAINS) buffer->vectors = READ_CHAINS;
+    buffer->data = aligned_alloc(64, (size_t)buffer->vectors * VECTOR_BYTES);
+    if (buffer->data == NULL) return -1;
+    memset(buffer->data, 0, (size_t)buffer->vectors * VECTOR_BYTES);
     return 0;
 }
 
-int64_t peak_read_bytes_per_call(void) { return buffer_vectors * VECTOR_BYTES; }
-
 /* Read the whole buffer once per call, summing into READ_CHAINS vectors. */
-double peak_read(int64_t calls) {
+static double read_all(const read_buffer *buffer, int64_t calls) {
     vfloat sum[READ_CHAINS] = {{0}};
+    const vfloat *data = buffer->data;
     double start = now_ns();
     for (int64_t call = 0; call < calls; call++)
-        for (int64_t i = 0; i < buffer_vectors; i += READ_CHAINS) {
-            _Pragma("GCC unroll 8") for (int c = 0; c < READ_CHAINS; c++) sum[c] += buffer[i + c];
+        for (int64_t i = 0; i < buffer->vectors; i += READ_CHAINS) {
+            _Pragma("GCC unroll 8") for (int c = 0; c < READ_CHAINS; c++) sum[c] += data[i + c];
         }
     double elapsed = now_ns() - start;
     vfloat total = (vfloat){0};
@@ -95,3 +100,12 @@ double peak_read(int64_t calls) {
     (void)sink;
     return elapsed / (double)calls;
 }
+
+/* Allocate and fill each buffer (0 on success); the bytes each call of its loop reads. */
+int peak_read_setup(int64_t bytes) { return setup(&l2_buffer, bytes); }
+int peak_read_weights_setup(int64_t bytes) { return setup(&weights_buffer, bytes); }
+int64_t peak_read_bytes_per_call(void) { return l2_buffer.vectors * VECTOR_BYTES; }
+int64_t peak_read_weights_bytes_per_call(void) { return weights_buffer.vectors * VECTOR_BYTES; }
+
+double peak_read(int64_t calls) { return read_all(&l2_buffer, calls); }
+double peak_read_weights(int64_t calls) { return read_all(&weights_buffer, calls); }
