@@ -18,7 +18,7 @@ from .isa import Isa
 from .kernel import F32, F64, Buffer, Kernel, call_math, i64, lane_of
 from .lane_math import LANE_FUNCTIONS
 
-__all__ = ["emit_linear", "linear_plans"]
+__all__ = ["emit_linear", "epilogue_for", "linear_plans"]
 
 
 def linear_plans(graph: Graph, precision: str) -> dict[str, GemmPlan]:
@@ -59,13 +59,13 @@ def emit_linear(k: Kernel, plan: GemmPlan, isa: Isa) -> Buffer:
             plan.c_column,
         )
         sizes = [count * plan.rows for count in range(1, k.tile + 1)]
-        epilogue = _epilogue(plan.activation)
+        epilogue = epilogue_for(plan.activation)
         gemm = emit_gemm(k.module, name, shape, isa, epilogue, sizes, f"gemm_{node.name}")
     k.b.call(gemm, [k.b.mul(k.count, i64(plan.rows)), a.ptr, out.ptr])
     return out
 
 
-def _epilogue(activation: Op | None) -> Epilogue | None:
+def epilogue_for(activation: Op | None) -> Epilogue | None:
     """The activation on a vector of accumulators: relu inline, others through one out-of-line
     function per vector type (inlined in every micro-kernel they would multiply its code)."""
     if activation is None:

@@ -219,7 +219,8 @@ def test_the_stated_working_memory_is_what_the_kernels_plan(precision, tmp_path)
 )
 def test_convolutions_through_the_gemm_on_every_batch_size(cpu, precision, tmp_path) -> None:
     """Convolutions (1-D and 2-D, strided, dilated, with and without bias, a padded one reading an
-    explicitly padded copy) run as implicit-im2col GEMMs, a grouped one through the windowed loop:
+    explicitly padded copy) run as implicit-im2col GEMMs, or vectorised over positions where they
+    have few output channels (narrow_conv.py), a grouped one through the windowed loop:
     the saved library (checked at save) against the network on every batch size around the
     tile."""
     torch.manual_seed(0)
@@ -234,8 +235,10 @@ def test_convolutions_through_the_gemm_on_every_batch_size(cpu, precision, tmp_p
         nn.Conv1d(5, 5, 2, groups=5),
     ).eval()
     art = nnc.compile(model, ["x:float[2,13,12]=-1..1"], mode="exact", cpu=cpu, precision=precision)
-    gemms = set(re.findall(r"define internal void @\"gemm_(\w+)_\d+\"", art.llvm_ir()))
-    assert len(gemms) == 4, gemms  # all but the grouped one
+    code = art.llvm_ir()
+    gemms = set(re.findall(r"define internal void @\"gemm_(\w+)_\d+\"", code))
+    narrow = set(re.findall(r"@\"?conv_(\w+)\.k_offsets", code))
+    assert len(gemms | narrow) == 4, (gemms, narrow)  # all but the grouped one
     library = nnc.load(art.save(tmp_path / "conv.so"))
     for n in SIZES:
         x = np.random.default_rng(n).uniform(-1, 1, (n, 2, 13, 12)).astype(np.float32)
