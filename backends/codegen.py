@@ -50,6 +50,7 @@ from .linear import emit_linear, epilogue_for, linear_plans, relu
 from .narrow_conv import emit_narrow_conv, vectorises_positions
 from .padding import explicit_padding
 from .rows import emit_rows, plan_rows
+from .vector_pool import emit_vector_max_pool, vectorises_pool
 from .windows import emit_conv, emit_pool
 
 __all__ = ["EMITTERS", "emit_kernel", "kernel_plan"]
@@ -88,6 +89,8 @@ def emit_kernel(
                 k.buffers[node.name] = emit_linear(k, plan, isa)
         elif node.name in epilogue_of:  # computed in place by its GEMM's epilogue
             k.buffers[node.name] = k.buffers[epilogue_of[node.name].matmul].view(node.shape)
+        elif node.op is Op.POOL and isa is not None and vectorises_pool(k, node, isa):
+            k.buffers[node.name] = emit_vector_max_pool(k, node, isa)
         elif node.name in groups:
             k.buffers[node.name] = emit_rows(k, groups[node.name])
         elif node.name in inside:  # a softmax's or layer norm's inner value: never stored

@@ -19,7 +19,8 @@ from llvmlite import ir
 from .fusion import GemmPlan
 from .gemm import Epilogue
 from .isa import Isa
-from .kernel import F32, I1, I32, I64, PTR, Buffer, Kernel, constant_bytes, i64, lane_bytes
+from .kernel import F32, I32, I64, Buffer, Kernel, constant_bytes, i64, lane_bytes
+from .masked import load_first, store_first
 
 __all__ = ["emit_narrow_conv", "vectorises_positions"]
 
@@ -66,13 +67,12 @@ def emit_narrow_conv(k: Kernel, plan: GemmPlan, isa: Isa, epilogue: Epilogue | N
         x_row = k.offset(outer, steps[:-1])
         out_row = k.offset(outer, out_strides[:-1])
         for first, used in _chunks(counts[-1], lanes):
-            mask = None if used == lanes else _mask(lanes, used)
             for block in blocks:
                 for slot, co in zip(slots, block):
                     b.store(tables.bias(vector, co), slot)
                 with k.loop(plan.weights.shape[0]) as tap:
                     at = b.add(b.add(x_row, i64(first)), tables.offset(b, tap))
-                    values = _load(b, vector, k.element_pointer(x, at), mask)
+                    values = load_first(b, vector, k.element_pointer(x, at), used)
                     for slot, co in zip(slots, block):
                         weight = _splat(b, vector, tables.weight(b, tap, co))
                         total = b.load(slot, typ=vector)
@@ -81,7 +81,7 @@ def emit_narrow_conv(k: Kernel, plan: GemmPlan, isa: Isa, epilogue: Epilogue | N
                     total = b.load(slot, typ=vector)
                     total = total if epilogue is None else epilogue(b, total)
                     at = b.add(out_row, i64(co * plan.rows + first))
-                    _store(b, total, k.element_pointer(out, at), mask)
+                    store_first(b, total, k.element_pointer(out, at), used)
     return out
 
 
@@ -118,49 +118,18 @@ def _chunks(width: int, lanes: int) -> list[tuple[int, int]]:
     return [(first, min(lanes, width - first)) for first in range(0, width, lanes)]
 
 
-def _mask(lanes: int, used: int) -> ir.Constant:
-    return ir.Constant(ir.VectorType(I1, lanes), [i < used for i in range(lanes)])
-
-
 def _splat(b: ir.IRBuilder, vector: ir.VectorType, value: ir.Value) -> ir.Value:
     one = b.insert_element(ir.Constant(vector, ir.Undefined), value, i64(0))
     zeros = ir.Constant(ir.VectorType(I32, vector.count), None)
     return b.shuffle_vector(one, ir.Constant(vector, ir.Undefined), zeros)
 
 
-def _load(b: ir.IRBuilder, vector: ir.VectorType, ptr: ir.Value, mask: ir.Constant | None):
-    if mask is None:
-        return b.load(ptr, typ=vector, align=lane_bytes(vector.element))
-    masked = _intrinsic(b.module, "llvm.masked.load", vector, ".p0", [PTR, I32, mask.type, vector])
-    align = ir.Constant(I32, lane_bytes(vector.element))
-    return b.call(masked, [ptr, align, mask, ir.Constant(vector, None)])
-
-
-def _store(b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, mask: ir.Constant | None) -> None:
-    if mask is None:
-        b.store(value, ptr, align=lane_bytes(value.type.element))
-        return
-    signature = [value.type, PTR, I32, mask.type]
-    masked = _intrinsic(b.module, "llvm.masked.store", value.type, ".p0", signature, ir.VoidType())
-    b.call(masked, [value, ptr, ir.Constant(I32, lane_bytes(value.type.element)), mask])
-
-
 def _fmuladd(module: ir.Module, vector: ir.VectorType) -> ir.Function:
-    return _intrinsic(module, "llvm.fmuladd", vector, "", [vector] * 3)
-
-
-def _intrinsic(
-    module: ir.Module,
-    name: str,
-    vector: ir.VectorType,
-    suffix: str,
-    params: list[ir.Type],
-    result: ir.Type | None = None,
-) -> ir.Function:
-    """The overload of intrinsic `name` for `vector`, declared once per module."""
-    kind = "f32" if vector.element == F32 else "f64"
-    full = f"{name}.v{vector.count}{kind}{suffix}"
-    found = module.globals.get(full)
-    if found is not None:
-        return found
-    return ir.Function(module, ir.FunctionType(result or vector, params), full)
+    """llvm.fmuladd for `vector`, as the GEMM's micro-kernels call it (declared once)."""
+    name = f"llvm.fmuladd.v{vector.count}{'f32' if vector.element == F32 else 'f64'}"
+    found = module.globals.get(name)
+    return (
+        found
+        if found is not None
+        else ir.Function(module, ir.FunctionType(vector, [vector] * 3), name)
+    )

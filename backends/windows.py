@@ -5,7 +5,9 @@ position outside the input (padding, or a transposed convolution's gaps) reads a
 address and contributes nothing: no branch in the inner loop and no out-of-bounds load. These
 emitters are correct, not fast: plain convolutions (one group, constant weights; zero padding
 made explicit by padding.py) run as packed-panel GEMMs over an implicit im2col instead (fusion.py,
-linear.py); these loops take the rest (grouped, transposed, and pooling).
+linear.py, or narrow_conv.py for few output channels), and max pooling whose windows stay inside
+the input as vectors (vector_pool.py); these loops take the rest (grouped, transposed, padded or
+dilated pooling, average pooling).
 """
 
 from __future__ import annotations
