@@ -36,6 +36,7 @@ from .kernel import (
     Emitter,
     Kernel,
     WorkspacePlan,
+    broadcast_strides,
     call_math,
     constant_bytes,
     convert,
@@ -338,15 +339,40 @@ def _emit_elementwise(k: Kernel, node: Node) -> Buffer:
         lanes = [_common_lane(sources)] * len(sources)
     if node.op in (Op.CAST, Op.WHERE):
         lanes[0] = sources[0].lane  # converted by the op itself
-    with k.samples(), k.nest(node.shape) as index:
+    sizes, (out_strides, *source_strides) = _coalesced(
+        node.shape,
+        [strides(node.shape), *(broadcast_strides(s.shape, len(node.shape)) for s in sources)],
+    )
+    with k.samples(), k.nest(sizes) as index:
         values = [
-            k.load(s, k.broadcast_offset(index, s.shape), lane) for s, lane in zip(sources, lanes)
+            k.load(s, k.offset(index, st), lane)
+            for s, st, lane in zip(sources, source_strides, lanes)
         ]
         value = _element(k, node, lanes[-1], values)
         if node.dtype in _NARROW_INTEGERS and node.op is not Op.CAST:
             value = _cast(k, node, value)  # int64 lanes wrap around as the node's type does
-        k.store(out, k.offset(index, strides(node.shape)), value)
+        k.store(out, k.offset(index, out_strides), value)
     return out
+
+
+def _coalesced(
+    shape: Sequence[int], operand_strides: list[list[int]]
+) -> tuple[list[int], list[list[int]]]:
+    """The loop nest over `shape` with axes merged wherever every operand steps through them as
+    through one (contiguous, or repeated along both): a (6, 28, 28) ReLU is one loop of 4,704
+    elements, vectorised without a scalar remainder every 28; a per-channel scale keeps the
+    channel loop and one inner loop of 784."""
+    axes = [(size, [st[d] for st in operand_strides]) for d, size in enumerate(shape) if size != 1]
+    merged: list[tuple[int, list[int]]] = []
+    for size, steps in axes:
+        if merged:
+            outer_size, outer_steps = merged[-1]
+            if all(o == i * size for o, i in zip(outer_steps, steps)):
+                merged[-1] = (outer_size * size, steps)
+                continue
+        merged.append((size, steps))
+    sizes = [size for size, _ in merged]
+    return sizes, [[steps[j] for _, steps in merged] for j in range(len(operand_strides))]
 
 
 _NARROW_INTEGERS = frozenset({"int32", "int16", "int8", "uint8"})

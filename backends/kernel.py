@@ -49,6 +49,7 @@ __all__ = [
     "Emitter",
     "Kernel",
     "WorkspacePlan",
+    "broadcast_strides",
     "call_math",
     "constant_bytes",
     "convert",
@@ -120,6 +121,13 @@ def strides(shape: Sequence[int]) -> list[int]:
         out.append(step)
         step *= size
     return out[::-1]
+
+
+def broadcast_strides(shape: Sequence[int], rank: int) -> list[int]:
+    """Element strides of a buffer of `shape` read at every index of a `rank`-dimensional result
+    (numpy broadcasting: 0 along the axes it is repeated on, and the leading ones it lacks)."""
+    own = [0 if size == 1 else st for size, st in zip(shape, strides(shape))]
+    return [0] * (rank - len(shape)) + own
 
 
 def convert(b: ir.IRBuilder, value: ir.Value, to: ir.Type) -> ir.Value:
@@ -385,9 +393,7 @@ class Kernel:
 
     def broadcast_offset(self, index: Sequence[ir.Value], shape: Sequence[int]) -> ir.Value:
         """Offset into a buffer of `shape` broadcast (numpy rules) to the output index."""
-        lead = len(index) - len(shape)
-        element_strides = [0 if size == 1 else s for size, s in zip(shape, strides(shape))]
-        return self.offset(index[lead:], element_strides)
+        return self.offset(index, broadcast_strides(shape, len(index)))
 
     # --- loops --------------------------------------------------------------------------
     @contextlib.contextmanager
