@@ -126,6 +126,10 @@ class NativeFunction:
             )
         as_torch = any(type(a).__module__.startswith("torch") for a in args)
         arrays = [_to_numpy(a) for a in args]
+        if as_torch:  # a CPU tensor's numpy view may be a plain sample the shim takes
+            direct = self._direct(*arrays)
+            if direct is not None:
+                return _to_torch(direct)
         batched, n = self._batch_size(arrays)
         typed = self._typed_rows(arrays, n)
         if typed is not None:
@@ -135,11 +139,7 @@ class NativeFunction:
         if out.dtype != self._dtype:
             out = out.astype(self._dtype)
         out = out if batched else out[0]
-        if as_torch:
-            import torch  # the caller passed tensors, so torch is there
-
-            return torch.from_numpy(np.asarray(out))
-        return out
+        return _to_torch(out) if as_torch else out
 
     def _typed_rows(self, arrays: list[np.ndarray], n: int) -> np.ndarray | None:
         """The outputs through the typed row entry when the one input already is its rows (int64
@@ -251,6 +251,13 @@ def _check_status(status: int, n: int) -> None:
     if status < 0:
         meaning = {-1: "a negative sample count", -2: "out of memory"}.get(status, "unknown")
         raise BackendError(f"the compiled function returned status {status} ({meaning})")
+
+
+def _to_torch(out: Any) -> Any:
+    """The output as a torch tensor sharing its memory (a numpy scalar becomes a 0-d tensor)."""
+    import torch  # the caller passed tensors, so torch is there
+
+    return torch.from_numpy(np.asarray(out))
 
 
 def _to_numpy(value: Any) -> np.ndarray:
