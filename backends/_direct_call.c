@@ -207,9 +207,7 @@ static PyObject *call_batch(DirectCall *self, const Py_buffer *x, Py_ssize_t n) 
     if (chunk == NULL) {
         status = self->eval_batch((int64_t)n, xs, (double *)y.buf);
     } else {
-        size_t size = self->out_kind == OUT_F32 ? sizeof(float)
-                      : self->out_kind == OUT_I64 ? sizeof(int64_t)
-                                                   : 1; /* bool */
+        size_t size = (size_t)y.itemsize; /* the output's element, as numpy.empty made it */
         for (Py_ssize_t first = 0; first < n && status >= 0; first += rows) {
             Py_ssize_t count = n - first < rows ? n - first : rows;
             int done = self->eval_batch((int64_t)count, xs + first * self->in_numel, chunk);

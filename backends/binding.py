@@ -3,8 +3,8 @@
 Function pointers are cast from addresses, so code JIT-compiled in this process and a `.so` opened
 from disk are called the same way. cffi rather than ctypes: a call through a cffi pointer costs
 what a bare ctypes call of libc's abs() costs, where ctypes spends 1.5-2x that on two int64
-arguments; measured by benchmarks/run.py (see benchmarks/README.md). One numpy sample and a float64 batch skip cffi: calling.py hands the addresses to the compiled shim
-`_direct_call`.
+arguments; measured by benchmarks/run.py (see benchmarks/README.md). One numpy sample and a
+float64 batch skip cffi: calling.py hands the addresses to the compiled shim `_direct_call`.
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ def eval_batch_pointer(address: int) -> Any:
 
 
 def address(function: Any) -> int:
-    """The address a cffi function pointer holds (what the compiled sample shim calls)."""
+    """The address a cffi function pointer holds (what the compiled shim `_direct_call` calls)."""
     return int(_FFI.cast("uintptr_t", function))
 
 

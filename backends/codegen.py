@@ -47,8 +47,7 @@ from .kernel import (
     strides,
 )
 from .lane_math import LANE_FUNCTIONS
-from .linear import emit_linear, epilogue_for, linear_plans, relu
-from .narrow_conv import emit_narrow_conv, vectorises_positions
+from .linear import emit_linear, linear_plans, relu
 from .padding import explicit_padding
 from .rows import emit_rows, plan_rows
 from .vector_pool import emit_vector_max_pool, vectorises_pool
@@ -82,12 +81,7 @@ def emit_kernel(
             continue
         if node.name in plans:
             assert isa is not None
-            plan = plans[node.name]
-            if vectorises_positions(k, plan, isa):  # few output channels: lanes over positions
-                epilogue = epilogue_for(plan.activation)
-                k.buffers[node.name] = emit_narrow_conv(k, plan, isa, epilogue)
-            else:
-                k.buffers[node.name] = emit_linear(k, plan, isa)
+            k.buffers[node.name] = emit_linear(k, plans[node.name], isa)
         elif node.name in epilogue_of:  # computed in place by its GEMM's epilogue
             k.buffers[node.name] = k.buffers[epilogue_of[node.name].matmul].view(node.shape)
         elif node.op is Op.POOL and isa is not None and vectorises_pool(k, node, isa):

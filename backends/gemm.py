@@ -26,12 +26,13 @@ import numpy as np
 from llvmlite import ir
 
 from .isa import Isa
-from .kernel import constant_bytes
+from .kernel import call_math, constant_bytes, splat
 from .loops import counted_loop
+from .masked import store_first
 
 __all__ = ["Blocking", "Epilogue", "Gemm", "blocking_for", "emit_gemm", "pack_panels"]
 
-I1, I32, I64 = ir.IntType(1), ir.IntType(32), ir.IntType(64)
+I32, I64 = ir.IntType(32), ir.IntType(64)
 PTR = ir.PointerType()
 _ELEMENTS = {"float32": (ir.FloatType(), np.float32), "float64": (ir.DoubleType(), np.float64)}
 PANEL_VECTORS = 2  # vector registers per panel row: NR = 2 × lanes (MLAS, BLIS)
@@ -349,18 +350,17 @@ class _GemmEmitter:
             index = b.add(_i64(panel * k * width + column), b.mul(kk, _i64(width)))
             ptr = b.gep(weights, [index], source_etype=self.element)
             loaded.append(b.load(ptr, typ=self.vector, align=self.isa.vector_bytes))
-        fmuladd = self._intrinsic("llvm.fmuladd", ir.FunctionType(self.vector, [self.vector] * 3))
+        fmuladd = f"llvm.fmuladd.v{self.tile.lanes}{'f32' if self.element_bytes == 4 else 'f64'}"
         updated = []
         for row_a, accumulators in zip(rows_a, phis):
             element = b.gep(row_a, [self._k_offset(b, kk)], source_etype=self.element)
             value = b.load(element, typ=self.element, align=self.element_bytes)
-            broadcast = b.shuffle_vector(
-                b.insert_element(ir.Constant(self.vector, ir.Undefined), value, _i64(0)),
-                ir.Constant(self.vector, ir.Undefined),
-                ir.Constant(ir.VectorType(I32, self.tile.lanes), None),
-            )
+            broadcast = splat(b, self.vector, value)
             updated.append(
-                [b.call(fmuladd, [broadcast, w, acc]) for w, acc in zip(loaded, accumulators)]
+                [
+                    call_math(b, self.module, fmuladd, [broadcast, w, acc])
+                    for w, acc in zip(loaded, accumulators)
+                ]
             )
         following = b.add(kk, _i64(1))
         for row, values in zip(phis, updated):
@@ -381,13 +381,6 @@ class _GemmEmitter:
         entry = b.gep(self.k_table, [kk], source_etype=I32)
         return b.sext(b.load(entry, typ=I32, align=4), I64)
 
-    def _intrinsic(self, name: str, signature: ir.FunctionType, suffix: str = "") -> ir.Function:
-        """The overload of intrinsic `name` for this kernel's vector type, declared once."""
-        kind = "f32" if self.element_bytes == 4 else "f64"
-        full = f"{name}.v{self.tile.lanes}{kind}{suffix}"
-        found = self.module.globals.get(full)
-        return found if found is not None else ir.Function(self.module, signature, full)
-
     def _store(self, b: ir.IRBuilder, value: ir.Value, ptr: ir.Value, count: int) -> None:
         """All lanes, or the first `count` through a masked store (no scalar epilogue); lane by
         lane, `c_column` elements apart, when C's columns are not contiguous."""
@@ -396,11 +389,4 @@ class _GemmEmitter:
                 target = b.gep(ptr, [_i64(lane * self.gemm.c_column)], source_etype=self.element)
                 b.store(b.extract_element(value, _i64(lane)), target, align=self.element_bytes)
             return
-        if count == self.tile.lanes:
-            b.store(value, ptr, align=self.element_bytes)
-            return
-        mask_type = ir.VectorType(I1, self.tile.lanes)
-        signature = ir.FunctionType(ir.VoidType(), [self.vector, PTR, I32, mask_type])
-        masked = self._intrinsic("llvm.masked.store", signature, ".p0")
-        mask = ir.Constant(mask_type, [i < count for i in range(self.tile.lanes)])
-        b.call(masked, [value, ptr, ir.Constant(I32, self.element_bytes), mask])
+        store_first(b, value, ptr, count)

@@ -61,6 +61,7 @@ __all__ = [
     "lane_of",
     "precision_for",
     "row_types",
+    "splat",
     "strides",
 ]
 
@@ -128,6 +129,14 @@ def broadcast_strides(shape: Sequence[int], rank: int) -> list[int]:
     (numpy broadcasting: 0 along the axes it is repeated on, and the leading ones it lacks)."""
     own = [0 if size == 1 else st for size, st in zip(shape, strides(shape))]
     return [0] * (rank - len(shape)) + own
+
+
+def splat(b: ir.IRBuilder, vector: ir.VectorType, value: ir.Value) -> ir.Value:
+    """`value` in every lane of `vector` (insert into lane 0, shuffle with an all-zero mask: what
+    the backends fold into a broadcast load or an FMA's broadcast operand)."""
+    one = b.insert_element(ir.Constant(vector, ir.Undefined), value, i64(0))
+    zeros = ir.Constant(ir.VectorType(I32, vector.count), None)
+    return b.shuffle_vector(one, ir.Constant(vector, ir.Undefined), zeros)
 
 
 def convert(b: ir.IRBuilder, value: ir.Value, to: ir.Type) -> ir.Value:

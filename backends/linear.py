@@ -17,8 +17,9 @@ from .gemm import Epilogue, Gemm, emit_gemm
 from .isa import Isa
 from .kernel import F32, F64, Buffer, Kernel, call_math, i64, lane_of
 from .lane_math import LANE_FUNCTIONS
+from .narrow_conv import emit_narrow_conv, vectorises_positions
 
-__all__ = ["emit_linear", "epilogue_for", "linear_plans"]
+__all__ = ["emit_linear", "linear_plans"]
 
 
 def linear_plans(graph: Graph, precision: str) -> dict[str, GemmPlan]:
@@ -34,7 +35,10 @@ def linear_plans(graph: Graph, precision: str) -> dict[str, GemmPlan]:
 
 def emit_linear(k: Kernel, plan: GemmPlan, isa: Isa) -> Buffer:
     """C = activation(A · W + bias) for every row of every sample, in one call: one GEMM function
-    per node and kernel (its packed weights shared by the module's kernels)."""
+    per node and kernel (its packed weights shared by the module's kernels); a convolution with few
+    output channels vectorised over positions instead (narrow_conv.py), with the same sums."""
+    if vectorises_positions(k, plan, isa):
+        return emit_narrow_conv(k, plan, isa, _epilogue(plan.activation))
     node = k.graph[plan.matmul]
     a = k.buffers[node.inputs[0]]
     out = k.new_buffer(node)
@@ -59,13 +63,13 @@ def emit_linear(k: Kernel, plan: GemmPlan, isa: Isa) -> Buffer:
             plan.c_column,
         )
         sizes = [count * plan.rows for count in range(1, k.tile + 1)]
-        epilogue = epilogue_for(plan.activation)
+        epilogue = _epilogue(plan.activation)
         gemm = emit_gemm(k.module, name, shape, isa, epilogue, sizes, f"gemm_{node.name}")
     k.b.call(gemm, [k.b.mul(k.count, i64(plan.rows)), a.ptr, out.ptr])
     return out
 
 
-def epilogue_for(activation: Op | None) -> Epilogue | None:
+def _epilogue(activation: Op | None) -> Epilogue | None:
     """The activation on a vector of accumulators: relu inline, others through one out-of-line
     function per vector type (inlined in every micro-kernel they would multiply its code)."""
     if activation is None:

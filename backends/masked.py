@@ -1,5 +1,6 @@
 """Vector loads and stores of the first `used` lanes: a partial vector at the end of a row reads
-and writes no element past it (llvm.masked.load / store; a plain access when every lane is used).
+and writes no element past it (llvm.masked.load / store; a plain access when every lane is used);
+and a row cut into such vectors.
 """
 
 from __future__ import annotations
@@ -8,7 +9,13 @@ from llvmlite import ir
 
 from .kernel import I1, I32, PTR, lane_bytes
 
-__all__ = ["load_first", "store_first"]
+__all__ = ["chunks", "load_first", "store_first"]
+
+
+def chunks(width: int, lanes: int) -> list[tuple[int, int]]:
+    """(first element, elements used) of each vector along a row of `width`: whole vectors, then
+    at most one partial one."""
+    return [(first, min(lanes, width - first)) for first in range(0, width, lanes)]
 
 
 def load_first(b: ir.IRBuilder, vector: ir.VectorType, ptr: ir.Value, used: int) -> ir.Value:

@@ -19,8 +19,8 @@ from llvmlite import ir
 from .fusion import GemmPlan
 from .gemm import Epilogue
 from .isa import Isa
-from .kernel import F32, I32, I64, Buffer, Kernel, constant_bytes, i64, lane_bytes
-from .masked import load_first, store_first
+from .kernel import F32, I32, I64, Buffer, Kernel, call_math, constant_bytes, i64, lane_bytes, splat
+from .masked import chunks, load_first, store_first
 
 __all__ = ["emit_narrow_conv", "vectorises_positions"]
 
@@ -58,6 +58,7 @@ def emit_narrow_conv(k: Kernel, plan: GemmPlan, isa: Isa, epilogue: Epilogue | N
     steps = [step for _, step in plan.a_grid]
     out_strides = [math.prod(counts[d + 1 :]) for d in range(len(counts))]
     channels = plan.weights.shape[1]
+    fmuladd = f"llvm.fmuladd.v{lanes}{'f32' if out.lane == F32 else 'f64'}"  # as the GEMM's
     blocks = [
         range(c, min(channels, c + _CHANNEL_BLOCK)) for c in range(0, channels, _CHANNEL_BLOCK)
     ]
@@ -66,7 +67,7 @@ def emit_narrow_conv(k: Kernel, plan: GemmPlan, isa: Isa, epilogue: Epilogue | N
     with k.samples(), k.nest(counts[:-1]) as outer:
         x_row = k.offset(outer, steps[:-1])
         out_row = k.offset(outer, out_strides[:-1])
-        for first, used in _chunks(counts[-1], lanes):
+        for first, used in chunks(counts[-1], lanes):
             for block in blocks:
                 for slot, co in zip(slots, block):
                     b.store(tables.bias(vector, co), slot)
@@ -74,9 +75,9 @@ def emit_narrow_conv(k: Kernel, plan: GemmPlan, isa: Isa, epilogue: Epilogue | N
                     at = b.add(b.add(x_row, i64(first)), tables.offset(b, tap))
                     values = load_first(b, vector, k.element_pointer(x, at), used)
                     for slot, co in zip(slots, block):
-                        weight = _splat(b, vector, tables.weight(b, tap, co))
+                        weight = splat(b, vector, tables.weight(b, tap, co))
                         total = b.load(slot, typ=vector)
-                        b.store(b.call(_fmuladd(k.module, vector), [values, weight, total]), slot)
+                        b.store(call_math(b, k.module, fmuladd, [values, weight, total]), slot)
                 for slot, co in zip(slots, block):
                     total = b.load(slot, typ=vector)
                     total = total if epilogue is None else epilogue(b, total)
@@ -110,26 +111,3 @@ class _Tables:
     def bias(self, vector: ir.VectorType, channel: int) -> ir.Constant:
         value = 0.0 if self.biases is None else float(self.biases[channel])
         return ir.Constant(vector, [value] * vector.count)
-
-
-def _chunks(width: int, lanes: int) -> list[tuple[int, int]]:
-    """(first position, positions used) of each vector along the last axis; the last may be
-    partial (masked loads and stores: no lane reads past the row)."""
-    return [(first, min(lanes, width - first)) for first in range(0, width, lanes)]
-
-
-def _splat(b: ir.IRBuilder, vector: ir.VectorType, value: ir.Value) -> ir.Value:
-    one = b.insert_element(ir.Constant(vector, ir.Undefined), value, i64(0))
-    zeros = ir.Constant(ir.VectorType(I32, vector.count), None)
-    return b.shuffle_vector(one, ir.Constant(vector, ir.Undefined), zeros)
-
-
-def _fmuladd(module: ir.Module, vector: ir.VectorType) -> ir.Function:
-    """llvm.fmuladd for `vector`, as the GEMM's micro-kernels call it (declared once)."""
-    name = f"llvm.fmuladd.v{vector.count}{'f32' if vector.element == F32 else 'f64'}"
-    found = module.globals.get(name)
-    return (
-        found
-        if found is not None
-        else ir.Function(module, ir.FunctionType(vector, [vector] * 3), name)
-    )

@@ -18,7 +18,7 @@ from nnc.graph import Node
 
 from .isa import Isa
 from .kernel import I32, Buffer, Kernel, i64, lane_bytes, strides
-from .masked import load_first, store_first
+from .masked import chunks, load_first, store_first
 
 __all__ = ["emit_vector_max_pool", "vectorises_pool"]
 
@@ -59,8 +59,7 @@ def emit_vector_max_pool(k: Kernel, node: Node, isa: Isa) -> Buffer:
     with k.samples(), k.nest(node.shape[1:-1]) as index:  # channel, then the leading axes
         channel, outer = index[0], index[1:]
         out_row = k.offset([channel, *outer], out_strides[1:-1])
-        for first in range(0, width, lanes):
-            used = min(lanes, width - first)
+        for first, used in chunks(width, lanes):
             maximum: ir.Value = ir.Constant(vector, [-math.inf] * lanes)
             for taps in itertools.product(*map(range, leading_kernel)):  # a few: unrolled
                 rows = [
